@@ -1,0 +1,200 @@
+//! The catalogue of every configuration key: its environment variable, its kind and its
+//! documentation. It is the single source for environment mapping, `*_FILE` secrets, the
+//! unknown-variable warning and the configuration reference printed by `vextrus config reference`.
+
+/// How a textual value (environment variable or flag) becomes a TOML value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Str,
+    Int,
+    Bool,
+    /// A string that is never printed or logged; it may also come from `<ENV>_FILE`.
+    Secret,
+}
+
+/// One configuration key.
+#[derive(Debug)]
+pub struct Field {
+    /// Dotted key as written in `vextrus.toml` (`database.url` is `url` under `[database]`).
+    pub key: &'static str,
+    /// Extra environment variables accepted besides the derived `VEXTRUS_<KEY>`, weakest first.
+    pub env_aliases: &'static [&'static str],
+    pub kind: Kind,
+    /// The default, as shown in the reference.
+    pub default: &'static str,
+    pub doc: &'static str,
+}
+
+impl Field {
+    /// `database.app_role` → `VEXTRUS_DATABASE_APP_ROLE`.
+    pub fn env(&self) -> String {
+        format!("VEXTRUS_{}", self.key.replace('.', "_").to_ascii_uppercase())
+    }
+}
+
+pub const FIELDS: &[Field] = &[
+    Field {
+        key: "listen",
+        env_aliases: &[],
+        kind: Kind::Str,
+        default: "127.0.0.1:8080",
+        doc: "Socket address the HTTP server binds to.",
+    },
+    Field {
+        key: "data_dir",
+        env_aliases: &[],
+        kind: Kind::Str,
+        default: "./vextrus-data",
+        doc: "Directory for the embedded PostgreSQL cluster, generated secrets and local files.",
+    },
+    Field {
+        key: "admin_token",
+        env_aliases: &[],
+        kind: Kind::Secret,
+        default: "generated in embedded mode",
+        doc: "Bearer token of platform operators. Unset in embedded mode: generated once into \
+              <data_dir>/admin-token (mode 0600). Unset with an external database: operator API disabled.",
+    },
+    Field {
+        key: "log.format",
+        env_aliases: &[],
+        kind: Kind::Str,
+        default: "auto",
+        doc: "`json`, `pretty`, or `auto` (pretty on a terminal, JSON otherwise).",
+    },
+    Field {
+        key: "log.filter",
+        env_aliases: &["RUST_LOG"],
+        kind: Kind::Str,
+        default: "info",
+        doc: "Log filter in tracing's EnvFilter syntax, e.g. `info,vextrus_db=debug`.",
+    },
+    Field {
+        key: "http.body_limit_bytes",
+        env_aliases: &[],
+        kind: Kind::Int,
+        default: "1048576",
+        doc: "Largest accepted JSON request body; larger bodies get 413.",
+    },
+    Field {
+        key: "http.request_timeout_secs",
+        env_aliases: &[],
+        kind: Kind::Int,
+        default: "30",
+        doc: "A request still running after this many seconds is answered 503.",
+    },
+    Field {
+        key: "http.shutdown_grace_secs",
+        env_aliases: &[],
+        kind: Kind::Int,
+        default: "20",
+        doc: "On SIGINT/SIGTERM, how long in-flight requests and jobs may take to finish.",
+    },
+    Field {
+        key: "database.url",
+        env_aliases: &["DATABASE_URL"],
+        kind: Kind::Secret,
+        default: "unset: embedded cluster",
+        doc: "PostgreSQL URL of a role that owns the schema (or may create the roles). Unset: \
+              run the embedded cluster under <data_dir>/postgres.",
+    },
+    Field {
+        key: "database.owner_role",
+        env_aliases: &[],
+        kind: Kind::Str,
+        default: "vextrus_owner",
+        doc: "Role that owns every schema and table; migrations run as this role.",
+    },
+    Field {
+        key: "database.app_role",
+        env_aliases: &[],
+        kind: Kind::Str,
+        default: "vextrus_app",
+        doc: "Login role of the request path: owns nothing, cannot bypass Row-Level Security.",
+    },
+    Field {
+        key: "database.app_password",
+        env_aliases: &[],
+        kind: Kind::Secret,
+        default: "none",
+        doc: "Password of the app role (external database). Set on the role when the platform creates it.",
+    },
+    Field {
+        key: "database.system_role",
+        env_aliases: &[],
+        kind: Kind::Str,
+        default: "vextrus_system",
+        doc: "Login role of explicitly cross-tenant work (job dispatch, platform operators): \
+              BYPASSRLS, owns nothing.",
+    },
+    Field {
+        key: "database.system_password",
+        env_aliases: &[],
+        kind: Kind::Secret,
+        default: "none",
+        doc: "Password of the system role (external database).",
+    },
+    Field {
+        key: "database.migrate_on_start",
+        env_aliases: &[],
+        kind: Kind::Bool,
+        default: "true",
+        doc: "Apply pending migrations when `serve` starts.",
+    },
+    Field {
+        key: "database.max_connections",
+        env_aliases: &[],
+        kind: Kind::Int,
+        default: "10",
+        doc: "Size of the request-path connection pool (the system pool is a quarter of it, at least 2).",
+    },
+    Field {
+        key: "database.postgres_bin_dir",
+        env_aliases: &[],
+        kind: Kind::Str,
+        default: "searched",
+        doc: "Directory with `initdb` and `postgres` for the embedded cluster. Unset: PATH, then \
+              /usr/lib/postgresql/*/bin (newest first).",
+    },
+    Field {
+        key: "database.postgres_os_user",
+        env_aliases: &[],
+        kind: Kind::Str,
+        default: "vextrus-pg",
+        doc: "When vextrus runs as root, the unprivileged system user that runs the embedded \
+              PostgreSQL (created if missing).",
+    },
+    Field {
+        key: "jobs.concurrency",
+        env_aliases: &[],
+        kind: Kind::Int,
+        default: "4",
+        doc: "Jobs run at once by this process; 0 disables the worker.",
+    },
+    Field {
+        key: "jobs.poll_interval_secs",
+        env_aliases: &[],
+        kind: Kind::Int,
+        default: "5",
+        doc: "Polling fallback when no LISTEN/NOTIFY wake-up arrives.",
+    },
+    Field {
+        key: "jobs.lease_secs",
+        env_aliases: &[],
+        kind: Kind::Int,
+        default: "60",
+        doc: "A claimed job whose worker stops renewing its lease for this long runs again elsewhere.",
+    },
+    Field {
+        key: "jobs.max_attempts",
+        env_aliases: &[],
+        kind: Kind::Int,
+        default: "8",
+        doc: "Attempts before a failing job moves to the dead-letter state (per-job override possible).",
+    },
+];
+
+/// The field with this dotted key.
+pub fn field(key: &str) -> Option<&'static Field> {
+    FIELDS.iter().find(|f| f.key == key)
+}

@@ -1,0 +1,129 @@
+use super::*;
+use secrecy::ExposeSecret;
+
+fn sources(env: &[(&str, &str)]) -> Sources {
+    Sources {
+        file: Some(PathBuf::from("/dev/null")),
+        env: env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+        flags: Vec::new(),
+    }
+}
+
+#[test]
+fn defaults_are_the_embedded_configuration() {
+    let loaded = load(&sources(&[])).unwrap();
+    assert_eq!(loaded.config.listen.to_string(), "127.0.0.1:8080");
+    assert!(loaded.config.database.url.is_none());
+    assert_eq!(loaded.config.database.app_role, "vextrus_app");
+    assert!(loaded.warnings.is_empty());
+}
+
+#[test]
+fn flag_beats_environment_beats_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("vextrus.toml");
+    std::fs::write(&file, "listen = \"127.0.0.1:1000\"\n[jobs]\nconcurrency = 7\n[database]\nmax_connections = 3\n").unwrap();
+    let mut s = sources(&[("VEXTRUS_LISTEN", "127.0.0.1:2000"), ("VEXTRUS_JOBS_CONCURRENCY", "9")]);
+    s.file = Some(file);
+    let s = s.flag("listen", Some("127.0.0.1:3000".into()), "--listen");
+    let config = load(&s).unwrap().config;
+    assert_eq!(config.listen.to_string(), "127.0.0.1:3000");
+    assert_eq!(config.jobs.concurrency, 9);
+    assert_eq!(config.database.max_connections, 3);
+}
+
+#[test]
+fn secret_from_file_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("token");
+    std::fs::write(&secret, "s3cret-value\n").unwrap();
+    let config = load(&sources(&[("VEXTRUS_ADMIN_TOKEN_FILE", secret.to_str().unwrap())])).unwrap().config;
+    assert_eq!(config.admin_token.unwrap().expose_secret(), "s3cret-value");
+}
+
+#[test]
+fn secret_and_secret_file_together_is_an_error() {
+    let err = load(&sources(&[("VEXTRUS_ADMIN_TOKEN", "a"), ("VEXTRUS_ADMIN_TOKEN_FILE", "/dev/null")])).unwrap_err();
+    assert!(err.to_string().contains("admin_token"), "{err}");
+}
+
+#[test]
+fn database_url_alias_is_weaker_than_vextrus_name() {
+    let config = load(&sources(&[
+        ("DATABASE_URL", "postgres://a@h/one"),
+        ("VEXTRUS_DATABASE_URL", "postgres://a@h/two"),
+    ]))
+    .unwrap()
+    .config;
+    assert_eq!(config.database.url.unwrap().expose_secret(), "postgres://a@h/two");
+}
+
+#[test]
+fn invalid_value_names_the_key_and_its_source() {
+    let err = load(&sources(&[("VEXTRUS_LISTEN", "not-an-address")])).unwrap_err().to_string();
+    assert!(err.contains("`listen`") && err.contains("VEXTRUS_LISTEN"), "{err}");
+    let err = load(&sources(&[("VEXTRUS_DATABASE_MAX_CONNECTIONS", "many")])).unwrap_err().to_string();
+    assert!(err.contains("database.max_connections"), "{err}");
+    let err = load(&sources(&[("VEXTRUS_DATABASE_APP_ROLE", "Robert'); DROP")])).unwrap_err().to_string();
+    assert!(err.contains("database.app_role"), "{err}");
+}
+
+#[test]
+fn wrong_type_in_file_names_the_nested_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("v.toml");
+    std::fs::write(&file, "[database]\nmax_connections = \"ten\"\n").unwrap();
+    let mut s = sources(&[]);
+    s.file = Some(file.clone());
+    let err = load(&s).unwrap_err().to_string();
+    assert!(err.contains("database.max_connections") && err.contains(file.to_str().unwrap()), "{err}");
+}
+
+#[test]
+fn unknown_keys_and_variables_warn() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("v.toml");
+    std::fs::write(&file, "lisen = \"x\"\n[database]\nurll = \"y\"\n").unwrap();
+    let mut s = sources(&[("VEXTRUS_LISTEN_ADDR", "x")]);
+    s.file = Some(file);
+    let warnings = load(&s).unwrap().warnings;
+    assert!(warnings.iter().any(|w| w.contains("`lisen`")), "{warnings:?}");
+    assert!(warnings.iter().any(|w| w.contains("`database.urll`")), "{warnings:?}");
+    assert!(warnings.iter().any(|w| w.contains("VEXTRUS_LISTEN_ADDR")), "{warnings:?}");
+}
+
+#[test]
+fn printed_configuration_redacts_secrets() {
+    let config = load(&sources(&[
+        ("VEXTRUS_ADMIN_TOKEN", "hunter2-token"),
+        ("DATABASE_URL", "postgres://owner:pa55word@db.example:5432/vextrus"),
+        ("VEXTRUS_DATABASE_APP_PASSWORD", "app-pa55"),
+    ]))
+    .unwrap()
+    .config;
+    let printed = toml::to_string(&config).unwrap();
+    for secret in ["hunter2-token", "pa55word", "app-pa55"] {
+        assert!(!printed.contains(secret), "{secret} leaked:\n{printed}");
+    }
+    assert!(printed.contains("postgres://owner:%5Bredacted%5D@db.example:5432/vextrus") || printed.contains("[redacted]@db.example"), "{printed}");
+    assert!(!format!("{config:?}").contains("hunter2-token"));
+}
+
+#[test]
+fn every_field_in_the_catalogue_is_a_real_key() {
+    // Setting each key through its environment variable must not produce an "unknown key" warning.
+    for field in FIELDS {
+        let value = match field.kind {
+            Kind::Int => "5",
+            Kind::Bool => "true",
+            _ if field.key == "listen" => "127.0.0.1:9",
+            _ if field.key.ends_with("_role") => "role_x",
+            _ if field.key == "log.format" => "json",
+            _ => "value",
+        };
+        let env = [(field.env(), value.to_owned())];
+        let s = Sources { file: Some("/dev/null".into()), env: env.into_iter().collect(), flags: vec![] };
+        let loaded = load(&s).unwrap_or_else(|e| panic!("{}: {e}", field.key));
+        assert!(loaded.warnings.is_empty(), "{}: {:?}", field.key, loaded.warnings);
+    }
+}

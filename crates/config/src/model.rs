@@ -1,0 +1,146 @@
+//! The typed configuration. Every field has a default, so an empty file is a valid configuration
+//! (the embedded one). Secrets are `SecretString`: `Debug` redacts them and `Serialize` (used by
+//! `config print`) writes `[redacted]`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize, Serializer};
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    #[serde(serialize_with = "redact_opt")]
+    pub admin_token: Option<SecretString>,
+    pub log: LogConfig,
+    pub http: HttpConfig,
+    pub database: DatabaseConfig,
+    pub jobs: JobsConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./vextrus-data"),
+            admin_token: None,
+            log: LogConfig::default(),
+            http: HttpConfig::default(),
+            database: DatabaseConfig::default(),
+            jobs: JobsConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Auto,
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    pub filter: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { format: LogFormat::Auto, filter: "info".into() }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct HttpConfig {
+    pub body_limit_bytes: usize,
+    pub request_timeout_secs: u64,
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self { body_limit_bytes: 1 << 20, request_timeout_secs: 30, shutdown_grace_secs: 20 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DatabaseConfig {
+    #[serde(serialize_with = "redact_url")]
+    pub url: Option<SecretString>,
+    pub owner_role: String,
+    pub app_role: String,
+    #[serde(serialize_with = "redact_opt")]
+    pub app_password: Option<SecretString>,
+    pub system_role: String,
+    #[serde(serialize_with = "redact_opt")]
+    pub system_password: Option<SecretString>,
+    pub migrate_on_start: bool,
+    pub max_connections: u32,
+    pub postgres_bin_dir: Option<PathBuf>,
+    pub postgres_os_user: String,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            owner_role: "vextrus_owner".into(),
+            app_role: "vextrus_app".into(),
+            app_password: None,
+            system_role: "vextrus_system".into(),
+            system_password: None,
+            migrate_on_start: true,
+            max_connections: 10,
+            postgres_bin_dir: None,
+            postgres_os_user: "vextrus-pg".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct JobsConfig {
+    pub concurrency: u32,
+    pub poll_interval_secs: u64,
+    pub lease_secs: u64,
+    pub max_attempts: i32,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self { concurrency: 4, poll_interval_secs: 5, lease_secs: 60, max_attempts: 8 }
+    }
+}
+
+pub(crate) const REDACTED: &str = "[redacted]";
+
+fn redact_opt<S: Serializer>(value: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(_) => s.serialize_str(REDACTED),
+        None => s.serialize_none(),
+    }
+}
+
+/// Shows where the database is (useful when debugging) but never the password.
+fn redact_url<S: Serializer>(value: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
+    match value {
+        None => s.serialize_none(),
+        Some(url) => match url::Url::parse(url.expose_secret()) {
+            Ok(mut parsed) => {
+                if parsed.password().is_some() {
+                    let _ = parsed.set_password(Some(REDACTED));
+                }
+                s.serialize_str(parsed.as_str())
+            }
+            Err(_) => s.serialize_str(REDACTED),
+        },
+    }
+}

@@ -13,7 +13,7 @@ CREATE TABLE db.jobs (
     dedup_key    text,
     state        text        NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'running', 'dead')),
     attempts     integer     NOT NULL DEFAULT 0,
-    max_attempts integer     NOT NULL CHECK (max_attempts > 0),
+    max_attempts integer     CHECK (max_attempts > 0), -- NULL: the worker's configured default
     run_at       timestamptz NOT NULL DEFAULT now(),
     locked_by    text,
     locked_until timestamptz,
@@ -37,5 +37,6 @@ CREATE POLICY tenant_isolation ON db.jobs
     WITH CHECK (tenant_id = NULLIF(current_setting('vextrus.tenant_id', true), '')::uuid);
 CREATE POLICY system_access ON db.jobs TO {{system_role}} USING (true) WITH CHECK (true);
 
-GRANT INSERT ON db.jobs TO {{app_role}};
+-- The app role sees (under RLS) and adds its own tenant's jobs; only workers change them.
+GRANT SELECT, INSERT ON db.jobs TO {{app_role}};
 GRANT SELECT, INSERT, UPDATE, DELETE ON db.jobs TO {{system_role}};

@@ -36,8 +36,11 @@ pub async fn bootstrap_roles(conn: &mut PgConnection, roles: &RoleNames) -> Resu
     )
     .fetch_one(&mut *conn)
     .await?;
-    let logins = [(&roles.app, &roles.app_password), (&roles.system, &roles.system_password)];
-    let wanted = [(&roles.owner, None), logins[0], logins[1]];
+    let wanted = [
+        (&roles.owner, None),
+        (&roles.app, roles.app_password.as_ref()),
+        (&roles.system, roles.system_password.as_ref()),
+    ];
     for (name, password) in wanted {
         let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)")
             .bind(name)
@@ -79,12 +82,13 @@ pub async fn bootstrap_roles(conn: &mut PgConnection, roles: &RoleNames) -> Resu
             exec_formatted(conn, "GRANT %I TO CURRENT_USER", &[&roles.owner]).await?;
         }
     }
-    exec_formatted(conn, "GRANT CREATE, CONNECT ON DATABASE %I TO %I", &[&current_database(conn).await?, &roles.owner]).await?;
+    let database = current_database(conn).await?;
+    exec_formatted(conn, "GRANT CREATE, CONNECT ON DATABASE %I TO %I", &[&database, &roles.owner]).await?;
     for login in [&roles.app, &roles.system] {
-        exec_formatted(conn, "GRANT CONNECT ON DATABASE %I TO %I", &[&current_database(conn).await?, login]).await?;
+        exec_formatted(conn, "GRANT CONNECT ON DATABASE %I TO %I", &[&database, login]).await?;
     }
     // Temporary tables would be objects the app role owns; it has no use for them.
-    if let Err(e) = exec_formatted(conn, "REVOKE TEMPORARY ON DATABASE %I FROM PUBLIC", &[&current_database(conn).await?]).await {
+    if let Err(e) = exec_formatted(conn, "REVOKE TEMPORARY ON DATABASE %I FROM PUBLIC", &[&database]).await {
         tracing::warn!(error = %e, "could not revoke TEMPORARY from PUBLIC");
     }
     Ok(())

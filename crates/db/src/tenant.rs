@@ -1,0 +1,127 @@
+//! Transactions that carry their scope in their type. Every store function that touches a tenant
+//! table takes a `&mut TenantTx` (or, for explicitly cross-tenant work, a `&mut SystemTx`); the
+//! app pool is private to this crate, so there is no other way to reach tenant rows.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use uuid::Uuid;
+
+use crate::DbError;
+
+/// The id of an organization, which is the tenant key of every tenant-owned row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, sqlx::Type)]
+#[serde(transparent)]
+#[sqlx(transparent)]
+pub struct TenantId(Uuid);
+
+impl TenantId {
+    /// Platform-level rows (jobs with no tenant) use the nil UUID, which no organization has.
+    pub const PLATFORM: Self = Self(Uuid::nil());
+
+    /// A new, time-ordered id (UUIDv7).
+    pub fn new_v7() -> Self {
+        Self(Uuid::now_v7())
+    }
+
+    pub const fn from_uuid(id: Uuid) -> Self {
+        Self(id)
+    }
+
+    pub const fn as_uuid(&self) -> &Uuid {
+        &self.0
+    }
+}
+
+impl fmt::Display for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Anything a store function can run SQL on; sealed, implemented by the two transaction types.
+pub trait Tx: sealed::Sealed + Send {
+    fn conn(&mut self) -> &mut PgConnection;
+    /// Tenant of the rows this transaction may write (PLATFORM for the system path's own jobs).
+    fn scope(&self) -> TenantId;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::TenantTx {}
+    impl Sealed for super::SystemTx {}
+}
+
+/// A transaction of the app role in which `vextrus.tenant_id` is set (for this transaction
+/// only: `set_config(…, true)`), so Row-Level Security shows and accepts exactly that tenant's rows.
+#[derive(Debug)]
+pub struct TenantTx {
+    tx: Transaction<'static, Postgres>,
+    tenant: TenantId,
+}
+
+impl TenantTx {
+    pub(crate) async fn begin(pool: &PgPool, tenant: TenantId) -> Result<Self, DbError> {
+        let mut tx = pool.begin().await?;
+        sqlx::query("SELECT set_config('vextrus.tenant_id', $1, true)")
+            .bind(tenant.to_string())
+            .execute(&mut *tx)
+            .await?;
+        Ok(Self { tx, tenant })
+    }
+
+    pub fn tenant(&self) -> TenantId {
+        self.tenant
+    }
+
+    pub async fn commit(self) -> Result<(), DbError> {
+        Ok(self.tx.commit().await?)
+    }
+
+    /// Dropping also rolls back; this is for saying so.
+    pub async fn rollback(self) -> Result<(), DbError> {
+        Ok(self.tx.rollback().await?)
+    }
+}
+
+impl Tx for TenantTx {
+    fn conn(&mut self) -> &mut PgConnection {
+        &mut self.tx
+    }
+
+    fn scope(&self) -> TenantId {
+        self.tenant
+    }
+}
+
+/// A transaction of the system role: sees every tenant. Only code that is cross-tenant by nature
+/// (job dispatch, platform operators) asks for one, by this name.
+#[derive(Debug)]
+pub struct SystemTx {
+    tx: Transaction<'static, Postgres>,
+}
+
+impl SystemTx {
+    pub(crate) async fn begin(pool: &PgPool) -> Result<Self, DbError> {
+        Ok(Self { tx: pool.begin().await? })
+    }
+
+    pub async fn commit(self) -> Result<(), DbError> {
+        Ok(self.tx.commit().await?)
+    }
+
+    pub async fn rollback(self) -> Result<(), DbError> {
+        Ok(self.tx.rollback().await?)
+    }
+}
+
+impl Tx for SystemTx {
+    fn conn(&mut self) -> &mut PgConnection {
+        &mut self.tx
+    }
+
+    fn scope(&self) -> TenantId {
+        TenantId::PLATFORM
+    }
+}

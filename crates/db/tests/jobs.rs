@@ -1,0 +1,261 @@
+//! The job queue against a real PostgreSQL: transactional enqueue, single execution, retries,
+//! dead-letter, and survival of a worker that is killed mid-job.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use vextrus_db::jobs::{self, EnqueueOptions, Job, JobContext, Registry, Worker, WorkerOptions};
+use vextrus_db::{TenantId, Tx};
+use vextrus_testkit::TestDb;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Record {
+    n: i32,
+}
+
+impl Job for Record {
+    const KIND: &'static str = "test.record";
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct AlwaysFails;
+
+impl Job for AlwaysFails {
+    const KIND: &'static str = "test.always_fails";
+    const MAX_ATTEMPTS: Option<i32> = Some(3);
+}
+
+async fn test_db() -> TestDb {
+    let t = TestDb::new(&[vextrus_db::MIGRATIONS]).await;
+    // Handlers write here (as the owner) so tests can count executions independently of the queue.
+    sqlx::raw_sql(
+        "CREATE TABLE public.executions (job uuid NOT NULL, attempt int NOT NULL, started timestamptz DEFAULT clock_timestamp(), finished timestamptz);
+         GRANT SELECT, INSERT, UPDATE ON public.executions TO vextrus_system;",
+    )
+    .execute(&mut t.owner_conn().await)
+    .await
+    .unwrap();
+    t
+}
+
+fn fast(concurrency: usize) -> WorkerOptions {
+    WorkerOptions {
+        concurrency,
+        poll_interval: Duration::from_millis(200),
+        lease: Duration::from_secs(2),
+        max_attempts: 5,
+        backoff_base: Duration::from_millis(10),
+        backoff_max: Duration::from_millis(50),
+        shutdown_grace: Duration::from_secs(5),
+    }
+}
+
+async fn record_execution(ctx: &JobContext, hold: Duration) -> Result<(), jobs::HandlerError> {
+    let mut tx = ctx.db.system().await?;
+    sqlx::query("INSERT INTO public.executions (job, attempt) VALUES ($1, $2)").bind(ctx.id).bind(ctx.attempt).execute(tx.conn()).await?;
+    tx.commit().await?;
+    tokio::time::sleep(hold).await;
+    let mut tx = ctx.db.system().await?;
+    sqlx::query("UPDATE public.executions SET finished = clock_timestamp() WHERE job = $1 AND attempt = $2")
+        .bind(ctx.id)
+        .bind(ctx.attempt)
+        .execute(tx.conn())
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn count(t: &TestDb, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(&mut t.owner_conn().await).await.unwrap()
+}
+
+/// Runs a worker until `done` holds (checked every 50 ms), at most `limit`.
+async fn run_until<F, Fut>(worker: Worker, limit: Duration, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(worker.run(async move {
+        let _ = stopped.await;
+    }));
+    let deadline = tokio::time::Instant::now() + limit;
+    while !done().await && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = stop.send(());
+    handle.await.unwrap();
+}
+
+#[tokio::test]
+async fn rolled_back_enqueue_leaves_no_job_and_committed_one_runs_once() {
+    let t = test_db().await;
+    let tenant = TenantId::new_v7();
+
+    let mut tx = t.db.tenant(tenant).await.unwrap();
+    jobs::enqueue(&mut tx, &Record { n: 1 }).await.unwrap();
+    tx.rollback().await.unwrap();
+    assert_eq!(count(&t, "SELECT count(*) FROM db.jobs").await, 0);
+
+    let mut tx = t.db.tenant(tenant).await.unwrap();
+    let id = jobs::enqueue(&mut tx, &Record { n: 2 }).await.unwrap();
+    tx.commit().await.unwrap();
+    let row = sqlx::query("SELECT tenant_id, kind, payload FROM db.jobs").fetch_one(&mut t.owner_conn().await).await.unwrap();
+    assert_eq!(row.get::<uuid::Uuid, _>("tenant_id"), *tenant.as_uuid(), "a job carries its tenant");
+    assert_eq!(row.get::<serde_json::Value, _>("payload"), serde_json::json!({"n": 2}));
+
+    let seen = Arc::new(AtomicUsize::new(0));
+    let mut registry = Registry::new();
+    let counter = seen.clone();
+    registry.register(move |ctx: JobContext, job: Record| {
+        let counter = counter.clone();
+        async move {
+            assert_eq!(job.n, 2);
+            assert_eq!(ctx.tenant, tenant);
+            counter.fetch_add(1, Ordering::SeqCst);
+            record_execution(&ctx, Duration::ZERO).await
+        }
+    });
+    let worker = Worker::new(t.db.clone(), registry, fast(2));
+    run_until(worker, Duration::from_secs(10), || async { count(&t, "SELECT count(*) FROM db.jobs").await == 0 }).await;
+    assert_eq!(seen.load(Ordering::SeqCst), 1);
+    assert_eq!(count(&t, &format!("SELECT count(*) FROM public.executions WHERE job = '{id}'")).await, 1);
+}
+
+#[tokio::test]
+async fn dedup_key_keeps_one_pending_job() {
+    let t = test_db().await;
+    let mut tx = t.db.tenant(TenantId::new_v7()).await.unwrap();
+    let opts = || EnqueueOptions { dedup_key: Some("welcome:42".into()), ..Default::default() };
+    assert!(jobs::enqueue_with(&mut tx, &Record { n: 1 }, opts()).await.unwrap().is_some());
+    assert!(jobs::enqueue_with(&mut tx, &Record { n: 1 }, opts()).await.unwrap().is_none());
+    tx.commit().await.unwrap();
+    assert_eq!(count(&t, "SELECT count(*) FROM db.jobs").await, 1);
+}
+
+#[tokio::test]
+async fn failing_job_retries_with_backoff_then_is_dead_lettered() {
+    let t = test_db().await;
+    let mut tx = t.db.system().await.unwrap();
+    jobs::enqueue(&mut tx, &AlwaysFails).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut registry = Registry::new();
+    registry.register(|ctx: JobContext, _: AlwaysFails| async move {
+        record_execution(&ctx, Duration::ZERO).await?;
+        Err::<(), _>(format!("smtp refused attempt {}", ctx.attempt).into())
+    });
+    let worker = Worker::new(t.db.clone(), registry, fast(1));
+    run_until(worker, Duration::from_secs(15), || async {
+        count(&t, "SELECT count(*) FROM db.jobs WHERE state = 'dead'").await == 1
+    })
+    .await;
+    let row = sqlx::query("SELECT state, attempts, last_error FROM db.jobs").fetch_one(&mut t.owner_conn().await).await.unwrap();
+    assert_eq!(row.get::<String, _>("state"), "dead");
+    assert_eq!(row.get::<i32, _>("attempts"), 3, "the job's own MAX_ATTEMPTS wins over the worker default");
+    assert_eq!(row.get::<String, _>("last_error"), "smtp refused attempt 3");
+    assert_eq!(count(&t, "SELECT count(*) FROM public.executions").await, 3);
+}
+
+#[tokio::test]
+async fn two_workers_never_run_the_same_job_concurrently() {
+    let t = test_db().await;
+    let mut tx = t.db.system().await.unwrap();
+    for n in 0..40 {
+        jobs::enqueue(&mut tx, &Record { n }).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    let registry = || {
+        let mut r = Registry::new();
+        r.register(|ctx: JobContext, _: Record| async move { record_execution(&ctx, Duration::from_millis(30)).await });
+        r
+    };
+    let second_instance = t.connect_again().await;
+    let a = Worker::new(t.db.clone(), registry(), fast(4));
+    let b = Worker::new(second_instance, registry(), fast(4));
+    let all_done = || async { count(&t, "SELECT count(*) FROM db.jobs").await == 0 };
+    tokio::join!(run_until(a, Duration::from_secs(20), all_done), run_until(b, Duration::from_secs(20), all_done));
+
+    assert_eq!(count(&t, "SELECT count(*) FROM db.jobs").await, 0);
+    assert_eq!(count(&t, "SELECT count(DISTINCT job) FROM public.executions").await, 40);
+    assert_eq!(count(&t, "SELECT count(*) FROM public.executions").await, 40, "each job ran exactly once");
+    let overlapping = count(
+        &t,
+        "SELECT count(*) FROM public.executions a JOIN public.executions b
+            ON a.job = b.job AND a.attempt < b.attempt AND b.started < a.finished",
+    )
+    .await;
+    assert_eq!(overlapping, 0);
+}
+
+/// The child half of `job_survives_a_killed_worker`: claims the job, records that it started,
+/// and hangs until the parent kills this process. It only runs when the parent starts it.
+#[tokio::test]
+#[ignore = "child process of job_survives_a_killed_worker, started by it with --ignored"]
+async fn crash_child_worker() {
+    let url = std::env::var("VEXTRUS_CRASH_CHILD_DB").expect("started by job_survives_a_killed_worker");
+    let options = vextrus_db::DatabaseOptions::from_url(&url, Default::default(), 2).unwrap();
+    let db = vextrus_db::Database::connect(&options).await.unwrap();
+    let mut registry = Registry::new();
+    registry.register(|ctx: JobContext, _: Record| async move { record_execution(&ctx, Duration::from_secs(3600)).await });
+    Worker::new(db, registry, fast(1)).run(std::future::pending()).await;
+}
+
+#[tokio::test]
+async fn job_survives_a_killed_worker() {
+    let t = test_db().await;
+    let mut tx = t.db.tenant(TenantId::new_v7()).await.unwrap();
+    let id = jobs::enqueue(&mut tx, &Record { n: 7 }).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["crash_child_worker", "--exact", "--ignored", "--nocapture"])
+        .env("VEXTRUS_CRASH_CHILD_DB", t.owner_url())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while count(&t, "SELECT count(*) FROM public.executions").await == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "child never started the job");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    child.kill().unwrap(); // SIGKILL: no cleanup, the lease is left to expire
+    child.wait().unwrap();
+    assert_eq!(count(&t, "SELECT count(*) FROM db.jobs WHERE state = 'running'").await, 1);
+
+    let mut registry = Registry::new();
+    registry.register(|ctx: JobContext, _: Record| async move { record_execution(&ctx, Duration::ZERO).await });
+    let worker = Worker::new(t.db.clone(), registry, fast(1));
+    run_until(worker, Duration::from_secs(20), || async { count(&t, "SELECT count(*) FROM db.jobs").await == 0 }).await;
+
+    assert_eq!(count(&t, "SELECT count(*) FROM db.jobs").await, 0, "the job completed after the crash");
+    let attempts: Vec<(i32, bool)> =
+        sqlx::query_as("SELECT attempt, finished IS NOT NULL FROM public.executions WHERE job = $1 ORDER BY attempt")
+            .bind(id)
+            .fetch_all(&mut t.owner_conn().await)
+            .await
+            .unwrap();
+    assert_eq!(attempts, vec![(1, false), (2, true)], "started once in the killed worker, completed once after");
+}
+
+#[tokio::test]
+async fn graceful_shutdown_hands_back_unfinished_jobs() {
+    let t = test_db().await;
+    let mut tx = t.db.system().await.unwrap();
+    jobs::enqueue(&mut tx, &Record { n: 1 }).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut registry = Registry::new();
+    registry.register(|ctx: JobContext, _: Record| async move { record_execution(&ctx, Duration::from_secs(3600)).await });
+    let mut options = fast(1);
+    options.shutdown_grace = Duration::from_millis(200);
+    let worker = Worker::new(t.db.clone(), registry, options);
+    run_until(worker, Duration::from_secs(10), || async { count(&t, "SELECT count(*) FROM public.executions").await == 1 }).await;
+    let row = sqlx::query("SELECT state, attempts, locked_by FROM db.jobs").fetch_one(&mut t.owner_conn().await).await.unwrap();
+    assert_eq!(row.get::<String, _>("state"), "queued");
+    assert_eq!(row.get::<i32, _>("attempts"), 0, "an interrupted attempt does not count");
+    assert!(row.get::<Option<String>, _>("locked_by").is_none());
+}

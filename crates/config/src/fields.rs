@@ -66,7 +66,7 @@ pub const FIELDS: &[Field] = &[
         key: "log.filter",
         env_aliases: &["RUST_LOG"],
         kind: Kind::Str,
-        default: "info",
+        default: "info,sqlx=warn",
         doc: "Log filter in tracing's EnvFilter syntax, e.g. `info,vextrus_db=debug`.",
     },
     Field {

@@ -52,7 +52,7 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self { format: LogFormat::Auto, filter: "info".into() }
+        Self { format: LogFormat::Auto, filter: "info,sqlx=warn".into() }
     }
 }
 

@@ -1,1 +1,142 @@
-//! placeholder
+//! HTTP plumbing shared by every module, and the assembly of the platform's router.
+//!
+//! A module contributes an `OpenApiRouter<AppState>` whose handlers carry `#[utoipa::path]`
+//! annotations; [`build`] merges them, adds operations endpoints, the fallback and the
+//! middleware, and returns the router together with the OpenAPI document generated from it.
+
+mod auth;
+mod docs;
+mod error;
+mod extract;
+mod health;
+pub mod metrics;
+mod observe;
+pub mod request_id;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRef};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use vextrus_db::{Database, ModuleMigrations};
+
+pub use auth::{OperatorToken, PlatformOperator};
+pub use error::{ApiError, FieldError, Problem, chain};
+pub use extract::{Json, Query, parse_json};
+
+/// Everything handlers may ask for; each extracts only its part (`State<Database>`, …).
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub db: Database,
+    pub operator_token: OperatorToken,
+    /// Every module's migrations, for readiness.
+    pub migrations: &'static [ModuleMigrations],
+}
+
+impl FromRef<AppState> for Database {
+    fn from_ref(state: &AppState) -> Self {
+        state.db.clone()
+    }
+}
+
+impl FromRef<AppState> for OperatorToken {
+    fn from_ref(state: &AppState) -> Self {
+        state.operator_token.clone()
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct HttpSettings {
+    pub body_limit_bytes: usize,
+    pub request_timeout: Duration,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Vextrus Platform API",
+        description = "The multi-tenant backbone of the Vextrus ERP. Errors are RFC 9457 problem details \
+                       (`application/problem+json`) with a stable `code`.",
+    ),
+    modifiers(&SecuritySchemes),
+    components(schemas(Problem, FieldError)),
+    tags(
+        (name = "organizations", description = "Organizations (tenants), for platform operators"),
+        (name = "operations", description = "Health, readiness, metrics and this document"),
+    )
+)]
+struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl utoipa::Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "platform_operator",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("The platform admin token (VEXTRUS_ADMIN_TOKEN)."))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The platform's router and its OpenAPI document.
+pub fn build(
+    state: AppState,
+    modules: OpenApiRouter<AppState>,
+    settings: HttpSettings,
+) -> (Router, utoipa::openapi::OpenApi) {
+    let _ = metrics::handle();
+    let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .merge(modules)
+        .split_for_parts();
+    openapi.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    let document = serde_json::to_string(&openapi).expect("the OpenAPI document serialises");
+
+    let router = router
+        .route("/metrics", axum::routing::get(metrics::serve_metrics))
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || async move { ([("content-type", "application/json")], document) }),
+        )
+        .route("/docs", axum::routing::get(docs::page))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            observe::ObserveConfig { request_timeout: settings.request_timeout },
+            observe::observe,
+        ))
+        .layer(DefaultBodyLimit::max(settings.body_limit_bytes))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
+        .with_state(state);
+    (router, openapi)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("route_not_found", "No such endpoint; see /openapi.json.")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed")
+        .detail("This endpoint does not accept that method; see /openapi.json.")
+}
+
+fn panicked(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(non-string panic)");
+    ApiError::internal(format!("handler panicked: {message}")).into_response()
+}

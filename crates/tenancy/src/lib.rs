@@ -1,1 +1,19 @@
-//! placeholder
+//! Organizations (tenants): a unique slug, a name, a status (active or suspended) and settings
+//! (timezone, currency, locale) that default to Bangladesh: Asia/Dhaka, BDT, bn-BD.
+
+mod error;
+pub mod http;
+pub mod model;
+pub use model::OrgRef;
+pub mod service;
+mod store;
+
+pub use error::TenancyError;
+pub use model::{Currency, Locale, OrgName, OrgSlug, OrgStatus, Organization, Settings, Timezone};
+
+use vextrus_db::{Migration, ModuleMigrations};
+
+pub const MIGRATIONS: ModuleMigrations = ModuleMigrations {
+    module: "tenancy",
+    migrations: &[Migration { version: 1, name: "organizations", sql: include_str!("../migrations/0001_organizations.sql") }],
+};

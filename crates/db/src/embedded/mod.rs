@@ -64,6 +64,11 @@ pub enum EmbeddedError {
     NotReady { seconds: u64, log: PathBuf, tail: String },
     #[error("PostgreSQL exited during start-up ({status}); last lines of {log}:\n{tail}")]
     ExitedEarly { status: std::process::ExitStatus, log: PathBuf, tail: String },
+    #[error(
+        "another process is running PostgreSQL on {data_dir} (postmaster pid {pid}); stop that \
+         `vextrus serve` first, or use a different data directory"
+    )]
+    AlreadyRunning { data_dir: PathBuf, pid: u32 },
     #[error("cannot create the platform database: {0}")]
     CreateDatabase(#[source] sqlx::Error),
 }
@@ -102,7 +107,12 @@ impl EmbeddedPostgres {
             run_as.own(&pgdata)?;
             initdb(&bins.initdb, &pgdata, &run_as, opts.durable).await?;
         }
-        remove_stale_pid_file(&pgdata).await?;
+        match postmaster_state(&pgdata) {
+            PostmasterState::Supervised(pid) => return Err(EmbeddedError::AlreadyRunning { data_dir, pid }),
+            PostmasterState::Orphaned(pid) => stop_orphan(pid, &pgdata).await?,
+            PostmasterState::Stale => remove_stale_pid_file(&pgdata)?,
+            PostmasterState::None => {}
+        }
 
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -293,29 +303,70 @@ fn spawn_watchdog(pid: u32, run_as: &RunAs) -> Result<(Child, ChildStdin), Embed
     Ok((child, pipe))
 }
 
-/// PostgreSQL refuses to start while `postmaster.pid` names a live process, which after a crash
-/// (or in a container, where pids repeat) may be anything. Remove it unless it really is the
-/// postmaster of this data directory.
-async fn remove_stale_pid_file(pgdata: &Path) -> Result<(), EmbeddedError> {
-    let pid_file = pgdata.join("postmaster.pid");
-    let Ok(text) = std::fs::read_to_string(&pid_file) else { return Ok(()) };
-    let pid: Option<u32> = text.lines().next().and_then(|l| l.trim().parse().ok());
-    if let Some(pid) = pid {
-        if is_postmaster_of(pid, pgdata) {
-            // A previous supervisor died without its watchdog firing; ask that server to stop.
-            tracing::warn!(pid, "a PostgreSQL server from an earlier run still holds the data directory; stopping it");
-            let _ = Command::new("kill").arg("-INT").arg(pid.to_string()).status().await;
-            let deadline = Instant::now() + Duration::from_secs(60);
-            while is_postmaster_of(pid, pgdata) && Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            if !pid_file.exists() {
-                return Ok(());
-            }
-        }
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PostmasterState {
+    /// No `postmaster.pid`.
+    None,
+    /// The file names a process that is not this data directory's postmaster (after a crash,
+    /// or in a container where pids repeat): PostgreSQL would refuse to start because of it.
+    Stale,
+    /// Our postmaster, whose supervisor is alive (another `vextrus` owns the cluster).
+    Supervised(u32),
+    /// Our postmaster, whose supervisor is gone (re-parented to init).
+    Orphaned(u32),
+}
+
+fn postmaster_state(pgdata: &Path) -> PostmasterState {
+    let Ok(text) = std::fs::read_to_string(pgdata.join("postmaster.pid")) else { return PostmasterState::None };
+    let Some(pid) = text.lines().next().and_then(|l| l.trim().parse::<u32>().ok()) else { return PostmasterState::Stale };
+    if !is_postmaster_of(pid, pgdata) {
+        return PostmasterState::Stale;
     }
+    match parent_pid(pid) {
+        Some(parent) if parent > 1 && std::path::Path::new(&format!("/proc/{parent}")).exists() => PostmasterState::Supervised(pid),
+        _ => PostmasterState::Orphaned(pid),
+    }
+}
+
+fn parent_pid(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // "pid (comm) state ppid …"; comm may contain spaces, so split after the last ')'.
+    stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
+}
+
+async fn stop_orphan(pid: u32, pgdata: &Path) -> Result<(), EmbeddedError> {
+    tracing::warn!(pid, "a PostgreSQL server from an earlier run still holds the data directory; stopping it");
+    let _ = Command::new("kill").arg("-INT").arg(pid.to_string()).status().await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while is_postmaster_of(pid, pgdata) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if pgdata.join("postmaster.pid").exists() && !is_postmaster_of(pid, pgdata) {
+        remove_stale_pid_file(pgdata)?;
+    }
+    Ok(())
+}
+
+fn remove_stale_pid_file(pgdata: &Path) -> Result<(), EmbeddedError> {
+    let pid_file = pgdata.join("postmaster.pid");
     tracing::warn!(file = %pid_file.display(), "removing stale postmaster.pid left by a crash");
     std::fs::remove_file(&pid_file).map_err(|source| EmbeddedError::Io { path: pid_file, source })
+}
+
+/// Connection options to a cluster that another process supervises, if one is running on
+/// `data_dir` (so `vextrus admin …` can work next to a running `vextrus serve`).
+pub fn attach(data_dir: &Path, user: &str, database: &str) -> Option<PgConnectOptions> {
+    let data_dir = std::fs::canonicalize(data_dir).ok()?;
+    match postmaster_state(&data_dir.join("postgres")) {
+        PostmasterState::Supervised(_) => Some(
+            PgConnectOptions::new()
+                .socket(data_dir.join("run"))
+                .port(PORT)
+                .username(user)
+                .database(database),
+        ),
+        _ => None,
+    }
 }
 
 fn is_postmaster_of(pid: u32, pgdata: &Path) -> bool {

@@ -1,0 +1,152 @@
+//! Command-line interface. Flags override `VEXTRUS_*` environment variables, which override
+//! `vextrus.toml`, which overrides the defaults (`vextrus config reference` lists every key).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "vextrus",
+    version,
+    about = "Vextrus Platform: organizations, identity, access control, audit, files, notifications \
+             and an npm registry for the Vextrus ERP, in one binary.",
+    long_about = None,
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Configuration file [default: ./vextrus.toml if present; env: VEXTRUS_CONFIG].
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Data directory: embedded PostgreSQL, generated secrets [env: VEXTRUS_DATA_DIR].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// PostgreSQL URL of the schema owner; unset runs the embedded cluster [env: DATABASE_URL].
+    #[arg(long, global = true, value_name = "URL")]
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the platform: HTTP API, job workers and (by default) the embedded PostgreSQL.
+    Serve(ServeArgs),
+    /// Apply pending database migrations (creating the database roles where allowed) and exit.
+    Migrate,
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Platform operator commands (work directly on the database, also next to a running server).
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080; env: VEXTRUS_LISTEN].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Do not apply pending migrations at start (readiness stays false until they are).
+    #[arg(long)]
+    pub no_migrate: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective configuration as TOML, secrets redacted.
+    Print,
+    /// Print every configuration key with its environment variable, default and meaning.
+    Reference,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Manage organizations (tenants).
+    #[command(subcommand)]
+    Org(OrgCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// Create an organization.
+    Create(OrgCreateArgs),
+    /// List organizations.
+    List(OrgListArgs),
+    /// Suspend an organization (by id or slug).
+    Suspend(OrgRefArg),
+    /// Resume a suspended organization (by id or slug).
+    Resume(OrgRefArg),
+}
+
+#[derive(Debug, Args)]
+pub struct OrgCreateArgs {
+    /// Unique handle: 3–40 characters of a-z, 0-9 and '-'.
+    #[arg(long)]
+    pub slug: String,
+    /// Display name.
+    #[arg(long)]
+    pub name: String,
+    /// IANA time zone [default: Asia/Dhaka].
+    #[arg(long)]
+    pub timezone: Option<String>,
+    /// ISO 4217 currency [default: BDT].
+    #[arg(long)]
+    pub currency: Option<String>,
+    /// Locale: bn-BD or en [default: bn-BD].
+    #[arg(long)]
+    pub locale: Option<String>,
+    /// Print the organization as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct OrgListArgs {
+    /// Only organizations with this status.
+    #[arg(long, value_enum)]
+    pub status: Option<StatusArg>,
+    /// Print JSON lines instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum StatusArg {
+    Active,
+    Suspended,
+}
+
+#[derive(Debug, Args)]
+pub struct OrgRefArg {
+    /// Organization id or slug.
+    pub org: String,
+    /// Print the organization as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed_and_every_command_has_help() {
+        let command = super::Cli::command();
+        command.clone().debug_assert();
+        fn walk(cmd: &clap::Command, path: &str) {
+            for sub in cmd.get_subcommands() {
+                let name = format!("{path} {}", sub.get_name());
+                assert!(sub.get_about().is_some(), "`{name}` has no help text");
+                walk(sub, &name);
+            }
+        }
+        walk(&command, "vextrus");
+    }
+}

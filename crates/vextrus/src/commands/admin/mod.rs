@@ -1,0 +1,40 @@
+//! Platform operator commands. They use the same Rust APIs as the HTTP handlers, over the
+//! system path, and work next to a running `serve` (attaching to its embedded cluster).
+
+mod org;
+
+use anyhow::Context;
+use vextrus::platform::{self, Mode};
+use vextrus_config::Config;
+use vextrus_db::Database;
+
+use crate::cli::AdminCommand;
+
+pub async fn admin(config: Config, cmd: AdminCommand) -> anyhow::Result<()> {
+    let opened = platform::open_for_tool(&config).await?;
+    let result = async {
+        let pending = pending(&opened.options).await?;
+        if !pending.is_empty() {
+            if opened.mode == Mode::EmbeddedOwned && config.database.migrate_on_start {
+                opened.options.migrate(vextrus::MODULES).await.context("applying migrations")?;
+            } else {
+                anyhow::bail!("the database schema is not current (pending: {}); run `vextrus migrate`", pending.join(", "));
+            }
+        }
+        let db = Database::connect(&opened.options).await.context("connecting to the database")?;
+        let result = match cmd {
+            AdminCommand::Org(cmd) => org::run(&db, cmd).await,
+        };
+        db.close().await;
+        result
+    }
+    .await;
+    opened.close().await;
+    result
+}
+
+async fn pending(options: &vextrus_db::DatabaseOptions) -> anyhow::Result<Vec<String>> {
+    use vextrus_db::sqlx::ConnectOptions;
+    let mut conn = options.owner.connect().await.context("connecting to the database")?;
+    Ok(vextrus_db::pending_migrations(&mut conn, vextrus::MODULES).await?)
+}

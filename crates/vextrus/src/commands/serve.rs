@@ -1,0 +1,178 @@
+//! `vextrus serve`: migrations, pools, HTTP server, job worker, queue metrics, and (embedded
+//! mode) PostgreSQL supervision; on SIGINT/SIGTERM everything drains and stops in order.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::watch;
+use vextrus::platform::{self, Opened};
+use vextrus_config::Config;
+use vextrus_db::Database;
+use vextrus_db::embedded::{EmbeddedOptions, EmbeddedPostgres};
+use vextrus_db::jobs::{Worker, WorkerOptions, sample_queue_metrics};
+use vextrus_server::{AppState, HttpSettings, OperatorToken};
+
+use crate::cli::ServeArgs;
+
+pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
+    let Opened { options, embedded, mode } = platform::open_for_serve(&config).await?;
+    let embedded_mode = mode != platform::Mode::External;
+    let started = prepare(&config, args, &options).await;
+    let db = match started {
+        Ok(db) => db,
+        Err(e) => {
+            stop_postgres(embedded).await;
+            return Err(e);
+        }
+    };
+    let (token, token_path) = platform::admin_token(&config, embedded_mode)?;
+    match (&token, token_path) {
+        (None, _) => tracing::warn!("no admin_token configured: the platform operator API is disabled"),
+        (Some(_), Some(path)) => tracing::info!(path = %path.display(), "platform admin token (bearer) is stored in this file"),
+        (Some(_), None) => {}
+    }
+
+    let state = AppState { db: db.clone(), operator_token: OperatorToken::new(token), migrations: vextrus::MODULES };
+    let settings = HttpSettings {
+        body_limit_bytes: config.http.body_limit_bytes,
+        request_timeout: Duration::from_secs(config.http.request_timeout_secs),
+    };
+    let (router, _) = vextrus::app(state, settings);
+    let listener = match tokio::net::TcpListener::bind(config.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            db.close().await;
+            stop_postgres(embedded).await;
+            return Err(e).with_context(|| format!("cannot listen on {} (set --listen or VEXTRUS_LISTEN)", config.listen));
+        }
+    };
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "Vextrus Platform listening on http://{addr} (API docs at /docs)");
+
+    let (stop, stopping) = watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down: draining requests and jobs");
+        let _ = stop.send(true);
+    });
+
+    let grace = Duration::from_secs(config.http.shutdown_grace_secs);
+    let worker = Worker::new(db.clone(), vextrus::jobs(), worker_options(&config, grace));
+    let worker = tokio::spawn(worker.run(stopped(stopping.clone())));
+    let sampler = tokio::spawn(sample_metrics(db.clone(), stopping.clone()));
+    let supervisor = embedded.map(|pg| tokio::spawn(supervise(pg, platform::embedded_options(&config), stopping.clone())));
+
+    let mut server = tokio::spawn(axum::serve(listener, router).with_graceful_shutdown(stopped(stopping.clone())).into_future());
+    let served = tokio::select! {
+        result = &mut server => result,
+        () = stopped(stopping.clone()) => match tokio::time::timeout(grace, &mut server).await {
+            Ok(result) => result,
+            Err(_) => {
+                tracing::warn!(seconds = grace.as_secs(), "requests still running after the grace period; closing them");
+                server.abort();
+                Ok(Ok(()))
+            }
+        },
+    };
+
+    let _ = worker.await;
+    sampler.abort();
+    db.close().await;
+    if let Some(supervisor) = supervisor {
+        if let Ok(Some(pg)) = supervisor.await {
+            stop_postgres(Some(pg)).await;
+        }
+    }
+    tracing::info!("stopped");
+    served.context("HTTP server task failed")?.context("HTTP server failed")
+}
+
+/// Migrations (unless disabled), the role safety check, and the runtime pools.
+async fn prepare(config: &Config, args: &ServeArgs, options: &vextrus_db::DatabaseOptions) -> anyhow::Result<Database> {
+    if config.database.migrate_on_start && !args.no_migrate {
+        let applied = options.migrate(vextrus::MODULES).await.context("applying migrations")?;
+        tracing::info!(applied, "database schema is current");
+    }
+    options.check_roles().await.context("checking database roles")?;
+    Database::connect(options).await.context("connecting the database pools")
+}
+
+fn worker_options(config: &Config, grace: Duration) -> WorkerOptions {
+    WorkerOptions {
+        concurrency: config.jobs.concurrency as usize,
+        poll_interval: Duration::from_secs(config.jobs.poll_interval_secs),
+        lease: Duration::from_secs(config.jobs.lease_secs),
+        max_attempts: config.jobs.max_attempts,
+        shutdown_grace: grace,
+        ..WorkerOptions::default()
+    }
+}
+
+async fn stopped(mut stopping: watch::Receiver<bool>) {
+    let _ = stopping.wait_for(|stop| *stop).await;
+}
+
+async fn sample_metrics(db: Database, stopping: watch::Receiver<bool>) {
+    loop {
+        if let Err(e) = sample_queue_metrics(&db).await {
+            tracing::debug!(error = %e, "sampling queue metrics failed");
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(10)) => {}
+            () = stopped(stopping.clone()) => return,
+        }
+    }
+}
+
+/// Restarts the embedded PostgreSQL if it dies while we serve; hands it back at shutdown.
+async fn supervise(mut pg: EmbeddedPostgres, options: EmbeddedOptions, stopping: watch::Receiver<bool>) -> Option<EmbeddedPostgres> {
+    loop {
+        tokio::select! {
+            status = pg.exited() => {
+                tracing::error!(?status, "embedded PostgreSQL exited unexpectedly; restarting it");
+                let mut delay = Duration::from_millis(500);
+                loop {
+                    if *stopping.borrow() {
+                        return None;
+                    }
+                    match EmbeddedPostgres::start(&options).await {
+                        Ok(restarted) => {
+                            pg = restarted;
+                            break;
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, retry_in_secs = delay.as_secs_f64(), "restarting PostgreSQL failed");
+                            tokio::time::sleep(delay).await;
+                            delay = (delay * 2).min(Duration::from_secs(30));
+                        }
+                    }
+                }
+            }
+            () = stopped(stopping.clone()) => return Some(pg),
+        }
+    }
+}
+
+async fn stop_postgres(pg: Option<EmbeddedPostgres>) {
+    if let Some(pg) = pg {
+        if let Err(e) = pg.stop().await {
+            tracing::warn!(error = %e, "stopping embedded PostgreSQL");
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch SIGTERM; only Ctrl-C stops the server");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! Opening the platform's database as configured: an external server (`database.url`), or the
+//! embedded cluster — started and supervised by `serve`, attached to by the admin commands when
+//! a `serve` already runs on the same data directory.
+
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use secrecy::{ExposeSecret, SecretString};
+use vextrus_config::Config;
+use vextrus_db::embedded::{self, DATABASE, EmbeddedOptions, EmbeddedPostgres, SUPERUSER};
+use vextrus_db::{DatabaseOptions, RoleNames};
+
+/// Where the database is, and the embedded cluster if this process owns it.
+#[derive(Debug)]
+pub struct Opened {
+    pub options: DatabaseOptions,
+    pub embedded: Option<EmbeddedPostgres>,
+    pub mode: Mode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    External,
+    /// This process started the embedded cluster.
+    EmbeddedOwned,
+    /// Another process (a running `serve`) owns it.
+    EmbeddedAttached,
+}
+
+pub fn roles(config: &Config) -> RoleNames {
+    let db = &config.database;
+    RoleNames {
+        owner: db.owner_role.clone(),
+        app: db.app_role.clone(),
+        system: db.system_role.clone(),
+        app_password: db.app_password.clone(),
+        system_password: db.system_password.clone(),
+    }
+}
+
+pub fn embedded_options(config: &Config) -> EmbeddedOptions {
+    EmbeddedOptions {
+        data_dir: config.data_dir.clone(),
+        bin_dir: config.database.postgres_bin_dir.clone(),
+        os_user: config.database.postgres_os_user.clone(),
+        durable: true,
+    }
+}
+
+/// For `serve`: the external server, or the embedded cluster started by and owned by us.
+pub async fn open_for_serve(config: &Config) -> anyhow::Result<Opened> {
+    open(config, false).await
+}
+
+/// For admin commands: like `serve`, but attaches to a cluster a running `serve` owns.
+pub async fn open_for_tool(config: &Config) -> anyhow::Result<Opened> {
+    open(config, true).await
+}
+
+async fn open(config: &Config, may_attach: bool) -> anyhow::Result<Opened> {
+    let roles = roles(config);
+    let max = config.database.max_connections;
+    if let Some(url) = &config.database.url {
+        let options = DatabaseOptions::from_url(url.expose_secret(), roles, max)
+            .context("database.url is not a valid PostgreSQL URL")?;
+        return Ok(Opened { options, embedded: None, mode: Mode::External });
+    }
+    if may_attach {
+        if let Some(owner) = embedded::attach(&config.data_dir, SUPERUSER, DATABASE) {
+            let app = owner.clone().username(&roles.app);
+            let system = owner.clone().username(&roles.system);
+            let options = DatabaseOptions { owner, app, system, roles, max_connections: max.min(4) };
+            return Ok(Opened { options, embedded: None, mode: Mode::EmbeddedAttached });
+        }
+    }
+    let pg = EmbeddedPostgres::start(&embedded_options(config)).await?;
+    let options = DatabaseOptions::embedded(&pg, roles, max);
+    Ok(Opened { options, embedded: Some(pg), mode: Mode::EmbeddedOwned })
+}
+
+impl Opened {
+    pub fn is_embedded(&self) -> bool {
+        self.mode != Mode::External
+    }
+
+    /// Stops the embedded cluster if we own it.
+    pub async fn close(self) {
+        if let Some(pg) = self.embedded {
+            if let Err(e) = pg.stop().await {
+                tracing::warn!(error = %e, "stopping embedded PostgreSQL");
+            }
+        }
+    }
+}
+
+/// The operator token: configured, or (embedded mode) kept in `<data-dir>/admin-token`,
+/// generated with mode 0600 on first use.
+pub fn admin_token(config: &Config, embedded: bool) -> anyhow::Result<(Option<SecretString>, Option<PathBuf>)> {
+    if let Some(token) = &config.admin_token {
+        return Ok((Some(token.clone()), None));
+    }
+    if !embedded {
+        return Ok((None, None));
+    }
+    let path = config.data_dir.join("admin-token");
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        let token = existing.trim().to_owned();
+        if !token.is_empty() {
+            tighten(&path)?;
+            return Ok((Some(SecretString::from(token)), Some(path)));
+        }
+    }
+    let token = random_token()?;
+    write_private(&path, &token)?;
+    Ok((Some(SecretString::from(token)), Some(path)))
+}
+
+fn random_token() -> anyhow::Result<String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness for the admin token: {e}"))?;
+    Ok(format!("vxa_{}", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()))
+}
+
+fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(contents.as_bytes())?;
+    file.write_all(b"\n")?;
+    Ok(())
+}
+
+fn tighten(path: &Path) -> anyhow::Result<()> {
+    let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        tracing::warn!(path = %path.display(), mode = format!("{mode:o}"), "admin token file was readable by others; setting 0600");
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}

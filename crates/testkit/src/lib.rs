@@ -92,10 +92,13 @@ impl TestDb {
         let template = ensure_template(cluster, modules).await;
         let name = format!("vextrus_test_{}", uuid::Uuid::now_v7().simple());
         let mut admin = cluster.admin.connect().await.expect("connect to the test cluster");
-        sqlx::raw_sql(&format!("CREATE DATABASE {name} TEMPLATE {template}"))
-            .execute(&mut admin)
-            .await
-            .expect("create test database");
+        // Database-level privileges are not copied from a template; grant what bootstrap grants.
+        for sql in [
+            format!("CREATE DATABASE {name} TEMPLATE {template}"),
+            format!("GRANT CREATE, CONNECT ON DATABASE {name} TO vextrus_owner"),
+        ] {
+            sqlx::raw_sql(&sql).execute(&mut admin).await.expect("create test database");
+        }
         let _ = admin.close().await;
         let options = options_for(cluster, &name);
         let db = Database::connect(&options).await.expect("connect the test database's pools");

@@ -1,0 +1,64 @@
+//! Shared by the integration tests: a database with every module's migrations, and the
+//! assembled app served on a loopback port.
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use secrecy::SecretString;
+use vextrus_server::{AppState, HttpSettings, OperatorToken};
+use vextrus_testkit::TestDb;
+
+pub const TOKEN: &str = "test-operator-token-0123456789";
+
+pub async fn test_db() -> TestDb {
+    TestDb::new(vextrus::MODULES).await
+}
+
+/// A running server on 127.0.0.1:<random port> and a client for it.
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub db: TestDb,
+    pub openapi: utoipa::openapi::OpenApi,
+}
+
+impl TestApp {
+    pub async fn start() -> Self {
+        Self::start_with(HttpSettings { body_limit_bytes: 64 * 1024, request_timeout: Duration::from_secs(10) }).await
+    }
+
+    pub async fn start_with(settings: HttpSettings) -> Self {
+        let db = test_db().await;
+        let state = AppState {
+            db: db.db.clone(),
+            operator_token: OperatorToken::new(Some(SecretString::from(TOKEN))),
+            migrations: vextrus::MODULES,
+        };
+        let (router, openapi) = vextrus::app(state, settings);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        Self { base, client: reqwest::Client::new(), db, openapi }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// An operator request.
+    pub fn op(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, self.url(path)).bearer_auth(TOKEN)
+    }
+
+    pub async fn create_org(&self, slug: &str) -> serde_json::Value {
+        let response = self
+            .op(reqwest::Method::POST, "/v1/orgs")
+            .json(&serde_json::json!({"slug": slug, "name": format!("Org {slug}")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201, "creating {slug}");
+        response.json().await.unwrap()
+    }
+}

@@ -186,3 +186,15 @@ async fn ensure_template(cluster: &Cluster, modules: &[ModuleMigrations]) -> Str
     done.insert(template.clone());
     template
 }
+
+/// A new, empty database on the test cluster, and the admin's URL for it (for testing what the
+/// binary does to a database it finds empty).
+pub async fn empty_database() -> (String, String) {
+    let cluster = cluster();
+    let name = format!("vextrus_empty_{}", uuid::Uuid::now_v7().simple());
+    let mut admin = cluster.admin.connect().await.expect("connect to the test cluster");
+    sqlx::raw_sql(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create empty database");
+    let _ = admin.close().await;
+    let url = url_of(&cluster.admin.clone().database(&name));
+    (name, url)
+}

@@ -1,0 +1,218 @@
+//! The real `vextrus` binary, run the way an operator runs it.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_vextrus");
+
+fn vextrus(args: &[&str]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).env_remove("DATABASE_URL").env("VEXTRUS_LOG_FORMAT", "json");
+    for (key, _) in std::env::vars() {
+        if key.starts_with("VEXTRUS_") && key != "VEXTRUS_LOG_FORMAT" {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
+fn run(mut cmd: impl std::borrow::BorrowMut<Command>) -> (bool, String, String) {
+    let out = cmd.borrow_mut().output().expect("run vextrus");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// A `vextrus serve` child and the address it reported.
+struct Server {
+    child: Child,
+    base: String,
+    logs: mpsc::Receiver<String>,
+}
+
+impl Server {
+    fn start(data_dir: &Path) -> Self {
+        let mut child = vextrus(&["serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir.to_str().unwrap()])
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let (sender, logs) = mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = sender.send(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let line = logs.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("server reports its address within 60 s");
+            let parsed: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+            if let Some(addr) = parsed["addr"].as_str() {
+                return Self { child, base: format!("http://{addr}"), logs };
+            }
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// SIGTERM, then wait: a clean stop exits 0.
+    fn stop(mut self) -> Vec<String> {
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+        let exit = self.child.wait().unwrap();
+        assert!(exit.success(), "serve exited with {exit}");
+        self.logs.try_iter().collect()
+    }
+}
+
+#[tokio::test]
+async fn fresh_data_dir_serves_and_a_restart_keeps_organizations() {
+    let dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let server = Server::start(dir.path());
+    let health = reqwest::get(server.url("/healthz")).await.unwrap();
+    assert_eq!(health.status(), 200);
+    eprintln!("first start (initdb included) served /healthz after {:?}", started.elapsed());
+
+    let token_file = dir.path().join("admin-token");
+    assert_eq!(std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777, 0o600);
+    let token = std::fs::read_to_string(&token_file).unwrap().trim().to_owned();
+    let client = reqwest::Client::new();
+    let created = client
+        .post(server.url("/v1/orgs"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"slug": "survivor", "name": "Survives Restarts"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+
+    // Operators' CLI works next to the running server (it attaches to its PostgreSQL).
+    let data_dir = dir.path().to_str().unwrap();
+    let (ok, out, err) = run(vextrus(&["admin", "org", "create", "--slug", "from-cli", "--name", "CLI Org", "--data-dir", data_dir]));
+    assert!(ok, "{err}");
+    assert!(out.contains("from-cli"));
+    // A second server on the same data directory is refused, not allowed to corrupt it.
+    let (ok, _, err) = run(vextrus(&["serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir]));
+    assert!(!ok);
+    assert!(err.contains("another process is running PostgreSQL"), "{err}");
+
+    let logs = server.stop();
+    assert!(logs.iter().any(|l| l.contains("embedded PostgreSQL stopped")), "{logs:?}");
+    assert!(!dir.path().join("postgres/postmaster.pid").exists(), "PostgreSQL stopped cleanly");
+
+    let server = Server::start(dir.path());
+    let listed: Value = client.get(server.url("/v1/orgs")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    let slugs: Vec<&str> = listed["items"].as_array().unwrap().iter().map(|o| o["slug"].as_str().unwrap()).collect();
+    assert_eq!(slugs, vec!["survivor", "from-cli"]);
+    server.stop();
+
+    // With no server running, the CLI starts and stops the cluster itself.
+    let (ok, out, err) = run(vextrus(&["admin", "org", "list", "--json", "--data-dir", data_dir]));
+    assert!(ok, "{err}");
+    assert_eq!(out.lines().count(), 2);
+    let (ok, out, _) = run(vextrus(&["admin", "org", "suspend", "survivor", "--json", "--data-dir", data_dir]));
+    assert!(ok);
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["status"], "suspended");
+}
+
+#[tokio::test]
+async fn starts_after_a_crash_left_a_stale_pid_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    server.stop();
+    // What a power cut leaves: a postmaster.pid naming a pid that is now something else.
+    let pid_file = dir.path().join("postgres/postmaster.pid");
+    std::fs::write(&pid_file, format!("{}\n{}\n", std::process::id(), dir.path().join("postgres").display())).unwrap();
+    let server = Server::start(dir.path());
+    assert_eq!(reqwest::get(server.url("/readyz")).await.unwrap().status(), 200);
+    server.stop();
+}
+
+#[tokio::test]
+async fn migrate_on_an_empty_database_creates_roles_and_a_safe_schema() {
+    let (name, url) = vextrus_testkit::empty_database().await;
+    let (ok, out, err) = run(vextrus(&["migrate", "--database-url", &url]));
+    assert!(ok, "{err}");
+    assert!(out.contains("applied 2 migration(s)"), "{out}");
+    let (ok, out, _) = run(vextrus(&["migrate", "--database-url", &url]));
+    assert!(ok);
+    assert!(out.contains("applied 0 migration(s)"), "migrate is idempotent: {out}");
+
+    // Checked the way an operator would: with psql.
+    let psql = |sql: &str| {
+        let out = Command::new("psql").args([url.as_str(), "-XAtc", sql]).output().expect("psql is installed");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    assert_eq!(psql("SELECT rolsuper, rolbypassrls, rolcanlogin FROM pg_roles WHERE rolname = 'vextrus_app'"), "f|f|t");
+    assert_eq!(psql("SELECT count(*) FROM pg_class WHERE relowner = 'vextrus_app'::regrole"), "0");
+    assert_eq!(
+        psql("SELECT relrowsecurity, relforcerowsecurity FROM pg_class WHERE oid = 'db.jobs'::regclass"),
+        "t|t"
+    );
+    assert_eq!(psql("SELECT count(*) FROM pg_policy WHERE polrelid = 'db.jobs'::regclass AND polname = 'tenant_isolation'"), "1");
+    assert_eq!(
+        psql("SELECT string_agg(DISTINCT pg_get_userbyid(relowner), ',') FROM pg_class WHERE relnamespace IN ('db'::regnamespace, 'tenancy'::regnamespace)"),
+        "vextrus_owner"
+    );
+
+    let (ok, out, err) = run(vextrus(&["admin", "org", "create", "--slug", "external-co", "--name", "External", "--json", "--database-url", &url]));
+    assert!(ok, "{err}");
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["slug"], "external-co");
+    assert_eq!(psql("SELECT slug FROM tenancy.organizations"), "external-co");
+    let _ = name;
+}
+
+#[test]
+fn help_version_and_configuration_errors() {
+    let (ok, out, _) = run(vextrus(&["--version"]));
+    assert!(ok && out.starts_with("vextrus "), "{out}");
+    for args in [&["--help"][..], &["serve", "--help"], &["migrate", "--help"], &["config", "print", "--help"], &["admin", "org", "create", "--help"]] {
+        let (ok, out, _) = run(vextrus(args));
+        assert!(ok && out.contains("Usage:"), "{args:?}: {out}");
+    }
+
+    let secret_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(secret_file.path(), "from-a-file-secret\n").unwrap();
+    let (ok, out, err) = run(vextrus(&["config", "print"])
+        .env("VEXTRUS_ADMIN_TOKEN_FILE", secret_file.path())
+        .env("DATABASE_URL", "postgres://owner:db-password@db.internal:5432/vextrus")
+        .env("VEXTRUS_LISTEN_PORT", "9"));
+    assert!(ok, "{err}");
+    assert!(!out.contains("from-a-file-secret") && !out.contains("db-password"), "{out}");
+    assert!(out.contains("admin_token = \"[redacted]\"") && out.contains("db.internal"), "{out}");
+    assert!(err.contains("unknown environment variable VEXTRUS_LISTEN_PORT"), "{err}");
+
+    let (ok, _, err) = run(vextrus(&["serve"]).env("VEXTRUS_LISTEN", "localhost-8080"));
+    assert!(!ok);
+    assert!(err.contains("`listen`") && err.contains("VEXTRUS_LISTEN"), "{err}");
+    let (ok, _, err) = run(vextrus(&["serve"]).env("VEXTRUS_JOBS_CONCURRENCY", "lots"));
+    assert!(!ok);
+    assert!(err.contains("jobs.concurrency"), "{err}");
+    let (ok, _, err) = run(vextrus(&["serve", "--listen", "127.0.0.1:0", "--data-dir", "/tmp/vx-nope"]).env("VEXTRUS_DATABASE_POSTGRES_BIN_DIR", "/nonexistent"));
+    assert!(!ok);
+    assert!(err.contains("postgres_bin_dir"), "{err}");
+
+    let (ok, out, _) = run(vextrus(&["config", "reference"]));
+    assert!(ok && out.contains("`VEXTRUS_ADMIN_TOKEN_FILE`") && out.contains("`DATABASE_URL`"));
+}
+
+#[test]
+fn admin_rejects_bad_input_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    let (ok, _, err) = run(vextrus(&["admin", "org", "create", "--slug", "No Spaces", "--name", "x", "--data-dir", data_dir]));
+    assert!(!ok);
+    assert!(err.contains("invalid --slug"), "{err}");
+    let (ok, _, err) = run(vextrus(&["admin", "org", "suspend", "nobody-home", "--data-dir", data_dir]));
+    assert!(!ok);
+    assert!(err.contains("no organization"), "{err}");
+}

@@ -64,11 +64,12 @@ pub fn load(sources: &Sources) -> Result<Loaded, ConfigError> {
         None => Path::new(DEFAULT_FILE).exists().then(|| PathBuf::from(DEFAULT_FILE)),
     };
     if let Some(path) = &file {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::ReadFile { path: path.clone(), source })?;
-        let parsed: toml::Table = text
-            .parse()
-            .map_err(|e: toml::de::Error| ConfigError::ParseFile { path: path.clone(), message: e.message().to_owned() })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile { path: path.clone(), source })?;
+        let parsed: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::ParseFile {
+            path: path.clone(),
+            message: e.message().to_owned(),
+        })?;
         record_origins(&parsed, "", &path.display().to_string(), &mut origins);
         table = parsed;
     }
@@ -140,9 +141,9 @@ fn to_value(field: &Field, raw: &str, origin: &str) -> Result<toml::Value, Confi
     let invalid = |message: String| ConfigError::Invalid { key: field.key.into(), origin: origin.into(), message };
     Ok(match field.kind {
         Kind::Str | Kind::Secret => toml::Value::String(raw.to_owned()),
-        Kind::Int => toml::Value::Integer(
-            raw.trim().parse().map_err(|_| invalid(format!("expected an integer, got {raw:?}")))?,
-        ),
+        Kind::Int => {
+            toml::Value::Integer(raw.trim().parse().map_err(|_| invalid(format!("expected an integer, got {raw:?}")))?)
+        }
         Kind::Bool => toml::Value::Boolean(match raw.trim().to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" | "on" => true,
             "false" | "0" | "no" | "off" => false,

@@ -4,7 +4,9 @@ use std::borrow::Cow;
 pub enum DbError {
     #[error(transparent)]
     Sqlx(#[from] sqlx::Error),
-    #[error("migration {module}/{version:04} ({name}) was changed after it was applied; restore it and add a new migration instead")]
+    #[error(
+        "migration {module}/{version:04} ({name}) was changed after it was applied; restore it and add a new migration instead"
+    )]
     MigrationChanged { module: &'static str, version: u32, name: &'static str },
     #[error("migration {module}/{version:04} ({name}) failed: {source}")]
     MigrationFailed { module: &'static str, version: u32, name: &'static str, source: sqlx::Error },

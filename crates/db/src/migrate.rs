@@ -8,8 +8,8 @@
 
 use sqlx::{Connection, PgConnection};
 
-use crate::roles::{RoleNames, bootstrap_roles};
 use crate::DbError;
+use crate::roles::{RoleNames, bootstrap_roles};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Migration {
@@ -24,8 +24,8 @@ pub struct ModuleMigrations {
     pub migrations: &'static [Migration],
 }
 
-/// Arbitrary but fixed: `hashtext('vextrus.migrate')` would do as well, this needs no query.
-const MIGRATION_LOCK: i64 = 0x7665_7874_7275_73;
+/// Arbitrary but fixed ("vextrus" in ASCII): one lock for every migrating instance.
+const MIGRATION_LOCK: i64 = 0x0076_6578_7472_7573;
 
 const BOOKKEEPING: &str = "
 CREATE SCHEMA IF NOT EXISTS db AUTHORIZATION {{owner_role}};
@@ -56,7 +56,11 @@ pub async fn apply_migrations(
     Ok(applied)
 }
 
-async fn apply_locked(conn: &mut PgConnection, roles: &RoleNames, modules: &[ModuleMigrations]) -> Result<usize, DbError> {
+async fn apply_locked(
+    conn: &mut PgConnection,
+    roles: &RoleNames,
+    modules: &[ModuleMigrations],
+) -> Result<usize, DbError> {
     bootstrap_roles(conn, roles).await?;
     let mut tx = conn.begin().await?;
     set_owner(&mut tx, roles).await?;
@@ -81,7 +85,8 @@ async fn apply_locked(conn: &mut PgConnection, roles: &RoleNames, modules: &[Mod
                 }
                 None => {}
             }
-            let failed = |source| DbError::MigrationFailed { module: module.module, version: m.version, name: m.name, source };
+            let failed =
+                |source| DbError::MigrationFailed { module: module.module, version: m.version, name: m.name, source };
             let mut tx = conn.begin().await?;
             set_owner(&mut tx, roles).await?;
             sqlx::raw_sql(&render(m.sql, roles)).execute(&mut *tx).await.map_err(failed)?;
@@ -105,15 +110,13 @@ async fn apply_locked(conn: &mut PgConnection, roles: &RoleNames, modules: &[Mod
 /// Migrations of `modules` not yet applied, as `module/version`. Used by `/readyz`; needs only
 /// read access to `db.migrations` (the system role has it).
 pub async fn pending_migrations(conn: &mut PgConnection, modules: &[ModuleMigrations]) -> Result<Vec<String>, DbError> {
-    let applied: Vec<(String, i32)> = match sqlx::query_as("SELECT module, version FROM db.migrations")
-        .fetch_all(&mut *conn)
-        .await
-    {
-        Ok(rows) => rows,
-        // Not even the bookkeeping table exists: everything is pending.
-        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P01") => Vec::new(),
-        Err(e) => return Err(e.into()),
-    };
+    let applied: Vec<(String, i32)> =
+        match sqlx::query_as("SELECT module, version FROM db.migrations").fetch_all(&mut *conn).await {
+            Ok(rows) => rows,
+            // Not even the bookkeeping table exists: everything is pending.
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P01") => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
     Ok(modules
         .iter()
         .flat_map(|module| module.migrations.iter().map(move |m| (module.module, m.version)))

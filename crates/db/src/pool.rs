@@ -8,11 +8,11 @@ use secrecy::ExposeSecret;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgPool};
 
+use crate::DbError;
 use crate::embedded::{DATABASE, EmbeddedPostgres, SUPERUSER};
 use crate::migrate::{ModuleMigrations, apply_migrations, pending_migrations};
 use crate::roles::{RoleNames, check_roles};
 use crate::tenant::{SystemTx, TenantId, TenantTx};
-use crate::DbError;
 
 /// How to reach PostgreSQL as each of the three roles.
 #[derive(Debug, Clone)]
@@ -165,4 +165,3 @@ impl Database {
 fn stats(pool: &PgPool) -> PoolStats {
     PoolStats { size: pool.size(), idle: pool.num_idle() as u32, max: pool.options().get_max_connections() }
 }
-

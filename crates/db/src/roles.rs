@@ -31,11 +31,10 @@ impl Default for RoleNames {
 /// the owner `CREATE` on the database. Idempotent; serialised across instances by the caller's
 /// advisory lock.
 pub async fn bootstrap_roles(conn: &mut PgConnection, roles: &RoleNames) -> Result<(), DbError> {
-    let (can_create, is_super): (bool, bool) = sqlx::query_as(
-        "SELECT rolcreaterole OR rolsuper, rolsuper FROM pg_roles WHERE rolname = current_user",
-    )
-    .fetch_one(&mut *conn)
-    .await?;
+    let (can_create, is_super): (bool, bool) =
+        sqlx::query_as("SELECT rolcreaterole OR rolsuper, rolsuper FROM pg_roles WHERE rolname = current_user")
+            .fetch_one(&mut *conn)
+            .await?;
     let wanted = [
         (&roles.owner, None),
         (&roles.app, roles.app_password.as_ref()),
@@ -82,14 +81,23 @@ pub async fn bootstrap_roles(conn: &mut PgConnection, roles: &RoleNames) -> Resu
             exec_formatted(conn, "GRANT %I TO CURRENT_USER", &[&roles.owner]).await?;
         }
     }
+    // Where the migration user is not privileged (a managed PostgreSQL), an administrator has
+    // run these already (README, "Managed PostgreSQL"); failing them is then not an error.
     let database = current_database(conn).await?;
-    exec_formatted(conn, "GRANT CREATE, CONNECT ON DATABASE %I TO %I", &[&database, &roles.owner]).await?;
-    for login in [&roles.app, &roles.system] {
-        exec_formatted(conn, "GRANT CONNECT ON DATABASE %I TO %I", &[&database, login]).await?;
-    }
-    // Temporary tables would be objects the app role owns; it has no use for them.
-    if let Err(e) = exec_formatted(conn, "REVOKE TEMPORARY ON DATABASE %I FROM PUBLIC", &[&database]).await {
-        tracing::warn!(error = %e, "could not revoke TEMPORARY from PUBLIC");
+    let grants: [(&str, Vec<&str>); 4] = [
+        ("GRANT CREATE, CONNECT ON DATABASE %I TO %I", vec![&database, &roles.owner]),
+        ("GRANT CONNECT ON DATABASE %I TO %I", vec![&database, &roles.app]),
+        ("GRANT CONNECT ON DATABASE %I TO %I", vec![&database, &roles.system]),
+        // Temporary tables would be objects the app role owns; it has no use for them.
+        ("REVOKE TEMPORARY ON DATABASE %I FROM PUBLIC", vec![&database]),
+    ];
+    for (template, args) in grants {
+        if let Err(e) = exec_formatted(conn, template, &args).await {
+            if can_create {
+                return Err(e);
+            }
+            tracing::warn!(error = %e, statement = template, "skipped; an administrator must have done it");
+        }
     }
     Ok(())
 }
@@ -97,15 +105,19 @@ pub async fn bootstrap_roles(conn: &mut PgConnection, roles: &RoleNames) -> Resu
 /// Refuses to run with a request-path or system role that could defeat Row-Level Security.
 pub async fn check_roles(conn: &mut PgConnection, roles: &RoleNames) -> Result<(), DbError> {
     for name in [&roles.app, &roles.system] {
-        let row: Option<(bool, bool)> = sqlx::query_as("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = $1")
-            .bind(name)
-            .fetch_optional(&mut *conn)
-            .await?;
+        let row: Option<(bool, bool)> =
+            sqlx::query_as("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = $1")
+                .bind(name)
+                .fetch_optional(&mut *conn)
+                .await?;
         match row {
             None => return Err(DbError::Roles(format!("role {name} does not exist").into())),
             Some((true, _)) | Some((_, true)) => {
                 return Err(DbError::Roles(
-                    format!("role {name} is a superuser or has BYPASSRLS; Row-Level Security would not protect tenants").into(),
+                    format!(
+                        "role {name} is a superuser or has BYPASSRLS; Row-Level Security would not protect tenants"
+                    )
+                    .into(),
                 ));
             }
             Some(_) => {}
@@ -132,7 +144,8 @@ async fn current_database(conn: &mut PgConnection) -> Result<String, DbError> {
 /// from configuration never reach SQL unquoted.
 async fn exec_formatted(conn: &mut PgConnection, template: &str, args: &[&str]) -> Result<(), DbError> {
     let placeholders: Vec<String> = (1..=args.len()).map(|i| format!("${i}::text")).collect();
-    let select = format!("SELECT format($0, {})", placeholders.join(", ")).replace("$0", &format!("${}", args.len() + 1));
+    let select =
+        format!("SELECT format($0, {})", placeholders.join(", ")).replace("$0", &format!("${}", args.len() + 1));
     let mut query = sqlx::query_scalar::<_, String>(&select);
     for arg in args {
         query = query.bind(*arg);

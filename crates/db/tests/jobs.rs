@@ -55,7 +55,11 @@ fn fast(concurrency: usize) -> WorkerOptions {
 
 async fn record_execution(ctx: &JobContext, hold: Duration) -> Result<(), jobs::HandlerError> {
     let mut tx = ctx.db.system().await?;
-    sqlx::query("INSERT INTO public.executions (job, attempt) VALUES ($1, $2)").bind(ctx.id).bind(ctx.attempt).execute(tx.conn()).await?;
+    sqlx::query("INSERT INTO public.executions (job, attempt) VALUES ($1, $2)")
+        .bind(ctx.id)
+        .bind(ctx.attempt)
+        .execute(tx.conn())
+        .await?;
     tx.commit().await?;
     tokio::time::sleep(hold).await;
     let mut tx = ctx.db.system().await?;
@@ -103,7 +107,8 @@ async fn rolled_back_enqueue_leaves_no_job_and_committed_one_runs_once() {
     let mut tx = t.db.tenant(tenant).await.unwrap();
     let id = jobs::enqueue(&mut tx, &Record { n: 2 }).await.unwrap();
     tx.commit().await.unwrap();
-    let row = sqlx::query("SELECT tenant_id, kind, payload FROM db.jobs").fetch_one(&mut t.owner_conn().await).await.unwrap();
+    let row =
+        sqlx::query("SELECT tenant_id, kind, payload FROM db.jobs").fetch_one(&mut t.owner_conn().await).await.unwrap();
     assert_eq!(row.get::<uuid::Uuid, _>("tenant_id"), *tenant.as_uuid(), "a job carries its tenant");
     assert_eq!(row.get::<serde_json::Value, _>("payload"), serde_json::json!({"n": 2}));
 
@@ -153,7 +158,10 @@ async fn failing_job_retries_with_backoff_then_is_dead_lettered() {
         count(&t, "SELECT count(*) FROM db.jobs WHERE state = 'dead'").await == 1
     })
     .await;
-    let row = sqlx::query("SELECT state, attempts, last_error FROM db.jobs").fetch_one(&mut t.owner_conn().await).await.unwrap();
+    let row = sqlx::query("SELECT state, attempts, last_error FROM db.jobs")
+        .fetch_one(&mut t.owner_conn().await)
+        .await
+        .unwrap();
     assert_eq!(row.get::<String, _>("state"), "dead");
     assert_eq!(row.get::<i32, _>("attempts"), 3, "the job's own MAX_ATTEMPTS wins over the worker default");
     assert_eq!(row.get::<String, _>("last_error"), "smtp refused attempt 3");
@@ -201,7 +209,8 @@ async fn crash_child_worker() {
     let options = vextrus_db::DatabaseOptions::from_url(&url, Default::default(), 2).unwrap();
     let db = vextrus_db::Database::connect(&options).await.unwrap();
     let mut registry = Registry::new();
-    registry.register(|ctx: JobContext, _: Record| async move { record_execution(&ctx, Duration::from_secs(3600)).await });
+    registry
+        .register(|ctx: JobContext, _: Record| async move { record_execution(&ctx, Duration::from_secs(3600)).await });
     Worker::new(db, registry, fast(1)).run(std::future::pending()).await;
 }
 
@@ -249,12 +258,19 @@ async fn graceful_shutdown_hands_back_unfinished_jobs() {
     jobs::enqueue(&mut tx, &Record { n: 1 }).await.unwrap();
     tx.commit().await.unwrap();
     let mut registry = Registry::new();
-    registry.register(|ctx: JobContext, _: Record| async move { record_execution(&ctx, Duration::from_secs(3600)).await });
+    registry
+        .register(|ctx: JobContext, _: Record| async move { record_execution(&ctx, Duration::from_secs(3600)).await });
     let mut options = fast(1);
     options.shutdown_grace = Duration::from_millis(200);
     let worker = Worker::new(t.db.clone(), registry, options);
-    run_until(worker, Duration::from_secs(10), || async { count(&t, "SELECT count(*) FROM public.executions").await == 1 }).await;
-    let row = sqlx::query("SELECT state, attempts, locked_by FROM db.jobs").fetch_one(&mut t.owner_conn().await).await.unwrap();
+    run_until(worker, Duration::from_secs(10), || async {
+        count(&t, "SELECT count(*) FROM public.executions").await == 1
+    })
+    .await;
+    let row = sqlx::query("SELECT state, attempts, locked_by FROM db.jobs")
+        .fetch_one(&mut t.owner_conn().await)
+        .await
+        .unwrap();
     assert_eq!(row.get::<String, _>("state"), "queued");
     assert_eq!(row.get::<i32, _>("attempts"), 0, "an interrupted attempt does not count");
     assert!(row.get::<Option<String>, _>("locked_by").is_none());

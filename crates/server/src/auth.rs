@@ -47,7 +47,9 @@ where
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .ok_or_else(|| ApiError::unauthorized("Send the platform admin token as `Authorization: Bearer <token>`."))?;
+            .ok_or_else(|| {
+                ApiError::unauthorized("Send the platform admin token as `Authorization: Bearer <token>`.")
+            })?;
         if !token.matches(presented.trim()) {
             tracing::warn!("rejected platform operator request with a wrong token");
             return Err(ApiError::unauthorized("The bearer token is not valid."));

@@ -31,8 +31,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
             })
             .unwrap_or(false);
         if !is_json {
-            return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Unsupported media type")
-                .detail("The request body must be JSON, sent with Content-Type: application/json."));
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Unsupported media type",
+            )
+            .detail("The request body must be JSON, sent with Content-Type: application/json."));
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| match rejection {
             BytesRejection::FailedToBufferBody(e) if is_length_limit(&e) => {
@@ -77,7 +81,9 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let path = e.path().to_string();
         let inner = e.into_inner();
         match inner.classify() {
-            serde_json::error::Category::Syntax | serde_json::error::Category::Eof | serde_json::error::Category::Io => {
+            serde_json::error::Category::Syntax
+            | serde_json::error::Category::Eof
+            | serde_json::error::Category::Io => {
                 ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", "Malformed JSON")
                     .detail(format!("The body is not valid JSON: {inner}"))
             }
@@ -94,10 +100,10 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 /// is the enclosing object; either way, name the field itself.
 fn field_name(path: &str, message: &str) -> String {
     let parent = if path == "." { "" } else { path };
-    if let Some(rest) = message.strip_prefix("missing field `") {
-        if let Some((name, _)) = rest.split_once('`') {
-            return if parent.is_empty() { name.to_owned() } else { format!("{parent}.{name}") };
-        }
+    if let Some(rest) = message.strip_prefix("missing field `")
+        && let Some((name, _)) = rest.split_once('`')
+    {
+        return if parent.is_empty() { name.to_owned() } else { format!("{parent}.{name}") };
     }
     if parent.is_empty() { "body".to_owned() } else { parent.to_owned() }
 }
@@ -117,11 +123,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        axum::extract::Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|q| Query(q.0))
-            .map_err(|rejection: QueryRejection| {
-                ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", "Invalid query parameters").detail(rejection.body_text())
-            })
+        axum::extract::Query::<T>::from_request_parts(parts, state).await.map(|q| Query(q.0)).map_err(
+            |rejection: QueryRejection| {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", "Invalid query parameters")
+                    .detail(rejection.body_text())
+            },
+        )
     }
 }

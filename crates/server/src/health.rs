@@ -31,7 +31,10 @@ pub async fn readyz(State(state): State<AppState>) -> Result<axum::Json<Health>,
     })?;
     let pending = state.db.pending_migrations(state.migrations).await.map_err(ApiError::from)?;
     if !pending.is_empty() {
-        return Err(ApiError::unavailable("migrations_pending", format!("Migrations not applied: {}", pending.join(", "))));
+        return Err(ApiError::unavailable(
+            "migrations_pending",
+            format!("Migrations not applied: {}", pending.join(", ")),
+        ));
     }
     Ok(axum::Json(Health { status: "ready" }))
 }

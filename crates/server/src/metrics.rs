@@ -9,7 +9,8 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use vextrus_db::Database;
 
 /// Latency buckets in seconds: sub-millisecond checks up to slow exports.
-const LATENCY_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+const LATENCY_BUCKETS: &[f64] =
+    &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 
 /// Installs the global recorder on first use and returns its handle.
 pub fn handle() -> &'static PrometheusHandle {
@@ -29,13 +30,31 @@ pub fn handle() -> &'static PrometheusHandle {
 }
 
 fn describe() {
-    metrics::describe_histogram!("http_server_request_duration_seconds", metrics::Unit::Seconds, "HTTP request latency by method, templated route and status.");
+    metrics::describe_histogram!(
+        "http_server_request_duration_seconds",
+        metrics::Unit::Seconds,
+        "HTTP request latency by method, templated route and status."
+    );
     metrics::describe_gauge!("http_server_active_requests", "HTTP requests being handled.");
-    metrics::describe_gauge!("vextrus_db_pool_connections", "Database pool connections by pool (app, system) and state (idle, busy, max).");
+    metrics::describe_gauge!(
+        "vextrus_db_pool_connections",
+        "Database pool connections by pool (app, system) and state (idle, busy, max)."
+    );
     metrics::describe_gauge!("vextrus_job_queue_depth", "Jobs in the queue by kind and state (queued, running, dead).");
-    metrics::describe_gauge!("vextrus_job_queue_oldest_age_seconds", metrics::Unit::Seconds, "Age of the oldest due, unclaimed job by kind.");
-    metrics::describe_histogram!("vextrus_job_duration_seconds", metrics::Unit::Seconds, "Job handler run time by kind.");
-    metrics::describe_counter!("vextrus_jobs_finished_total", "Finished job attempts by kind and outcome (succeeded, retried, dead).");
+    metrics::describe_gauge!(
+        "vextrus_job_queue_oldest_age_seconds",
+        metrics::Unit::Seconds,
+        "Age of the oldest due, unclaimed job by kind."
+    );
+    metrics::describe_histogram!(
+        "vextrus_job_duration_seconds",
+        metrics::Unit::Seconds,
+        "Job handler run time by kind."
+    );
+    metrics::describe_counter!(
+        "vextrus_jobs_finished_total",
+        "Finished job attempts by kind and outcome (succeeded, retried, dead)."
+    );
 }
 
 /// Prometheus text exposition; pool gauges are read at scrape time.

@@ -29,7 +29,9 @@ pub async fn observe(State(config): State<ObserveConfig>, req: Request, next: Ne
     let response = request_id::scope(id.clone(), async {
         match tokio::time::timeout(config.request_timeout, next.run(req)).await {
             Ok(response) => response,
-            Err(_) => ApiError::unavailable("request_timeout", "The request took too long and was abandoned.").into_response(),
+            Err(_) => {
+                ApiError::unavailable("request_timeout", "The request took too long and was abandoned.").into_response()
+            }
         }
     })
     .instrument(span.clone())

@@ -17,7 +17,8 @@ impl From<TenancyError> for ApiError {
     fn from(e: TenancyError) -> Self {
         match e {
             TenancyError::SlugTaken(slug) => {
-                ApiError::conflict("slug_taken", format!("An organization with slug {slug:?} already exists.")).field("slug", "is taken")
+                ApiError::conflict("slug_taken", format!("An organization with slug {slug:?} already exists."))
+                    .field("slug", "is taken")
             }
             TenancyError::NotFound(what) => ApiError::not_found("org_not_found", format!("No organization {what:?}.")),
             TenancyError::UnknownTimezone(tz) => {

@@ -15,5 +15,9 @@ use vextrus_db::{Migration, ModuleMigrations};
 
 pub const MIGRATIONS: ModuleMigrations = ModuleMigrations {
     module: "tenancy",
-    migrations: &[Migration { version: 1, name: "organizations", sql: include_str!("../migrations/0001_organizations.sql") }],
+    migrations: &[Migration {
+        version: 1,
+        name: "organizations",
+        sql: include_str!("../migrations/0001_organizations.sql"),
+    }],
 };

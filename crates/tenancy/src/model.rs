@@ -248,6 +248,9 @@ mod tests {
         assert!(Timezone::parse("Asia/Dhaka").is_ok());
         assert!(Timezone::parse("Asia/Dhaka; DROP").is_err());
         let defaults = Settings::default();
-        assert_eq!((defaults.timezone.as_str(), defaults.currency.as_str(), defaults.locale), ("Asia/Dhaka", "BDT", Locale::BnBd));
+        assert_eq!(
+            (defaults.timezone.as_str(), defaults.currency.as_str(), defaults.locale),
+            ("Asia/Dhaka", "BDT", Locale::BnBd)
+        );
     }
 }

@@ -56,10 +56,10 @@ pub async fn set_status(tx: &mut SystemTx, org: &OrgRef, status: OrgStatus) -> R
 }
 
 async fn check_settings(tx: &mut SystemTx, settings: &SettingsChange) -> Result<(), TenancyError> {
-    if let Some(tz) = &settings.timezone {
-        if !store::timezone_exists(tx, tz.as_str()).await? {
-            return Err(TenancyError::UnknownTimezone(tz.as_str().to_owned()));
-        }
+    if let Some(tz) = &settings.timezone
+        && !store::timezone_exists(tx, tz.as_str()).await?
+    {
+        return Err(TenancyError::UnknownTimezone(tz.as_str().to_owned()));
     }
     Ok(())
 }

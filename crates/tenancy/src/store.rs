@@ -50,9 +50,13 @@ impl From<Row> for Organization {
 
 pub(crate) async fn insert(tx: &mut SystemTx, id: TenantId, new: &NewOrganization) -> Result<Organization, DbError> {
     let settings = &new.settings;
-    let row: Row = sqlx::query_as(concat!("INSERT INTO tenancy.organizations (id, slug, name, timezone, currency, locale)
+    let row: Row = sqlx::query_as(concat!(
+        "INSERT INTO tenancy.organizations (id, slug, name, timezone, currency, locale)
          VALUES ($1, $2, $3, COALESCE($4, 'Asia/Dhaka'), COALESCE($5, 'BDT'), COALESCE($6, 'bn-BD'))
-         RETURNING ", columns!(), ""))
+         RETURNING ",
+        columns!(),
+        ""
+    ))
     .bind(id)
     .bind(new.slug.as_str())
     .bind(new.name.as_str())
@@ -66,19 +70,22 @@ pub(crate) async fn insert(tx: &mut SystemTx, id: TenantId, new: &NewOrganizatio
 
 pub(crate) async fn find(tx: &mut SystemTx, org: &OrgRef) -> Result<Option<Organization>, DbError> {
     let query = match org {
-        OrgRef::Id(id) => sqlx::query_as::<_, Row>(concat!("SELECT ", columns!(), " FROM tenancy.organizations WHERE id = $1"))
-            .bind(*id),
-        OrgRef::Slug(slug) => sqlx::query_as(concat!("SELECT ", columns!(), " FROM tenancy.organizations WHERE slug = $1"))
-            .bind(slug.as_str()),
+        OrgRef::Id(id) => {
+            sqlx::query_as::<_, Row>(concat!("SELECT ", columns!(), " FROM tenancy.organizations WHERE id = $1"))
+                .bind(*id)
+        }
+        OrgRef::Slug(slug) => {
+            sqlx::query_as(concat!("SELECT ", columns!(), " FROM tenancy.organizations WHERE slug = $1"))
+                .bind(slug.as_str())
+        }
     };
     Ok(query.fetch_optional(tx.conn()).await?.map(Into::into))
 }
 
 /// The organization of the tenant transaction; Row-Level Security hides every other one.
 pub(crate) async fn own(tx: &mut TenantTx) -> Result<Option<Organization>, DbError> {
-    let row: Option<Row> = sqlx::query_as(concat!("SELECT ", columns!(), " FROM tenancy.organizations"))
-        .fetch_optional(tx.conn())
-        .await?;
+    let row: Option<Row> =
+        sqlx::query_as(concat!("SELECT ", columns!(), " FROM tenancy.organizations")).fetch_optional(tx.conn()).await?;
     Ok(row.map(Into::into))
 }
 
@@ -89,9 +96,13 @@ pub(crate) async fn list(
     status: Option<OrgStatus>,
     limit: i64,
 ) -> Result<Vec<Organization>, DbError> {
-    let rows: Vec<Row> = sqlx::query_as(concat!("SELECT ", columns!(), " FROM tenancy.organizations
+    let rows: Vec<Row> = sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM tenancy.organizations
           WHERE ($1::uuid IS NULL OR id > $1) AND ($2::text IS NULL OR status = $2)
-          ORDER BY id LIMIT $3"))
+          ORDER BY id LIMIT $3"
+    ))
     .bind(after)
     .bind(status.map(status_str))
     .bind(limit)
@@ -100,13 +111,21 @@ pub(crate) async fn list(
     Ok(rows.into_iter().map(Into::into).collect())
 }
 
-pub(crate) async fn update(tx: &mut SystemTx, id: TenantId, change: &OrganizationChange) -> Result<Option<Organization>, DbError> {
+pub(crate) async fn update(
+    tx: &mut SystemTx,
+    id: TenantId,
+    change: &OrganizationChange,
+) -> Result<Option<Organization>, DbError> {
     let s = &change.settings;
-    let row: Option<Row> = sqlx::query_as(concat!("UPDATE tenancy.organizations
+    let row: Option<Row> = sqlx::query_as(concat!(
+        "UPDATE tenancy.organizations
             SET name = COALESCE($2, name), timezone = COALESCE($3, timezone),
                 currency = COALESCE($4, currency), locale = COALESCE($5, locale), updated_at = now()
           WHERE id = $1
-          RETURNING ", columns!(), ""))
+          RETURNING ",
+        columns!(),
+        ""
+    ))
     .bind(id)
     .bind(change.name.as_ref().map(OrgName::as_str))
     .bind(s.timezone.as_ref().map(Timezone::as_str))
@@ -118,13 +137,21 @@ pub(crate) async fn update(tx: &mut SystemTx, id: TenantId, change: &Organizatio
 }
 
 /// Sets the status; a no-op (and no `updated_at` change) when it already has it.
-pub(crate) async fn set_status(tx: &mut SystemTx, id: TenantId, status: OrgStatus) -> Result<Option<Organization>, DbError> {
-    let row: Option<Row> = sqlx::query_as(concat!("UPDATE tenancy.organizations
+pub(crate) async fn set_status(
+    tx: &mut SystemTx,
+    id: TenantId,
+    status: OrgStatus,
+) -> Result<Option<Organization>, DbError> {
+    let row: Option<Row> = sqlx::query_as(concat!(
+        "UPDATE tenancy.organizations
             SET status = $2,
                 suspended_at = CASE WHEN $2 = 'suspended' THEN COALESCE(suspended_at, now()) END,
                 updated_at = CASE WHEN status = $2 THEN updated_at ELSE now() END
           WHERE id = $1
-          RETURNING ", columns!(), ""))
+          RETURNING ",
+        columns!(),
+        ""
+    ))
     .bind(id)
     .bind(status_str(status))
     .fetch_optional(tx.conn())

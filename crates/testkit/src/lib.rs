@@ -3,8 +3,8 @@
 //! that may create databases and roles), or else an embedded cluster started with the same
 //! mechanism `vextrus serve` uses, in a temporary directory, stopped when the process exits.
 
-use std::collections::hash_map::DefaultHasher;
 use std::collections::HashSet;
+use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -42,7 +42,8 @@ fn start_embedded() -> Cluster {
         .spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
             runtime.block_on(async move {
-                let options = EmbeddedOptions { data_dir: dir, bin_dir: None, os_user: "vextrus-pg".into(), durable: false };
+                let options =
+                    EmbeddedOptions { data_dir: dir, bin_dir: None, os_user: "vextrus-pg".into(), durable: false };
                 match EmbeddedPostgres::start(&options).await {
                     Ok(pg) => {
                         let _ = sender.send(Ok(pg.connect_options(SUPERUSER, "postgres")));
@@ -177,7 +178,10 @@ async fn ensure_template(cluster: &Cluster, modules: &[ModuleMigrations]) -> Str
         }
         let options = options_for(cluster, &building);
         options.migrate(modules).await.unwrap_or_else(|e| panic!("migrating the test template failed: {e}"));
-        for sql in [format!("ALTER DATABASE {building} RENAME TO {template}"), format!("ALTER DATABASE {template} IS_TEMPLATE true")] {
+        for sql in [
+            format!("ALTER DATABASE {building} RENAME TO {template}"),
+            format!("ALTER DATABASE {template} IS_TEMPLATE true"),
+        ] {
             sqlx::raw_sql(&sql).execute(&mut admin).await.expect("finish template");
         }
     }

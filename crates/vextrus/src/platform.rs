@@ -66,13 +66,11 @@ async fn open(config: &Config, may_attach: bool) -> anyhow::Result<Opened> {
             .context("database.url is not a valid PostgreSQL URL")?;
         return Ok(Opened { options, embedded: None, mode: Mode::External });
     }
-    if may_attach {
-        if let Some(owner) = embedded::attach(&config.data_dir, SUPERUSER, DATABASE) {
-            let app = owner.clone().username(&roles.app);
-            let system = owner.clone().username(&roles.system);
-            let options = DatabaseOptions { owner, app, system, roles, max_connections: max.min(4) };
-            return Ok(Opened { options, embedded: None, mode: Mode::EmbeddedAttached });
-        }
+    if may_attach && let Some(owner) = embedded::attach(&config.data_dir, SUPERUSER, DATABASE) {
+        let app = owner.clone().username(&roles.app);
+        let system = owner.clone().username(&roles.system);
+        let options = DatabaseOptions { owner, app, system, roles, max_connections: max.min(4) };
+        return Ok(Opened { options, embedded: None, mode: Mode::EmbeddedAttached });
     }
     let pg = EmbeddedPostgres::start(&embedded_options(config)).await?;
     let options = DatabaseOptions::embedded(&pg, roles, max);
@@ -86,11 +84,16 @@ impl Opened {
 
     /// Stops the embedded cluster if we own it.
     pub async fn close(self) {
-        if let Some(pg) = self.embedded {
-            if let Err(e) = pg.stop().await {
-                tracing::warn!(error = %e, "stopping embedded PostgreSQL");
-            }
-        }
+        stop_postgres(self.embedded).await;
+    }
+}
+
+/// Stops an embedded cluster we own (no-op for `None`), logging rather than failing.
+pub async fn stop_postgres(pg: Option<EmbeddedPostgres>) {
+    if let Some(pg) = pg
+        && let Err(e) = pg.stop().await
+    {
+        tracing::warn!(error = %e, "stopping embedded PostgreSQL");
     }
 }
 

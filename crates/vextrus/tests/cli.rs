@@ -24,7 +24,11 @@ fn vextrus(args: &[&str]) -> Command {
 
 fn run(mut cmd: impl std::borrow::BorrowMut<Command>) -> (bool, String, String) {
     let out = cmd.borrow_mut().output().expect("run vextrus");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// A `vextrus serve` child and the address it reported.
@@ -32,6 +36,16 @@ struct Server {
     child: Child,
     base: String,
     logs: mpsc::Receiver<String>,
+}
+
+/// A failing test must not leave a server behind (its PostgreSQL follows it down).
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }
 
 impl Server {
@@ -49,13 +63,22 @@ impl Server {
             }
         });
         let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let line = logs.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("server reports its address within 60 s");
-            let parsed: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
-            if let Some(addr) = parsed["addr"].as_str() {
-                return Self { child, base: format!("http://{addr}"), logs };
+        let addr = loop {
+            match logs.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(line) => {
+                    let parsed: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+                    if let Some(addr) = parsed["addr"].as_str() {
+                        break addr.to_owned();
+                    }
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("serve did not report its address within 60 s");
+                }
             }
-        }
+        };
+        Self { child, base: format!("http://{addr}"), logs }
     }
 
     fn url(&self, path: &str) -> String {
@@ -63,7 +86,7 @@ impl Server {
     }
 
     /// SIGTERM, then wait: a clean stop exits 0.
-    fn stop(mut self) -> Vec<String> {
+    fn stop(&mut self) -> Vec<String> {
         let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
         assert!(status.success());
         let exit = self.child.wait().unwrap();
@@ -76,7 +99,7 @@ impl Server {
 async fn fresh_data_dir_serves_and_a_restart_keeps_organizations() {
     let dir = tempfile::tempdir().unwrap();
     let started = Instant::now();
-    let server = Server::start(dir.path());
+    let mut server = Server::start(dir.path());
     let health = reqwest::get(server.url("/healthz")).await.unwrap();
     assert_eq!(health.status(), 200);
     eprintln!("first start (initdb included) served /healthz after {:?}", started.elapsed());
@@ -96,7 +119,8 @@ async fn fresh_data_dir_serves_and_a_restart_keeps_organizations() {
 
     // Operators' CLI works next to the running server (it attaches to its PostgreSQL).
     let data_dir = dir.path().to_str().unwrap();
-    let (ok, out, err) = run(vextrus(&["admin", "org", "create", "--slug", "from-cli", "--name", "CLI Org", "--data-dir", data_dir]));
+    let (ok, out, err) =
+        run(vextrus(&["admin", "org", "create", "--slug", "from-cli", "--name", "CLI Org", "--data-dir", data_dir]));
     assert!(ok, "{err}");
     assert!(out.contains("from-cli"));
     // A second server on the same data directory is refused, not allowed to corrupt it.
@@ -108,8 +132,9 @@ async fn fresh_data_dir_serves_and_a_restart_keeps_organizations() {
     assert!(logs.iter().any(|l| l.contains("embedded PostgreSQL stopped")), "{logs:?}");
     assert!(!dir.path().join("postgres/postmaster.pid").exists(), "PostgreSQL stopped cleanly");
 
-    let server = Server::start(dir.path());
-    let listed: Value = client.get(server.url("/v1/orgs")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    let mut server = Server::start(dir.path());
+    let listed: Value =
+        client.get(server.url("/v1/orgs")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
     let slugs: Vec<&str> = listed["items"].as_array().unwrap().iter().map(|o| o["slug"].as_str().unwrap()).collect();
     assert_eq!(slugs, vec!["survivor", "from-cli"]);
     server.stop();
@@ -126,12 +151,12 @@ async fn fresh_data_dir_serves_and_a_restart_keeps_organizations() {
 #[tokio::test]
 async fn starts_after_a_crash_left_a_stale_pid_file() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path());
+    let mut server = Server::start(dir.path());
     server.stop();
     // What a power cut leaves: a postmaster.pid naming a pid that is now something else.
     let pid_file = dir.path().join("postgres/postmaster.pid");
     std::fs::write(&pid_file, format!("{}\n{}\n", std::process::id(), dir.path().join("postgres").display())).unwrap();
-    let server = Server::start(dir.path());
+    let mut server = Server::start(dir.path());
     assert_eq!(reqwest::get(server.url("/readyz")).await.unwrap().status(), 200);
     server.stop();
 }
@@ -154,17 +179,30 @@ async fn migrate_on_an_empty_database_creates_roles_and_a_safe_schema() {
     };
     assert_eq!(psql("SELECT rolsuper, rolbypassrls, rolcanlogin FROM pg_roles WHERE rolname = 'vextrus_app'"), "f|f|t");
     assert_eq!(psql("SELECT count(*) FROM pg_class WHERE relowner = 'vextrus_app'::regrole"), "0");
+    assert_eq!(psql("SELECT relrowsecurity, relforcerowsecurity FROM pg_class WHERE oid = 'db.jobs'::regclass"), "t|t");
     assert_eq!(
-        psql("SELECT relrowsecurity, relforcerowsecurity FROM pg_class WHERE oid = 'db.jobs'::regclass"),
-        "t|t"
+        psql("SELECT count(*) FROM pg_policy WHERE polrelid = 'db.jobs'::regclass AND polname = 'tenant_isolation'"),
+        "1"
     );
-    assert_eq!(psql("SELECT count(*) FROM pg_policy WHERE polrelid = 'db.jobs'::regclass AND polname = 'tenant_isolation'"), "1");
     assert_eq!(
-        psql("SELECT string_agg(DISTINCT pg_get_userbyid(relowner), ',') FROM pg_class WHERE relnamespace IN ('db'::regnamespace, 'tenancy'::regnamespace)"),
+        psql(
+            "SELECT string_agg(DISTINCT pg_get_userbyid(relowner), ',') FROM pg_class WHERE relnamespace IN ('db'::regnamespace, 'tenancy'::regnamespace)"
+        ),
         "vextrus_owner"
     );
 
-    let (ok, out, err) = run(vextrus(&["admin", "org", "create", "--slug", "external-co", "--name", "External", "--json", "--database-url", &url]));
+    let (ok, out, err) = run(vextrus(&[
+        "admin",
+        "org",
+        "create",
+        "--slug",
+        "external-co",
+        "--name",
+        "External",
+        "--json",
+        "--database-url",
+        &url,
+    ]));
     assert!(ok, "{err}");
     assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["slug"], "external-co");
     assert_eq!(psql("SELECT slug FROM tenancy.organizations"), "external-co");
@@ -175,7 +213,13 @@ async fn migrate_on_an_empty_database_creates_roles_and_a_safe_schema() {
 fn help_version_and_configuration_errors() {
     let (ok, out, _) = run(vextrus(&["--version"]));
     assert!(ok && out.starts_with("vextrus "), "{out}");
-    for args in [&["--help"][..], &["serve", "--help"], &["migrate", "--help"], &["config", "print", "--help"], &["admin", "org", "create", "--help"]] {
+    for args in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["migrate", "--help"],
+        &["config", "print", "--help"],
+        &["admin", "org", "create", "--help"],
+    ] {
         let (ok, out, _) = run(vextrus(args));
         assert!(ok && out.contains("Usage:"), "{args:?}: {out}");
     }
@@ -197,7 +241,8 @@ fn help_version_and_configuration_errors() {
     let (ok, _, err) = run(vextrus(&["serve"]).env("VEXTRUS_JOBS_CONCURRENCY", "lots"));
     assert!(!ok);
     assert!(err.contains("jobs.concurrency"), "{err}");
-    let (ok, _, err) = run(vextrus(&["serve", "--listen", "127.0.0.1:0", "--data-dir", "/tmp/vx-nope"]).env("VEXTRUS_DATABASE_POSTGRES_BIN_DIR", "/nonexistent"));
+    let (ok, _, err) = run(vextrus(&["serve", "--listen", "127.0.0.1:0", "--data-dir", "/tmp/vx-nope"])
+        .env("VEXTRUS_DATABASE_POSTGRES_BIN_DIR", "/nonexistent"));
     assert!(!ok);
     assert!(err.contains("postgres_bin_dir"), "{err}");
 
@@ -209,10 +254,68 @@ fn help_version_and_configuration_errors() {
 fn admin_rejects_bad_input_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().to_str().unwrap();
-    let (ok, _, err) = run(vextrus(&["admin", "org", "create", "--slug", "No Spaces", "--name", "x", "--data-dir", data_dir]));
+    let (ok, _, err) =
+        run(vextrus(&["admin", "org", "create", "--slug", "No Spaces", "--name", "x", "--data-dir", data_dir]));
     assert!(!ok);
     assert!(err.contains("invalid --slug"), "{err}");
     let (ok, _, err) = run(vextrus(&["admin", "org", "suspend", "nobody-home", "--data-dir", data_dir]));
     assert!(!ok);
     assert!(err.contains("no organization"), "{err}");
+}
+
+fn readme() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap()
+}
+
+#[test]
+fn readme_documents_every_configuration_key() {
+    let (ok, reference, _) = run(vextrus(&["config", "reference"]));
+    assert!(ok);
+    let readme = readme();
+    for line in reference.lines() {
+        assert!(readme.contains(line), "README lacks this configuration line (paste `vextrus config reference`):\n{line}");
+    }
+}
+
+/// The README's SQL for a managed PostgreSQL (where the platform may not create roles) is all
+/// an administrator needs to run: with it, a non-privileged owner migrates and operates.
+#[tokio::test]
+async fn readme_sql_for_a_managed_postgresql_is_sufficient() {
+    let readme = readme();
+    let start = readme.find("<!-- managed-sql:start -->").unwrap();
+    let end = readme.find("<!-- managed-sql:end -->").unwrap();
+    let sql: String = readme[start..end].lines().filter(|l| !l.starts_with("```") && !l.starts_with("<!--")).collect::<Vec<_>>().join("\n");
+
+    // Roles are cluster-wide and the test cluster is shared: give this test's roles their own names.
+    let (database, admin_url) = vextrus_testkit::empty_database().await;
+    let prefix = format!("m{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);
+    let sql = sql.replace("vextrus_", &format!("{prefix}_")).replace("DATABASE vextrus ", &format!("DATABASE {database} "));
+    let out = Command::new("psql").args([admin_url.as_str(), "-X", "-v", "ON_ERROR_STOP=1", "-c", &sql]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let owner_url = admin_url.replacen("postgres@", &format!("{prefix}_owner@"), 1);
+    assert_ne!(owner_url, admin_url);
+    let roles = [
+        ("VEXTRUS_DATABASE_OWNER_ROLE", format!("{prefix}_owner")),
+        ("VEXTRUS_DATABASE_APP_ROLE", format!("{prefix}_app")),
+        ("VEXTRUS_DATABASE_SYSTEM_ROLE", format!("{prefix}_system")),
+    ];
+    let (ok, out, err) = run(vextrus(&["migrate", "--database-url", &owner_url]).envs(roles.clone()));
+    assert!(ok, "{err}");
+    assert!(out.contains("applied 2 migration(s)"), "{out}");
+    let (ok, out, err) = run(
+        vextrus(&["admin", "org", "create", "--slug", "managed-co", "--name", "Managed", "--database-url", &owner_url])
+            .envs(roles.clone()),
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("managed-co"));
+    let owners = Command::new("psql")
+        .args([
+            admin_url.as_str(),
+            "-XAtc",
+            "SELECT string_agg(DISTINCT pg_get_userbyid(relowner), ',') FROM pg_class WHERE relnamespace = 'tenancy'::regnamespace",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&owners.stdout).trim(), format!("{prefix}_owner"));
 }

@@ -31,7 +31,8 @@ async fn readiness_fails_while_migrations_are_pending() {
         operator_token: vextrus_server::OperatorToken::new(None),
         migrations: WITH_FUTURE,
     };
-    let settings = vextrus_server::HttpSettings { body_limit_bytes: 1024, request_timeout: std::time::Duration::from_secs(5) };
+    let settings =
+        vextrus_server::HttpSettings { body_limit_bytes: 1024, request_timeout: std::time::Duration::from_secs(5) };
     let (router, _) = vextrus::app(state, settings);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -51,7 +52,8 @@ async fn request_id_is_echoed_or_generated() {
     let response = app.client.get(app.url("/healthz")).send().await.unwrap();
     let generated = response.headers()["x-request-id"].to_str().unwrap().to_owned();
     assert!(uuid::Uuid::parse_str(&generated).is_ok());
-    let response = app.client.get(app.url("/healthz")).header("x-request-id", "bad id with spaces").send().await.unwrap();
+    let response =
+        app.client.get(app.url("/healthz")).header("x-request-id", "bad id with spaces").send().await.unwrap();
     assert_ne!(response.headers()["x-request-id"], "bad id with spaces");
     // Problems carry it too, for support.
     let response = app.client.get(app.url("/v1/orgs")).header("x-request-id", "trace-me").send().await.unwrap();
@@ -125,7 +127,8 @@ async fn openapi_document_is_31_and_matches_the_snapshot() {
     let served: Value = app.client.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
     assert_eq!(served["openapi"], "3.1.0");
     assert_eq!(served, serde_json::to_value(&app.openapi).unwrap());
-    for path in ["/v1/orgs", "/v1/orgs/{org}", "/v1/orgs/{org}/suspend", "/v1/orgs/{org}/resume", "/healthz", "/readyz"] {
+    for path in ["/v1/orgs", "/v1/orgs/{org}", "/v1/orgs/{org}/suspend", "/v1/orgs/{org}/resume", "/healthz", "/readyz"]
+    {
         assert!(served["paths"].get(path).is_some(), "{path} undocumented");
     }
     insta::assert_json_snapshot!("openapi", served, {".info.version" => "[version]"});

@@ -50,7 +50,8 @@ async fn create_org_with_settings_and_bengali_name() {
 async fn duplicate_slug_is_409_and_changes_nothing() {
     let app = TestApp::start().await;
     let first = app.create_org("same-slug").await;
-    let response = app.op(Method::POST, "/v1/orgs").json(&json!({"slug": "same-slug", "name": "Other"})).send().await.unwrap();
+    let response =
+        app.op(Method::POST, "/v1/orgs").json(&json!({"slug": "same-slug", "name": "Other"})).send().await.unwrap();
     let body = problem(response, 409, "slug_taken").await;
     assert_eq!(field_of(&body), "slug");
     let fetched: Value = app.op(Method::GET, "/v1/orgs/same-slug").send().await.unwrap().json().await.unwrap();
@@ -71,11 +72,36 @@ async fn bad_bodies_are_4xx_problems_naming_the_field() {
         (json!({"name": "x"}), 422, "invalid_field", "slug"),
         (json!({"slug": 42, "name": "x"}), 422, "invalid_field", "slug"),
         (json!({"slug": "fine-slug", "name": "x", "plan": "gold"}), 422, "invalid_field", "plan"),
-        (json!({"slug": "fine-slug", "name": "x", "settings": {"colour": "red"}}), 422, "invalid_field", "settings.colour"),
-        (json!({"slug": "fine-slug", "name": "x", "settings": {"timezone": "Mars/Olympus"}}), 422, "invalid_field", "settings.timezone"),
-        (json!({"slug": "fine-slug", "name": "x", "settings": {"timezone": "Asia/Dhaka'; --"}}), 422, "invalid_field", "settings.timezone"),
-        (json!({"slug": "fine-slug", "name": "x", "settings": {"locale": "fr"}}), 422, "invalid_field", "settings.locale"),
-        (json!({"slug": "fine-slug", "name": "x", "settings": {"currency": "TAKA"}}), 422, "invalid_field", "settings.currency"),
+        (
+            json!({"slug": "fine-slug", "name": "x", "settings": {"colour": "red"}}),
+            422,
+            "invalid_field",
+            "settings.colour",
+        ),
+        (
+            json!({"slug": "fine-slug", "name": "x", "settings": {"timezone": "Mars/Olympus"}}),
+            422,
+            "invalid_field",
+            "settings.timezone",
+        ),
+        (
+            json!({"slug": "fine-slug", "name": "x", "settings": {"timezone": "Asia/Dhaka'; --"}}),
+            422,
+            "invalid_field",
+            "settings.timezone",
+        ),
+        (
+            json!({"slug": "fine-slug", "name": "x", "settings": {"locale": "fr"}}),
+            422,
+            "invalid_field",
+            "settings.locale",
+        ),
+        (
+            json!({"slug": "fine-slug", "name": "x", "settings": {"currency": "TAKA"}}),
+            422,
+            "invalid_field",
+            "settings.currency",
+        ),
         (json!({"slug": "fine-slug", "name": "x", "settings": "BDT"}), 422, "invalid_field", "settings"),
         (json!(["slug", "name"]), 422, "invalid_field", "body"),
     ];
@@ -99,10 +125,16 @@ async fn malformed_unlabelled_and_oversized_bodies() {
         request.send()
     };
     problem(send("{\"slug\": \"abc\", ", Some("application/json")).await.unwrap(), 400, "malformed_json").await;
-    problem(send("{\"slug\":\"abc\",\"name\":\"x\"} trailing", Some("application/json")).await.unwrap(), 400, "malformed_json").await;
+    problem(
+        send("{\"slug\":\"abc\",\"name\":\"x\"} trailing", Some("application/json")).await.unwrap(),
+        400,
+        "malformed_json",
+    )
+    .await;
     problem(send("", Some("application/json")).await.unwrap(), 400, "malformed_json").await;
     problem(send("{\"slug\":\"abc\",\"name\":\"x\"}", None).await.unwrap(), 415, "unsupported_media_type").await;
-    problem(send("slug=abc", Some("application/x-www-form-urlencoded")).await.unwrap(), 415, "unsupported_media_type").await;
+    problem(send("slug=abc", Some("application/x-www-form-urlencoded")).await.unwrap(), 415, "unsupported_media_type")
+        .await;
     let huge = json!({"slug": "big-one", "name": "x".repeat(100 * 1024)});
     let response = app.op(Method::POST, "/v1/orgs").json(&huge).send().await.unwrap();
     problem(response, 413, "body_too_large").await;
@@ -114,9 +146,22 @@ async fn operator_token_is_required() {
     let response = app.client.get(app.url("/v1/orgs")).send().await.unwrap();
     assert_eq!(response.headers()["www-authenticate"], "Bearer");
     problem(response, 401, "unauthorized").await;
-    let response = app.client.post(app.url("/v1/orgs")).bearer_auth("wrong").json(&json!({"slug": "abc", "name": "x"})).send().await.unwrap();
+    let response = app
+        .client
+        .post(app.url("/v1/orgs"))
+        .bearer_auth("wrong")
+        .json(&json!({"slug": "abc", "name": "x"}))
+        .send()
+        .await
+        .unwrap();
     problem(response, 401, "unauthorized").await;
-    let response = app.client.get(app.url("/v1/orgs")).header("authorization", format!("Basic {}", common::TOKEN)).send().await.unwrap();
+    let response = app
+        .client
+        .get(app.url("/v1/orgs"))
+        .header("authorization", format!("Basic {}", common::TOKEN))
+        .send()
+        .await
+        .unwrap();
     problem(response, 401, "unauthorized").await;
 }
 
@@ -190,12 +235,18 @@ async fn patch_changes_name_and_settings_only_as_asked() {
     assert_eq!(patched["slug"], "patchable");
     assert!(patched["updated_at"].as_str() > org["updated_at"].as_str());
 
-    let unchanged: Value = app.op(Method::PATCH, "/v1/orgs/patchable").json(&json!({})).send().await.unwrap().json().await.unwrap();
+    let unchanged: Value =
+        app.op(Method::PATCH, "/v1/orgs/patchable").json(&json!({})).send().await.unwrap().json().await.unwrap();
     assert_eq!(unchanged["name"], "Renamed Ltd.");
 
     let bad = app.op(Method::PATCH, &format!("/v1/orgs/{id}")).json(&json!({"slug": "new-slug"})).send().await.unwrap();
     assert_eq!(field_of(&problem(bad, 422, "invalid_field").await), "slug");
-    let bad = app.op(Method::PATCH, &format!("/v1/orgs/{id}")).json(&json!({"settings": {"timezone": "Nowhere/City"}})).send().await.unwrap();
+    let bad = app
+        .op(Method::PATCH, &format!("/v1/orgs/{id}"))
+        .json(&json!({"settings": {"timezone": "Nowhere/City"}}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(field_of(&problem(bad, 422, "invalid_field").await), "settings.timezone");
     let missing = app.op(Method::PATCH, "/v1/orgs/nobody-here").json(&json!({"name": "x"})).send().await.unwrap();
     problem(missing, 404, "org_not_found").await;

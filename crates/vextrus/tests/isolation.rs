@@ -57,7 +57,11 @@ async fn fixture() -> Fixture {
 }
 
 async fn set_tenant(conn: &mut PgConnection, tenant: TenantId) {
-    sqlx::query("SELECT set_config('vextrus.tenant_id', $1, true)").bind(tenant.to_string()).execute(conn).await.unwrap();
+    sqlx::query("SELECT set_config('vextrus.tenant_id', $1, true)")
+        .bind(tenant.to_string())
+        .execute(conn)
+        .await
+        .unwrap();
 }
 
 fn is_rls_violation(e: &sqlx::Error) -> bool {
@@ -70,9 +74,11 @@ async fn no_tenant_set_sees_no_rows_and_cannot_insert() {
     let mut conn = f.t.app_conn().await;
     let count: i64 = sqlx::query_scalar("SELECT count(*) FROM fixture.notes").fetch_one(&mut conn).await.unwrap();
     assert_eq!(count, 0);
-    let orgs: i64 = sqlx::query_scalar("SELECT count(*) FROM tenancy.organizations").fetch_one(&mut conn).await.unwrap();
+    let orgs: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM tenancy.organizations").fetch_one(&mut conn).await.unwrap();
     assert_eq!(orgs, 0);
-    let err = sqlx::query("INSERT INTO fixture.notes VALUES ($1, 9, 'x')").bind(f.a).execute(&mut conn).await.unwrap_err();
+    let err =
+        sqlx::query("INSERT INTO fixture.notes VALUES ($1, 9, 'x')").bind(f.a).execute(&mut conn).await.unwrap_err();
     assert!(is_rls_violation(&err), "{err}");
     // An empty setting (what RESET leaves behind) is "no tenant" too, and never an error.
     let mut tx = conn.begin().await.unwrap();
@@ -85,7 +91,8 @@ async fn no_tenant_set_sees_no_rows_and_cannot_insert() {
 async fn tenant_cannot_read_update_delete_or_insert_another_tenants_rows() {
     let f = fixture().await;
     let mut tx = f.t.db.tenant(f.a).await.unwrap();
-    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM fixture.notes ORDER BY id").fetch_all(tx.conn()).await.unwrap();
+    let ids: Vec<i64> =
+        sqlx::query_scalar("SELECT id FROM fixture.notes ORDER BY id").fetch_all(tx.conn()).await.unwrap();
     assert_eq!(ids, vec![1, 2, 3], "A sees exactly its rows");
     let by_key: Option<String> = sqlx::query_scalar("SELECT body FROM fixture.notes WHERE tenant_id = $1 AND id = 101")
         .bind(f.b)
@@ -93,25 +100,35 @@ async fn tenant_cannot_read_update_delete_or_insert_another_tenants_rows() {
         .await
         .unwrap();
     assert!(by_key.is_none(), "naming B's key explicitly does not help");
-    let updated = sqlx::query("UPDATE fixture.notes SET body = 'pwned' WHERE id >= 101").execute(tx.conn()).await.unwrap();
+    let updated =
+        sqlx::query("UPDATE fixture.notes SET body = 'pwned' WHERE id >= 101").execute(tx.conn()).await.unwrap();
     assert_eq!(updated.rows_affected(), 0);
     let deleted = sqlx::query("DELETE FROM fixture.notes WHERE id >= 101").execute(tx.conn()).await.unwrap();
     assert_eq!(deleted.rows_affected(), 0);
-    let err = sqlx::query("INSERT INTO fixture.notes VALUES ($1, 200, 'planted')").bind(f.b).execute(tx.conn()).await.unwrap_err();
+    let err = sqlx::query("INSERT INTO fixture.notes VALUES ($1, 200, 'planted')")
+        .bind(f.b)
+        .execute(tx.conn())
+        .await
+        .unwrap_err();
     assert!(is_rls_violation(&err), "{err}");
     tx.rollback().await.unwrap();
 
     let mut tx = f.t.db.tenant(f.a).await.unwrap();
-    let moved = sqlx::query("UPDATE fixture.notes SET tenant_id = $1 WHERE id = 1").bind(f.b).execute(tx.conn()).await.unwrap_err();
+    let moved = sqlx::query("UPDATE fixture.notes SET tenant_id = $1 WHERE id = 1")
+        .bind(f.b)
+        .execute(tx.conn())
+        .await
+        .unwrap_err();
     assert!(is_rls_violation(&moved), "a row cannot be handed to another tenant: {moved}");
     tx.rollback().await.unwrap();
 
     let mut owner = f.t.owner_conn().await;
-    let b_rows: Vec<(i64, String)> = sqlx::query_as("SELECT id, body FROM fixture.notes WHERE tenant_id = $1 ORDER BY id")
-        .bind(f.b)
-        .fetch_all(&mut owner)
-        .await
-        .unwrap();
+    let b_rows: Vec<(i64, String)> =
+        sqlx::query_as("SELECT id, body FROM fixture.notes WHERE tenant_id = $1 ORDER BY id")
+            .bind(f.b)
+            .fetch_all(&mut owner)
+            .await
+            .unwrap();
     assert_eq!(b_rows, vec![(101, "secret".into()), (102, "secret".into()), (103, "secret".into())]);
 }
 
@@ -139,12 +156,19 @@ async fn pool_of_one_alternating_tenants_never_leaks() {
             let (tenant, expected) = if i % 2 == 0 { (f.a, vec![1i64, 2, 3]) } else { (f.b, vec![101, 102, 103]) };
             tokio::spawn(async move {
                 let mut tx = db.tenant(tenant).await.unwrap();
-                let rows = sqlx::query("SELECT tenant_id, id FROM fixture.notes ORDER BY id").fetch_all(tx.conn()).await.unwrap();
+                let rows = sqlx::query("SELECT tenant_id, id FROM fixture.notes ORDER BY id")
+                    .fetch_all(tx.conn())
+                    .await
+                    .unwrap();
                 if i % 7 == 0 {
                     tokio::time::sleep(Duration::from_millis(1)).await;
                 }
                 // Every third transaction rolls back: a rollback must not leave the tenant behind either.
-                if i % 3 == 0 { tx.rollback().await.unwrap() } else { tx.commit().await.unwrap() }
+                if i % 3 == 0 {
+                    tx.rollback().await.unwrap()
+                } else {
+                    tx.commit().await.unwrap()
+                }
                 let ids: Vec<i64> = rows.iter().map(|r| r.get("id")).collect();
                 assert!(rows.iter().all(|r| r.get::<uuid::Uuid, _>("tenant_id") == *tenant.as_uuid()));
                 assert_eq!(ids, expected, "task {i} saw another tenant's rows");
@@ -174,9 +198,13 @@ async fn jobs_and_organizations_are_tenant_scoped_too() {
     };
     let mut tx = f.t.db.tenant(org_a.id).await.unwrap();
     assert_eq!(service::current(&mut tx).await.unwrap().slug, org_a.slug);
-    let visible: i64 = sqlx::query_scalar("SELECT count(*) FROM tenancy.organizations").fetch_one(tx.conn()).await.unwrap();
+    let visible: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM tenancy.organizations").fetch_one(tx.conn()).await.unwrap();
     assert_eq!(visible, 1, "an organization sees only itself");
-    let changed = sqlx::query("UPDATE tenancy.organizations SET name = 'x' WHERE id = $1").bind(org_b.id).execute(tx.conn()).await;
+    let changed = sqlx::query("UPDATE tenancy.organizations SET name = 'x' WHERE id = $1")
+        .bind(org_b.id)
+        .execute(tx.conn())
+        .await;
     assert!(changed.is_err(), "the app role has no UPDATE on organizations at all");
     tx.rollback().await.unwrap();
 

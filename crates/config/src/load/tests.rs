@@ -22,7 +22,8 @@ fn defaults_are_the_embedded_configuration() {
 fn flag_beats_environment_beats_file() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("vextrus.toml");
-    std::fs::write(&file, "listen = \"127.0.0.1:1000\"\n[jobs]\nconcurrency = 7\n[database]\nmax_connections = 3\n").unwrap();
+    std::fs::write(&file, "listen = \"127.0.0.1:1000\"\n[jobs]\nconcurrency = 7\n[database]\nmax_connections = 3\n")
+        .unwrap();
     let mut s = sources(&[("VEXTRUS_LISTEN", "127.0.0.1:2000"), ("VEXTRUS_JOBS_CONCURRENCY", "9")]);
     s.file = Some(file);
     let s = s.flag("listen", Some("127.0.0.1:3000".into()), "--listen");
@@ -49,12 +50,10 @@ fn secret_and_secret_file_together_is_an_error() {
 
 #[test]
 fn database_url_alias_is_weaker_than_vextrus_name() {
-    let config = load(&sources(&[
-        ("DATABASE_URL", "postgres://a@h/one"),
-        ("VEXTRUS_DATABASE_URL", "postgres://a@h/two"),
-    ]))
-    .unwrap()
-    .config;
+    let config =
+        load(&sources(&[("DATABASE_URL", "postgres://a@h/one"), ("VEXTRUS_DATABASE_URL", "postgres://a@h/two")]))
+            .unwrap()
+            .config;
     assert_eq!(config.database.url.unwrap().expose_secret(), "postgres://a@h/two");
 }
 
@@ -105,7 +104,11 @@ fn printed_configuration_redacts_secrets() {
     for secret in ["hunter2-token", "pa55word", "app-pa55"] {
         assert!(!printed.contains(secret), "{secret} leaked:\n{printed}");
     }
-    assert!(printed.contains("postgres://owner:%5Bredacted%5D@db.example:5432/vextrus") || printed.contains("[redacted]@db.example"), "{printed}");
+    assert!(
+        printed.contains("postgres://owner:%5Bredacted%5D@db.example:5432/vextrus")
+            || printed.contains("[redacted]@db.example"),
+        "{printed}"
+    );
     assert!(!format!("{config:?}").contains("hunter2-token"));
 }
 

@@ -27,9 +27,7 @@ pub(super) fn resolve(configured: Option<&Path>) -> Result<ServerBinaries, Embed
 }
 
 pub fn find_server_binaries() -> Option<ServerBinaries> {
-    let from_path = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default();
+    let from_path = std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect::<Vec<_>>()).unwrap_or_default();
     from_path.iter().find_map(|d| ServerBinaries::in_dir(d)).or_else(|| {
         let mut majors: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
             .into_iter()
@@ -37,7 +35,7 @@ pub fn find_server_binaries() -> Option<ServerBinaries> {
             .flatten()
             .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path().join("bin"))))
             .collect();
-        majors.sort_by(|a, b| b.0.cmp(&a.0));
+        majors.sort_by_key(|m| std::cmp::Reverse(m.0));
         majors.iter().find_map(|(_, dir)| ServerBinaries::in_dir(dir))
     })
 }

@@ -133,8 +133,7 @@ impl EmbeddedPostgres {
         let pid = postmaster.id().expect("a just-spawned child has a pid");
         let (watchdog, watchdog_pipe) = spawn_watchdog(pid, &run_as)?;
 
-        let mut this =
-            Self { postmaster, watchdog, watchdog_pipe: Some(watchdog_pipe), socket_dir, log_file };
+        let mut this = Self { postmaster, watchdog, watchdog_pipe: Some(watchdog_pipe), socket_dir, log_file };
         this.wait_ready(Duration::from_secs(60)).await?;
         this.ensure_database().await?;
         tracing::info!(pgdata = %pgdata.display(), socket_dir = %this.socket_dir.display(), "embedded PostgreSQL ready");
@@ -195,11 +194,16 @@ impl EmbeddedPostgres {
         let started = Instant::now();
         let options = self.connect_options(SUPERUSER, "postgres");
         loop {
-            if let Some(status) = self.postmaster.try_wait().map_err(|source| EmbeddedError::Io {
-                path: self.log_file.clone(),
-                source,
-            })? {
-                return Err(EmbeddedError::ExitedEarly { status, log: self.log_file.clone(), tail: tail(&self.log_file) });
+            if let Some(status) = self
+                .postmaster
+                .try_wait()
+                .map_err(|source| EmbeddedError::Io { path: self.log_file.clone(), source })?
+            {
+                return Err(EmbeddedError::ExitedEarly {
+                    status,
+                    log: self.log_file.clone(),
+                    tail: tail(&self.log_file),
+                });
             }
             match options.connect().await {
                 Ok(conn) => {
@@ -219,7 +223,8 @@ impl EmbeddedPostgres {
     }
 
     async fn ensure_database(&self) -> Result<(), EmbeddedError> {
-        let mut conn = self.connect_options(SUPERUSER, "postgres").connect().await.map_err(EmbeddedError::CreateDatabase)?;
+        let mut conn =
+            self.connect_options(SUPERUSER, "postgres").connect().await.map_err(EmbeddedError::CreateDatabase)?;
         let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
             .bind(DATABASE)
             .fetch_one(&mut conn)
@@ -257,9 +262,14 @@ fn server_settings(socket_dir: &Path, durable: bool) -> Vec<(&'static str, Strin
 
 async fn initdb(initdb: &Path, pgdata: &Path, run_as: &RunAs, durable: bool) -> Result<(), EmbeddedError> {
     let mut cmd = Command::new(initdb);
-    cmd.arg("-D")
-        .arg(pgdata)
-        .args(["-U", SUPERUSER, "--auth=trust", "--encoding=UTF8", "--no-locale", "--no-instructions"]);
+    cmd.arg("-D").arg(pgdata).args([
+        "-U",
+        SUPERUSER,
+        "--auth=trust",
+        "--encoding=UTF8",
+        "--no-locale",
+        "--no-instructions",
+    ]);
     if !durable {
         cmd.arg("--no-sync");
     }
@@ -318,12 +328,16 @@ enum PostmasterState {
 
 fn postmaster_state(pgdata: &Path) -> PostmasterState {
     let Ok(text) = std::fs::read_to_string(pgdata.join("postmaster.pid")) else { return PostmasterState::None };
-    let Some(pid) = text.lines().next().and_then(|l| l.trim().parse::<u32>().ok()) else { return PostmasterState::Stale };
+    let Some(pid) = text.lines().next().and_then(|l| l.trim().parse::<u32>().ok()) else {
+        return PostmasterState::Stale;
+    };
     if !is_postmaster_of(pid, pgdata) {
         return PostmasterState::Stale;
     }
     match parent_pid(pid) {
-        Some(parent) if parent > 1 && std::path::Path::new(&format!("/proc/{parent}")).exists() => PostmasterState::Supervised(pid),
+        Some(parent) if parent > 1 && std::path::Path::new(&format!("/proc/{parent}")).exists() => {
+            PostmasterState::Supervised(pid)
+        }
         _ => PostmasterState::Orphaned(pid),
     }
 }
@@ -358,13 +372,9 @@ fn remove_stale_pid_file(pgdata: &Path) -> Result<(), EmbeddedError> {
 pub fn attach(data_dir: &Path, user: &str, database: &str) -> Option<PgConnectOptions> {
     let data_dir = std::fs::canonicalize(data_dir).ok()?;
     match postmaster_state(&data_dir.join("postgres")) {
-        PostmasterState::Supervised(_) => Some(
-            PgConnectOptions::new()
-                .socket(data_dir.join("run"))
-                .port(PORT)
-                .username(user)
-                .database(database),
-        ),
+        PostmasterState::Supervised(_) => {
+            Some(PgConnectOptions::new().socket(data_dir.join("run")).port(PORT).username(user).database(database))
+        }
         _ => None,
     }
 }

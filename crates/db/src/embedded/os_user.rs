@@ -79,7 +79,15 @@ fn lookup(name: &str) -> Option<(u32, u32)> {
 fn create_system_user(name: &str) -> Result<(), EmbeddedError> {
     tracing::info!(user = name, "creating system user to run the embedded PostgreSQL");
     let out = std::process::Command::new("useradd")
-        .args(["--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin"])
+        .args([
+            "--system",
+            "--user-group",
+            "--no-create-home",
+            "--home-dir",
+            "/nonexistent",
+            "--shell",
+            "/usr/sbin/nologin",
+        ])
         .arg(name)
         .output()
         .map_err(|e| EmbeddedError::OsUser(format!("cannot run useradd to create system user {name}: {e}")))?;

@@ -66,7 +66,12 @@ impl Registry {
     }
 
     /// The handler's future, or the decoding error (which retrying cannot fix).
-    pub(super) fn start(&self, kind: &str, ctx: JobContext, payload: serde_json::Value) -> Option<Result<BoxFuture, HandlerError>> {
+    pub(super) fn start(
+        &self,
+        kind: &str,
+        ctx: JobContext,
+        payload: serde_json::Value,
+    ) -> Option<Result<BoxFuture, HandlerError>> {
         self.handlers.get(kind).map(|h| h(ctx, payload))
     }
 }

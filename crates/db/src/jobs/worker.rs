@@ -10,8 +10,8 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
-use super::registry::{JobContext, Registry};
 use super::CHANNEL;
+use super::registry::{JobContext, Registry};
 use crate::{Database, DbError, TenantId};
 
 #[derive(Debug, Clone)]
@@ -142,7 +142,10 @@ impl Worker {
             match tokio::time::timeout_at(deadline.into(), running.join_next()).await {
                 Ok(_) => {}
                 Err(_) => {
-                    tracing::warn!(jobs = running.len(), "jobs still running at the end of the grace period; releasing them");
+                    tracing::warn!(
+                        jobs = running.len(),
+                        "jobs still running at the end of the grace period; releasing them"
+                    );
                     running.abort_all();
                     break;
                 }
@@ -200,7 +203,8 @@ impl Worker {
                     None => Err(format!("no handler for kind {}", job.kind)),
                     Some(Err(e)) => Err(format!("payload does not decode: {e}")),
                     Some(Ok(fut)) => {
-                        let heartbeat = tokio::spawn(renew_lease(db.system_pool().clone(), fence.clone(), options.lease));
+                        let heartbeat =
+                            tokio::spawn(renew_lease(db.system_pool().clone(), fence.clone(), options.lease));
                         // A panicking handler fails its job instead of the worker.
                         let result = tokio::spawn(fut).await;
                         heartbeat.abort();
@@ -225,15 +229,23 @@ impl Worker {
                     } else {
                         tracing::warn!(parent: &span, %error, retry_in_secs = delay.as_secs_f64(), "job failed; will retry");
                     }
-                    fence.fail(db.system_pool(), &error, dead, delay).await.map(|done| (done, if dead { "dead" } else { "retried" }))
+                    fence
+                        .fail(db.system_pool(), &error, dead, delay)
+                        .await
+                        .map(|done| (done, if dead { "dead" } else { "retried" }))
                 }
             };
             match finished {
                 Ok((true, outcome)) => {
-                    metrics::counter!("vextrus_jobs_finished_total", "kind" => job.kind, "outcome" => outcome).increment(1);
+                    metrics::counter!("vextrus_jobs_finished_total", "kind" => job.kind, "outcome" => outcome)
+                        .increment(1);
                 }
-                Ok((false, _)) => tracing::warn!(parent: &span, "lease was lost before the job finished; its outcome is discarded"),
-                Err(e) => tracing::warn!(parent: &span, error = %e, "could not record the job's outcome; it will run again"),
+                Ok((false, _)) => {
+                    tracing::warn!(parent: &span, "lease was lost before the job finished; its outcome is discarded")
+                }
+                Err(e) => {
+                    tracing::warn!(parent: &span, error = %e, "could not record the job's outcome; it will run again")
+                }
             }
         }
     }
@@ -263,13 +275,14 @@ struct Fence {
 
 impl Fence {
     async fn succeed(&self, pool: &PgPool) -> Result<bool, DbError> {
-        let done = sqlx::query("DELETE FROM db.jobs WHERE tenant_id = $1 AND id = $2 AND locked_by = $3 AND attempts = $4")
-            .bind(self.tenant)
-            .bind(self.id)
-            .bind(&self.worker)
-            .bind(self.attempt)
-            .execute(pool)
-            .await?;
+        let done =
+            sqlx::query("DELETE FROM db.jobs WHERE tenant_id = $1 AND id = $2 AND locked_by = $3 AND attempts = $4")
+                .bind(self.tenant)
+                .bind(self.id)
+                .bind(&self.worker)
+                .bind(self.attempt)
+                .execute(pool)
+                .await?;
         Ok(done.rows_affected() == 1)
     }
 

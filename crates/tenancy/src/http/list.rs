@@ -45,7 +45,8 @@ pub async fn list_orgs(
         return Err(ApiError::invalid_field("limit", "must be between 1 and 200"));
     }
     let mut tx = db.system().await?;
-    let (items, next_cursor) = service::list(&mut tx, params.cursor.map(TenantId::from_uuid), params.status, limit).await?;
+    let (items, next_cursor) =
+        service::list(&mut tx, params.cursor.map(TenantId::from_uuid), params.status, limit).await?;
     tx.commit().await?;
     Ok(axum::Json(OrgPage { items, next_cursor }))
 }

@@ -16,7 +16,11 @@ use crate::service;
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`org_not_found`", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn suspend_org(op: PlatformOperator, db: State<Database>, org: Path<String>) -> Result<axum::Json<Organization>, ApiError> {
+pub async fn suspend_org(
+    op: PlatformOperator,
+    db: State<Database>,
+    org: Path<String>,
+) -> Result<axum::Json<Organization>, ApiError> {
     change_status(op, db, org, OrgStatus::Suspended).await
 }
 
@@ -28,7 +32,11 @@ pub async fn suspend_org(op: PlatformOperator, db: State<Database>, org: Path<St
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`org_not_found`", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn resume_org(op: PlatformOperator, db: State<Database>, org: Path<String>) -> Result<axum::Json<Organization>, ApiError> {
+pub async fn resume_org(
+    op: PlatformOperator,
+    db: State<Database>,
+    org: Path<String>,
+) -> Result<axum::Json<Organization>, ApiError> {
     change_status(op, db, org, OrgStatus::Active).await
 }
 

@@ -21,14 +21,16 @@ pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
     let db = match started {
         Ok(db) => db,
         Err(e) => {
-            stop_postgres(embedded).await;
+            platform::stop_postgres(embedded).await;
             return Err(e);
         }
     };
     let (token, token_path) = platform::admin_token(&config, embedded_mode)?;
     match (&token, token_path) {
         (None, _) => tracing::warn!("no admin_token configured: the platform operator API is disabled"),
-        (Some(_), Some(path)) => tracing::info!(path = %path.display(), "platform admin token (bearer) is stored in this file"),
+        (Some(_), Some(path)) => {
+            tracing::info!(path = %path.display(), "platform admin token (bearer) is stored in this file")
+        }
         (Some(_), None) => {}
     }
 
@@ -42,8 +44,9 @@ pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
         Ok(l) => l,
         Err(e) => {
             db.close().await;
-            stop_postgres(embedded).await;
-            return Err(e).with_context(|| format!("cannot listen on {} (set --listen or VEXTRUS_LISTEN)", config.listen));
+            platform::stop_postgres(embedded).await;
+            return Err(e)
+                .with_context(|| format!("cannot listen on {} (set --listen or VEXTRUS_LISTEN)", config.listen));
         }
     };
     let addr = listener.local_addr()?;
@@ -60,9 +63,11 @@ pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
     let worker = Worker::new(db.clone(), vextrus::jobs(), worker_options(&config, grace));
     let worker = tokio::spawn(worker.run(stopped(stopping.clone())));
     let sampler = tokio::spawn(sample_metrics(db.clone(), stopping.clone()));
-    let supervisor = embedded.map(|pg| tokio::spawn(supervise(pg, platform::embedded_options(&config), stopping.clone())));
+    let supervisor =
+        embedded.map(|pg| tokio::spawn(supervise(pg, platform::embedded_options(&config), stopping.clone())));
 
-    let mut server = tokio::spawn(axum::serve(listener, router).with_graceful_shutdown(stopped(stopping.clone())).into_future());
+    let mut server =
+        tokio::spawn(axum::serve(listener, router).with_graceful_shutdown(stopped(stopping.clone())).into_future());
     let served = tokio::select! {
         result = &mut server => result,
         () = stopped(stopping.clone()) => match tokio::time::timeout(grace, &mut server).await {
@@ -78,10 +83,10 @@ pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
     let _ = worker.await;
     sampler.abort();
     db.close().await;
-    if let Some(supervisor) = supervisor {
-        if let Ok(Some(pg)) = supervisor.await {
-            stop_postgres(Some(pg)).await;
-        }
+    if let Some(supervisor) = supervisor
+        && let Ok(pg) = supervisor.await
+    {
+        platform::stop_postgres(pg).await;
     }
     tracing::info!("stopped");
     served.context("HTTP server task failed")?.context("HTTP server failed")
@@ -125,7 +130,11 @@ async fn sample_metrics(db: Database, stopping: watch::Receiver<bool>) {
 }
 
 /// Restarts the embedded PostgreSQL if it dies while we serve; hands it back at shutdown.
-async fn supervise(mut pg: EmbeddedPostgres, options: EmbeddedOptions, stopping: watch::Receiver<bool>) -> Option<EmbeddedPostgres> {
+async fn supervise(
+    mut pg: EmbeddedPostgres,
+    options: EmbeddedOptions,
+    stopping: watch::Receiver<bool>,
+) -> Option<EmbeddedPostgres> {
     loop {
         tokio::select! {
             status = pg.exited() => {
@@ -149,14 +158,6 @@ async fn supervise(mut pg: EmbeddedPostgres, options: EmbeddedOptions, stopping:
                 }
             }
             () = stopped(stopping.clone()) => return Some(pg),
-        }
-    }
-}
-
-async fn stop_postgres(pg: Option<EmbeddedPostgres>) {
-    if let Some(pg) = pg {
-        if let Err(e) = pg.stop().await {
-            tracing::warn!(error = %e, "stopping embedded PostgreSQL");
         }
     }
 }

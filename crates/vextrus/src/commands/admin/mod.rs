@@ -18,7 +18,10 @@ pub async fn admin(config: Config, cmd: AdminCommand) -> anyhow::Result<()> {
             if opened.mode == Mode::EmbeddedOwned && config.database.migrate_on_start {
                 opened.options.migrate(vextrus::MODULES).await.context("applying migrations")?;
             } else {
-                anyhow::bail!("the database schema is not current (pending: {}); run `vextrus migrate`", pending.join(", "));
+                anyhow::bail!(
+                    "the database schema is not current (pending: {}); run `vextrus migrate`",
+                    pending.join(", ")
+                );
             }
         }
         let db = Database::connect(&opened.options).await.context("connecting to the database")?;

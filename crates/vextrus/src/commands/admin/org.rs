@@ -16,8 +16,18 @@ pub async fn run(db: &Database, cmd: OrgCommand) -> anyhow::Result<()> {
                 slug: OrgSlug::parse(&args.slug).map_err(invalid("--slug"))?,
                 name: OrgName::parse(&args.name).map_err(invalid("--name"))?,
                 settings: SettingsChange {
-                    timezone: args.timezone.as_deref().map(Timezone::parse).transpose().map_err(invalid("--timezone"))?,
-                    currency: args.currency.as_deref().map(Currency::parse).transpose().map_err(invalid("--currency"))?,
+                    timezone: args
+                        .timezone
+                        .as_deref()
+                        .map(Timezone::parse)
+                        .transpose()
+                        .map_err(invalid("--timezone"))?,
+                    currency: args
+                        .currency
+                        .as_deref()
+                        .map(Currency::parse)
+                        .transpose()
+                        .map_err(invalid("--currency"))?,
                     locale: args.locale.as_deref().map(Locale::parse).transpose().map_err(invalid("--locale"))?,
                 },
             };

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Runs the whole test suite against real PostgreSQL: the cluster DATABASE_URL names (a role that
+# may create databases and roles), or else an embedded cluster per test process.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/ensure-postgres.sh
+exec cargo test --workspace --locked "$@"

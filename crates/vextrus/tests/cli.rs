@@ -273,7 +273,10 @@ fn readme_documents_every_configuration_key() {
     assert!(ok);
     let readme = readme();
     for line in reference.lines() {
-        assert!(readme.contains(line), "README lacks this configuration line (paste `vextrus config reference`):\n{line}");
+        assert!(
+            readme.contains(line),
+            "README lacks this configuration line (paste `vextrus config reference`):\n{line}"
+        );
     }
 }
 
@@ -284,13 +287,19 @@ async fn readme_sql_for_a_managed_postgresql_is_sufficient() {
     let readme = readme();
     let start = readme.find("<!-- managed-sql:start -->").unwrap();
     let end = readme.find("<!-- managed-sql:end -->").unwrap();
-    let sql: String = readme[start..end].lines().filter(|l| !l.starts_with("```") && !l.starts_with("<!--")).collect::<Vec<_>>().join("\n");
+    let sql: String = readme[start..end]
+        .lines()
+        .filter(|l| !l.starts_with("```") && !l.starts_with("<!--"))
+        .collect::<Vec<_>>()
+        .join("\n");
 
     // Roles are cluster-wide and the test cluster is shared: give this test's roles their own names.
     let (database, admin_url) = vextrus_testkit::empty_database().await;
     let prefix = format!("m{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);
-    let sql = sql.replace("vextrus_", &format!("{prefix}_")).replace("DATABASE vextrus ", &format!("DATABASE {database} "));
-    let out = Command::new("psql").args([admin_url.as_str(), "-X", "-v", "ON_ERROR_STOP=1", "-c", &sql]).output().unwrap();
+    let sql =
+        sql.replace("vextrus_", &format!("{prefix}_")).replace("DATABASE vextrus ", &format!("DATABASE {database} "));
+    let out =
+        Command::new("psql").args([admin_url.as_str(), "-X", "-v", "ON_ERROR_STOP=1", "-c", &sql]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     let owner_url = admin_url.replacen("postgres@", &format!("{prefix}_owner@"), 1);
@@ -303,10 +312,18 @@ async fn readme_sql_for_a_managed_postgresql_is_sufficient() {
     let (ok, out, err) = run(vextrus(&["migrate", "--database-url", &owner_url]).envs(roles.clone()));
     assert!(ok, "{err}");
     assert!(out.contains("applied 2 migration(s)"), "{out}");
-    let (ok, out, err) = run(
-        vextrus(&["admin", "org", "create", "--slug", "managed-co", "--name", "Managed", "--database-url", &owner_url])
-            .envs(roles.clone()),
-    );
+    let (ok, out, err) = run(vextrus(&[
+        "admin",
+        "org",
+        "create",
+        "--slug",
+        "managed-co",
+        "--name",
+        "Managed",
+        "--database-url",
+        &owner_url,
+    ])
+    .envs(roles.clone()));
     assert!(ok, "{err}");
     assert!(out.contains("managed-co"));
     let owners = Command::new("psql")

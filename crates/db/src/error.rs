@@ -35,3 +35,15 @@ impl DbError {
         self.sqlstate().as_deref() == Some("23505")
     }
 }
+
+/// `error: cause: cause…`, the whole chain on one line, for logs and stored job errors.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}

@@ -17,7 +17,7 @@ mod pool;
 mod roles;
 mod tenant;
 
-pub use error::DbError;
+pub use error::{DbError, error_chain};
 pub use migrate::{Migration, ModuleMigrations, apply_migrations, pending_migrations};
 pub use pool::{Database, DatabaseOptions, PoolStats};
 pub use roles::{RoleNames, bootstrap_roles, check_roles};

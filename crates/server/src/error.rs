@@ -109,7 +109,7 @@ impl From<vextrus_db::DbError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let Some(source) = &self.source {
-            tracing::error!(error = %chain(source.as_ref()), code = self.code, "request failed");
+            tracing::error!(error = %vextrus_db::error_chain(source.as_ref()), code = self.code, "request failed");
         } else if self.status.is_server_error() {
             tracing::warn!(code = self.code, detail = ?self.detail, "request failed");
         }
@@ -129,16 +129,4 @@ impl IntoResponse for ApiError {
         }
         response
     }
-}
-
-/// `error: cause: cause…`, for logs.
-pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }

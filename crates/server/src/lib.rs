@@ -26,7 +26,7 @@ use utoipa_axum::routes;
 use vextrus_db::{Database, ModuleMigrations};
 
 pub use auth::{OperatorToken, PlatformOperator};
-pub use error::{ApiError, FieldError, Problem, chain};
+pub use error::{ApiError, FieldError, Problem};
 pub use extract::{Json, Query, parse_json};
 
 /// Everything handlers may ask for; each extracts only its part (`State<Database>`, …).

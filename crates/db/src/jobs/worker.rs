@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::CHANNEL;
 use super::registry::{JobContext, Registry};
-use crate::{Database, DbError, TenantId};
+use crate::{Database, DbError, TenantId, error_chain};
 
 #[derive(Debug, Clone)]
 pub struct WorkerOptions {
@@ -344,17 +344,6 @@ pub(crate) fn backoff(attempt: i32, base: Duration, max: Duration) -> Duration {
         Err(_) => 0.5,
     };
     half + half.mul_f64(random)
-}
-
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]

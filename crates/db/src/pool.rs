@@ -1,7 +1,6 @@
 //! The two runtime pools: `app` (request path, Row-Level Security applies) and `system`
 //! (explicitly cross-tenant work). Neither connects as the owner.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
@@ -87,7 +86,6 @@ impl DatabaseOptions {
 pub struct Database {
     app: PgPool,
     system: PgPool,
-    roles: Arc<RoleNames>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,7 +108,7 @@ impl Database {
         let app = pool(options.max_connections).connect_with(options.app.clone()).await?;
         let system_max = (options.max_connections / 4).max(2);
         let system = pool(system_max).connect_with(options.system.clone()).await?;
-        Ok(Self { app, system, roles: Arc::new(options.roles.clone()) })
+        Ok(Self { app, system })
     }
 
     /// Begins a transaction in which exactly `tenant`'s rows are visible and writable.
@@ -146,10 +144,6 @@ impl Database {
 
     pub fn system_stats(&self) -> PoolStats {
         stats(&self.system)
-    }
-
-    pub fn roles(&self) -> &RoleNames {
-        &self.roles
     }
 
     pub async fn close(&self) {

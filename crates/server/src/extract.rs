@@ -63,7 +63,7 @@ fn is_length_limit(e: &impl std::error::Error) -> bool {
 
 /// Deserialises `bytes`, mapping serde's error to a problem that names the field. Request
 /// bodies are JSON objects: serde would otherwise accept an array for a struct, by position.
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
     if first.is_some_and(|b| *b != b'{') && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() {
         return Err(ApiError::invalid_field("body", "must be a JSON object"));

@@ -27,7 +27,7 @@ use vextrus_db::{Database, ModuleMigrations};
 
 pub use auth::{OperatorToken, PlatformOperator};
 pub use error::{ApiError, FieldError, Problem};
-pub use extract::{Json, Query, parse_json};
+pub use extract::{Json, Query};
 
 /// Everything handlers may ask for; each extracts only its part (`State<Database>`, …).
 #[derive(Debug, Clone)]

@@ -78,10 +78,6 @@ async fn open(config: &Config, may_attach: bool) -> anyhow::Result<Opened> {
 }
 
 impl Opened {
-    pub fn is_embedded(&self) -> bool {
-        self.mode != Mode::External
-    }
-
     /// Stops the embedded cluster if we own it.
     pub async fn close(self) {
         stop_postgres(self.embedded).await;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use super::EmbeddedError;
 
 #[derive(Debug, Clone)]
-pub struct ServerBinaries {
+pub(super) struct ServerBinaries {
     pub initdb: PathBuf,
     pub postgres: PathBuf,
 }
@@ -26,7 +26,7 @@ pub(super) fn resolve(configured: Option<&Path>) -> Result<ServerBinaries, Embed
     }
 }
 
-pub fn find_server_binaries() -> Option<ServerBinaries> {
+fn find_server_binaries() -> Option<ServerBinaries> {
     let from_path = std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect::<Vec<_>>()).unwrap_or_default();
     from_path.iter().find_map(|d| ServerBinaries::in_dir(d)).or_else(|| {
         let mut majors: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")

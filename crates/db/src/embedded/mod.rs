@@ -19,7 +19,6 @@ use sqlx::ConnectOptions;
 use sqlx::postgres::PgConnectOptions;
 use tokio::process::{Child, ChildStdin, Command};
 
-pub use binaries::find_server_binaries;
 use os_user::RunAs;
 
 /// Name of the bootstrap superuser created by `initdb`.
@@ -148,25 +147,6 @@ impl EmbeddedPostgres {
             .username(user)
             .database(database)
             .log_statements(tracing::log::LevelFilter::Trace)
-    }
-
-    /// A `postgres://` URL for `psql` or an external tool.
-    pub fn url(&self, user: &str, database: &str) -> String {
-        let mut url = url::Url::parse("postgres://localhost").expect("static URL parses");
-        url.set_username(user).expect("URL with host accepts a username");
-        url.set_path(database);
-        url.query_pairs_mut()
-            .append_pair("host", &self.socket_dir.to_string_lossy())
-            .append_pair("port", &PORT.to_string());
-        url.into()
-    }
-
-    pub fn socket_dir(&self) -> &Path {
-        &self.socket_dir
-    }
-
-    pub fn postmaster_pid(&self) -> Option<u32> {
-        self.postmaster.id()
     }
 
     /// Fast shutdown (open transactions roll back, nothing committed is lost), then wait for it.

@@ -15,6 +15,9 @@ use vextrus_server::{AppState, HttpSettings, OperatorToken};
 use crate::cli::ServeArgs;
 
 pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
+    // Registered before anything else, so a signal during start-up is never the default action
+    // (an abrupt exit); it is noticed once serving begins and starts an orderly shutdown.
+    let signals = Signals::register()?;
     let Opened { options, embedded, mode } = platform::open_for_serve(&config).await?;
     let embedded_mode = mode != platform::Mode::External;
     let started = prepare(&config, args, &options).await;
@@ -54,7 +57,7 @@ pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
 
     let (stop, stopping) = watch::channel(false);
     tokio::spawn(async move {
-        wait_for_signal().await;
+        signals.received().await;
         tracing::info!("shutting down: draining requests and jobs");
         let _ = stop.send(true);
     });
@@ -162,18 +165,25 @@ async fn supervise(
     }
 }
 
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot watch SIGTERM; only Ctrl-C stops the server");
-            let _ = tokio::signal::ctrl_c().await;
+/// SIGINT and SIGTERM, registered with the OS as soon as this is created.
+struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn register() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt()).context("cannot watch SIGINT")?,
+            terminate: signal(SignalKind::terminate()).context("cannot watch SIGTERM")?,
+        })
+    }
+
+    async fn received(mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
         }
     }
 }

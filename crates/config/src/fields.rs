@@ -56,6 +56,14 @@ pub const FIELDS: &[Field] = &[
               <data_dir>/admin-token (mode 0600). Unset with an external database: operator API disabled.",
     },
     Field {
+        key: "dev_mailbox",
+        env_aliases: &[],
+        kind: Kind::Bool,
+        default: "on in embedded mode",
+        doc: "Keep outgoing mail in the database (GET /v1/dev/mailbox) instead of sending it. For \
+              development only; never enable it in production.",
+    },
+    Field {
         key: "log.format",
         env_aliases: &[],
         kind: Kind::Str,

@@ -15,6 +15,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     #[serde(serialize_with = "redact_opt")]
     pub admin_token: Option<SecretString>,
+    /// `None`: on in embedded mode, off with an external database.
+    pub dev_mailbox: Option<bool>,
     pub log: LogConfig,
     pub http: HttpConfig,
     pub database: DatabaseConfig,
@@ -27,6 +29,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("./vextrus-data"),
             admin_token: None,
+            dev_mailbox: None,
             log: LogConfig::default(),
             http: HttpConfig::default(),
             database: DatabaseConfig::default(),

@@ -36,6 +36,20 @@ pub struct AppState {
     pub operator_token: OperatorToken,
     /// Every module's migrations, for readiness.
     pub migrations: &'static [ModuleMigrations],
+    /// Feature modules' own state, by type; a module implements `FromRef<AppState>` for its type
+    /// with [`AppState::module`].
+    pub modules: std::sync::Arc<axum::http::Extensions>,
+}
+
+impl AppState {
+    /// The state a module registered at assembly. Missing state is a wiring bug of the binary,
+    /// found by the first test that calls one of the module's endpoints.
+    pub fn module<T: Clone + Send + Sync + 'static>(&self) -> T {
+        self.modules
+            .get::<T>()
+            .cloned()
+            .unwrap_or_else(|| panic!("module state {} was not registered", std::any::type_name::<T>()))
+    }
 }
 
 impl FromRef<AppState> for Database {
@@ -67,6 +81,7 @@ pub struct HttpSettings {
     components(schemas(Problem, FieldError)),
     tags(
         (name = "organizations", description = "Organizations (tenants), for platform operators"),
+        (name = "identity", description = "Sign-up, users and email verification"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     )
 )]

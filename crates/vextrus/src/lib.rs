@@ -3,23 +3,41 @@
 
 pub mod platform;
 
+use std::sync::Arc;
+
 use utoipa_axum::router::OpenApiRouter;
-use vextrus_db::ModuleMigrations;
 use vextrus_db::jobs::Registry;
-use vextrus_server::{AppState, HttpSettings};
+use vextrus_db::{Database, ModuleMigrations};
+use vextrus_identity::IdentityConfig;
+use vextrus_server::{AppState, HttpSettings, OperatorToken};
 
 /// Every module's migrations, in dependency order (`db` first).
-pub const MODULES: &[ModuleMigrations] = &[vextrus_db::MIGRATIONS, vextrus_tenancy::MIGRATIONS];
+pub const MODULES: &[ModuleMigrations] =
+    &[vextrus_db::MIGRATIONS, vextrus_tenancy::MIGRATIONS, vextrus_identity::MIGRATIONS];
+
+/// What the modules are configured with.
+#[derive(Debug, Clone)]
+pub struct ModuleSettings {
+    pub identity: IdentityConfig,
+}
+
+/// The shared state, with every module's own state registered.
+pub fn state(db: Database, operator_token: OperatorToken, modules: &ModuleSettings) -> AppState {
+    let mut extensions = axum::http::Extensions::new();
+    extensions.insert(modules.identity.clone());
+    AppState { db, operator_token, migrations: MODULES, modules: Arc::new(extensions) }
+}
 
 /// Every module's HTTP routes.
 pub fn api() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().merge(vextrus_tenancy::http::router())
+    OpenApiRouter::new().merge(vextrus_tenancy::http::router()).merge(vextrus_identity::http::router())
 }
 
-/// Every module's job handlers. The foundation has none yet; identity (verification mail) and
-/// notify register theirs here.
-pub fn jobs() -> Registry {
-    Registry::new()
+/// Every module's job handlers.
+pub fn jobs(modules: &ModuleSettings) -> Registry {
+    let mut registry = Registry::new();
+    vextrus_identity::register_jobs(&mut registry, modules.identity.clone());
+    registry
 }
 
 /// The assembled router and its OpenAPI document.

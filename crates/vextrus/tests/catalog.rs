@@ -32,7 +32,10 @@ async fn violations(conn: &mut PgConnection) -> Vec<String> {
          UNION ALL
          SELECT t.name || ': foreign key ' || k.conname || ' does not start with tenant_id'
            FROM tenant_tables t JOIN pg_constraint k ON k.conrelid = t.oid AND k.contype = 'f'
-          WHERE (SELECT attname FROM pg_attribute WHERE attrelid = t.oid AND attnum = k.conkey[1]) IS DISTINCT FROM 'tenant_id'
+          -- A reference to another tenant table must stay within the tenant; one to a global
+          -- table (users) cannot and need not.
+          WHERE EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = k.confrelid AND a.attname = 'tenant_id')
+            AND (SELECT attname FROM pg_attribute WHERE attrelid = t.oid AND attnum = k.conkey[1]) IS DISTINCT FROM 'tenant_id'
          UNION ALL
          SELECT t.name || ': no primary key' FROM tenant_tables t
           WHERE NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = t.oid AND i.indisprimary)",

@@ -20,17 +20,15 @@ async fn readiness_fails_while_migrations_are_pending() {
     static WITH_FUTURE: &[vextrus_db::ModuleMigrations] = &[
         vextrus_db::MIGRATIONS,
         vextrus_tenancy::MIGRATIONS,
+        vextrus_identity::MIGRATIONS,
         vextrus_db::ModuleMigrations {
             module: "future",
             migrations: &[vextrus_db::Migration { version: 1, name: "later", sql: "SELECT 1" }],
         },
     ];
     let db = common::test_db().await;
-    let state = vextrus_server::AppState {
-        db: db.db.clone(),
-        operator_token: vextrus_server::OperatorToken::new(None),
-        migrations: WITH_FUTURE,
-    };
+    let mut state = vextrus::state(db.db.clone(), vextrus_server::OperatorToken::new(None), &common::modules());
+    state.migrations = WITH_FUTURE;
     let settings =
         vextrus_server::HttpSettings { body_limit_bytes: 1024, request_timeout: std::time::Duration::from_secs(5) };
     let (router, _) = vextrus::app(state, settings);

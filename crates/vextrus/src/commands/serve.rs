@@ -10,7 +10,7 @@ use vextrus_config::Config;
 use vextrus_db::Database;
 use vextrus_db::embedded::{EmbeddedOptions, EmbeddedPostgres};
 use vextrus_db::jobs::{Worker, WorkerOptions, sample_queue_metrics};
-use vextrus_server::{AppState, HttpSettings, OperatorToken};
+use vextrus_server::{HttpSettings, OperatorToken};
 
 use crate::cli::ServeArgs;
 
@@ -37,7 +37,13 @@ pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
         (Some(_), None) => {}
     }
 
-    let state = AppState { db: db.clone(), operator_token: OperatorToken::new(token), migrations: vextrus::MODULES };
+    let modules = vextrus::ModuleSettings {
+        identity: vextrus_identity::IdentityConfig { dev_mailbox: config.dev_mailbox.unwrap_or(embedded_mode) },
+    };
+    if modules.identity.dev_mailbox {
+        tracing::info!("dev mailbox on: mail is kept in the database (GET /v1/dev/mailbox), not sent");
+    }
+    let state = vextrus::state(db.clone(), OperatorToken::new(token), &modules);
     let settings = HttpSettings {
         body_limit_bytes: config.http.body_limit_bytes,
         request_timeout: Duration::from_secs(config.http.request_timeout_secs),
@@ -63,7 +69,7 @@ pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
     });
 
     let grace = Duration::from_secs(config.http.shutdown_grace_secs);
-    let worker = Worker::new(db.clone(), vextrus::jobs(), worker_options(&config, grace));
+    let worker = Worker::new(db.clone(), vextrus::jobs(&modules), worker_options(&config, grace));
     let worker = tokio::spawn(worker.run(stopped(stopping.clone())));
     let sampler = tokio::spawn(sample_metrics(db.clone(), stopping.clone()));
     let supervisor =

@@ -6,10 +6,15 @@
 use std::time::Duration;
 
 use secrecy::SecretString;
-use vextrus_server::{AppState, HttpSettings, OperatorToken};
+use vextrus_server::{HttpSettings, OperatorToken};
 use vextrus_testkit::TestDb;
 
 pub const TOKEN: &str = "test-operator-token-0123456789";
+
+/// Module settings of a development instance (dev mailbox on).
+pub fn modules() -> vextrus::ModuleSettings {
+    vextrus::ModuleSettings { identity: vextrus_identity::IdentityConfig { dev_mailbox: true } }
+}
 
 pub async fn test_db() -> TestDb {
     TestDb::new(vextrus::MODULES).await
@@ -30,11 +35,7 @@ impl TestApp {
 
     pub async fn start_with(settings: HttpSettings) -> Self {
         let db = test_db().await;
-        let state = AppState {
-            db: db.db.clone(),
-            operator_token: OperatorToken::new(Some(SecretString::from(TOKEN))),
-            migrations: vextrus::MODULES,
-        };
+        let state = vextrus::state(db.db.clone(), OperatorToken::new(Some(SecretString::from(TOKEN))), &modules());
         let (router, openapi) = vextrus::app(state, settings);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

@@ -1,0 +1,52 @@
+//! Identity's background jobs: mail. Until the notify module exists, mail goes to the dev
+//! mailbox in embedded/dev mode; elsewhere the job fails (and retries) with a clear error.
+
+use serde::{Deserialize, Serialize};
+use vextrus_db::jobs::{HandlerError, Job, JobContext, Registry};
+
+use crate::{IdentityConfig, store};
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SendVerificationEmail {
+    pub to: String,
+    pub name: String,
+    pub token: String,
+}
+
+impl Job for SendVerificationEmail {
+    const KIND: &'static str = "identity.send_verification_email";
+}
+
+pub fn register_jobs(registry: &mut Registry, config: IdentityConfig) {
+    registry.register(move |ctx: JobContext, job: SendVerificationEmail| {
+        let config = config.clone();
+        async move {
+            let subject = "Verify your email address / আপনার ইমেইল ঠিকানা যাচাই করুন";
+            let body = format!(
+                "Hello {},\n\nConfirm this address for Vextrus with this code:\n\n    {}\n\n\
+                 (POST it as {{\"token\": \"…\"}} to /v1/verify-email.) It works once, for 48 hours.\n",
+                job.name, job.token
+            );
+            deliver(&ctx, &config, &job.to, subject, &body).await
+        }
+    });
+}
+
+/// Idempotent per job: the message is keyed by the job's id, so a retry cannot deliver twice.
+async fn deliver(
+    ctx: &JobContext,
+    config: &IdentityConfig,
+    to: &str,
+    subject: &str,
+    body: &str,
+) -> Result<(), HandlerError> {
+    if !config.dev_mailbox {
+        return Err(
+            "no mail transport is configured yet (the notify module is not installed); dev mailbox is off".into()
+        );
+    }
+    let mut tx = ctx.db.system().await?;
+    store::deliver_to_dev_mailbox(&mut tx, ctx.id, to, subject, body).await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,93 @@
+//! Passwords: NIST SP 800-63B rules (8–128 characters, no composition rules, not one of the
+//! 10,000 most common) and argon2id with OWASP's parameters (19 MiB, 2 iterations, 1 lane).
+
+use std::collections::HashSet;
+use std::sync::OnceLock;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+
+const COMMON: &str = include_str!("../data/common-passwords.txt");
+
+/// A password that satisfies the policy. Never printed.
+pub struct Password(String);
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password([redacted])")
+    }
+}
+
+impl Password {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let length = s.chars().count();
+        if length < 8 {
+            return Err("must be at least 8 characters".into());
+        }
+        if length > 128 {
+            return Err("must be at most 128 characters".into());
+        }
+        if is_common(s) {
+            return Err("is one of the most common passwords; choose another".into());
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    pub fn hash(&self) -> String {
+        let mut bytes = [0u8; 16];
+        getrandom::fill(&mut bytes).expect("the OS provides randomness");
+        let salt = SaltString::encode_b64(&bytes).expect("16 bytes make a valid salt");
+        hasher().hash_password(self.0.as_bytes(), &salt).expect("argon2 with valid parameters").to_string()
+    }
+}
+
+fn is_common(s: &str) -> bool {
+    static LIST: OnceLock<HashSet<&'static str>> = OnceLock::new();
+    LIST.get_or_init(|| COMMON.lines().collect()).contains(s.to_lowercase().as_str())
+}
+
+fn hasher() -> Argon2<'static> {
+    let params = Params::new(19 * 1024, 2, 1, None).expect("OWASP parameters are valid");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// Checks `candidate` against a stored PHC hash. With no hash (unknown user) it verifies against
+/// a fixed dummy hash, so that "no such user" costs the same time as "wrong password".
+pub fn verify(candidate: &str, stored: Option<&str>) -> bool {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    let dummy = DUMMY.get_or_init(|| Password("dummy password for timing".into()).hash());
+    let (hash, real) = match stored {
+        Some(h) => (h, true),
+        None => (dummy.as_str(), false),
+    };
+    let Ok(parsed) = PasswordHash::new(hash) else { return false };
+    hasher().verify_password(candidate.as_bytes(), &parsed).is_ok() && real
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy() {
+        assert!(Password::parse("short").is_err());
+        assert!(Password::parse(&"x".repeat(129)).is_err());
+        assert!(Password::parse(&"ক".repeat(8)).is_ok(), "length counts characters, not bytes");
+        for common in ["password", "12345678", "Password", "iloveyou", "baseball"] {
+            assert!(Password::parse(common).is_err(), "{common}");
+        }
+        assert!(Password::parse("correct horse battery staple").is_ok());
+        assert_eq!(COMMON.lines().count(), 10_001);
+    }
+
+    #[test]
+    fn hash_and_verify() {
+        let p = Password::parse("Dhaka-Traders-2026").unwrap();
+        let hash = p.hash();
+        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+        assert!(verify("Dhaka-Traders-2026", Some(&hash)));
+        assert!(!verify("dhaka-traders-2026", Some(&hash)));
+        assert!(!verify("dummy password for timing", None), "the dummy never lets anyone in");
+        assert!(!format!("{p:?}").contains("Dhaka"));
+    }
+}

@@ -1,0 +1,82 @@
+//! Identity operations; each takes the transaction it runs in.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{Duration, Utc};
+use vextrus_db::SystemTx;
+use vextrus_db::jobs::{self, Job};
+use vextrus_tenancy::model::NewOrganization;
+use vextrus_tenancy::{Organization, service as tenancy};
+
+use crate::IdentityError;
+use crate::jobs::SendVerificationEmail;
+use crate::model::{DisplayName, EmailAddress, PhoneNumberBd, Username};
+use crate::password::Password;
+use crate::store::{self, NewUserRow, User};
+
+/// How long an email verification link works.
+const VERIFICATION_TTL: Duration = Duration::hours(48);
+
+#[derive(Debug)]
+pub struct NewUser {
+    pub email: EmailAddress,
+    pub username: Username,
+    pub phone: Option<PhoneNumberBd>,
+    pub display_name: DisplayName,
+    pub password: Password,
+}
+
+/// Creates the organization and its owner together, and sends (through the job queue, in the
+/// same transaction) the link that verifies the owner's email address.
+pub async fn sign_up(
+    tx: &mut SystemTx,
+    org: NewOrganization,
+    user: NewUser,
+) -> Result<(Organization, User), IdentityError> {
+    let locale = org.settings.locale.unwrap_or_default();
+    let org = tenancy::create(tx, org).await?;
+    let password_hash = user.password.hash();
+    let row = NewUserRow {
+        email: &user.email,
+        username: &user.username,
+        phone: user.phone.as_ref(),
+        display_name: &user.display_name,
+        locale: locale.as_str(),
+        password_hash: &password_hash,
+    };
+    let created = store::insert_user(tx, row).await.map_err(|e| match e.constraint() {
+        Some("users_email_key") => IdentityError::EmailTaken,
+        Some("users_username_key") => IdentityError::UsernameTaken,
+        _ => e.into(),
+    })?;
+    store::insert_membership(tx, org.id, created.id, &["owner"]).await?;
+
+    let token = random_token();
+    let expires_at = Utc::now() + VERIFICATION_TTL;
+    store::insert_verification(tx, &sha256(&token), created.id, &user.email, expires_at).await?;
+    // A platform-level job: tenant transactions cannot see its payload (the token).
+    let job = SendVerificationEmail { to: user.email.to_string(), name: created.display_name.clone(), token };
+    jobs::enqueue(tx, &job).await?;
+    tracing::info!(org = %org.id, user = %created.id, kind = SendVerificationEmail::KIND, "signed up");
+    Ok((org, created))
+}
+
+/// Uses a verification token; the address it was sent to becomes verified.
+pub async fn verify_email(tx: &mut SystemTx, token: &str) -> Result<uuid::Uuid, IdentityError> {
+    store::consume_verification(tx, &sha256(token)).await?.ok_or(IdentityError::InvalidToken)
+}
+
+pub async fn dev_mailbox(tx: &mut SystemTx, recipient: Option<&str>) -> Result<Vec<store::MailMessage>, IdentityError> {
+    Ok(store::dev_mailbox(tx, recipient).await?)
+}
+
+/// 256 random bits, base64url: what is sent; only its SHA-256 is stored.
+pub(crate) fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("the OS provides randomness");
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+pub(crate) fn sha256(text: &str) -> Vec<u8> {
+    ring::digest::digest(&ring::digest::SHA256, text.as_bytes()).as_ref().to_vec()
+}

@@ -56,6 +56,50 @@ pub const FIELDS: &[Field] = &[
               <data_dir>/admin-token (mode 0600). Unset with an external database: operator API disabled.",
     },
     Field {
+        key: "public_url",
+        env_aliases: &[],
+        kind: Kind::Str,
+        default: "http://<listen>",
+        doc: "The URL clients reach the platform at (behind a gateway: its public address); the \
+              issuer (`iss`) of access tokens and the base of discovery URLs.",
+    },
+    Field {
+        key: "master_key",
+        env_aliases: &[],
+        kind: Kind::Secret,
+        default: "generated in embedded mode",
+        doc: "64 hex digits (256 bits) that seal the token signing keys. Unset in embedded mode: \
+              generated once into <data_dir>/master-key (0600). Required with an external database.",
+    },
+    Field {
+        key: "auth.audience",
+        env_aliases: &[],
+        kind: Kind::Str,
+        default: "vextrus",
+        doc: "`aud` of access tokens; verifiers must expect it.",
+    },
+    Field {
+        key: "auth.access_token_ttl_secs",
+        env_aliases: &[],
+        kind: Kind::Int,
+        default: "900",
+        doc: "Lifetime of access tokens (JWT).",
+    },
+    Field {
+        key: "auth.session_ttl_secs",
+        env_aliases: &[],
+        kind: Kind::Int,
+        default: "2592000",
+        doc: "Absolute lifetime of a session (a refresh-token family): sign in again after it.",
+    },
+    Field {
+        key: "auth.key_publish_lead_secs",
+        env_aliases: &[],
+        kind: Kind::Int,
+        default: "600",
+        doc: "`admin keys rotate`: how long a new signing key is published before it signs.",
+    },
+    Field {
         key: "dev_mailbox",
         env_aliases: &[],
         kind: Kind::Bool,

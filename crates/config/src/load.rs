@@ -218,6 +218,15 @@ fn validate(config: &Config, origins: &BTreeMap<String, String>) -> Result<(), C
     {
         return Err(fail("database.postgres_os_user", format!("{:?} is not a system user name", db.postgres_os_user)));
     }
+    if let Some(url) = &config.public_url {
+        match url::Url::parse(url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.query().is_none() && u.fragment().is_none() => {}
+            _ => return Err(fail("public_url", format!("{url:?} is not an http(s) URL without query or fragment"))),
+        }
+    }
+    if config.auth.audience.trim().is_empty() {
+        return Err(fail("auth.audience", "must not be empty".into()));
+    }
     let at_least_one = [
         ("database.max_connections", u64::from(db.max_connections)),
         ("jobs.poll_interval_secs", config.jobs.poll_interval_secs),
@@ -225,6 +234,8 @@ fn validate(config: &Config, origins: &BTreeMap<String, String>) -> Result<(), C
         ("jobs.max_attempts", u64::try_from(config.jobs.max_attempts).unwrap_or(0)),
         ("http.body_limit_bytes", config.http.body_limit_bytes as u64),
         ("http.request_timeout_secs", config.http.request_timeout_secs),
+        ("auth.access_token_ttl_secs", config.auth.access_token_ttl_secs),
+        ("auth.session_ttl_secs", config.auth.session_ttl_secs),
     ];
     for (key, value) in at_least_one {
         if value == 0 {

@@ -17,6 +17,11 @@ pub struct Config {
     pub admin_token: Option<SecretString>,
     /// `None`: on in embedded mode, off with an external database.
     pub dev_mailbox: Option<bool>,
+    /// `None`: `http://<listen>`.
+    pub public_url: Option<String>,
+    #[serde(serialize_with = "redact_opt")]
+    pub master_key: Option<SecretString>,
+    pub auth: AuthConfig,
     pub log: LogConfig,
     pub http: HttpConfig,
     pub database: DatabaseConfig,
@@ -30,10 +35,43 @@ impl Default for Config {
             data_dir: PathBuf::from("./vextrus-data"),
             admin_token: None,
             dev_mailbox: None,
+            public_url: None,
+            master_key: None,
+            auth: AuthConfig::default(),
             log: LogConfig::default(),
             http: HttpConfig::default(),
             database: DatabaseConfig::default(),
             jobs: JobsConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct AuthConfig {
+    pub audience: String,
+    pub access_token_ttl_secs: u64,
+    pub session_ttl_secs: u64,
+    pub key_publish_lead_secs: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            audience: "vextrus".into(),
+            access_token_ttl_secs: 900,
+            session_ttl_secs: 30 * 24 * 3600,
+            key_publish_lead_secs: 600,
+        }
+    }
+}
+
+impl Config {
+    /// The issuer and base URL: `public_url` without a trailing slash, or `http://<listen>`.
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.listen),
         }
     }
 }

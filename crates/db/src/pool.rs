@@ -86,6 +86,8 @@ impl DatabaseOptions {
 pub struct Database {
     app: PgPool,
     system: PgPool,
+    /// For listeners, which hold a connection of their own for as long as they live.
+    system_options: PgConnectOptions,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,7 +110,7 @@ impl Database {
         let app = pool(options.max_connections).connect_with(options.app.clone()).await?;
         let system_max = (options.max_connections / 4).max(2);
         let system = pool(system_max).connect_with(options.system.clone()).await?;
-        Ok(Self { app, system })
+        Ok(Self { app, system, system_options: options.system.clone() })
     }
 
     /// Begins a transaction in which exactly `tenant`'s rows are visible and writable.
@@ -121,9 +123,19 @@ impl Database {
         SystemTx::begin(&self.system).await
     }
 
-    /// A dedicated connection of the system role for `LISTEN` (outside the pool's limit).
-    pub(crate) async fn system_listener(&self) -> Result<sqlx::postgres::PgListener, DbError> {
-        Ok(sqlx::postgres::PgListener::connect_with(&self.system).await?)
+    /// A connection of the system role listening on `channels`. It is its own, outside the
+    /// pools: a listener holds its connection forever, and must never starve the queries.
+    /// It reconnects by itself.
+    pub async fn listener(&self, channels: &[&str]) -> Result<sqlx::postgres::PgListener, DbError> {
+        let own = PgPoolOptions::new()
+            .max_connections(1)
+            .max_lifetime(None)
+            .idle_timeout(None)
+            .connect_with(self.system_options.clone())
+            .await?;
+        let mut listener = sqlx::postgres::PgListener::connect_with(&own).await?;
+        listener.listen_all(channels.iter().copied()).await?;
+        Ok(listener)
     }
 
     /// Both pools can reach the server.

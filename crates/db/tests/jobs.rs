@@ -275,3 +275,30 @@ async fn graceful_shutdown_hands_back_unfinished_jobs() {
     assert_eq!(row.get::<i32, _>("attempts"), 0, "an interrupted attempt does not count");
     assert!(row.get::<Option<String>, _>("locked_by").is_none());
 }
+
+#[tokio::test]
+async fn listener_receives_notifications_sent_at_commit() {
+    let t = test_db().await;
+    let mut listener = t.db.listener(&["vextrus_test_channel"]).await.unwrap();
+    let mut tx = t.db.system().await.unwrap();
+    sqlx::query("SELECT pg_notify('vextrus_test_channel', 'hello')").execute(tx.conn()).await.unwrap();
+    tx.commit().await.unwrap();
+    let notification = tokio::time::timeout(Duration::from_secs(5), listener.recv()).await.expect("delivered").unwrap();
+    assert_eq!(notification.payload(), "hello");
+}
+
+#[tokio::test]
+async fn listeners_do_not_take_pool_connections() {
+    let t = test_db().await;
+    let max = t.db.system_stats().max as usize;
+    let mut listeners = Vec::new();
+    for _ in 0..max + 1 {
+        listeners.push(t.db.listener(&["vextrus_test_channel"]).await.unwrap());
+    }
+    // Every pooled connection is still available to queries.
+    let mut txs = Vec::new();
+    for _ in 0..max {
+        txs.push(tokio::time::timeout(Duration::from_secs(2), t.db.system()).await.expect("not starved").unwrap());
+    }
+    assert_eq!(listeners.len(), max + 1);
+}

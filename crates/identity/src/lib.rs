@@ -1,23 +1,33 @@
 //! Identity: users (global: one person, many organizations), memberships (tenant rows),
 //! sign-up, email verification, and — until the notify module exists — a dev mailbox.
 
+mod auth;
 mod error;
 pub mod http;
 mod jobs;
+pub mod keys;
 pub mod model;
+mod orgs;
 pub mod password;
 pub mod service;
 mod store;
+pub mod tokens;
 
 use vextrus_db::{Migration, ModuleMigrations};
 use vextrus_server::AppState;
 
+pub use auth::Auth;
 pub use error::IdentityError;
 pub use jobs::register_jobs;
+pub use orgs::OrgStatusCache;
 
 pub const MIGRATIONS: ModuleMigrations = ModuleMigrations {
     module: "identity",
-    migrations: &[Migration { version: 1, name: "users", sql: include_str!("../migrations/0001_users.sql") }],
+    migrations: &[
+        Migration { version: 1, name: "users", sql: include_str!("../migrations/0001_users.sql") },
+        Migration { version: 2, name: "signing_keys", sql: include_str!("../migrations/0002_signing_keys.sql") },
+        Migration { version: 3, name: "sessions", sql: include_str!("../migrations/0003_sessions.sql") },
+    ],
 };
 
 /// Identity's settings, registered in `AppState::modules`.

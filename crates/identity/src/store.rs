@@ -148,3 +148,142 @@ pub(crate) async fn dev_mailbox(tx: &mut SystemTx, recipient: Option<&str>) -> R
     .await
     .map_err(Into::into)
 }
+
+/// What sign-in needs to know about a user: never leaves the crate.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct Credentials {
+    pub id: Uuid,
+    pub username: String,
+    pub status: String,
+    pub password_hash: Option<String>,
+}
+
+/// By email (when `login` contains `@`) or username; both are stored lower-case.
+pub(crate) async fn credentials(tx: &mut SystemTx, login: &str) -> Result<Option<Credentials>, DbError> {
+    let login = login.trim().to_lowercase();
+    let column_is_email = login.contains('@');
+    sqlx::query_as(
+        "SELECT id, username, status, password_hash FROM identity.users
+          WHERE CASE WHEN $2 THEN email = $1 ELSE username = $1 END",
+    )
+    .bind(login)
+    .bind(column_is_email)
+    .fetch_optional(tx.conn())
+    .await
+    .map_err(Into::into)
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct MembershipRow {
+    pub tenant_id: TenantId,
+    pub roles: Vec<String>,
+}
+
+/// The user's memberships, most recently used first (then newest).
+pub(crate) async fn memberships_of(tx: &mut SystemTx, user: Uuid) -> Result<Vec<MembershipRow>, DbError> {
+    sqlx::query_as(
+        "SELECT tenant_id, roles FROM identity.memberships WHERE user_id = $1
+          ORDER BY last_used_at DESC NULLS LAST, created_at DESC",
+    )
+    .bind(user)
+    .fetch_all(tx.conn())
+    .await
+    .map_err(Into::into)
+}
+
+pub(crate) async fn touch_membership(tx: &mut SystemTx, tenant: TenantId, user: Uuid) -> Result<(), DbError> {
+    sqlx::query("UPDATE identity.memberships SET last_used_at = now() WHERE tenant_id = $1 AND user_id = $2")
+        .bind(tenant)
+        .bind(user)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
+pub(crate) async fn insert_session(
+    tx: &mut SystemTx,
+    user: Uuid,
+    org: TenantId,
+    expires_at: DateTime<Utc>,
+    user_agent: Option<&str>,
+) -> Result<Uuid, DbError> {
+    let id = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO identity.sessions (id, user_id, active_org, expires_at, user_agent) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(id)
+    .bind(user)
+    .bind(org)
+    .bind(expires_at)
+    .bind(user_agent)
+    .execute(tx.conn())
+    .await?;
+    Ok(id)
+}
+
+pub(crate) async fn insert_refresh_token(tx: &mut SystemTx, token_hash: &[u8], session: Uuid) -> Result<(), DbError> {
+    sqlx::query("INSERT INTO identity.refresh_tokens (token_hash, session_id) VALUES ($1, $2)")
+        .bind(token_hash)
+        .bind(session)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
+/// A presented refresh token with its session, locked for the rotation.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct PresentedRefresh {
+    pub session_id: Uuid,
+    pub user_id: Uuid,
+    pub username: String,
+    pub user_status: String,
+    pub active_org: TenantId,
+    pub used: bool,
+    pub session_live: bool,
+}
+
+pub(crate) async fn presented_refresh(
+    tx: &mut SystemTx,
+    token_hash: &[u8],
+) -> Result<Option<PresentedRefresh>, DbError> {
+    sqlx::query_as(
+        "SELECT s.id AS session_id, s.user_id, u.username, u.status AS user_status, s.active_org,
+                r.used_at IS NOT NULL AS used,
+                s.revoked_at IS NULL AND s.expires_at > now() AS session_live
+           FROM identity.refresh_tokens r
+           JOIN identity.sessions s ON s.id = r.session_id
+           JOIN identity.users u ON u.id = s.user_id
+          WHERE r.token_hash = $1
+            FOR UPDATE OF r, s",
+    )
+    .bind(token_hash)
+    .fetch_optional(tx.conn())
+    .await
+    .map_err(Into::into)
+}
+
+pub(crate) async fn mark_refresh_used(tx: &mut SystemTx, token_hash: &[u8]) -> Result<(), DbError> {
+    sqlx::query("UPDATE identity.refresh_tokens SET used_at = now() WHERE token_hash = $1")
+        .bind(token_hash)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
+pub(crate) async fn revoke_session(tx: &mut SystemTx, session: Uuid, reason: &str) -> Result<(), DbError> {
+    sqlx::query("UPDATE identity.sessions SET revoked_at = COALESCE(revoked_at, now()), revoked_reason = COALESCE(revoked_reason, $2) WHERE id = $1")
+        .bind(session)
+        .bind(reason)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
+pub(crate) async fn continue_session(tx: &mut SystemTx, session: Uuid, org: TenantId) -> Result<(), DbError> {
+    sqlx::query("UPDATE identity.sessions SET active_org = $2, last_used_at = now() WHERE id = $1")
+        .bind(session)
+        .bind(org)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}

@@ -13,6 +13,9 @@ pub use model::{Currency, Locale, OrgName, OrgSlug, OrgStatus, Organization, Set
 
 use vextrus_db::{Migration, ModuleMigrations};
 
+/// `NOTIFY` channel on which an organization's id is sent when its status changes.
+pub const STATUS_CHANNEL: &str = "vextrus_org_status";
+
 pub const MIGRATIONS: ModuleMigrations = ModuleMigrations {
     module: "tenancy",
     migrations: &[Migration {

@@ -142,6 +142,8 @@ pub(crate) async fn set_status(
     id: TenantId,
     status: OrgStatus,
 ) -> Result<Option<Organization>, DbError> {
+    // Delivered at commit: caches of organization status (forward-auth) reload.
+    sqlx::query("SELECT pg_notify($1, $2)").bind(crate::STATUS_CHANNEL).bind(id.to_string()).execute(tx.conn()).await?;
     let row: Option<Row> = sqlx::query_as(concat!(
         "UPDATE tenancy.organizations
             SET status = $2,

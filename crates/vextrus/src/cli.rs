@@ -71,6 +71,23 @@ pub enum AdminCommand {
     /// Manage organizations (tenants).
     #[command(subcommand)]
     Org(OrgCommand),
+    /// Manage the keys that sign access tokens.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List signing keys: when each was created, starts signing and leaves the JWKS.
+    List,
+    /// Add the next signing key. It is published at once and signs after
+    /// auth.key_publish_lead_secs; the current key stays published until its tokens expire.
+    Rotate {
+        /// Sign with the new key at once (after a key compromise). Instances that have not yet
+        /// reloaded their keys (up to a minute) reject tokens signed with it meanwhile.
+        #[arg(long)]
+        now: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

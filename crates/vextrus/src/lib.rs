@@ -8,7 +8,7 @@ use std::sync::Arc;
 use utoipa_axum::router::OpenApiRouter;
 use vextrus_db::jobs::Registry;
 use vextrus_db::{Database, ModuleMigrations};
-use vextrus_identity::IdentityConfig;
+use vextrus_identity::{Auth, IdentityConfig};
 use vextrus_server::{AppState, HttpSettings, OperatorToken};
 
 /// Every module's migrations, in dependency order (`db` first).
@@ -19,12 +19,14 @@ pub const MODULES: &[ModuleMigrations] =
 #[derive(Debug, Clone)]
 pub struct ModuleSettings {
     pub identity: IdentityConfig,
+    pub auth: Auth,
 }
 
 /// The shared state, with every module's own state registered.
 pub fn state(db: Database, operator_token: OperatorToken, modules: &ModuleSettings) -> AppState {
     let mut extensions = axum::http::Extensions::new();
     extensions.insert(modules.identity.clone());
+    extensions.insert(modules.auth.clone());
     AppState { db, operator_token, migrations: MODULES, modules: Arc::new(extensions) }
 }
 
@@ -34,10 +36,31 @@ pub fn api() -> OpenApiRouter<AppState> {
 }
 
 /// Every module's job handlers.
-pub fn jobs(modules: &ModuleSettings) -> Registry {
+pub fn jobs(identity: &IdentityConfig) -> Registry {
     let mut registry = Registry::new();
-    vextrus_identity::register_jobs(&mut registry, modules.identity.clone());
+    vextrus_identity::register_jobs(&mut registry, identity.clone());
     registry
+}
+
+/// The token side of identity: loads (or on first start creates) the signing keys and the
+/// organization status cache.
+pub async fn auth(
+    config: &vextrus_config::Config,
+    db: &Database,
+    master: vextrus_identity::keys::MasterKey,
+) -> anyhow::Result<Auth> {
+    let keys = vextrus_identity::keys::KeyRing::new(master);
+    keys.initialise(db).await?;
+    let orgs = vextrus_identity::OrgStatusCache::default();
+    orgs.reload(db).await?;
+    Ok(Auth {
+        keys,
+        issuer: config.public_url(),
+        audience: config.auth.audience.clone(),
+        access_ttl: chrono::Duration::seconds(config.auth.access_token_ttl_secs as i64),
+        refresh_ttl: chrono::Duration::seconds(config.auth.session_ttl_secs as i64),
+        orgs,
+    })
 }
 
 /// The assembled router and its OpenAPI document.

@@ -96,29 +96,51 @@ pub async fn stop_postgres(pg: Option<EmbeddedPostgres>) {
 /// The operator token: configured, or (embedded mode) kept in `<data-dir>/admin-token`,
 /// generated with mode 0600 on first use.
 pub fn admin_token(config: &Config, embedded: bool) -> anyhow::Result<(Option<SecretString>, Option<PathBuf>)> {
-    if let Some(token) = &config.admin_token {
-        return Ok((Some(token.clone()), None));
+    generated_secret(config.admin_token.as_ref(), embedded, &config.data_dir.join("admin-token"), || {
+        Ok(format!("vxa_{}", random_hex(32)?))
+    })
+}
+
+/// The master key that seals token signing keys: configured, or (embedded mode) kept in
+/// `<data-dir>/master-key`. Losing it means losing the signing keys (tokens must be re-issued).
+pub fn master_key(config: &Config, embedded: bool) -> anyhow::Result<vextrus_identity::keys::MasterKey> {
+    let (hex, _) = generated_secret(config.master_key.as_ref(), embedded, &config.data_dir.join("master-key"), || {
+        Ok(vextrus_identity::keys::MasterKey::generate_hex())
+    })?;
+    let hex =
+        hex.context("master_key is required with an external database: set VEXTRUS_MASTER_KEY_FILE (64 hex digits)")?;
+    vextrus_identity::keys::MasterKey::from_hex(hex.expose_secret()).context("invalid value for `master_key`")
+}
+
+/// A configured secret, else in embedded mode one kept in `path` (0600), generated on first use.
+fn generated_secret(
+    configured: Option<&SecretString>,
+    embedded: bool,
+    path: &Path,
+    generate: impl FnOnce() -> anyhow::Result<String>,
+) -> anyhow::Result<(Option<SecretString>, Option<PathBuf>)> {
+    if let Some(secret) = configured {
+        return Ok((Some(secret.clone()), None));
     }
     if !embedded {
         return Ok((None, None));
     }
-    let path = config.data_dir.join("admin-token");
-    if let Ok(existing) = std::fs::read_to_string(&path) {
-        let token = existing.trim().to_owned();
-        if !token.is_empty() {
-            tighten(&path)?;
-            return Ok((Some(SecretString::from(token)), Some(path)));
+    if let Ok(existing) = std::fs::read_to_string(path) {
+        let value = existing.trim().to_owned();
+        if !value.is_empty() {
+            tighten(path)?;
+            return Ok((Some(SecretString::from(value)), Some(path.to_owned())));
         }
     }
-    let token = random_token()?;
-    write_private(&path, &token)?;
-    Ok((Some(SecretString::from(token)), Some(path)))
+    let value = generate()?;
+    write_private(path, &value)?;
+    Ok((Some(SecretString::from(value)), Some(path.to_owned())))
 }
 
-fn random_token() -> anyhow::Result<String> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness for the admin token: {e}"))?;
-    Ok(format!("vxa_{}", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()))
+fn random_hex(bytes: usize) -> anyhow::Result<String> {
+    let mut buffer = vec![0u8; bytes];
+    getrandom::fill(&mut buffer).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    Ok(buffer.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {

@@ -27,7 +27,8 @@ async fn readiness_fails_while_migrations_are_pending() {
         },
     ];
     let db = common::test_db().await;
-    let mut state = vextrus::state(db.db.clone(), vextrus_server::OperatorToken::new(None), &common::modules());
+    let mut state =
+        vextrus::state(db.db.clone(), vextrus_server::OperatorToken::new(None), &common::modules(&db.db).await);
     state.migrations = WITH_FUTURE;
     let settings =
         vextrus_server::HttpSettings { body_limit_bytes: 1024, request_timeout: std::time::Duration::from_secs(5) };

@@ -25,7 +25,7 @@ async fn sign_up(app: &TestApp, body: &Value) -> reqwest::Response {
 async fn mail_for(app: &TestApp, to: &str) -> Value {
     let worker = Worker::new(
         app.db.db.clone(),
-        vextrus::jobs(&common::modules()),
+        vextrus::jobs(&common::dev_identity()),
         WorkerOptions { poll_interval: Duration::from_millis(100), ..Default::default() },
     );
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -175,7 +175,8 @@ async fn dev_mailbox_is_for_operators_and_dev_mode_only() {
     assert_eq!(response.status(), 401);
 
     let db = common::test_db().await;
-    let production = vextrus::ModuleSettings { identity: vextrus_identity::IdentityConfig { dev_mailbox: false } };
+    let mut production = common::modules(&db.db).await;
+    production.identity.dev_mailbox = false;
     let token = vextrus_server::OperatorToken::new(Some(secrecy::SecretString::from(common::TOKEN)));
     let settings = vextrus_server::HttpSettings { body_limit_bytes: 1024, request_timeout: Duration::from_secs(5) };
     let (router, _) = vextrus::app(vextrus::state(db.db.clone(), token, &production), settings);

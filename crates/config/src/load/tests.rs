@@ -122,6 +122,7 @@ fn every_field_in_the_catalogue_is_a_real_key() {
             _ if field.key == "listen" => "127.0.0.1:9",
             _ if field.key.ends_with("_role") => "role_x",
             _ if field.key == "log.format" => "json",
+            _ if field.key == "public_url" => "https://erp.example.com",
             _ => "value",
         };
         let env = [(field.env(), value.to_owned())];

@@ -85,16 +85,10 @@ impl Worker {
             return;
         }
         tracing::info!(worker = %self.id, ?kinds, concurrency = self.options.concurrency, "job worker started");
-        let mut listener = match self.db.system_listener().await {
-            Ok(mut l) => match l.listen(CHANNEL).await {
-                Ok(()) => Some(l),
-                Err(e) => {
-                    tracing::warn!(error = %e, "LISTEN failed; polling only");
-                    None
-                }
-            },
+        let mut listener = match self.db.listener(&[CHANNEL]).await {
+            Ok(l) => Some(l),
             Err(e) => {
-                tracing::warn!(error = %e, "no listener connection; polling only");
+                tracing::warn!(error = %e, "LISTEN failed; polling only");
                 None
             }
         };

@@ -2,8 +2,10 @@
 
 mod mailbox;
 mod signup;
+mod token;
+mod verify;
 mod verify_email;
-
+mod well_known;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use vextrus_server::{ApiError, AppState};
@@ -13,6 +15,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(signup::sign_up))
         .routes(routes!(verify_email::verify_email))
         .routes(routes!(mailbox::dev_mailbox))
+        .routes(routes!(token::token))
+        .routes(routes!(well_known::jwks))
+        .routes(routes!(well_known::openid_configuration))
+        .routes(routes!(verify::verify))
 }
 
 /// Maps a parser's message to a 422 naming `name`.

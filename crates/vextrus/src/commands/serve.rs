@@ -37,8 +37,11 @@ pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
         (Some(_), None) => {}
     }
 
+    let master = platform::master_key(&config, embedded_mode)?;
+    let auth = vextrus::auth(&config, &db, master).await.context("loading the token signing keys")?;
     let modules = vextrus::ModuleSettings {
         identity: vextrus_identity::IdentityConfig { dev_mailbox: config.dev_mailbox.unwrap_or(embedded_mode) },
+        auth,
     };
     if modules.identity.dev_mailbox {
         tracing::info!("dev mailbox on: mail is kept in the database (GET /v1/dev/mailbox), not sent");
@@ -69,7 +72,9 @@ pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
     });
 
     let grace = Duration::from_secs(config.http.shutdown_grace_secs);
-    let worker = Worker::new(db.clone(), vextrus::jobs(&modules), worker_options(&config, grace));
+    let worker = Worker::new(db.clone(), vextrus::jobs(&modules.identity), worker_options(&config, grace));
+    tokio::spawn(modules.auth.orgs.clone().follow(db.clone(), stopped(stopping.clone())));
+    tokio::spawn(refresh_keys(modules.auth.keys.clone(), db.clone(), stopping.clone()));
     let worker = tokio::spawn(worker.run(stopped(stopping.clone())));
     let sampler = tokio::spawn(sample_metrics(db.clone(), stopping.clone()));
     let supervisor =
@@ -134,6 +139,20 @@ async fn sample_metrics(db: Database, stopping: watch::Receiver<bool>) {
         tokio::select! {
             () = tokio::time::sleep(Duration::from_secs(10)) => {}
             () = stopped(stopping.clone()) => return,
+        }
+    }
+}
+
+/// Picks up keys that another instance (or `admin keys rotate`) added; they are published long
+/// before they sign, so a minute's delay loses nothing.
+async fn refresh_keys(keys: vextrus_identity::keys::KeyRing, db: Database, stopping: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(60)) => {}
+            () = stopped(stopping.clone()) => return,
+        }
+        if let Err(e) = keys.reload(&db).await {
+            tracing::warn!(error = %e, "reloading signing keys failed; keeping the ones loaded");
         }
     }
 }

@@ -11,9 +11,21 @@ use vextrus_testkit::TestDb;
 
 pub const TOKEN: &str = "test-operator-token-0123456789";
 
-/// Module settings of a development instance (dev mailbox on).
-pub fn modules() -> vextrus::ModuleSettings {
-    vextrus::ModuleSettings { identity: vextrus_identity::IdentityConfig { dev_mailbox: true } }
+pub const ISSUER: &str = "http://vextrus.test";
+
+/// Module settings of a development instance (dev mailbox on), with a fresh master key and the
+/// database's signing keys; the organization status cache follows changes as in `serve`.
+pub async fn modules(db: &vextrus_db::Database) -> vextrus::ModuleSettings {
+    let config = vextrus_config::Config { public_url: Some(ISSUER.into()), ..Default::default() };
+    let master =
+        vextrus_identity::keys::MasterKey::from_hex(&vextrus_identity::keys::MasterKey::generate_hex()).unwrap();
+    let auth = vextrus::auth(&config, db, master).await.unwrap();
+    tokio::spawn(auth.orgs.clone().follow(db.clone(), std::future::pending()));
+    vextrus::ModuleSettings { identity: dev_identity(), auth }
+}
+
+pub fn dev_identity() -> vextrus_identity::IdentityConfig {
+    vextrus_identity::IdentityConfig { dev_mailbox: true }
 }
 
 pub async fn test_db() -> TestDb {
@@ -26,6 +38,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub db: TestDb,
     pub openapi: utoipa::openapi::OpenApi,
+    pub auth: vextrus_identity::Auth,
 }
 
 impl TestApp {
@@ -35,12 +48,14 @@ impl TestApp {
 
     pub async fn start_with(settings: HttpSettings) -> Self {
         let db = test_db().await;
-        let state = vextrus::state(db.db.clone(), OperatorToken::new(Some(SecretString::from(TOKEN))), &modules());
+        let modules = modules(&db.db).await;
+        let auth = modules.auth.clone();
+        let state = vextrus::state(db.db.clone(), OperatorToken::new(Some(SecretString::from(TOKEN))), &modules);
         let (router, openapi) = vextrus::app(state, settings);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-        Self { base, client: reqwest::Client::new(), db, openapi }
+        Self { base, client: reqwest::Client::new(), db, openapi, auth }
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -1,6 +1,7 @@
 //! Platform operator commands. They use the same Rust APIs as the HTTP handlers, over the
 //! system path, and work next to a running `serve` (attaching to its embedded cluster).
 
+mod keys;
 mod org;
 
 use anyhow::Context;
@@ -27,6 +28,7 @@ pub async fn admin(config: Config, cmd: AdminCommand) -> anyhow::Result<()> {
         let db = Database::connect(&opened.options).await.context("connecting to the database")?;
         let result = match cmd {
             AdminCommand::Org(cmd) => org::run(&db, cmd).await,
+            AdminCommand::Keys(cmd) => keys::run(&db, &config, opened.mode != Mode::External, cmd).await,
         };
         db.close().await;
         result

@@ -1,0 +1,34 @@
+//! The token side of identity, registered in `AppState::modules`: the key ring, issuer and
+//! audience, lifetimes, and the organization status cache.
+
+use axum::extract::FromRef;
+use chrono::Duration;
+use vextrus_server::AppState;
+
+use crate::keys::{Claims, KeyRing, TokenError};
+use crate::orgs::OrgStatusCache;
+
+#[derive(Debug, Clone)]
+pub struct Auth {
+    pub keys: KeyRing,
+    /// `iss` of every token: the platform's public URL, no trailing slash.
+    pub issuer: String,
+    /// `aud` of every token.
+    pub audience: String,
+    pub access_ttl: Duration,
+    /// Absolute lifetime of a session (refresh-token family).
+    pub refresh_ttl: Duration,
+    pub orgs: OrgStatusCache,
+}
+
+impl Auth {
+    pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        self.keys.verify(token, &self.issuer, &self.audience)
+    }
+}
+
+impl FromRef<AppState> for Auth {
+    fn from_ref(state: &AppState) -> Self {
+        state.module::<Auth>()
+    }
+}

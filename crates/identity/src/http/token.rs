@@ -1,0 +1,112 @@
+//! `POST /oauth/token` (RFC 6749). Errors here are OAuth's own JSON (`{"error": …}`), which OAuth
+//! clients expect, not problem details.
+
+use axum::extract::State;
+use axum::extract::rejection::FormRejection;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use vextrus_db::Database;
+use vextrus_server::ApiError;
+
+use crate::auth::Auth;
+use crate::tokens::{self, GrantError, Refreshed, TokenResponse};
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TokenRequest {
+    /// `password` or `refresh_token`.
+    pub grant_type: Option<String>,
+    /// Email address or username (password grant).
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub refresh_token: Option<String>,
+    /// Organization slug or id to make active; default: the only or most recently used one
+    /// (password), the session's current one (refresh).
+    pub org: Option<String>,
+}
+
+/// RFC 6749 §5.2.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OAuthError {
+    /// `invalid_request`, `invalid_grant`, `unsupported_grant_type`.
+    pub error: &'static str,
+    pub error_description: String,
+}
+
+fn oauth_error(error: &'static str, description: impl Into<String>) -> Response {
+    no_store(StatusCode::BAD_REQUEST, axum::Json(OAuthError { error, error_description: description.into() }))
+}
+
+fn no_store(status: StatusCode, body: impl IntoResponse) -> Response {
+    let mut response = (status, body).into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// Issue tokens (OAuth 2.0 token endpoint).
+///
+/// Form-encoded. `grant_type=password` with `username` (email or username), `password` and
+/// optional `org`; `grant_type=refresh_token` with `refresh_token` and optional `org` (switches
+/// the active organization). Refresh tokens rotate on every use; presenting a spent one revokes
+/// the whole session.
+#[utoipa::path(post, path = "/oauth/token", tag = "identity",
+    request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, body = TokenResponse),
+        (status = 400, description = "RFC 6749 error: `invalid_request`, `invalid_grant`, `unsupported_grant_type`", body = OAuthError),
+    ))]
+pub async fn token(
+    State(db): State<Database>,
+    State(auth): State<Auth>,
+    headers: HeaderMap,
+    form: Result<axum::Form<TokenRequest>, FormRejection>,
+) -> Result<Response, ApiError> {
+    let axum::Form(request) = match form {
+        Ok(form) => form,
+        Err(rejection) => {
+            return Ok(oauth_error("invalid_request", format!("Send a form-encoded body: {}", rejection.body_text())));
+        }
+    };
+    let user_agent =
+        headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(|s| s.chars().take(300).collect::<String>());
+    let mut tx = db.system().await?;
+    let result = match request.grant_type.as_deref() {
+        Some("password") => {
+            let (Some(login), Some(password)) = (request.username.as_deref(), request.password.as_deref()) else {
+                return Ok(oauth_error("invalid_request", "The password grant needs username and password."));
+            };
+            tokens::password_grant(&mut tx, &auth, login, password, request.org.as_deref(), user_agent.as_deref()).await
+        }
+        Some("refresh_token") => {
+            let Some(refresh_token) = request.refresh_token.as_deref() else {
+                return Ok(oauth_error("invalid_request", "The refresh_token grant needs refresh_token."));
+            };
+            match tokens::refresh_grant(&mut tx, &auth, refresh_token, request.org.as_deref()).await {
+                Ok(Refreshed::Issued(tokens)) => Ok(tokens),
+                Ok(Refreshed::ReuseDetected) => {
+                    tx.commit().await?;
+                    return Ok(oauth_error(
+                        "invalid_grant",
+                        "The refresh token was already used; the session has been revoked. Sign in again.",
+                    ));
+                }
+                Err(e) => Err(e),
+            }
+        }
+        Some(other) => {
+            return Ok(oauth_error("unsupported_grant_type", format!("Grant type {other:?} is not supported.")));
+        }
+        None => return Ok(oauth_error("invalid_request", "grant_type is required.")),
+    };
+    match result {
+        Ok(tokens) => {
+            tx.commit().await?;
+            Ok(no_store(StatusCode::OK, axum::Json(tokens)))
+        }
+        Err(GrantError::InvalidGrant(description)) => Ok(oauth_error("invalid_grant", description)),
+        Err(GrantError::Db(e)) => Err(e.into()),
+        Err(GrantError::Keys(e)) => Err(ApiError::internal(e)),
+    }
+}

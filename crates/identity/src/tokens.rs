@@ -1,0 +1,163 @@
+//! The OAuth 2.0 grants: password and refresh_token (with rotation and reuse detection).
+//! Errors are RFC 6749 §5.2 error codes; "wrong user" and "wrong password" are one error, and
+//! an unknown user costs the same argon2 verification as a known one.
+
+use chrono::Utc;
+use serde::Serialize;
+use uuid::Uuid;
+use vextrus_db::{DbError, SystemTx, TenantId};
+use vextrus_tenancy::{OrgRef, OrgStatus, service as tenancy};
+
+use crate::auth::Auth;
+use crate::keys::{Audience, Claims, KeyError};
+use crate::password;
+use crate::service::{random_token, sha256};
+use crate::store::{self, MembershipRow};
+
+/// RFC 6749 §5.1.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TokenResponse {
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    pub refresh_token: String,
+    pub scope: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GrantError {
+    /// RFC 6749 `invalid_grant`, with a description safe to show.
+    #[error("{0}")]
+    InvalidGrant(&'static str),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+}
+
+/// What a refresh came to: new tokens, or reuse of a spent token (the session is now revoked;
+/// the caller commits that and answers `invalid_grant`).
+#[derive(Debug)]
+pub enum Refreshed {
+    Issued(TokenResponse),
+    ReuseDetected,
+}
+
+pub async fn password_grant(
+    tx: &mut SystemTx,
+    auth: &Auth,
+    login: &str,
+    password: &str,
+    org: Option<&str>,
+    user_agent: Option<&str>,
+) -> Result<TokenResponse, GrantError> {
+    const BAD_LOGIN: &str = "The username or password is incorrect.";
+    let user = store::credentials(tx, login).await?;
+    let ok = password::verify(password, user.as_ref().and_then(|u| u.password_hash.as_deref()));
+    let user = match user {
+        Some(u) if ok && u.status == "active" => u,
+        _ => return Err(GrantError::InvalidGrant(BAD_LOGIN)),
+    };
+    let membership = choose_membership(tx, user.id, org, None).await?;
+    let session =
+        store::insert_session(tx, user.id, membership.tenant_id, Utc::now() + auth.refresh_ttl, user_agent).await?;
+    issue(tx, auth, session, user.id, &user.username, membership).await
+}
+
+pub async fn refresh_grant(
+    tx: &mut SystemTx,
+    auth: &Auth,
+    refresh_token: &str,
+    org: Option<&str>,
+) -> Result<Refreshed, GrantError> {
+    let hash = sha256(refresh_token);
+    let presented = store::presented_refresh(tx, &hash)
+        .await?
+        .ok_or(GrantError::InvalidGrant("The refresh token is not valid."))?;
+    if presented.used {
+        // A spent token came back: it was stolen, or the client is broken. Either way the
+        // family is no longer trustworthy.
+        store::revoke_session(tx, presented.session_id, "refresh_token_reuse").await?;
+        tracing::warn!(session = %presented.session_id, user = %presented.user_id, "refresh token reuse; session revoked");
+        return Ok(Refreshed::ReuseDetected);
+    }
+    if !presented.session_live || presented.user_status != "active" {
+        return Err(GrantError::InvalidGrant("The session has ended; sign in again."));
+    }
+    store::mark_refresh_used(tx, &hash).await?;
+    let membership = choose_membership(tx, presented.user_id, org, Some(presented.active_org)).await?;
+    let issued = issue(tx, auth, presented.session_id, presented.user_id, &presented.username, membership).await?;
+    Ok(Refreshed::Issued(issued))
+}
+
+/// The organization of the next access token: the one asked for, else the session's current
+/// one (refresh), else the user's only or most recently used one. Membership and status are
+/// checked every time, so a removed member or a suspended organization gets no new token.
+async fn choose_membership(
+    tx: &mut SystemTx,
+    user: Uuid,
+    asked: Option<&str>,
+    current: Option<TenantId>,
+) -> Result<MembershipRow, GrantError> {
+    let memberships = store::memberships_of(tx, user).await?;
+    let wanted = match asked.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(text) => {
+            let org =
+                OrgRef::parse(text).ok_or(GrantError::InvalidGrant("You are not a member of that organization."))?;
+            let found = tenancy::get(tx, &org)
+                .await
+                .map_err(|_| GrantError::InvalidGrant("You are not a member of that organization."))?;
+            Some(found.id)
+        }
+        None => current,
+    };
+    let membership = match wanted {
+        Some(id) => memberships.into_iter().find(|m| m.tenant_id == id),
+        None => memberships.into_iter().next(),
+    }
+    .ok_or(GrantError::InvalidGrant("You are not a member of that organization."))?;
+    let org = tenancy::get(tx, &OrgRef::Id(membership.tenant_id))
+        .await
+        .map_err(|_| GrantError::InvalidGrant("You are not a member of that organization."))?;
+    if org.status == OrgStatus::Suspended {
+        return Err(GrantError::InvalidGrant("The organization is suspended."));
+    }
+    Ok(membership)
+}
+
+async fn issue(
+    tx: &mut SystemTx,
+    auth: &Auth,
+    session: Uuid,
+    user: Uuid,
+    username: &str,
+    membership: MembershipRow,
+) -> Result<TokenResponse, GrantError> {
+    store::touch_membership(tx, membership.tenant_id, user).await?;
+    store::continue_session(tx, session, membership.tenant_id).await?;
+    let refresh_token = random_token();
+    store::insert_refresh_token(tx, &sha256(&refresh_token), session).await?;
+    let now = Utc::now().timestamp();
+    let claims = Claims {
+        iss: auth.issuer.clone(),
+        sub: user.to_string(),
+        aud: Audience::One(auth.audience.clone()),
+        exp: now + auth.access_ttl.num_seconds(),
+        iat: now,
+        nbf: None,
+        jti: Uuid::now_v7().to_string(),
+        org: membership.tenant_id.to_string(),
+        roles: membership.roles,
+        username: Some(username.to_owned()),
+    };
+    let access_token = auth.keys.sign(&claims)?;
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: auth.access_ttl.num_seconds(),
+        refresh_token,
+        scope: String::new(),
+    })
+}

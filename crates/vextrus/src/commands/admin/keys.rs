@@ -1,0 +1,38 @@
+//! `vextrus admin keys list|rotate`.
+
+use chrono::Duration;
+use vextrus::platform;
+use vextrus_config::Config;
+use vextrus_db::Database;
+use vextrus_identity::keys::{self, KeyInfo};
+
+use crate::cli::KeysCommand;
+
+pub async fn run(db: &Database, config: &Config, embedded: bool, cmd: KeysCommand) -> anyhow::Result<()> {
+    let mut tx = db.system().await?;
+    match cmd {
+        KeysCommand::List => {
+            let keys = keys::list_keys(&mut tx).await?;
+            tx.commit().await?;
+            print(&keys);
+        }
+        KeysCommand::Rotate { now } => {
+            let master = platform::master_key(config, embedded)?;
+            let lead = if now { Duration::zero() } else { Duration::seconds(config.auth.key_publish_lead_secs as i64) };
+            let lifetime = Duration::seconds(config.auth.access_token_ttl_secs as i64);
+            let key = keys::rotate(&mut tx, &master, lead, lifetime).await?;
+            tx.commit().await?;
+            println!("added key {}: published now, signs from {}", key.kid, key.activates_at.to_rfc3339());
+            print(&keys::list_keys(&mut db.system().await?).await?);
+        }
+    }
+    Ok(())
+}
+
+fn print(keys: &[KeyInfo]) {
+    println!("{:<24}  {:<25}  {:<25}  EXPIRES", "KID", "CREATED", "SIGNS FROM");
+    for k in keys {
+        let expires = k.expires_at.map_or_else(|| "-".to_owned(), |t| t.to_rfc3339());
+        println!("{:<24}  {:<25}  {:<25}  {expires}", k.kid, k.created_at.to_rfc3339(), k.activates_at.to_rfc3339());
+    }
+}

@@ -22,7 +22,7 @@ pub async fn run(db: &Database, config: &Config, embedded: bool, cmd: KeysComman
             let lifetime = Duration::seconds(config.auth.access_token_ttl_secs as i64);
             let key = keys::rotate(&mut tx, &master, lead, lifetime).await?;
             tx.commit().await?;
-            println!("added key {}: published now, signs from {}", key.kid, key.activates_at.to_rfc3339());
+            println!("added key {}: published now, signs from {}", key.kid, when(key.activates_at));
             print(&keys::list_keys(&mut db.system().await?).await?);
         }
     }
@@ -30,9 +30,13 @@ pub async fn run(db: &Database, config: &Config, embedded: bool, cmd: KeysComman
 }
 
 fn print(keys: &[KeyInfo]) {
-    println!("{:<24}  {:<25}  {:<25}  EXPIRES", "KID", "CREATED", "SIGNS FROM");
+    println!("{:<24}  {:<23}  {:<23}  LEAVES JWKS", "KID", "CREATED", "SIGNS FROM");
     for k in keys {
-        let expires = k.expires_at.map_or_else(|| "-".to_owned(), |t| t.to_rfc3339());
-        println!("{:<24}  {:<25}  {:<25}  {expires}", k.kid, k.created_at.to_rfc3339(), k.activates_at.to_rfc3339());
+        let expires = k.expires_at.map_or_else(|| "-".to_owned(), when);
+        println!("{:<24}  {:<23}  {:<23}  {expires}", k.kid, when(k.created_at), when(k.activates_at));
     }
+}
+
+fn when(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }

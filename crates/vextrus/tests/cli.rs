@@ -91,7 +91,12 @@ impl Server {
         assert!(status.success());
         let exit = self.child.wait().unwrap();
         assert!(exit.success(), "serve exited with {exit}");
-        self.logs.try_iter().collect()
+        // The process is gone; read what it wrote until the pipe closes.
+        let mut lines = Vec::new();
+        while let Ok(line) = self.logs.recv_timeout(Duration::from_secs(10)) {
+            lines.push(line);
+        }
+        lines
     }
 }
 

@@ -101,26 +101,22 @@ async fn choose_membership(
     asked: Option<&str>,
     current: Option<TenantId>,
 ) -> Result<MembershipRow, GrantError> {
+    const NOT_MEMBER: GrantError = GrantError::InvalidGrant("You are not a member of that organization.");
     let memberships = store::memberships_of(tx, user).await?;
-    let wanted = match asked.map(str::trim).filter(|s| !s.is_empty()) {
-        Some(text) => {
-            let org =
-                OrgRef::parse(text).ok_or(GrantError::InvalidGrant("You are not a member of that organization."))?;
-            let found = tenancy::get(tx, &org)
-                .await
-                .map_err(|_| GrantError::InvalidGrant("You are not a member of that organization."))?;
-            Some(found.id)
-        }
-        None => current,
+    let asked = match asked.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(text) => Some(tenancy::get(tx, &OrgRef::parse(text).ok_or(NOT_MEMBER)?).await.map_err(|_| NOT_MEMBER)?),
+        None => None,
     };
-    let membership = match wanted {
+    let membership = match asked.as_ref().map(|org| org.id).or(current) {
         Some(id) => memberships.into_iter().find(|m| m.tenant_id == id),
         None => memberships.into_iter().next(),
     }
-    .ok_or(GrantError::InvalidGrant("You are not a member of that organization."))?;
-    let org = tenancy::get(tx, &OrgRef::Id(membership.tenant_id))
-        .await
-        .map_err(|_| GrantError::InvalidGrant("You are not a member of that organization."))?;
+    .ok_or(NOT_MEMBER)?;
+    // The organization asked for is the membership's; otherwise look it up once.
+    let org = match asked {
+        Some(org) => org,
+        None => tenancy::get(tx, &OrgRef::Id(membership.tenant_id)).await.map_err(|_| NOT_MEMBER)?,
+    };
     if org.status == OrgStatus::Suspended {
         return Err(GrantError::InvalidGrant("The organization is suspended."));
     }

@@ -12,9 +12,9 @@ use crate::orgs::OrgStatusCache;
 pub struct Auth {
     pub keys: KeyRing,
     /// `iss` of every token: the platform's public URL, no trailing slash.
-    pub issuer: String,
+    pub issuer: std::sync::Arc<str>,
     /// `aud` of every token.
-    pub audience: String,
+    pub audience: std::sync::Arc<str>,
     pub access_ttl: Duration,
     /// Absolute lifetime of a session (refresh-token family).
     pub refresh_ttl: Duration,
@@ -22,11 +22,12 @@ pub struct Auth {
 }
 
 impl Auth {
-    pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+    pub fn verify(&self, token: &str) -> Result<std::sync::Arc<Claims>, TokenError> {
         self.keys.verify(token, &self.issuer, &self.audience)
     }
 }
 
+/// Every field is shared (`Arc`) or `Copy`, so the per-request clone copies no string.
 impl FromRef<AppState> for Auth {
     fn from_ref(state: &AppState) -> Self {
         state.module::<Auth>()

@@ -137,9 +137,9 @@ async fn issue(
     store::insert_refresh_token(tx, &sha256(&refresh_token), session).await?;
     let now = Utc::now().timestamp();
     let claims = Claims {
-        iss: auth.issuer.clone(),
+        iss: auth.issuer.to_string(),
         sub: user.to_string(),
-        aud: Audience::One(auth.audience.clone()),
+        aud: Audience::One(auth.audience.to_string()),
         exp: now + auth.access_ttl.num_seconds(),
         iat: now,
         nbf: None,

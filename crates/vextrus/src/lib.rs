@@ -55,8 +55,8 @@ pub async fn auth(
     orgs.reload(db).await?;
     Ok(Auth {
         keys,
-        issuer: config.public_url(),
-        audience: config.auth.audience.clone(),
+        issuer: config.public_url().into(),
+        audience: config.auth.audience.as_str().into(),
         access_ttl: chrono::Duration::seconds(config.auth.access_token_ttl_secs as i64),
         refresh_ttl: chrono::Duration::seconds(config.auth.session_ttl_secs as i64),
         orgs,

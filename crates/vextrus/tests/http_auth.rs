@@ -317,6 +317,17 @@ async fn key_rotation_publishes_first_and_keeps_old_tokens_valid() {
     for token in [&before, &during, &after] {
         assert_eq!(verify(&app, token).await.status(), 200);
     }
+
+    // Withdrawing a key (after a compromise) rejects its tokens at once, though they were
+    // verified, and cached, a moment ago.
+    sqlx::query("UPDATE identity.signing_keys SET expires_at = now() WHERE kid = $1")
+        .bind(header(&before)["kid"].as_str().unwrap())
+        .execute(&mut app.db.owner_conn().await)
+        .await
+        .unwrap();
+    ring.reload(&app.db.db).await.unwrap();
+    assert_eq!(verify(&app, &before).await.status(), 401);
+    assert_eq!(verify(&app, &after).await.status(), 200);
 }
 
 /// The key ring the running app signs with (the module state registered in `TestApp`).

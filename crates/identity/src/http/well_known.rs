@@ -32,7 +32,7 @@ pub struct Discovery {
 pub async fn openid_configuration(State(auth): State<Auth>) -> impl IntoResponse {
     let base = &auth.issuer;
     let discovery = Discovery {
-        issuer: base.clone(),
+        issuer: base.to_string(),
         jwks_uri: format!("{base}/.well-known/jwks.json"),
         token_endpoint: format!("{base}/oauth/token"),
         grant_types_supported: vec!["password", "refresh_token"],

@@ -39,7 +39,7 @@ pub enum Audience {
 }
 
 impl Audience {
-    fn contains(&self, audience: &str) -> bool {
+    pub fn contains(&self, audience: &str) -> bool {
         match self {
             Self::One(a) => a == audience,
             Self::Many(list) => list.iter().any(|a| a == audience),

@@ -66,11 +66,24 @@ struct Loaded {
     public: HashMap<String, Vec<u8>>,
 }
 
+/// Tokens whose signature and claims were checked, by their exact text: a client presents the
+/// same access token many times during its life, and an Ed25519 verification costs tens of
+/// microseconds. An entry is used only until the token's `exp`, and the whole cache is dropped
+/// whenever the set of published keys changes (a withdrawn key invalidates its tokens at once).
+#[derive(Default)]
+struct Verified {
+    entries: HashMap<Box<str>, Arc<Claims>>,
+}
+
+/// Bounds the cache; when full, expired entries go, and if that is not enough, all of them.
+const VERIFIED_CAPACITY: usize = 100_000;
+
 /// Cheap to clone; shared by the HTTP handlers and the refresher.
 #[derive(Clone)]
 pub struct KeyRing {
     master: Arc<MasterKey>,
     loaded: Arc<RwLock<Loaded>>,
+    verified: Arc<RwLock<Verified>>,
 }
 
 impl std::fmt::Debug for KeyRing {
@@ -90,7 +103,7 @@ struct KeyRow {
 
 impl KeyRing {
     pub fn new(master: MasterKey) -> Self {
-        Self { master: Arc::new(master), loaded: Arc::default() }
+        Self { master: Arc::new(master), loaded: Arc::default(), verified: Arc::default() }
     }
 
     pub fn master(&self) -> &MasterKey {
@@ -145,7 +158,11 @@ impl KeyRing {
             next.public.insert(row.kid.clone(), row.public_key);
             next.signing.push(SigningKey { kid: row.kid, activates_at: row.activates_at, pair });
         }
-        *self.loaded.write().unwrap_or_else(|e| e.into_inner()) = next;
+        let mut loaded = self.loaded.write().unwrap_or_else(|e| e.into_inner());
+        if loaded.public != next.public {
+            self.verified.write().unwrap_or_else(|e| e.into_inner()).entries.clear();
+        }
+        *loaded = next;
         Ok(())
     }
 
@@ -157,10 +174,33 @@ impl KeyRing {
         Ok(jwt::sign(&key.kid, &key.pair, claims))
     }
 
-    /// Verifies from memory only: no database read.
-    pub fn verify(&self, token: &str, issuer: &str, audience: &str) -> Result<Claims, TokenError> {
-        let loaded = self.read();
-        jwt::verify(token, |kid| loaded.public.get(kid).map(Vec::as_slice), issuer, audience, Utc::now().timestamp())
+    /// Verifies from memory only: no database read, and no signature check for a token that
+    /// was verified before and has not expired.
+    pub fn verify(&self, token: &str, issuer: &str, audience: &str) -> Result<Arc<Claims>, TokenError> {
+        let now = Utc::now().timestamp();
+        let cached = self.verified.read().unwrap_or_else(|e| e.into_inner()).entries.get(token).cloned();
+        if let Some(claims) = cached {
+            if claims.exp + jwt::LEEWAY_SECS <= now {
+                return Err(TokenError::Expired);
+            }
+            if claims.iss != issuer || !claims.aud.contains(audience) {
+                return Err(TokenError::WrongAudience);
+            }
+            return Ok(claims);
+        }
+        let claims = {
+            let loaded = self.read();
+            Arc::new(jwt::verify(token, |kid| loaded.public.get(kid).map(Vec::as_slice), issuer, audience, now)?)
+        };
+        let mut verified = self.verified.write().unwrap_or_else(|e| e.into_inner());
+        if verified.entries.len() >= VERIFIED_CAPACITY {
+            verified.entries.retain(|_, c| c.exp + jwt::LEEWAY_SECS > now);
+            if verified.entries.len() >= VERIFIED_CAPACITY {
+                verified.entries.clear();
+            }
+        }
+        verified.entries.insert(token.into(), claims.clone());
+        Ok(claims)
     }
 
     pub fn jwks(&self) -> Jwks {

@@ -287,3 +287,47 @@ pub(crate) async fn continue_session(tx: &mut SystemTx, session: Uuid, org: Tena
         .await?;
     Ok(())
 }
+
+pub(crate) async fn user(tx: &mut SystemTx, id: Uuid) -> Result<Option<User>, DbError> {
+    sqlx::query_as(concat!("SELECT ", user_columns!(), " FROM identity.users WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(tx.conn())
+        .await
+        .map_err(Into::into)
+}
+
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize, utoipa::ToSchema)]
+pub struct Session {
+    pub id: Uuid,
+    #[schema(value_type = Uuid)]
+    pub active_org: TenantId,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub user_agent: Option<String>,
+}
+
+/// The user's live sessions, most recently used first.
+pub(crate) async fn sessions_of(tx: &mut SystemTx, user: Uuid) -> Result<Vec<Session>, DbError> {
+    sqlx::query_as(
+        "SELECT id, active_org, created_at, last_used_at, expires_at, user_agent FROM identity.sessions
+          WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now() ORDER BY last_used_at DESC",
+    )
+    .bind(user)
+    .fetch_all(tx.conn())
+    .await
+    .map_err(Into::into)
+}
+
+/// Revokes one of the user's own live sessions; false when there is no such session of theirs.
+pub(crate) async fn revoke_own_session(tx: &mut SystemTx, user: Uuid, session: Uuid) -> Result<bool, DbError> {
+    let done = sqlx::query(
+        "UPDATE identity.sessions SET revoked_at = now(), revoked_reason = 'signed_out'
+          WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(session)
+    .bind(user)
+    .execute(tx.conn())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}

@@ -147,6 +147,7 @@ async fn issue(
         org: membership.tenant_id.to_string(),
         roles: membership.roles,
         username: Some(username.to_owned()),
+        sid: Some(session.to_string()),
     };
     let access_token = auth.keys.sign(&claims)?;
     Ok(TokenResponse {

@@ -93,6 +93,16 @@ impl utoipa::Modify for SecuritySchemes {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some("An access token from POST /oauth/token."))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
             "platform_operator",
             SecurityScheme::Http(
                 HttpBuilder::new()

@@ -344,3 +344,101 @@ async fn suspension_is_announced_to_listeners() {
     let n = tokio::time::timeout(Duration::from_secs(5), listener.recv()).await.expect("announced").unwrap();
     assert_eq!(n.channel(), vextrus_tenancy::STATUS_CHANNEL);
 }
+
+#[tokio::test]
+async fn me_shows_the_user_and_their_organizations() {
+    let app = TestApp::start().await;
+    let a = sign_up(&app, "me-a", "me@example.com", "itsme").await;
+    let b = sign_up(&app, "me-b", "b-owner@example.com", "bowner").await;
+    sqlx::query("INSERT INTO identity.memberships (tenant_id, user_id, roles) VALUES ($1::uuid, $2::uuid, '{viewer}')")
+        .bind(b["organization"]["id"].as_str().unwrap())
+        .bind(a["user"]["id"].as_str().unwrap())
+        .execute(&mut app.db.owner_conn().await)
+        .await
+        .unwrap();
+    let (_, tokens) =
+        token(&app, &[("grant_type", "password"), ("username", "itsme"), ("password", PASSWORD), ("org", "me-a")])
+            .await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let me: Value = app.client.get(app.url("/v1/me")).bearer_auth(access).send().await.unwrap().json().await.unwrap();
+    assert_eq!(me["user"]["username"], "itsme");
+    assert!(me["user"].get("password_hash").is_none());
+    let mut orgs: Vec<(String, String, bool)> = me["memberships"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["organization"]["slug"].as_str().unwrap().into(),
+                m["roles"][0].as_str().unwrap().into(),
+                m["active"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    orgs.sort();
+    assert_eq!(orgs, vec![("me-a".into(), "owner".into(), true), ("me-b".into(), "viewer".into(), false)]);
+
+    assert_eq!(app.client.get(app.url("/v1/me")).send().await.unwrap().status(), 401);
+    assert_eq!(app.client.get(app.url("/v1/me")).bearer_auth("not-a-token").send().await.unwrap().status(), 401);
+    // The operator token is not a user's token.
+    assert_eq!(app.client.get(app.url("/v1/me")).bearer_auth(common::TOKEN).send().await.unwrap().status(), 401);
+}
+
+#[tokio::test]
+async fn sessions_can_be_listed_and_signed_out() {
+    let app = TestApp::start().await;
+    sign_up(&app, "sess", "s@example.com", "sessions").await;
+    sign_up(&app, "sess-other", "o@example.com", "otheruser").await;
+    let laptop = login(&app, "sessions").await;
+    let phone = login(&app, "sessions").await;
+    let access = phone["access_token"].as_str().unwrap();
+    let list: Value =
+        app.client.get(app.url("/v1/me/sessions")).bearer_auth(access).send().await.unwrap().json().await.unwrap();
+    let sessions = list.as_array().unwrap();
+    assert_eq!(sessions.len(), 2);
+    assert_eq!(sessions.iter().filter(|s| s["current"] == true).count(), 1);
+    let current = sessions.iter().find(|s| s["current"] == true).unwrap()["id"].as_str().unwrap().to_owned();
+    assert_eq!(claims(access)["sid"], current.as_str());
+    let laptop_session = claims(laptop["access_token"].as_str().unwrap())["sid"].as_str().unwrap().to_owned();
+
+    // Another user cannot sign my session out, nor learn that it exists.
+    let other = login(&app, "otheruser").await;
+    let response = app
+        .client
+        .delete(app.url(&format!("/v1/me/sessions/{laptop_session}")))
+        .bearer_auth(other["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    let response = app
+        .client
+        .delete(app.url(&format!("/v1/me/sessions/{laptop_session}")))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    let (status, body) =
+        token(&app, &[("grant_type", "refresh_token"), ("refresh_token", laptop["refresh_token"].as_str().unwrap())])
+            .await;
+    assert_eq!(
+        (status, body["error"].as_str().unwrap()),
+        (400, "invalid_grant"),
+        "a signed-out session cannot refresh"
+    );
+    let (status, _) =
+        token(&app, &[("grant_type", "refresh_token"), ("refresh_token", phone["refresh_token"].as_str().unwrap())])
+            .await;
+    assert_eq!(status, 200, "the other session is untouched");
+    let again = app
+        .client
+        .delete(app.url(&format!("/v1/me/sessions/{laptop_session}")))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 404);
+    let junk = app.client.delete(app.url("/v1/me/sessions/not-a-uuid")).bearer_auth(access).send().await.unwrap();
+    assert_eq!(junk.status(), 404);
+}

@@ -1,6 +1,8 @@
 //! Identity's HTTP endpoints. One file per action.
 
 mod mailbox;
+mod me;
+pub mod principal;
 mod signup;
 mod token;
 mod verify;
@@ -19,6 +21,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(well_known::jwks))
         .routes(routes!(well_known::openid_configuration))
         .routes(routes!(verify::verify))
+        .routes(routes!(me::get_me))
+        .routes(routes!(me::list_sessions))
+        .routes(routes!(me::revoke_session))
 }
 
 /// Maps a parser's message to a 422 naming `name`.

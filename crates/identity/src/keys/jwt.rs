@@ -28,6 +28,9 @@ pub struct Claims {
     pub roles: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
+    /// The session (refresh-token family) the token was issued in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 /// `aud` may be one string or a list (RFC 7519 §4.1.3).
@@ -157,6 +160,7 @@ mod tests {
             org: "org-1".into(),
             roles: vec!["owner".into()],
             username: Some("rahim".into()),
+            sid: None,
         }
     }
 

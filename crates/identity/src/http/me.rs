@@ -1,0 +1,95 @@
+//! `/v1/me`: the signed-in user, their organizations, and their sessions.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+use vextrus_db::Database;
+use vextrus_server::{ApiError, Problem};
+use vextrus_tenancy::{OrgRef, Organization, service as tenancy};
+
+use super::principal::Principal;
+use crate::store::{self, Session, User};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MembershipView {
+    pub organization: Organization,
+    pub roles: Vec<String>,
+    /// The organization of the token used for this request.
+    pub active: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    pub user: User,
+    pub memberships: Vec<MembershipView>,
+}
+
+/// The signed-in user and the organizations they belong to.
+#[utoipa::path(get, path = "/v1/me", tag = "identity", security(("bearer" = [])),
+    responses(
+        (status = 200, body = Me),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get_me(principal: Principal, State(db): State<Database>) -> Result<axum::Json<Me>, ApiError> {
+    let mut tx = db.system().await?;
+    let user = store::user(&mut tx, principal.user)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("The account no longer exists."))?;
+    let mut memberships = Vec::new();
+    for m in store::memberships_of(&mut tx, principal.user).await? {
+        let organization = tenancy::get(&mut tx, &OrgRef::Id(m.tenant_id)).await.map_err(ApiError::from)?;
+        memberships.push(MembershipView { active: m.tenant_id == principal.tenant, organization, roles: m.roles });
+    }
+    tx.commit().await?;
+    Ok(axum::Json(Me { user, memberships }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionView {
+    #[serde(flatten)]
+    pub session: Session,
+    /// The session of the token used for this request.
+    pub current: bool,
+}
+
+/// The signed-in user's live sessions (refresh-token families), most recently used first.
+#[utoipa::path(get, path = "/v1/me/sessions", tag = "identity", security(("bearer" = [])),
+    responses(
+        (status = 200, body = Vec<SessionView>),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list_sessions(
+    principal: Principal,
+    State(db): State<Database>,
+) -> Result<axum::Json<Vec<SessionView>>, ApiError> {
+    let mut tx = db.system().await?;
+    let sessions = store::sessions_of(&mut tx, principal.user).await?;
+    tx.commit().await?;
+    Ok(axum::Json(
+        sessions.into_iter().map(|s| SessionView { current: Some(s.id) == principal.session, session: s }).collect(),
+    ))
+}
+
+/// Sign a session out: its refresh token stops working. Access tokens already issued in it
+/// stay valid until they expire (at most `auth.access_token_ttl_secs`).
+#[utoipa::path(delete, path = "/v1/me/sessions/{id}", tag = "identity", security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Session id")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`session_not_found` (also for another user's session)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn revoke_session(
+    principal: Principal,
+    State(db): State<Database>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let not_found = || ApiError::not_found("session_not_found", "No such session of yours.");
+    let id = Uuid::parse_str(&id).map_err(|_| not_found())?;
+    let mut tx = db.system().await?;
+    let revoked = store::revoke_own_session(&mut tx, principal.user, id).await?;
+    tx.commit().await?;
+    if revoked { Ok(StatusCode::NO_CONTENT) } else { Err(not_found()) }
+}

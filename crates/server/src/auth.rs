@@ -27,6 +27,15 @@ impl OperatorToken {
     }
 }
 
+/// The token of an `Authorization: Bearer <token>` header, if the request has one.
+pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+}
+
 /// Proof that the request came from a platform operator.
 #[derive(Debug, Clone, Copy)]
 pub struct PlatformOperator(());
@@ -42,15 +51,10 @@ where
         if token.0.is_none() {
             return Err(ApiError::unauthorized("The platform operator API is disabled: set VEXTRUS_ADMIN_TOKEN."));
         }
-        let presented = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .ok_or_else(|| {
-                ApiError::unauthorized("Send the platform admin token as `Authorization: Bearer <token>`.")
-            })?;
-        if !token.matches(presented.trim()) {
+        let presented = bearer_token(&parts.headers).ok_or_else(|| {
+            ApiError::unauthorized("Send the platform admin token as `Authorization: Bearer <token>`.")
+        })?;
+        if !token.matches(presented) {
             tracing::warn!("rejected platform operator request with a wrong token");
             return Err(ApiError::unauthorized("The bearer token is not valid."));
         }

@@ -4,11 +4,10 @@
 use std::sync::Arc;
 
 use axum::extract::{FromRef, FromRequestParts};
-use axum::http::header;
 use axum::http::request::Parts;
 use uuid::Uuid;
 use vextrus_db::TenantId;
-use vextrus_server::ApiError;
+use vextrus_server::{ApiError, bearer_token};
 
 use crate::auth::Auth;
 use crate::keys::Claims;
@@ -29,15 +28,10 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let auth = Auth::from_ref(state);
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        let token = bearer_token(&parts.headers)
             .ok_or_else(|| ApiError::unauthorized("Send an access token as `Authorization: Bearer <token>`."))?;
-        let claims = auth
-            .verify(token.trim())
-            .map_err(|e| ApiError::unauthorized(format!("The access token is not valid: {e}.")))?;
+        let claims =
+            auth.verify(token).map_err(|e| ApiError::unauthorized(format!("The access token is not valid: {e}.")))?;
         let invalid = || ApiError::unauthorized("The access token's subject or organization is malformed.");
         let user = Uuid::parse_str(&claims.sub).map_err(|_| invalid())?;
         let org = Uuid::parse_str(&claims.org).map_err(|_| invalid())?;

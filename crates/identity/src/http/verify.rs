@@ -2,14 +2,13 @@
 //! `forward_auth`). Answers from memory: the token is verified against the cached JWKS and the
 //! organization's status comes from the status cache — no database read per request.
 
-use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use vextrus_server::{ApiError, Problem, Query};
 
-use crate::auth::Auth;
+use super::principal::Principal;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -34,24 +33,10 @@ pub struct Verified {
         (status = 403, description = "`org_suspended`, `permission_checks_unavailable`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn verify(
-    State(auth): State<Auth>,
+    principal: Principal,
     headers: HeaderMap,
     Query(params): Query<VerifyParams>,
 ) -> Result<Response, ApiError> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .ok_or_else(|| ApiError::unauthorized("Send an access token as `Authorization: Bearer <token>`."))?;
-    let claims = auth
-        .verify(token.trim())
-        .map_err(|e| ApiError::unauthorized(format!("The access token is not valid: {e}.")))?;
-    let org = uuid::Uuid::parse_str(&claims.org)
-        .map_err(|_| ApiError::unauthorized("The access token names no organization."))?;
-    if auth.orgs.is_suspended(&org) {
-        return Err(ApiError::new(axum::http::StatusCode::FORBIDDEN, "org_suspended", "Organization suspended")
-            .detail("The organization is suspended."));
-    }
     let required =
         params.require.or_else(|| headers.get("x-vextrus-require").and_then(|v| v.to_str().ok()).map(str::to_owned));
     if required.is_some() {
@@ -63,10 +48,10 @@ pub async fn verify(
         )
         .detail("Permission requirements cannot be checked yet (the access module is not installed)."));
     }
+    let claims = &principal.claims;
     let roles = claims.roles.join(",");
-    let mut response =
-        axum::Json(Verified { user: claims.sub.clone(), tenant: claims.org.clone(), roles: claims.roles.clone() })
-            .into_response();
+    let verified = Verified { user: claims.sub.clone(), tenant: claims.org.clone(), roles: claims.roles.clone() };
+    let mut response = axum::Json(verified).into_response();
     let out = response.headers_mut();
     for (name, value) in [
         ("x-vextrus-user", claims.sub.as_str()),

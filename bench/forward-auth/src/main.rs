@@ -126,6 +126,7 @@ async fn setup(dir: &std::path::Path) -> anyhow::Result<Setup> {
     let modules = vextrus::ModuleSettings {
         identity: vextrus_identity::IdentityConfig { dev_mailbox: false },
         auth: auth.clone(),
+        access: vextrus::access(&db).await?,
     };
     let state = vextrus::state(db.clone(), OperatorToken::new(Some(SecretString::from("unused"))), &modules);
     let (router, _) =

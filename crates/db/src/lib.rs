@@ -11,6 +11,7 @@
 
 pub mod embedded;
 mod error;
+mod follow;
 pub mod jobs;
 mod migrate;
 mod pool;
@@ -18,10 +19,11 @@ mod roles;
 mod tenant;
 
 pub use error::{DbError, error_chain};
+pub use follow::{Reload, follow};
 pub use migrate::{Migration, ModuleMigrations, apply_migrations, pending_migrations};
 pub use pool::{Database, DatabaseOptions, PoolStats};
 pub use roles::{RoleNames, bootstrap_roles, check_roles};
-pub use tenant::{SystemTx, TenantId, TenantTx, Tx};
+pub use tenant::{ScopedTx, SystemTx, TenantId, TenantTx, Tx};
 
 /// The `db` crate's own migrations (bookkeeping helpers and the job queue); apply them first.
 pub const MIGRATIONS: ModuleMigrations = ModuleMigrations {

@@ -51,6 +51,7 @@ mod sealed {
     pub trait Sealed {}
     impl Sealed for super::TenantTx {}
     impl Sealed for super::SystemTx {}
+    impl Sealed for super::ScopedTx {}
 }
 
 /// A transaction of the app role in which `vextrus.tenant_id` is set (for this transaction
@@ -123,5 +124,39 @@ impl Tx for SystemTx {
 
     fn scope(&self) -> TenantId {
         TenantId::PLATFORM
+    }
+}
+
+/// One or the other, chosen at run time: for operations that both an organization (on itself)
+/// and a platform operator (on any organization) may perform. Under `Tenant`, Row-Level Security
+/// still limits every statement to that tenant.
+#[derive(Debug)]
+pub enum ScopedTx {
+    Tenant(TenantTx),
+    System(SystemTx),
+}
+
+impl ScopedTx {
+    pub async fn commit(self) -> Result<(), DbError> {
+        match self {
+            Self::Tenant(tx) => tx.commit().await,
+            Self::System(tx) => tx.commit().await,
+        }
+    }
+}
+
+impl Tx for ScopedTx {
+    fn conn(&mut self) -> &mut PgConnection {
+        match self {
+            Self::Tenant(tx) => tx.conn(),
+            Self::System(tx) => tx.conn(),
+        }
+    }
+
+    fn scope(&self) -> TenantId {
+        match self {
+            Self::Tenant(tx) => tx.scope(),
+            Self::System(tx) => tx.scope(),
+        }
     }
 }

@@ -10,6 +10,24 @@ pub enum IdentityError {
     UsernameTaken,
     #[error("the verification token is unknown, used or expired")]
     InvalidToken,
+    #[error("no such member")]
+    MemberNotFound,
+    #[error("no such invitation")]
+    InvitationNotFound,
+    #[error("the invitation is no longer pending")]
+    InvitationNotPending,
+    #[error("the invitation is unknown, used, revoked or expired")]
+    InvitationInvalid,
+    #[error("no account has this address yet; the invitation needs new account details")]
+    AccountRequired,
+    #[error("the address already belongs to a member")]
+    AlreadyMember,
+    #[error("no such service account")]
+    ServiceAccountNotFound,
+    #[error("no such API key")]
+    ApiKeyNotFound,
+    #[error(transparent)]
+    Access(#[from] vextrus_access::AccessError),
     #[error(transparent)]
     Tenancy(#[from] TenancyError),
     #[error(transparent)]
@@ -30,6 +48,27 @@ impl From<IdentityError> for ApiError {
                 ApiError::new(axum::http::StatusCode::BAD_REQUEST, "invalid_token", "Invalid or expired token")
                     .detail("The token is unknown, was already used, or has expired.")
             }
+            IdentityError::MemberNotFound => ApiError::not_found("member_not_found", "No such member."),
+            IdentityError::InvitationNotFound => ApiError::not_found("invitation_not_found", "No such invitation."),
+            IdentityError::InvitationNotPending => {
+                ApiError::conflict("invitation_not_pending", "The invitation was already accepted or revoked.")
+            }
+            IdentityError::InvitationInvalid => ApiError::not_found(
+                "invitation_invalid",
+                "The invitation is unknown, was already used or revoked, or has expired; ask for a new one.",
+            ),
+            IdentityError::AccountRequired => ApiError::invalid_field(
+                "user",
+                "no account has this address yet: give `username`, `password` and `name` for the new account",
+            ),
+            IdentityError::AlreadyMember => {
+                ApiError::conflict("already_member", "Someone with this address is already a member.")
+            }
+            IdentityError::ServiceAccountNotFound => {
+                ApiError::not_found("service_account_not_found", "No such service account.")
+            }
+            IdentityError::ApiKeyNotFound => ApiError::not_found("api_key_not_found", "No such API key."),
+            IdentityError::Access(e) => e.into(),
             IdentityError::Tenancy(TenancyError::SlugTaken(slug)) => {
                 ApiError::conflict("slug_taken", format!("An organization with slug {slug:?} already exists."))
                     .field("org.slug", "is taken")

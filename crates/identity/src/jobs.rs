@@ -17,7 +17,32 @@ impl Job for SendVerificationEmail {
     const KIND: &'static str = "identity.send_verification_email";
 }
 
+/// An invitation to join an organization; the token goes only into this mail.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SendInvitationEmail {
+    pub to: String,
+    pub organization: String,
+    pub token: String,
+}
+
+impl Job for SendInvitationEmail {
+    const KIND: &'static str = "identity.send_invitation_email";
+}
+
 pub fn register_jobs(registry: &mut Registry, config: IdentityConfig) {
+    let invitations = config.clone();
+    registry.register(move |ctx: JobContext, job: SendInvitationEmail| {
+        let config = invitations.clone();
+        async move {
+            let subject = format!("You are invited to {} on Vextrus / আপনাকে আমন্ত্রণ জানানো হয়েছে", job.organization);
+            let body = format!(
+                "Hello,\n\nYou are invited to join {} on Vextrus. Accept with this code:\n\n    {}\n\n\
+                 (POST it as {{\"token\": \"…\"}} to /v1/invitations/accept.) It works once, for 7 days.\n",
+                job.organization, job.token
+            );
+            deliver(&ctx, &config, &job.to, &subject, &body).await
+        }
+    });
     registry.register(move |ctx: JobContext, job: SendVerificationEmail| {
         let config = config.clone();
         async move {

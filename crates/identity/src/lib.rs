@@ -1,15 +1,21 @@
 //! Identity: users (global: one person, many organizations), memberships (tenant rows),
 //! sign-up, email verification, and — until the notify module exists — a dev mailbox.
 
+pub mod api_keys;
 mod auth;
+mod authn;
 mod error;
 pub mod http;
+pub mod invitations;
 mod jobs;
 pub mod keys;
+pub mod members;
 pub mod model;
 mod orgs;
 pub mod password;
+pub mod permissions;
 pub mod service;
+pub mod service_accounts;
 mod store;
 pub mod tokens;
 
@@ -17,6 +23,7 @@ use vextrus_db::{Migration, ModuleMigrations};
 use vextrus_server::AppState;
 
 pub use auth::Auth;
+pub use authn::IdentityAuthenticator;
 pub use error::IdentityError;
 pub use jobs::register_jobs;
 pub use orgs::OrgStatusCache;
@@ -27,6 +34,13 @@ pub const MIGRATIONS: ModuleMigrations = ModuleMigrations {
         Migration { version: 1, name: "users", sql: include_str!("../migrations/0001_users.sql") },
         Migration { version: 2, name: "signing_keys", sql: include_str!("../migrations/0002_signing_keys.sql") },
         Migration { version: 3, name: "sessions", sql: include_str!("../migrations/0003_sessions.sql") },
+        Migration { version: 4, name: "assignments", sql: include_str!("../migrations/0004_assignments.sql") },
+        Migration { version: 5, name: "invitations", sql: include_str!("../migrations/0005_invitations.sql") },
+        Migration {
+            version: 6,
+            name: "service_accounts",
+            sql: include_str!("../migrations/0006_service_accounts.sql"),
+        },
     ],
 };
 

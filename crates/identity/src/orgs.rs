@@ -1,6 +1,5 @@
 //! Which organizations are suspended, in memory, for forward-auth (no database read per request).
-//! Loaded at start, reloaded when tenancy announces a status change (LISTEN/NOTIFY, across
-//! instances) and every 30 seconds in case a notification was missed.
+//! Loaded at start and kept current with `vextrus_db::follow` on tenancy's status channel.
 
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
@@ -29,38 +28,14 @@ impl OrgStatusCache {
         Ok(())
     }
 
-    /// Keeps the cache current until `stop` resolves.
+    /// Keeps the cache current until `stop` resolves. The set is small, so any change reloads it.
     pub async fn follow(self, db: Database, stop: impl std::future::Future<Output = ()>) {
-        until(stop, async move {
-            let mut listener = db.listener(&[vextrus_tenancy::STATUS_CHANNEL]).await.ok();
-            if listener.is_none() {
-                tracing::warn!("organization status cache: no LISTEN connection; polling only");
-            }
-            loop {
-                if let Err(e) = self.reload(&db).await {
-                    tracing::warn!(error = %e, "reloading organization status failed");
-                }
-                let notified = async {
-                    match listener.as_mut() {
-                        Some(l) => {
-                            let _ = l.recv().await;
-                        }
-                        None => std::future::pending().await,
-                    }
-                };
-                tokio::select! {
-                    () = notified => {}
-                    () = tokio::time::sleep(Duration::from_secs(30)) => {}
-                }
-            }
-        })
-        .await;
-    }
-}
-
-async fn until(stop: impl std::future::Future<Output = ()>, work: impl std::future::Future<Output = ()>) {
-    tokio::select! {
-        () = stop => {}
-        () = work => {}
+        let reload_db = db.clone();
+        let reload = |_| {
+            let (cache, db) = (self.clone(), reload_db.clone());
+            async move { cache.reload(&db).await }
+        };
+        vextrus_db::follow(db, vextrus_tenancy::STATUS_CHANNEL, Duration::from_secs(30), "org_status", reload, stop)
+            .await;
     }
 }

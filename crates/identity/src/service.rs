@@ -3,6 +3,8 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{Duration, Utc};
+use vextrus_access::RoleKey;
+use vextrus_access::service::Actor;
 use vextrus_db::SystemTx;
 use vextrus_db::jobs::{self, Job};
 use vextrus_tenancy::model::NewOrganization;
@@ -49,7 +51,8 @@ pub async fn sign_up(
         Some("users_username_key") => IdentityError::UsernameTaken,
         _ => e.into(),
     })?;
-    store::insert_membership(tx, org.id, created.id, &["owner"]).await?;
+    store::insert_membership(tx, org.id, created.id).await?;
+    vextrus_access::service::assign(tx, org.id, created.id, &[RoleKey::owner()], Actor::Platform).await?;
 
     let token = random_token();
     let expires_at = Utc::now() + VERIFICATION_TTL;

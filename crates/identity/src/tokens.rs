@@ -1,4 +1,5 @@
-//! The OAuth 2.0 grants: password and refresh_token (with rotation and reuse detection).
+//! The OAuth 2.0 grants: password, refresh_token (with rotation and reuse detection) and
+//! client_credentials (service accounts).
 //! Errors are RFC 6749 §5.2 error codes; "wrong user" and "wrong password" are one error, and
 //! an unknown user costs the same argon2 verification as a known one.
 
@@ -12,7 +13,7 @@ use crate::auth::Auth;
 use crate::keys::{Audience, Claims, KeyError};
 use crate::password;
 use crate::service::{random_token, sha256};
-use crate::store::{self, MembershipRow};
+use crate::store::{self, MembershipRow, service_accounts};
 
 /// RFC 6749 §5.1.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -22,7 +23,9 @@ pub struct TokenResponse {
     pub token_type: &'static str,
     /// Seconds until the access token expires.
     pub expires_in: i64,
-    pub refresh_token: String,
+    /// Absent for client credentials (a service account simply asks again).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
     pub scope: String,
 }
 
@@ -31,6 +34,9 @@ pub enum GrantError {
     /// RFC 6749 `invalid_grant`, with a description safe to show.
     #[error("{0}")]
     InvalidGrant(&'static str),
+    /// RFC 6749 `invalid_client`: unknown client, wrong secret, or a disabled account.
+    #[error("{0}")]
+    InvalidClient(&'static str),
     #[error(transparent)]
     Db(#[from] DbError),
     #[error(transparent)]
@@ -131,6 +137,10 @@ async fn issue(
     username: &str,
     membership: MembershipRow,
 ) -> Result<TokenResponse, GrantError> {
+    let roles = vextrus_access::service::roles_of(tx, membership.tenant_id, user).await?;
+    if roles.is_empty() {
+        return Err(GrantError::InvalidGrant("You hold no role in that organization."));
+    }
     store::touch_membership(tx, membership.tenant_id, user).await?;
     store::continue_session(tx, session, membership.tenant_id).await?;
     let refresh_token = random_token();
@@ -145,16 +155,60 @@ async fn issue(
         nbf: None,
         jti: Uuid::now_v7().to_string(),
         org: membership.tenant_id.to_string(),
-        roles: membership.roles,
+        roles,
         username: Some(username.to_owned()),
         sid: Some(session.to_string()),
+        client_id: None,
     };
-    let access_token = auth.keys.sign(&claims)?;
+    respond(auth, &claims, Some(refresh_token))
+}
+
+fn respond(auth: &Auth, claims: &Claims, refresh_token: Option<String>) -> Result<TokenResponse, GrantError> {
     Ok(TokenResponse {
-        access_token,
+        access_token: auth.keys.sign(claims)?,
         token_type: "Bearer",
         expires_in: auth.access_ttl.num_seconds(),
         refresh_token,
         scope: String::new(),
     })
+}
+
+/// A service account's token: for its one organization, with its current roles, no refresh token.
+pub async fn client_credentials_grant(
+    tx: &mut SystemTx,
+    auth: &Auth,
+    client_id: &str,
+    client_secret: &str,
+) -> Result<TokenResponse, GrantError> {
+    const BAD_CLIENT: GrantError = GrantError::InvalidClient("The client id or secret is incorrect.");
+    let account = service_accounts::for_grant(tx, client_id).await?.ok_or(BAD_CLIENT)?;
+    // Comparing digests: timing can only tell how much of the digest of a guess matched.
+    if account.secret_hash != sha256(client_secret) {
+        return Err(BAD_CLIENT);
+    }
+    if account.status != "active" {
+        return Err(GrantError::InvalidClient("The service account is disabled."));
+    }
+    let org = tenancy::get(tx, &OrgRef::Id(account.tenant_id)).await.map_err(|_| BAD_CLIENT)?;
+    if org.status == OrgStatus::Suspended {
+        return Err(GrantError::InvalidGrant("The organization is suspended."));
+    }
+    let roles = vextrus_access::service::roles_of(tx, account.tenant_id, account.id).await?;
+    service_accounts::touch(tx, account.tenant_id, account.id).await?;
+    let now = Utc::now().timestamp();
+    let claims = Claims {
+        iss: auth.issuer.to_string(),
+        sub: account.id.to_string(),
+        aud: Audience::One(auth.audience.to_string()),
+        exp: now + auth.access_ttl.num_seconds(),
+        iat: now,
+        nbf: None,
+        jti: Uuid::now_v7().to_string(),
+        org: account.tenant_id.to_string(),
+        roles,
+        username: None,
+        sid: None,
+        client_id: Some(client_id.to_owned()),
+    };
+    respond(auth, &claims, None)
 }

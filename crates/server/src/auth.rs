@@ -1,14 +1,10 @@
-//! Platform operators authenticate with the admin bearer token until platform-admin users exist.
-//! A handler that takes a [`PlatformOperator`] cannot run for anyone else.
+//! The platform operators' admin bearer token (for automation), and bearer-header parsing.
+//! Turning either into an authorized caller is the access module's job.
 
 use std::sync::Arc;
 
-use axum::extract::{FromRef, FromRequestParts};
 use axum::http::header;
-use axum::http::request::Parts;
 use secrecy::{ExposeSecret, SecretString};
-
-use crate::ApiError;
 
 /// The configured operator token; `None` disables the operator API.
 #[derive(Debug, Clone)]
@@ -19,7 +15,7 @@ impl OperatorToken {
         Self(token.map(Arc::new))
     }
 
-    fn matches(&self, presented: &str) -> bool {
+    pub fn matches(&self, presented: &str) -> bool {
         match &self.0 {
             Some(token) => constant_time_eq(token.expose_secret().as_bytes(), presented.as_bytes()),
             None => false,
@@ -34,32 +30,6 @@ pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(str::trim)
-}
-
-/// Proof that the request came from a platform operator.
-#[derive(Debug, Clone, Copy)]
-pub struct PlatformOperator(());
-
-impl<S: Send + Sync> FromRequestParts<S> for PlatformOperator
-where
-    OperatorToken: FromRef<S>,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let token = OperatorToken::from_ref(state);
-        if token.0.is_none() {
-            return Err(ApiError::unauthorized("The platform operator API is disabled: set VEXTRUS_ADMIN_TOKEN."));
-        }
-        let presented = bearer_token(&parts.headers).ok_or_else(|| {
-            ApiError::unauthorized("Send the platform admin token as `Authorization: Bearer <token>`.")
-        })?;
-        if !token.matches(presented) {
-            tracing::warn!("rejected platform operator request with a wrong token");
-            return Err(ApiError::unauthorized("The bearer token is not valid."));
-        }
-        Ok(Self(()))
-    }
 }
 
 /// Compares without an early exit, so timing does not reveal how much of a guess was right.

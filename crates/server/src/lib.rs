@@ -25,7 +25,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use vextrus_db::{Database, ModuleMigrations};
 
-pub use auth::{OperatorToken, PlatformOperator, bearer_token};
+pub use auth::{OperatorToken, bearer_token};
 pub use error::{ApiError, FieldError, Problem};
 pub use extract::{Json, Query};
 

@@ -4,6 +4,7 @@
 mod error;
 pub mod http;
 pub mod model;
+pub mod permissions;
 pub use model::OrgRef;
 pub mod service;
 mod store;
@@ -18,9 +19,8 @@ pub const STATUS_CHANNEL: &str = "vextrus_org_status";
 
 pub const MIGRATIONS: ModuleMigrations = ModuleMigrations {
     module: "tenancy",
-    migrations: &[Migration {
-        version: 1,
-        name: "organizations",
-        sql: include_str!("../migrations/0001_organizations.sql"),
-    }],
+    migrations: &[
+        Migration { version: 1, name: "organizations", sql: include_str!("../migrations/0001_organizations.sql") },
+        Migration { version: 2, name: "member_updates", sql: include_str!("../migrations/0002_member_updates.sql") },
+    ],
 };

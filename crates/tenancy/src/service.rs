@@ -1,6 +1,6 @@
 //! Operations on organizations. Each takes the transaction it runs in; the caller commits.
 
-use vextrus_db::{SystemTx, TenantId, TenantTx};
+use vextrus_db::{SystemTx, TenantId, TenantTx, Tx};
 
 use crate::model::{NewOrganization, OrgRef, OrgStatus, Organization, OrganizationChange, SettingsChange};
 use crate::{TenancyError, store};
@@ -18,7 +18,8 @@ pub async fn create(tx: &mut SystemTx, new: NewOrganization) -> Result<Organizat
     })
 }
 
-pub async fn get(tx: &mut SystemTx, org: &OrgRef) -> Result<Organization, TenancyError> {
+/// Finds an organization; under a `TenantTx` only the tenant's own is found.
+pub async fn get(tx: &mut impl Tx, org: &OrgRef) -> Result<Organization, TenancyError> {
     store::find(tx, org).await?.ok_or_else(|| TenancyError::NotFound(org.to_string()))
 }
 
@@ -43,7 +44,7 @@ pub async fn list(
     Ok((page, next.flatten()))
 }
 
-pub async fn update(tx: &mut SystemTx, org: &OrgRef, change: OrganizationChange) -> Result<Organization, TenancyError> {
+pub async fn update(tx: &mut impl Tx, org: &OrgRef, change: OrganizationChange) -> Result<Organization, TenancyError> {
     check_settings(tx, &change.settings).await?;
     let id = get(tx, org).await?.id;
     store::update(tx, id, &change).await?.ok_or_else(|| TenancyError::NotFound(org.to_string()))
@@ -55,7 +56,7 @@ pub async fn set_status(tx: &mut SystemTx, org: &OrgRef, status: OrgStatus) -> R
     store::set_status(tx, id, status).await?.ok_or_else(|| TenancyError::NotFound(org.to_string()))
 }
 
-async fn check_settings(tx: &mut SystemTx, settings: &SettingsChange) -> Result<(), TenancyError> {
+async fn check_settings(tx: &mut impl Tx, settings: &SettingsChange) -> Result<(), TenancyError> {
     if let Some(tz) = &settings.timezone
         && !store::timezone_exists(tx, tz.as_str()).await?
     {

@@ -1,5 +1,6 @@
-//! SQL for `tenancy.organizations`. Cross-tenant reads and all writes take a `SystemTx`
-//! (platform operators); an organization reading itself takes its own `TenantTx`.
+//! SQL for `tenancy.organizations`. Creating, listing and status changes take a `SystemTx`
+//! (platform operators); finding and updating take any transaction, and under a `TenantTx`
+//! Row-Level Security lets an organization find and update only itself.
 
 use chrono::{DateTime, Utc};
 use vextrus_db::{DbError, SystemTx, TenantId, TenantTx, Tx};
@@ -68,7 +69,7 @@ pub(crate) async fn insert(tx: &mut SystemTx, id: TenantId, new: &NewOrganizatio
     Ok(row.into())
 }
 
-pub(crate) async fn find(tx: &mut SystemTx, org: &OrgRef) -> Result<Option<Organization>, DbError> {
+pub(crate) async fn find(tx: &mut impl Tx, org: &OrgRef) -> Result<Option<Organization>, DbError> {
     let query = match org {
         OrgRef::Id(id) => {
             sqlx::query_as::<_, Row>(concat!("SELECT ", columns!(), " FROM tenancy.organizations WHERE id = $1"))
@@ -112,7 +113,7 @@ pub(crate) async fn list(
 }
 
 pub(crate) async fn update(
-    tx: &mut SystemTx,
+    tx: &mut impl Tx,
     id: TenantId,
     change: &OrganizationChange,
 ) -> Result<Option<Organization>, DbError> {

@@ -6,33 +6,50 @@ pub mod platform;
 use std::sync::Arc;
 
 use utoipa_axum::router::OpenApiRouter;
+use vextrus_access::{Access, Authenticator, PermissionDef};
 use vextrus_db::jobs::Registry;
 use vextrus_db::{Database, ModuleMigrations};
-use vextrus_identity::{Auth, IdentityConfig};
+use vextrus_identity::{Auth, IdentityAuthenticator, IdentityConfig};
 use vextrus_server::{AppState, HttpSettings, OperatorToken};
 
 /// Every module's migrations, in dependency order (`db` first).
 pub const MODULES: &[ModuleMigrations] =
-    &[vextrus_db::MIGRATIONS, vextrus_tenancy::MIGRATIONS, vextrus_identity::MIGRATIONS];
+    &[vextrus_db::MIGRATIONS, vextrus_tenancy::MIGRATIONS, vextrus_access::MIGRATIONS, vextrus_identity::MIGRATIONS];
+
+/// Every module's permissions: the platform's part of the access catalog.
+pub const PERMISSIONS: &[&[PermissionDef]] = &[
+    vextrus_access::PERMISSIONS,
+    vextrus_tenancy::permissions::PERMISSIONS,
+    vextrus_identity::permissions::PERMISSIONS,
+];
 
 /// What the modules are configured with.
 #[derive(Debug, Clone)]
 pub struct ModuleSettings {
     pub identity: IdentityConfig,
     pub auth: Auth,
+    pub access: Access,
 }
 
 /// The shared state, with every module's own state registered.
 pub fn state(db: Database, operator_token: OperatorToken, modules: &ModuleSettings) -> AppState {
+    let authenticator =
+        IdentityAuthenticator { auth: modules.auth.clone(), operator: operator_token.clone(), db: db.clone() };
     let mut extensions = axum::http::Extensions::new();
     extensions.insert(modules.identity.clone());
     extensions.insert(modules.auth.clone());
+    extensions.insert(modules.access.clone());
+    extensions.insert(Authenticator::new(authenticator.clone()));
+    extensions.insert(authenticator);
     AppState { db, operator_token, migrations: MODULES, modules: Arc::new(extensions) }
 }
 
 /// Every module's HTTP routes.
 pub fn api() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().merge(vextrus_tenancy::http::router()).merge(vextrus_identity::http::router())
+    OpenApiRouter::new()
+        .merge(vextrus_tenancy::http::router())
+        .merge(vextrus_access::http::router())
+        .merge(vextrus_identity::http::router())
 }
 
 /// Every module's job handlers.
@@ -61,6 +78,13 @@ pub async fn auth(
         refresh_ttl: chrono::Duration::seconds(config.auth.session_ttl_secs as i64),
         orgs,
     })
+}
+
+/// The access cache over the platform's permissions and the database's catalog and roles.
+pub async fn access(db: &Database) -> anyhow::Result<Access> {
+    let access = Access::new(PERMISSIONS);
+    access.reload_all(db).await?;
+    Ok(access)
 }
 
 /// The assembled router and its OpenAPI document.

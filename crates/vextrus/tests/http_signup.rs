@@ -4,11 +4,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::TestApp;
+use common::{TestApp, code_in};
 use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::Executor;
-use vextrus_db::jobs::{Worker, WorkerOptions};
 
 fn signup_body(slug: &str, email: &str, username: &str) -> Value {
     json!({
@@ -19,36 +18,6 @@ fn signup_body(slug: &str, email: &str, username: &str) -> Value {
 
 async fn sign_up(app: &TestApp, body: &Value) -> reqwest::Response {
     app.client.post(app.url("/v1/signup")).json(body).send().await.unwrap()
-}
-
-/// Runs the platform's job worker until the dev mailbox has a message for `to`.
-async fn mail_for(app: &TestApp, to: &str) -> Value {
-    let worker = Worker::new(
-        app.db.db.clone(),
-        vextrus::jobs(&common::dev_identity()),
-        WorkerOptions { poll_interval: Duration::from_millis(100), ..Default::default() },
-    );
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let handle = tokio::spawn(worker.run(async move {
-        let _ = stopped.await;
-    }));
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    let message = loop {
-        let mailbox: Value =
-            app.op(Method::GET, &format!("/v1/dev/mailbox?to={to}")).send().await.unwrap().json().await.unwrap();
-        if let Some(m) = mailbox.as_array().and_then(|a| a.first()) {
-            break m.clone();
-        }
-        assert!(tokio::time::Instant::now() < deadline, "no mail for {to}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    let _ = stop.send(());
-    handle.await.unwrap();
-    message
-}
-
-fn code_in(body: &str) -> String {
-    body.lines().map(str::trim).find(|l| l.len() == 43 && !l.contains(' ')).expect("a 43-character code").to_owned()
 }
 
 #[tokio::test]
@@ -67,7 +36,9 @@ async fn sign_up_creates_org_and_owner_and_mails_a_verification_code() {
 
     let mut owner = app.db.owner_conn().await;
     let (roles, hash): (Vec<String>, String) = sqlx::query_as(
-        "SELECT m.roles, u.password_hash FROM identity.memberships m JOIN identity.users u ON u.id = m.user_id",
+        "SELECT ARRAY(SELECT a.role FROM access.assignments a WHERE a.tenant_id = m.tenant_id AND a.subject_id = u.id),
+                u.password_hash
+           FROM identity.memberships m JOIN identity.users u ON u.id = m.user_id",
     )
     .fetch_one(&mut owner)
     .await
@@ -75,7 +46,7 @@ async fn sign_up_creates_org_and_owner_and_mails_a_verification_code() {
     assert_eq!(roles, vec!["owner"]);
     assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
 
-    let mail = mail_for(&app, "rahim@example.com").await;
+    let mail = app.mail_for("rahim@example.com").await;
     assert!(mail["subject"].as_str().unwrap().contains("Verify"));
     let code = code_in(mail["body"].as_str().unwrap());
     let verified = app.client.post(app.url("/v1/verify-email")).json(&json!({"token": code})).send().await.unwrap();

@@ -201,11 +201,25 @@ async fn jobs_and_organizations_are_tenant_scoped_too() {
     let visible: i64 =
         sqlx::query_scalar("SELECT count(*) FROM tenancy.organizations").fetch_one(tx.conn()).await.unwrap();
     assert_eq!(visible, 1, "an organization sees only itself");
-    let changed = sqlx::query("UPDATE tenancy.organizations SET name = 'x' WHERE id = $1")
+    let other = sqlx::query("UPDATE tenancy.organizations SET name = 'x' WHERE id = $1")
         .bind(org_b.id)
         .execute(tx.conn())
+        .await
+        .unwrap();
+    assert_eq!(other.rows_affected(), 0, "another organization cannot be updated (it is not even visible)");
+    let own = sqlx::query("UPDATE tenancy.organizations SET name = 'Alpha' WHERE id = $1")
+        .bind(org_a.id)
+        .execute(tx.conn())
+        .await
+        .unwrap();
+    assert_eq!(own.rows_affected(), 1, "an organization renames itself");
+    tx.rollback().await.unwrap();
+    let mut tx = f.t.db.tenant(org_a.id).await.unwrap();
+    let status = sqlx::query("UPDATE tenancy.organizations SET status = 'active', suspended_at = NULL WHERE id = $1")
+        .bind(org_a.id)
+        .execute(tx.conn())
         .await;
-    assert!(changed.is_err(), "the app role has no UPDATE on organizations at all");
+    assert!(status.is_err(), "status (and slug) are not the app role's to change");
     tx.rollback().await.unwrap();
 
     #[derive(serde::Serialize, serde::Deserialize)]

@@ -1,10 +1,12 @@
 use axum::extract::State;
 use serde::Deserialize;
 use utoipa::IntoParams;
+use vextrus_access::Permitted;
 use vextrus_db::Database;
-use vextrus_server::{ApiError, PlatformOperator, Problem, Query};
+use vextrus_server::{ApiError, Problem, Query};
 
 use crate::IdentityConfig;
+use crate::permissions::DevMailboxRead;
 use crate::service;
 use crate::store::MailMessage;
 
@@ -22,10 +24,11 @@ pub struct MailboxParams {
     responses(
         (status = 200, body = Vec<MailMessage>),
         (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`permission_denied`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`dev_mailbox_disabled`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn dev_mailbox(
-    _: PlatformOperator,
+    _: Permitted<DevMailboxRead>,
     State(config): State<IdentityConfig>,
     State(db): State<Database>,
     Query(params): Query<MailboxParams>,

@@ -9,7 +9,10 @@ use vextrus_db::Database;
 use vextrus_server::{ApiError, Problem};
 use vextrus_tenancy::{OrgRef, Organization, service as tenancy};
 
-use super::principal::Principal;
+use vextrus_access::Permitted;
+
+use super::signed_in_user;
+use crate::permissions::{SelfManage, SelfRead};
 use crate::store::{self, Session, User};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -31,16 +34,18 @@ pub struct Me {
     responses(
         (status = 200, body = Me),
         (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`permission_denied`, `users_only`", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn get_me(principal: Principal, State(db): State<Database>) -> Result<axum::Json<Me>, ApiError> {
+pub async fn get_me(permitted: Permitted<SelfRead>, State(db): State<Database>) -> Result<axum::Json<Me>, ApiError> {
+    let (me, active) = signed_in_user(permitted.subject())?;
     let mut tx = db.system().await?;
-    let user = store::user(&mut tx, principal.user)
-        .await?
-        .ok_or_else(|| ApiError::unauthorized("The account no longer exists."))?;
+    let user =
+        store::user(&mut tx, me).await?.ok_or_else(|| ApiError::unauthorized("The account no longer exists."))?;
     let mut memberships = Vec::new();
-    for m in store::memberships_of(&mut tx, principal.user).await? {
+    for m in store::memberships_of(&mut tx, me).await? {
         let organization = tenancy::get(&mut tx, &OrgRef::Id(m.tenant_id)).await.map_err(ApiError::from)?;
-        memberships.push(MembershipView { active: m.tenant_id == principal.tenant, organization, roles: m.roles });
+        let roles = vextrus_access::service::roles_of(&mut tx, m.tenant_id, me).await?;
+        memberships.push(MembershipView { active: m.tenant_id == active, organization, roles });
     }
     tx.commit().await?;
     Ok(axum::Json(Me { user, memberships }))
@@ -59,17 +64,18 @@ pub struct SessionView {
     responses(
         (status = 200, body = Vec<SessionView>),
         (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`permission_denied`, `users_only`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list_sessions(
-    principal: Principal,
+    permitted: Permitted<SelfRead>,
     State(db): State<Database>,
 ) -> Result<axum::Json<Vec<SessionView>>, ApiError> {
+    let (me, _) = signed_in_user(permitted.subject())?;
+    let current = permitted.subject().session;
     let mut tx = db.system().await?;
-    let sessions = store::sessions_of(&mut tx, principal.user).await?;
+    let sessions = store::sessions_of(&mut tx, me).await?;
     tx.commit().await?;
-    Ok(axum::Json(
-        sessions.into_iter().map(|s| SessionView { current: Some(s.id) == principal.session, session: s }).collect(),
-    ))
+    Ok(axum::Json(sessions.into_iter().map(|s| SessionView { current: Some(s.id) == current, session: s }).collect()))
 }
 
 /// Sign a session out: its refresh token stops working. Access tokens already issued in it
@@ -79,17 +85,19 @@ pub async fn list_sessions(
     responses(
         (status = 204, description = "Revoked"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`permission_denied`, `users_only`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`session_not_found` (also for another user's session)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn revoke_session(
-    principal: Principal,
+    permitted: Permitted<SelfManage>,
     State(db): State<Database>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let not_found = || ApiError::not_found("session_not_found", "No such session of yours.");
     let id = Uuid::parse_str(&id).map_err(|_| not_found())?;
+    let (me, _) = signed_in_user(permitted.subject())?;
     let mut tx = db.system().await?;
-    let revoked = store::revoke_own_session(&mut tx, principal.user, id).await?;
+    let revoked = store::revoke_own_session(&mut tx, me, id).await?;
     tx.commit().await?;
     if revoked { Ok(StatusCode::NO_CONTENT) } else { Err(not_found()) }
 }

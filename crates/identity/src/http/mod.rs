@@ -1,15 +1,22 @@
 //! Identity's HTTP endpoints. One file per action.
 
+mod api_keys;
+mod invitations;
 mod mailbox;
 mod me;
-pub mod principal;
+mod members;
+mod service_accounts;
 mod signup;
 mod token;
 mod verify;
 mod verify_email;
 mod well_known;
+use axum::http::StatusCode;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use uuid::Uuid;
+use vextrus_access::{Subject, SubjectKind};
+use vextrus_db::TenantId;
 use vextrus_server::{ApiError, AppState};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -24,6 +31,36 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(me::get_me))
         .routes(routes!(me::list_sessions))
         .routes(routes!(me::revoke_session))
+        .routes(routes!(api_keys::list_my_keys, api_keys::create_my_key))
+        .routes(routes!(api_keys::revoke_my_key))
+        .routes(routes!(members::list_members))
+        .routes(routes!(members::get_member, members::remove_member))
+        .routes(routes!(members::set_member_roles))
+        .routes(routes!(invitations::list_invitations, invitations::create_invitation))
+        .routes(routes!(invitations::revoke_invitation))
+        .routes(routes!(invitations::accept_invitation))
+        .routes(routes!(service_accounts::list_accounts, service_accounts::create_account))
+        .routes(routes!(
+            service_accounts::get_account,
+            service_accounts::update_account,
+            service_accounts::delete_account
+        ))
+        .routes(routes!(service_accounts::list_account_keys, service_accounts::create_account_key))
+        .routes(routes!(service_accounts::revoke_account_key))
+}
+
+/// The signed-in user and the organization they act in; other subjects get 403 `users_only`.
+fn signed_in_user(subject: &Subject) -> Result<(Uuid, TenantId), ApiError> {
+    match (subject.kind, subject.tenant()) {
+        (SubjectKind::User, Some(tenant)) => Ok((subject.id, tenant)),
+        _ => Err(ApiError::new(StatusCode::FORBIDDEN, "users_only", "Users only")
+            .detail("Only a signed-in user can do this (not a service account or the operator token).")),
+    }
+}
+
+/// A `{id}` path segment: text that is no UUID names nothing (404 with `code`).
+fn path_id(text: &str, code: &'static str, what: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(text).map_err(|_| ApiError::not_found(code, format!("No such {what}.")))
 }
 
 /// Maps a parser's message to a 422 naming `name`.

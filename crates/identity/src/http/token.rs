@@ -15,7 +15,7 @@ use crate::tokens::{self, GrantError, Refreshed, TokenResponse};
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct TokenRequest {
-    /// `password` or `refresh_token`.
+    /// `password`, `refresh_token` or `client_credentials`.
     pub grant_type: Option<String>,
     /// Email address or username (password grant).
     pub username: Option<String>,
@@ -24,18 +24,41 @@ pub struct TokenRequest {
     /// Organization slug or id to make active; default: the only or most recently used one
     /// (password), the session's current one (refresh).
     pub org: Option<String>,
+    /// Service account (client credentials grant); or send HTTP Basic authentication.
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
 }
 
 /// RFC 6749 §5.2.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OAuthError {
-    /// `invalid_request`, `invalid_grant`, `unsupported_grant_type`.
+    /// `invalid_request`, `invalid_grant`, `invalid_client`, `unsupported_grant_type`.
     pub error: &'static str,
     pub error_description: String,
 }
 
 fn oauth_error(error: &'static str, description: impl Into<String>) -> Response {
     no_store(StatusCode::BAD_REQUEST, axum::Json(OAuthError { error, error_description: description.into() }))
+}
+
+/// RFC 6749 §5.2: `invalid_client` is a 401 with a Basic challenge.
+fn invalid_client(description: &str) -> Response {
+    let mut response = no_store(
+        StatusCode::UNAUTHORIZED,
+        axum::Json(OAuthError { error: "invalid_client", error_description: description.to_owned() }),
+    );
+    response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"vextrus\""));
+    response
+}
+
+/// Client id and secret from HTTP Basic authentication (RFC 6749 §2.3.1), if sent.
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    use base64::Engine as _;
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let encoded = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic "))?;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let (id, secret) = std::str::from_utf8(&decoded).ok()?.split_once(':')?;
+    Some((id.to_owned(), secret.to_owned()))
 }
 
 fn no_store(status: StatusCode, body: impl IntoResponse) -> Response {
@@ -50,12 +73,14 @@ fn no_store(status: StatusCode, body: impl IntoResponse) -> Response {
 /// Form-encoded. `grant_type=password` with `username` (email or username), `password` and
 /// optional `org`; `grant_type=refresh_token` with `refresh_token` and optional `org` (switches
 /// the active organization). Refresh tokens rotate on every use; presenting a spent one revokes
-/// the whole session.
+/// the whole session. `grant_type=client_credentials` for service accounts, with `client_id`
+/// and `client_secret` in the form or as HTTP Basic authentication; no refresh token.
 #[utoipa::path(post, path = "/oauth/token", tag = "identity",
     request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, body = TokenResponse),
         (status = 400, description = "RFC 6749 error: `invalid_request`, `invalid_grant`, `unsupported_grant_type`", body = OAuthError),
+        (status = 401, description = "RFC 6749 `invalid_client`", body = OAuthError),
     ))]
 pub async fn token(
     State(db): State<Database>,
@@ -95,6 +120,16 @@ pub async fn token(
                 Err(e) => Err(e),
             }
         }
+        Some("client_credentials") => {
+            let from_form = request.client_id.clone().zip(request.client_secret.clone());
+            let Some((client_id, client_secret)) = basic_credentials(&headers).or(from_form) else {
+                return Ok(oauth_error(
+                    "invalid_request",
+                    "The client_credentials grant needs client_id and client_secret (form or HTTP Basic).",
+                ));
+            };
+            tokens::client_credentials_grant(&mut tx, &auth, &client_id, &client_secret).await
+        }
         Some(other) => {
             return Ok(oauth_error("unsupported_grant_type", format!("Grant type {other:?} is not supported.")));
         }
@@ -106,6 +141,7 @@ pub async fn token(
             Ok(no_store(StatusCode::OK, axum::Json(tokens)))
         }
         Err(GrantError::InvalidGrant(description)) => Ok(oauth_error("invalid_grant", description)),
+        Err(GrantError::InvalidClient(description)) => Ok(invalid_client(description)),
         Err(GrantError::Db(e)) => Err(e.into()),
         Err(GrantError::Keys(e)) => Err(ApiError::internal(e)),
     }

@@ -1,19 +1,24 @@
 //! `GET /auth/verify`: forward authentication for Traefik (and nginx `auth_request`, Caddy
-//! `forward_auth`). Answers from memory: the token is verified against the cached JWKS and the
-//! organization's status comes from the status cache — no database read per request.
+//! `forward_auth`). For access tokens it answers from memory: the token is verified against the
+//! cached JWKS, the organization's status comes from the status cache, and a required
+//! permission is checked against the access cache — no database read per request. (API keys
+//! are accepted too, at the cost of one indexed read.)
 
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use vextrus_server::{ApiError, Problem, Query};
+use vextrus_access::{Access, denied};
+use vextrus_server::{ApiError, Problem, Query, bearer_token};
 
-use super::principal::Principal;
+use crate::IdentityAuthenticator;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct VerifyParams {
-    /// A permission the caller must hold (also `X-Vextrus-Require`).
+    /// Permissions the caller must hold, comma-separated (also the `X-Vextrus-Require` header;
+    /// when both are given, both must hold).
     pub require: Option<String>,
 }
 
@@ -24,40 +29,44 @@ pub struct Verified {
     pub roles: Vec<String>,
 }
 
-/// Verify a bearer token for the gateway; identity goes back in `X-Vextrus-*` headers.
-#[utoipa::path(get, path = "/auth/verify", tag = "identity",
+/// Verify a bearer credential for the gateway; identity goes back in `X-Vextrus-*` headers.
+#[utoipa::path(get, path = "/auth/verify", tag = "identity", security(("bearer" = [])),
     params(VerifyParams),
     responses(
         (status = 200, description = "Headers X-Vextrus-User, X-Vextrus-Tenant, X-Vextrus-Roles, X-Vextrus-Username", body = Verified),
         (status = 401, description = "`unauthorized`: missing, malformed, forged or expired token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "`org_suspended`, `permission_checks_unavailable`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`org_suspended`, `permission_denied`, `org_required`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn verify(
-    principal: Principal,
-    headers: HeaderMap,
+    State(authn): State<IdentityAuthenticator>,
+    State(access): State<Access>,
     Query(params): Query<VerifyParams>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let required =
-        params.require.or_else(|| headers.get("x-vextrus-require").and_then(|v| v.to_str().ok()).map(str::to_owned));
-    if required.is_some() {
-        // Fail closed: a gateway rule that asks for a permission must never be waved through.
-        return Err(ApiError::new(
-            axum::http::StatusCode::FORBIDDEN,
-            "permission_checks_unavailable",
-            "Permission checks unavailable",
-        )
-        .detail("Permission requirements cannot be checked yet (the access module is not installed)."));
+    let credential = bearer_token(&headers)
+        .ok_or_else(|| ApiError::unauthorized("Send an access token or API key as `Authorization: Bearer <token>`."))?;
+    let subject = authn.subject(credential).await?;
+    let Some(tenant) = subject.tenant() else {
+        return Err(ApiError::new(axum::http::StatusCode::FORBIDDEN, "org_required", "Organization required")
+            .detail("Forward-auth admits members of an organization; the operator token is not one."));
+    };
+    let header_require = headers.get("x-vextrus-require").and_then(|v| v.to_str().ok());
+    let required = params.require.iter().map(String::as_str).chain(header_require);
+    for key in required.flat_map(|list| list.split(',')).map(str::trim).filter(|k| !k.is_empty()) {
+        access.check(&subject, key).map_err(|d| denied(key, d))?;
     }
-    let claims = &principal.claims;
-    let roles = claims.roles.join(",");
-    let verified = Verified { user: claims.sub.clone(), tenant: claims.org.clone(), roles: claims.roles.clone() };
-    let mut response = axum::Json(verified).into_response();
+    let user = subject.id.to_string();
+    let tenant = tenant.to_string();
+    let roles: Vec<String> = subject.roles.iter().map(|r| r.to_string()).collect();
+    let roles_header = roles.join(",");
+    let username = subject.username.as_deref().unwrap_or("").to_owned();
+    let mut response = axum::Json(Verified { user: user.clone(), tenant: tenant.clone(), roles }).into_response();
     let out = response.headers_mut();
     for (name, value) in [
-        ("x-vextrus-user", claims.sub.as_str()),
-        ("x-vextrus-tenant", claims.org.as_str()),
-        ("x-vextrus-roles", roles.as_str()),
-        ("x-vextrus-username", claims.username.as_deref().unwrap_or("")),
+        ("x-vextrus-user", user.as_str()),
+        ("x-vextrus-tenant", tenant.as_str()),
+        ("x-vextrus-roles", roles_header.as_str()),
+        ("x-vextrus-username", username.as_str()),
     ] {
         if let Ok(value) = HeaderValue::from_str(value) {
             out.insert(name, value);

@@ -31,6 +31,9 @@ pub struct Claims {
     /// The session (refresh-token family) the token was issued in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// Set on a service account's token (RFC 9068 `client_id`); `sub` is then the account's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
 }
 
 /// `aud` may be one string or a list (RFC 7519 §4.1.3).
@@ -161,6 +164,7 @@ mod tests {
             roles: vec!["owner".into()],
             username: Some("rahim".into()),
             sid: None,
+            client_id: None,
         }
     }
 

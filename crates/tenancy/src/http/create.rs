@@ -2,11 +2,13 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::ToSchema;
+use vextrus_access::Permitted;
 use vextrus_db::Database;
-use vextrus_server::{ApiError, Json, PlatformOperator, Problem};
+use vextrus_server::{ApiError, Json, Problem};
 
 use super::{SettingsInput, field};
 use crate::model::{NewOrganization, OrgName, OrgSlug, Organization};
+use crate::permissions::OrganizationsCreate;
 use crate::service;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -27,11 +29,12 @@ pub struct CreateOrg {
     responses(
         (status = 201, description = "Created", body = Organization),
         (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`permission_denied`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Slug taken (`slug_taken`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid field (`invalid_field`)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create_org(
-    _: PlatformOperator,
+    _: Permitted<OrganizationsCreate>,
     State(db): State<Database>,
     Json(body): Json<CreateOrg>,
 ) -> Result<(StatusCode, axum::Json<Organization>), ApiError> {

@@ -1,10 +1,12 @@
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use vextrus_access::Permitted;
 use vextrus_db::{Database, TenantId};
-use vextrus_server::{ApiError, PlatformOperator, Problem, Query};
+use vextrus_server::{ApiError, Problem, Query};
 
 use crate::model::{OrgStatus, Organization};
+use crate::permissions::OrganizationsList;
 use crate::service;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -34,9 +36,10 @@ pub struct OrgPage {
         (status = 200, body = OrgPage),
         (status = 400, description = "`invalid_query`", body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`permission_denied`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list_orgs(
-    _: PlatformOperator,
+    _: Permitted<OrganizationsList>,
     State(db): State<Database>,
     Query(params): Query<ListParams>,
 ) -> Result<axum::Json<OrgPage>, ApiError> {

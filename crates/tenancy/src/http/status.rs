@@ -1,11 +1,13 @@
 //! Suspend and resume: idempotent state changes, answered with the organization.
 
 use axum::extract::{Path, State};
+use vextrus_access::Permitted;
 use vextrus_db::Database;
-use vextrus_server::{ApiError, PlatformOperator, Problem};
+use vextrus_server::{ApiError, Problem};
 
 use super::org_ref;
 use crate::model::{OrgStatus, Organization};
+use crate::permissions::OrganizationsStatus;
 use crate::service;
 
 /// Suspend an organization (idempotent).
@@ -14,10 +16,11 @@ use crate::service;
     responses(
         (status = 200, body = Organization),
         (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`permission_denied`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`org_not_found`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn suspend_org(
-    op: PlatformOperator,
+    op: Permitted<OrganizationsStatus>,
     db: State<Database>,
     org: Path<String>,
 ) -> Result<axum::Json<Organization>, ApiError> {
@@ -30,10 +33,11 @@ pub async fn suspend_org(
     responses(
         (status = 200, body = Organization),
         (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`permission_denied`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`org_not_found`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn resume_org(
-    op: PlatformOperator,
+    op: Permitted<OrganizationsStatus>,
     db: State<Database>,
     org: Path<String>,
 ) -> Result<axum::Json<Organization>, ApiError> {
@@ -41,7 +45,7 @@ pub async fn resume_org(
 }
 
 async fn change_status(
-    _: PlatformOperator,
+    _: Permitted<OrganizationsStatus>,
     State(db): State<Database>,
     Path(org): Path<String>,
     status: OrgStatus,

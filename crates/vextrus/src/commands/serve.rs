@@ -42,6 +42,7 @@ pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
     let modules = vextrus::ModuleSettings {
         identity: vextrus_identity::IdentityConfig { dev_mailbox: config.dev_mailbox.unwrap_or(embedded_mode) },
         auth,
+        access: vextrus::access(&db).await.context("loading the access catalog and roles")?,
     };
     if modules.identity.dev_mailbox {
         tracing::info!("dev mailbox on: mail is kept in the database (GET /v1/dev/mailbox), not sent");
@@ -74,6 +75,7 @@ pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
     let grace = Duration::from_secs(config.http.shutdown_grace_secs);
     let worker = Worker::new(db.clone(), vextrus::jobs(&modules.identity), worker_options(&config, grace));
     tokio::spawn(modules.auth.orgs.clone().follow(db.clone(), stopped(stopping.clone())));
+    tokio::spawn(modules.access.clone().follow(db.clone(), stopped(stopping.clone())));
     tokio::spawn(refresh_keys(modules.auth.keys.clone(), db.clone(), stopping.clone()));
     let worker = tokio::spawn(worker.run(stopped(stopping.clone())));
     let sampler = tokio::spawn(sample_metrics(db.clone(), stopping.clone()));

@@ -5,13 +5,31 @@
 
 use std::time::Duration;
 
+use reqwest::Method;
 use secrecy::SecretString;
+use serde_json::{Value, json};
+use vextrus_db::jobs::{Worker, WorkerOptions};
 use vextrus_server::{HttpSettings, OperatorToken};
 use vextrus_testkit::TestDb;
 
 pub const TOKEN: &str = "test-operator-token-0123456789";
 
 pub const ISSUER: &str = "http://vextrus.test";
+
+/// The password of every account the helpers create.
+pub const PASSWORD: &str = "Shapla-Bazar-2026";
+
+/// The claims of a JWT, unverified (for looking at what the platform issued).
+pub fn claims(access_token: &str) -> Value {
+    use base64::Engine as _;
+    let payload = access_token.split('.').nth(1).unwrap();
+    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+/// The code on its own line in a mail body (verification, invitation).
+pub fn code_in(body: &str) -> String {
+    body.lines().map(str::trim).find(|l| l.len() >= 40 && !l.contains(' ')).expect("a code in the mail").to_owned()
+}
 
 /// Module settings of a development instance (dev mailbox on), with a fresh master key and the
 /// database's signing keys; the organization status cache follows changes as in `serve`.
@@ -21,7 +39,9 @@ pub async fn modules(db: &vextrus_db::Database) -> vextrus::ModuleSettings {
         vextrus_identity::keys::MasterKey::from_hex(&vextrus_identity::keys::MasterKey::generate_hex()).unwrap();
     let auth = vextrus::auth(&config, db, master).await.unwrap();
     tokio::spawn(auth.orgs.clone().follow(db.clone(), std::future::pending()));
-    vextrus::ModuleSettings { identity: dev_identity(), auth }
+    let access = vextrus::access(db).await.unwrap();
+    tokio::spawn(access.clone().follow(db.clone(), std::future::pending()));
+    vextrus::ModuleSettings { identity: dev_identity(), auth, access }
 }
 
 pub fn dev_identity() -> vextrus_identity::IdentityConfig {
@@ -55,6 +75,13 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        // The job worker runs as in `serve`, so mail reaches the dev mailbox.
+        let worker = Worker::new(
+            db.db.clone(),
+            vextrus::jobs(&dev_identity()),
+            WorkerOptions { poll_interval: Duration::from_millis(100), ..Default::default() },
+        );
+        tokio::spawn(worker.run(std::future::pending()));
         Self { base, client: reqwest::Client::new(), db, openapi, auth }
     }
 
@@ -65,6 +92,94 @@ impl TestApp {
     /// An operator request.
     pub fn op(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.client.request(method, self.url(path)).bearer_auth(TOKEN)
+    }
+
+    /// Signs up organization `slug` with its owner; answers the sign-up response.
+    pub async fn sign_up(&self, slug: &str, email: &str, username: &str) -> Value {
+        let body = json!({
+            "org": {"slug": slug, "name": format!("Org {slug}")},
+            "user": {"email": email, "username": username, "password": PASSWORD, "name": "Rahim Uddin"}
+        });
+        let response = self.client.post(self.url("/v1/signup")).json(&body).send().await.unwrap();
+        assert_eq!(response.status(), 201);
+        response.json().await.unwrap()
+    }
+
+    /// `POST /oauth/token` with a form; status and body.
+    pub async fn token(&self, form: &[(&str, &str)]) -> (u16, Value) {
+        let response = self.client.post(self.url("/oauth/token")).form(form).send().await.unwrap();
+        let status = response.status().as_u16();
+        assert_eq!(response.headers()["cache-control"], "no-store");
+        (status, response.json().await.unwrap())
+    }
+
+    /// Password grant for `username` (into `org`, if given); the token response.
+    pub async fn login_to(&self, username: &str, org: Option<&str>) -> Value {
+        let mut form = vec![("grant_type", "password"), ("username", username), ("password", PASSWORD)];
+        form.extend(org.map(|o| ("org", o)));
+        let (status, body) = self.token(&form).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// An access token of `username` (in `org`, if given).
+    pub async fn access_token(&self, username: &str, org: Option<&str>) -> String {
+        self.login_to(username, org).await["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// A request with a bearer token.
+    pub fn as_user(&self, token: &str, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, self.url(path)).bearer_auth(token)
+    }
+
+    /// Waits for the job worker to deliver mail to `to`; the newest message.
+    pub async fn mail_for(&self, to: &str) -> Value {
+        self.mail_with(to, "").await
+    }
+
+    /// Waits for mail to `to` whose subject contains `needle`; the newest such message.
+    pub async fn mail_with(&self, to: &str, needle: &str) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let mailbox: Value =
+                self.op(Method::GET, &format!("/v1/dev/mailbox?to={to}")).send().await.unwrap().json().await.unwrap();
+            let found = mailbox
+                .as_array()
+                .and_then(|a| a.iter().find(|m| m["subject"].as_str().is_some_and(|s| s.contains(needle))).cloned());
+            if let Some(m) = found {
+                return m;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no mail for {to}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The code of the newest invitation mailed to `email`.
+    pub async fn invitation_code(&self, email: &str) -> String {
+        code_in(self.mail_with(email, "invited").await["body"].as_str().unwrap())
+    }
+
+    /// Invites `email` with `roles` (as the holder of `token`) and accepts as a new account
+    /// `username`; answers the acceptance.
+    pub async fn join(&self, token: &str, email: &str, username: &str, roles: &[&str]) -> Value {
+        let invited = self
+            .as_user(token, Method::POST, "/v1/invitations")
+            .json(&json!({"email": email, "roles": roles}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(invited.status(), 201, "{}", invited.text().await.unwrap());
+        let code = self.invitation_code(email).await;
+        let user = json!({"username": username, "password": PASSWORD, "name": "Karim Mia"});
+        let accepted = self
+            .client
+            .post(self.url("/v1/invitations/accept"))
+            .json(&json!({"token": code, "user": user}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(accepted.status(), 200, "{}", accepted.text().await.unwrap());
+        accepted.json().await.unwrap()
     }
 
     pub async fn create_org(&self, slug: &str) -> serde_json::Value {

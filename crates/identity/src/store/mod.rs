@@ -1,6 +1,11 @@
 //! SQL for users, memberships, verification tokens and the dev mailbox (system path: sign-up
 //! and verification happen before any tenant is chosen).
 
+pub(crate) mod api_keys;
+pub(crate) mod invitations;
+pub(crate) mod members;
+pub(crate) mod service_accounts;
+
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 use vextrus_db::{DbError, SystemTx, TenantId, Tx};
@@ -53,19 +58,15 @@ pub(crate) async fn insert_user(tx: &mut SystemTx, user: NewUserRow<'_>) -> Resu
     .map_err(Into::into)
 }
 
-pub(crate) async fn insert_membership(
-    tx: &mut SystemTx,
-    tenant: TenantId,
-    user: Uuid,
-    roles: &[&str],
-) -> Result<(), DbError> {
-    sqlx::query("INSERT INTO identity.memberships (tenant_id, user_id, roles) VALUES ($1, $2, $3)")
-        .bind(tenant)
-        .bind(user)
-        .bind(roles)
-        .execute(tx.conn())
-        .await?;
-    Ok(())
+/// Makes the user a member; false if they already were.
+pub(crate) async fn insert_membership(tx: &mut impl Tx, tenant: TenantId, user: Uuid) -> Result<bool, DbError> {
+    let inserted =
+        sqlx::query("INSERT INTO identity.memberships (tenant_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(tenant)
+            .bind(user)
+            .execute(tx.conn())
+            .await?;
+    Ok(inserted.rows_affected() == 1)
 }
 
 pub(crate) async fn insert_verification(
@@ -84,6 +85,14 @@ pub(crate) async fn insert_verification(
     .bind(expires_at)
     .execute(tx.conn())
     .await?;
+    Ok(())
+}
+
+pub(crate) async fn mark_email_verified(tx: &mut SystemTx, user: Uuid) -> Result<(), DbError> {
+    sqlx::query("UPDATE identity.users SET email_verified_at = COALESCE(email_verified_at, now()) WHERE id = $1")
+        .bind(user)
+        .execute(tx.conn())
+        .await?;
     Ok(())
 }
 
@@ -176,13 +185,12 @@ pub(crate) async fn credentials(tx: &mut SystemTx, login: &str) -> Result<Option
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub(crate) struct MembershipRow {
     pub tenant_id: TenantId,
-    pub roles: Vec<String>,
 }
 
 /// The user's memberships, most recently used first (then newest).
 pub(crate) async fn memberships_of(tx: &mut SystemTx, user: Uuid) -> Result<Vec<MembershipRow>, DbError> {
     sqlx::query_as(
-        "SELECT tenant_id, roles FROM identity.memberships WHERE user_id = $1
+        "SELECT tenant_id FROM identity.memberships WHERE user_id = $1
           ORDER BY last_used_at DESC NULLS LAST, created_at DESC",
     )
     .bind(user)

@@ -1,0 +1,136 @@
+//! API keys: `vxk_<prefix>_<secret>`. The prefix (12 hex digits, public, unique) finds the key;
+//! the secret (256 random bits) is kept only as its SHA-256, and shown once, on creation.
+//! A key acts for its owner (a user or a service account) in one organization, with at most the
+//! owner's current roles, further limited to the key's own permission list when it has one.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use uuid::Uuid;
+use vextrus_access::{PermissionKey, Scope, Subject, SubjectKind};
+use vextrus_db::{DbError, SystemTx, TenantId, Tx};
+
+use crate::service::{random_token, sha256};
+use crate::store::api_keys::{self as store, ApiKey, NewKeyRow};
+
+pub const KEY_PREFIX: &str = "vxk_";
+const PREFIX_HEX: usize = 12;
+/// `last_used_at` is written at most this often per key, so a busy key does not write per request.
+const TOUCH_EVERY: Duration = Duration::seconds(60);
+
+/// Whose key it is.
+#[derive(Debug, Clone, Copy)]
+pub enum Owner {
+    User(Uuid),
+    ServiceAccount(Uuid),
+}
+
+impl Owner {
+    fn parts(self) -> (&'static str, Uuid) {
+        match self {
+            Owner::User(id) => ("user", id),
+            Owner::ServiceAccount(id) => ("service_account", id),
+        }
+    }
+
+    pub fn id(self) -> Uuid {
+        self.parts().1
+    }
+}
+
+#[derive(Debug)]
+pub struct NewApiKey {
+    pub name: String,
+    pub permissions: Option<Vec<PermissionKey>>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A created key and its secret, which is never shown again.
+#[derive(Debug)]
+pub struct Created {
+    pub key: ApiKey,
+    pub secret: String,
+}
+
+pub async fn create(tx: &mut impl Tx, tenant: TenantId, owner: Owner, new: NewApiKey) -> Result<Created, DbError> {
+    let mut bytes = [0u8; PREFIX_HEX / 2];
+    getrandom::fill(&mut bytes).expect("the OS provides randomness");
+    let prefix: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let secret_part = random_token();
+    let (owner_kind, owner_id) = owner.parts();
+    let permissions: Option<Vec<String>> = new.permissions.map(|p| p.iter().map(|k| k.as_str().to_owned()).collect());
+    let row = NewKeyRow {
+        prefix: &prefix,
+        secret_hash: &sha256(&secret_part),
+        owner_kind,
+        owner_id,
+        name: &new.name,
+        permissions: permissions.as_deref(),
+        expires_at: new.expires_at,
+    };
+    let key = store::insert(tx, tenant, row).await?;
+    Ok(Created { key, secret: format!("{KEY_PREFIX}{prefix}_{secret_part}") })
+}
+
+pub async fn list(tx: &mut impl Tx, tenant: TenantId, owner: Owner) -> Result<Vec<ApiKey>, DbError> {
+    store::list(tx, tenant, owner.id()).await
+}
+
+pub async fn revoke(tx: &mut impl Tx, tenant: TenantId, owner: Owner, id: Uuid) -> Result<bool, DbError> {
+    store::revoke(tx, tenant, owner.id(), id).await
+}
+
+pub(crate) async fn revoke_all(tx: &mut impl Tx, tenant: TenantId, owner: Uuid) -> Result<(), DbError> {
+    store::revoke_all(tx, tenant, owner).await
+}
+
+/// Why a presented key does not authenticate; every case answers the same 401.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyRejected {
+    #[error("malformed")]
+    Malformed,
+    #[error("unknown, wrong secret, revoked, expired, or its owner lost access")]
+    Invalid,
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// The subject a presented key stands for. Runs in a system transaction: the key names its
+/// organization only once it is found.
+pub async fn authenticate(tx: &mut SystemTx, presented: &str) -> Result<(Subject, TenantId), KeyRejected> {
+    let rest = presented.strip_prefix(KEY_PREFIX).ok_or(KeyRejected::Malformed)?;
+    let (prefix, secret) = rest.split_at_checked(PREFIX_HEX).ok_or(KeyRejected::Malformed)?;
+    let secret = secret.strip_prefix('_').ok_or(KeyRejected::Malformed)?;
+    if !prefix.bytes().all(|b| b.is_ascii_hexdigit()) || secret.is_empty() {
+        return Err(KeyRejected::Malformed);
+    }
+    let key = store::for_auth(tx, prefix).await?.ok_or(KeyRejected::Invalid)?;
+    // Comparing digests: timing can only tell how much of the digest of a guess matched.
+    let now = Utc::now();
+    let usable = key.secret_hash == sha256(secret)
+        && key.revoked_at.is_none()
+        && key.expires_at.is_none_or(|at| at > now)
+        && key.owner_name.is_some();
+    if !usable {
+        return Err(KeyRejected::Invalid);
+    }
+    let roles = vextrus_access::service::roles_of(tx, key.tenant_id, key.owner_id).await?;
+    if roles.is_empty() {
+        // The owner is no longer a member (or holds no role): the key died with that.
+        return Err(KeyRejected::Invalid);
+    }
+    if key.last_used_at.is_none_or(|at| now - at > TOUCH_EVERY) {
+        store::touch(tx, key.tenant_id, key.id).await?;
+    }
+    let kind = if key.owner_kind == "user" { SubjectKind::User } else { SubjectKind::ServiceAccount };
+    let subject = Subject {
+        kind,
+        id: key.owner_id,
+        scope: Scope::Tenant(key.tenant_id),
+        roles: roles.into_iter().map(String::into_boxed_str).collect(),
+        username: key.owner_name.map(Arc::from),
+        session: None,
+        limit: key.permissions.map(|p| p.into_iter().map(String::into_boxed_str).collect()),
+    };
+    Ok((subject, key.tenant_id))
+}

@@ -1,0 +1,138 @@
+//! Invitations: an admin invites an email address with roles; the invitee gets a single-use
+//! token (7 days) through the job queue; accepting it makes them a member with those roles,
+//! creating their account if they have none. The token is `<organization id>.<secret>`: the
+//! organization part says where to look, the secret (256 bits, stored as SHA-256) proves it.
+
+use chrono::{Duration, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+use vextrus_access::service::{self as access, Actor};
+use vextrus_access::{Builtin, RoleKey};
+use vextrus_db::jobs;
+use vextrus_db::{SystemTx, TenantId, TenantTx};
+
+use crate::IdentityError;
+use crate::jobs::SendInvitationEmail;
+use crate::model::{DisplayName, EmailAddress, Username};
+use crate::password::Password;
+use crate::service::{random_token, sha256};
+use crate::store::invitations::{self as store, Invitation};
+use crate::store::{self as users, NewUserRow};
+
+pub const INVITATION_TTL: Duration = Duration::days(7);
+
+#[derive(Debug)]
+pub struct NewInvitation {
+    pub email: EmailAddress,
+    pub roles: Vec<RoleKey>,
+}
+
+/// Invites `new.email`; a pending invitation to the same address is replaced (so a lost mail
+/// can be sent again). The token goes only into the mail.
+pub async fn invite(
+    tx: &mut TenantTx,
+    actor: Actor<'_>,
+    inviter: Option<Uuid>,
+    org_name: &str,
+    new: NewInvitation,
+) -> Result<Invitation, IdentityError> {
+    let tenant = tx.tenant();
+    access::check_assignable(tx, tenant, &new.roles, actor).await?;
+    if crate::store::members::find_by_email(tx, tenant, new.email.as_str()).await?.is_some() {
+        return Err(IdentityError::AlreadyMember);
+    }
+    store::revoke_pending_for(tx, tenant, new.email.as_str()).await?;
+    let secret = random_token();
+    let roles: Vec<String> = new.roles.iter().map(|r| r.as_str().to_owned()).collect();
+    let expires_at = Utc::now() + INVITATION_TTL;
+    let invitation =
+        store::insert(tx, tenant, new.email.as_str(), &roles, &sha256(&secret), inviter, expires_at).await?;
+    let job = SendInvitationEmail {
+        to: new.email.to_string(),
+        organization: org_name.to_owned(),
+        token: format!("{}.{secret}", tenant.as_uuid().simple()),
+    };
+    jobs::enqueue(tx, &job).await?;
+    Ok(invitation)
+}
+
+pub async fn list(tx: &mut TenantTx) -> Result<Vec<Invitation>, IdentityError> {
+    let tenant = tx.tenant();
+    Ok(store::list(tx, tenant).await?)
+}
+
+/// Revokes a pending invitation. One that exists but is no longer pending is a 409 so the
+/// caller learns it was accepted (or had been revoked) meanwhile.
+pub async fn revoke(tx: &mut TenantTx, id: Uuid) -> Result<Invitation, IdentityError> {
+    let tenant = tx.tenant();
+    match store::revoke(tx, tenant, id).await? {
+        Some(invitation) => Ok(invitation),
+        None if store::exists(tx, tenant, id).await? => Err(IdentityError::InvitationNotPending),
+        None => Err(IdentityError::InvitationNotFound),
+    }
+}
+
+/// Account details for an invitee who has no account yet.
+#[derive(Debug)]
+pub struct NewAccount {
+    pub username: Username,
+    pub display_name: DisplayName,
+    pub password: Password,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Accepted {
+    #[schema(value_type = uuid::Uuid)]
+    pub organization_id: TenantId,
+    pub user_id: Uuid,
+    pub roles: Vec<String>,
+    /// An account was created for the invitee.
+    pub account_created: bool,
+}
+
+/// Accepts an invitation by its token. Having the token proves control of the address, so the
+/// new account's email counts as verified.
+pub async fn accept(tx: &mut SystemTx, token: &str, account: Option<NewAccount>) -> Result<Accepted, IdentityError> {
+    let (tenant, secret) = token.split_once('.').ok_or(IdentityError::InvitationInvalid)?;
+    let tenant = TenantId::from_uuid(Uuid::parse_str(tenant).map_err(|_| IdentityError::InvitationInvalid)?);
+    let claimed = store::claim(tx, tenant, &sha256(secret)).await?.ok_or(IdentityError::InvitationInvalid)?;
+    let email = EmailAddress::parse(&claimed.email).map_err(|_| IdentityError::InvitationInvalid)?;
+    let (user, account_created) = match users::credentials(tx, email.as_str()).await? {
+        Some(existing) => (existing.id, false),
+        None => {
+            let account = account.ok_or(IdentityError::AccountRequired)?;
+            let hash = account.password.hash();
+            let row = NewUserRow {
+                email: &email,
+                username: &account.username,
+                phone: None,
+                display_name: &account.display_name,
+                locale: "bn-BD",
+                password_hash: &hash,
+            };
+            let created = users::insert_user(tx, row).await.map_err(|e| match e.constraint() {
+                Some("users_username_key") => IdentityError::UsernameTaken,
+                Some("users_email_key") => IdentityError::EmailTaken,
+                _ => e.into(),
+            })?;
+            users::mark_email_verified(tx, created.id).await?;
+            (created.id, true)
+        }
+    };
+    users::insert_membership(tx, tenant, user).await?;
+    let asked: Vec<RoleKey> = claimed.roles.iter().filter_map(|r| RoleKey::parse(r).ok()).collect();
+    // A custom role deleted since the invitation was sent is not granted; if nothing is left,
+    // the least privilege there is.
+    let mut roles = access::existing(tx, tenant, &asked).await?;
+    if roles.is_empty() {
+        roles.push(RoleKey::parse(Builtin::Viewer.as_str()).map_err(|_| IdentityError::InvitationInvalid)?);
+    }
+    // Roles the member already holds are kept; the invitation adds to them.
+    let mut held: Vec<RoleKey> =
+        access::roles_of(tx, tenant, user).await?.iter().filter_map(|r| RoleKey::parse(r).ok()).collect();
+    held.extend(roles);
+    let roles = access::assign(tx, tenant, user, &held, Actor::Platform).await?;
+    store::mark_accepted(tx, tenant, claimed.id, user).await?;
+    Ok(Accepted { organization_id: tenant, user_id: user, roles, account_created })
+}

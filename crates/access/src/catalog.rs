@@ -59,8 +59,6 @@ permissions! {
     pub RolesManage = "access.roles.manage", grants [Admin];
     /// See the permission catalog.
     pub PermissionsRead = "access.permissions.read", grants [Admin, Member, Viewer, PlatformAdmin];
-    /// Ask whether the caller holds permissions (`POST /v1/authz/check`).
-    pub ChecksRun = "access.checks.run", grants [Admin, Member, Viewer];
     /// Register business modules' permissions in the catalog.
     pub PermissionsRegister = "platform.permissions.register", grants [];
 }

@@ -78,6 +78,19 @@ pub fn denied(key: &str, denial: Denial) -> ApiError {
         .detail(format!("This needs the permission `{key}`, which you do not hold here."))
 }
 
+/// A `Subject` extractor: proves who is asking and grants nothing. Only for operations on the
+/// subject itself that every credential may do (asking which permissions it holds).
+impl<S: Send + Sync> FromRequestParts<S> for Subject
+where
+    Authenticator: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        subject_of(parts, state).await
+    }
+}
+
 /// Proof that the request's subject holds permission `P` in its scope.
 #[derive(Debug, Clone)]
 pub struct Permitted<P> {

@@ -18,7 +18,7 @@ use vextrus_db::{Migration, ModuleMigrations};
 
 pub use cache::{Access, CATALOG_PAYLOAD, CHANNEL, CatalogEntry, Denial};
 pub use catalog::{
-    ChecksRun, PERMISSIONS, Permission, PermissionDef, PermissionsRead, PermissionsRegister, RolesManage, RolesRead,
+    PERMISSIONS, Permission, PermissionDef, PermissionsRead, PermissionsRegister, RolesManage, RolesRead,
 };
 pub use error::AccessError;
 pub use guard::{Authenticate, Authenticator, Permitted, denied, subject_of};

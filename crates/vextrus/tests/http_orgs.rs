@@ -2,19 +2,9 @@
 
 mod common;
 
-use common::TestApp;
+use common::{TestApp, problem};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-
-async fn problem(response: reqwest::Response, status: u16, code: &str) -> Value {
-    assert_eq!(response.status().as_u16(), status);
-    assert_eq!(response.headers()["content-type"], "application/problem+json");
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["code"], code, "{body}");
-    assert_eq!(body["status"], status);
-    assert_eq!(body["type"], format!("urn:vextrus:problem:{code}"));
-    body
-}
 
 fn field_of(body: &Value) -> &str {
     body["errors"][0]["field"].as_str().unwrap_or_default()

@@ -26,6 +26,17 @@ pub fn claims(access_token: &str) -> Value {
     serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
 }
 
+/// Asserts an RFC 9457 problem with `status` and `code`; answers its body.
+pub async fn problem(response: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(response.status().as_u16(), status);
+    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], status);
+    assert_eq!(body["type"], format!("urn:vextrus:problem:{code}"));
+    body
+}
+
 /// The code on its own line in a mail body (verification, invitation).
 pub fn code_in(body: &str) -> String {
     body.lines().map(str::trim).find(|l| l.len() >= 40 && !l.contains(' ')).expect("a code in the mail").to_owned()

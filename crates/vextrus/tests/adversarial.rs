@@ -1,0 +1,303 @@
+//! An adversarial walk over every route in the OpenAPI document, so that a new endpoint is
+//! covered the day it is added:
+//! - every route is either on the short public list or requires credentials (401 without);
+//! - organization B's owner — with an access token and with an API key — calling any route on
+//!   organization A's resources gets exactly the answer a nonexistent resource gets: 404 where
+//!   B may use the route (so nothing of A's exists for B), and the same 403 for platform routes
+//!   whatever the id; never a success;
+//! - B's lists show nothing of A's; and after the walk A's data is untouched.
+
+mod common;
+
+use std::collections::HashMap;
+
+use common::TestApp;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// Routes that need no credentials, and why.
+const PUBLIC: &[&str] = &[
+    "GET /.well-known/jwks.json",            // public keys
+    "GET /.well-known/openid-configuration", // discovery
+    "GET /healthz",                          // probes
+    "GET /readyz",
+    "POST /oauth/token",           // signs in
+    "POST /v1/signup",             // creates an organization
+    "POST /v1/verify-email",       // the code is the credential
+    "POST /v1/invitations/accept", // the code is the credential
+];
+
+/// A body that passes validation, so that the resource lookup (not a 422) answers.
+fn body_for(method: &str, path: &str) -> Option<Value> {
+    let body = match (method, path) {
+        ("PATCH", "/v1/orgs/{org}") => json!({"name": "Pwned"}),
+        ("PUT", "/v1/members/{user}/roles") => json!({"roles": ["viewer"]}),
+        ("PATCH", "/v1/roles/{role}") => json!({"name": "Pwned", "permissions": []}),
+        ("PATCH", "/v1/service-accounts/{id}") => json!({"name": "Pwned", "active": false}),
+        ("POST", "/v1/service-accounts/{id}/api-keys") => json!({"name": "Pwned"}),
+        ("POST", "/v1/orgs") => json!({"slug": "pwned-org", "name": "Pwned"}),
+        ("POST", "/v1/roles") => json!({"key": "pwned", "name": "Pwned", "permissions": []}),
+        ("POST", "/v1/invitations") => json!({"email": "pwned@example.com", "roles": ["viewer"]}),
+        ("POST", "/v1/service-accounts") => json!({"name": "Pwned", "roles": ["viewer"]}),
+        ("POST", "/v1/me/api-keys") => json!({"name": "Pwned"}),
+        ("POST", "/v1/authz/check") => json!({"permission": "identity.members.read"}),
+        ("PUT", "/v1/authz/permissions") => json!({"permissions": []}),
+        _ if method == "POST" || method == "PUT" || method == "PATCH" => json!({}),
+        _ => return None,
+    };
+    Some(body)
+}
+
+/// Organization A, with one of everything.
+struct Victim {
+    owner_token: String,
+    /// Path parameter values naming A's resources, by route.
+    ids: HashMap<&'static str, String>,
+    /// Strings that must never appear in B's answers.
+    secrets: Vec<String>,
+}
+
+async fn victim(app: &TestApp) -> Victim {
+    let org = app.sign_up("victim-co", "owner@victim.example", "victim-owner").await;
+    let owner = app.access_token("victim-owner", None).await;
+    let member = app.join(&owner, "staff@victim.example", "victim-staff", &["member"]).await;
+    let role = app
+        .as_user(&owner, Method::POST, "/v1/roles")
+        .json(&json!({"key": "victim-role", "name": "Victim", "permissions": ["identity.members.read"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(role.status(), 201);
+    let account: Value = app
+        .as_user(&owner, Method::POST, "/v1/service-accounts")
+        .json(&json!({"name": "Victim bot", "roles": ["viewer"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let account_id = account["id"].as_str().unwrap().to_owned();
+    let account_key: Value = app
+        .as_user(&owner, Method::POST, &format!("/v1/service-accounts/{account_id}/api-keys"))
+        .json(&json!({"name": "victim key"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let own_key: Value = app
+        .as_user(&owner, Method::POST, "/v1/me/api-keys")
+        .json(&json!({"name": "victim own key"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let invitation: Value = app
+        .as_user(&owner, Method::POST, "/v1/invitations")
+        .json(&json!({"email": "pending@victim.example", "roles": ["viewer"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let session = common::claims(&owner)["sid"].as_str().unwrap().to_owned();
+    let org_id = org["organization"]["id"].as_str().unwrap().to_owned();
+    let ids = HashMap::from([
+        ("org", org_id.clone()),
+        ("user", member["user_id"].as_str().unwrap().to_owned()),
+        ("role", "victim-role".to_owned()),
+        ("/v1/invitations/{id}", invitation["id"].as_str().unwrap().to_owned()),
+        ("/v1/service-accounts/{id}", account_id.clone()),
+        ("/v1/me/sessions/{id}", session),
+        ("/v1/me/api-keys/{id}", own_key["id"].as_str().unwrap().to_owned()),
+        ("key", account_key["id"].as_str().unwrap().to_owned()),
+    ]);
+    let secrets = vec![
+        org_id,
+        "victim-co".into(),
+        "victim.example".into(),
+        "victim-role".into(),
+        account_id,
+        account["client_id"].as_str().unwrap().to_owned(),
+        own_key["prefix"].as_str().unwrap().to_owned(),
+        member["user_id"].as_str().unwrap().to_owned(),
+    ];
+    Victim { owner_token: owner, ids, secrets }
+}
+
+/// Fills `{param}`s of `path` with A's ids (or, with `nonexistent`, with ids nothing has).
+fn fill(path: &str, ids: &HashMap<&'static str, String>, nonexistent: bool) -> String {
+    let mut out = String::new();
+    let mut rest = path;
+    while let Some(start) = rest.find('{') {
+        let end = rest[start..].find('}').unwrap() + start;
+        let name = &rest[start + 1..end];
+        out.push_str(&rest[..start]);
+        let value = if nonexistent {
+            if name == "role" { "no-such-role".to_owned() } else { uuid::Uuid::now_v7().to_string() }
+        } else {
+            let route_key = format!("{}{{{name}}}", &path[..path.find(&format!("{{{name}}}")).unwrap()]);
+            ids.iter()
+                .find(|(k, _)| **k == route_key || **k == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| panic!("no victim id for {{{name}}} in {path}: add one to the walk"))
+        };
+        out.push_str(&value);
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn operations(app: &TestApp) -> Vec<(String, String, bool)> {
+    let doc = serde_json::to_value(&app.openapi).unwrap();
+    let mut ops = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let secured = op.get("security").and_then(Value::as_array).is_some_and(|s| !s.is_empty());
+            ops.push((method.to_uppercase(), path.clone(), secured));
+        }
+    }
+    ops.sort();
+    ops
+}
+
+async fn call(app: &TestApp, method: &str, path: &str, url_path: &str, token: Option<&str>) -> (u16, String) {
+    let mut request = app.client.request(Method::from_bytes(method.as_bytes()).unwrap(), app.url(url_path));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body_for(method, path) {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap())
+}
+
+fn code(body: &str) -> String {
+    serde_json::from_str::<Value>(body).ok().and_then(|v| v["code"].as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn every_route_needs_credentials_and_keeps_organizations_apart() {
+    let app = TestApp::start().await;
+    let a = victim(&app).await;
+    app.sign_up("intruder-co", "owner@intruder.example", "intruder").await;
+    let b_token = app.access_token("intruder", None).await;
+    let b_key: Value = app
+        .as_user(&b_token, Method::POST, "/v1/me/api-keys")
+        .json(&json!({"name": "intruder key"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let b_key = b_key["secret"].as_str().unwrap().to_owned();
+
+    let ops = operations(&app);
+    assert!(ops.len() >= 40, "the walk covers the whole document ({} operations)", ops.len());
+    let mut targeted = 0;
+    for (method, path, secured) in &ops {
+        let route = format!("{method} {path}");
+        if PUBLIC.contains(&route.as_str()) {
+            assert!(!secured, "{route} is listed as public but documents security");
+            continue;
+        }
+        assert!(secured, "{route} documents no security and is not on the public list");
+        let a_path = fill(path, &a.ids, false);
+
+        // No credentials, or nonsense: 401.
+        for token in [None, Some("not-a-token"), Some("vxk_ffffffffffff_nope")] {
+            let (status, body) = call(&app, method, path, &a_path, token).await;
+            assert_eq!(status, 401, "{route} with {token:?}: {body}");
+            assert_eq!(code(&body), "unauthorized", "{route}");
+        }
+
+        // B against A's resources: the same answer as for a resource that does not exist.
+        if path.contains('{') {
+            targeted += 1;
+            let nowhere = fill(path, &a.ids, true);
+            for token in [&b_token, &b_key] {
+                let (status, body) = call(&app, method, path, &a_path, Some(token)).await;
+                let (control, control_body) = call(&app, method, path, &nowhere, Some(token)).await;
+                assert!(!(200..300).contains(&status), "{route}: B reached A's resource: {status} {body}");
+                assert_eq!(
+                    (status, code(&body)),
+                    (control, code(&control_body)),
+                    "{route}: A's resource is distinguishable"
+                );
+                assert!(
+                    status == 404 || (status == 403 && code(&body) == "permission_denied"),
+                    "{route}: {status} {body}"
+                );
+                if status == 403 {
+                    assert!(path.starts_with("/v1/orgs/{org}/"), "{route}: only platform routes may refuse B outright");
+                }
+                // (An error may echo what the caller sent, which is no leak.)
+                for secret in a.secrets.iter().filter(|s| !a_path.contains(s.as_str())) {
+                    assert!(!body.contains(secret.as_str()), "{route} leaked {secret}: {body}");
+                }
+            }
+        } else if method == "GET" {
+            // B's own lists show nothing of A's.
+            for token in [&b_token, &b_key] {
+                let (_, body) = call(&app, method, path, path, Some(token)).await;
+                for secret in &a.secrets {
+                    assert!(!body.contains(secret.as_str()), "{route} leaked {secret}: {body}");
+                }
+            }
+        }
+    }
+    assert!(targeted >= 15, "routes with A's ids: {targeted}");
+
+    // A is untouched.
+    let owner = &a.owner_token;
+    let org: Value = app.as_user(owner, Method::GET, "/v1/orgs/victim-co").send().await.unwrap().json().await.unwrap();
+    assert_eq!(org["name"], "Org victim-co");
+    let member: Value = app
+        .as_user(owner, Method::GET, &format!("/v1/members/{}", a.ids["user"]))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(member["roles"], json!(["member"]));
+    let role: Value =
+        app.as_user(owner, Method::GET, "/v1/roles/victim-role").send().await.unwrap().json().await.unwrap();
+    assert_eq!(role["name"], "Victim");
+    let account: Value = app
+        .as_user(owner, Method::GET, &format!("/v1/service-accounts/{}", a.ids["/v1/service-accounts/{id}"]))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!((account["name"].as_str(), account["status"].as_str()), (Some("Victim bot"), Some("active")));
+    let keys: Value = app
+        .as_user(owner, Method::GET, &format!("/v1/service-accounts/{}/api-keys", a.ids["/v1/service-accounts/{id}"]))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(keys["items"].as_array().unwrap().len(), 1, "B created no key for A's account");
+    assert!(keys["items"][0]["revoked_at"].is_null());
+    let mine: Value = app.as_user(owner, Method::GET, "/v1/me/api-keys").send().await.unwrap().json().await.unwrap();
+    assert!(mine["items"][0]["revoked_at"].is_null());
+    let invitations: Value =
+        app.as_user(owner, Method::GET, "/v1/invitations").send().await.unwrap().json().await.unwrap();
+    assert_eq!(invitations["items"][0]["status"], "pending");
+    let sessions: Value =
+        app.as_user(owner, Method::GET, "/v1/me/sessions").send().await.unwrap().json().await.unwrap();
+    assert_eq!(sessions.as_array().unwrap().len(), 1, "A's session was not signed out");
+}

@@ -118,13 +118,19 @@ async fn setup(dir: &std::path::Path) -> anyhow::Result<Setup> {
         password: vextrus_identity::password::Password::parse("Bench-Password-2026").map_err(anyhow::Error::msg)?,
     };
     vextrus_identity::service::sign_up(&mut tx, org, user).await?;
-    let tokens = vextrus_identity::tokens::password_grant(&mut tx, &auth, "bench", "Bench-Password-2026", None, None)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let login = vextrus_identity::tokens::PasswordLogin {
+        login: "bench",
+        password: "Bench-Password-2026",
+        org: None,
+        otp: None,
+        user_agent: None,
+    };
+    let tokens =
+        vextrus_identity::tokens::password_grant(&mut tx, &auth, login).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     tx.commit().await?;
 
     let modules = vextrus::ModuleSettings {
-        identity: vextrus_identity::IdentityConfig { dev_mailbox: false },
+        identity: vextrus_identity::IdentityConfig { dev_mailbox: false, trust_forwarded_for: false },
         auth: auth.clone(),
         access: vextrus::access(&db).await?,
     };

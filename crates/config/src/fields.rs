@@ -143,6 +143,14 @@ pub const FIELDS: &[Field] = &[
         doc: "On SIGINT/SIGTERM, how long in-flight requests and jobs may take to finish.",
     },
     Field {
+        key: "http.trust_forwarded_for",
+        env_aliases: &[],
+        kind: Kind::Bool,
+        default: "false",
+        doc: "Take the client address (for sign-in throttling) from the last `X-Forwarded-For` entry. Turn on \
+              only behind a proxy that sets it (Traefik does); otherwise clients could pick their own address.",
+    },
+    Field {
         key: "database.url",
         env_aliases: &["DATABASE_URL"],
         kind: Kind::Secret,

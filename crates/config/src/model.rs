@@ -103,11 +103,17 @@ pub struct HttpConfig {
     pub body_limit_bytes: usize,
     pub request_timeout_secs: u64,
     pub shutdown_grace_secs: u64,
+    pub trust_forwarded_for: bool,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { body_limit_bytes: 1 << 20, request_timeout_secs: 30, shutdown_grace_secs: 20 }
+        Self {
+            body_limit_bytes: 1 << 20,
+            request_timeout_secs: 30,
+            shutdown_grace_secs: 20,
+            trust_forwarded_for: false,
+        }
     }
 }
 

@@ -61,10 +61,12 @@ impl IdentityAuthenticator {
             return Err(suspended());
         }
         let kind = if claims.client_id.is_some() { SubjectKind::ServiceAccount } else { SubjectKind::User };
+        // An operator's platform token names the nil organization, which no organization has.
+        let scope = if org.is_nil() { Scope::Platform } else { Scope::Tenant(TenantId::from_uuid(org)) };
         Ok(Subject {
             kind,
             id,
-            scope: Scope::Tenant(TenantId::from_uuid(org)),
+            scope,
             roles: claims.roles.iter().map(|r| Box::from(r.as_str())).collect(),
             username: claims.username.as_deref().or(claims.client_id.as_deref()).map(Arc::from),
             session: claims.sid.as_deref().and_then(|s| Uuid::parse_str(s).ok()),

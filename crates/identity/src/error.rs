@@ -26,6 +26,14 @@ pub enum IdentityError {
     ServiceAccountNotFound,
     #[error("no such API key")]
     ApiKeyNotFound,
+    #[error("a second factor is already enabled")]
+    MfaAlreadyEnabled,
+    #[error("no second-factor enrolment was started")]
+    MfaNotEnrolled,
+    #[error("the code is not valid")]
+    InvalidCode,
+    #[error("a sealed secret cannot be opened: {0}")]
+    Sealed(String),
     #[error(transparent)]
     Access(#[from] vextrus_access::AccessError),
     #[error(transparent)]
@@ -68,6 +76,15 @@ impl From<IdentityError> for ApiError {
                 ApiError::not_found("service_account_not_found", "No such service account.")
             }
             IdentityError::ApiKeyNotFound => ApiError::not_found("api_key_not_found", "No such API key."),
+            IdentityError::MfaAlreadyEnabled => ApiError::conflict(
+                "mfa_already_enabled",
+                "A second factor is already enabled; disable it first to enrol a new authenticator.",
+            ),
+            IdentityError::MfaNotEnrolled => {
+                ApiError::conflict("mfa_not_enrolled", "Start enrolment first (POST /v1/me/mfa/totp).")
+            }
+            IdentityError::InvalidCode => ApiError::invalid_field("code", "is not a valid current code"),
+            IdentityError::Sealed(e) => ApiError::internal(e),
             IdentityError::Access(e) => e.into(),
             IdentityError::Tenancy(TenancyError::SlugTaken(slug)) => {
                 ApiError::conflict("slug_taken", format!("An organization with slug {slug:?} already exists."))

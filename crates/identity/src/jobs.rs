@@ -29,7 +29,35 @@ impl Job for SendInvitationEmail {
     const KIND: &'static str = "identity.send_invitation_email";
 }
 
+/// A password reset request: the job finds out whether the address has an account.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SendPasswordReset {
+    pub email: String,
+}
+
+impl Job for SendPasswordReset {
+    const KIND: &'static str = "identity.send_password_reset";
+}
+
 pub fn register_jobs(registry: &mut Registry, config: IdentityConfig) {
+    let resets = config.clone();
+    registry.register(move |ctx: JobContext, job: SendPasswordReset| {
+        let config = resets.clone();
+        async move {
+            if !config.dev_mailbox {
+                return Err(no_transport());
+            }
+            // The code and its mail commit together, so a retry cannot mail a code that does not exist.
+            let mut tx = ctx.db.system().await?;
+            let prepared = crate::password_reset::prepare(&mut tx, &job.email).await.map_err(|e| e.to_string())?;
+            if let Some((to, body)) = prepared {
+                let subject = "Reset your Vextrus password / পাসওয়ার্ড রিসেট";
+                store::deliver_to_dev_mailbox(&mut tx, ctx.id, &to, subject, &body).await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        }
+    });
     let invitations = config.clone();
     registry.register(move |ctx: JobContext, job: SendInvitationEmail| {
         let config = invitations.clone();
@@ -57,6 +85,10 @@ pub fn register_jobs(registry: &mut Registry, config: IdentityConfig) {
     });
 }
 
+fn no_transport() -> HandlerError {
+    "no mail transport is configured yet (the notify module is not installed); dev mailbox is off".into()
+}
+
 /// Idempotent per job: the message is keyed by the job's id, so a retry cannot deliver twice.
 async fn deliver(
     ctx: &JobContext,
@@ -66,9 +98,7 @@ async fn deliver(
     body: &str,
 ) -> Result<(), HandlerError> {
     if !config.dev_mailbox {
-        return Err(
-            "no mail transport is configured yet (the notify module is not installed); dev mailbox is off".into()
-        );
+        return Err(no_transport());
     }
     let mut tx = ctx.db.system().await?;
     store::deliver_to_dev_mailbox(&mut tx, ctx.id, to, subject, body).await?;

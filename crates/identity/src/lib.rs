@@ -10,14 +10,19 @@ pub mod invitations;
 mod jobs;
 pub mod keys;
 pub mod members;
+pub mod mfa;
 pub mod model;
+pub mod operators;
 mod orgs;
 pub mod password;
+pub mod password_reset;
 pub mod permissions;
 pub mod service;
 pub mod service_accounts;
 mod store;
+pub mod throttle;
 pub mod tokens;
+pub mod totp;
 
 use vextrus_db::{Migration, ModuleMigrations};
 use vextrus_server::AppState;
@@ -41,6 +46,7 @@ pub const MIGRATIONS: ModuleMigrations = ModuleMigrations {
             name: "service_accounts",
             sql: include_str!("../migrations/0006_service_accounts.sql"),
         },
+        Migration { version: 7, name: "mfa_and_abuse", sql: include_str!("../migrations/0007_mfa_and_abuse.sql") },
     ],
 };
 
@@ -49,6 +55,8 @@ pub const MIGRATIONS: ModuleMigrations = ModuleMigrations {
 pub struct IdentityConfig {
     /// Deliver mail to the dev mailbox (embedded/dev mode only).
     pub dev_mailbox: bool,
+    /// Client addresses come from `X-Forwarded-For` (behind a proxy that sets it).
+    pub trust_forwarded_for: bool,
 }
 
 impl axum::extract::FromRef<AppState> for IdentityConfig {

@@ -6,14 +6,15 @@
 use chrono::Utc;
 use serde::Serialize;
 use uuid::Uuid;
+use vextrus_access::Builtin;
 use vextrus_db::{DbError, SystemTx, TenantId};
 use vextrus_tenancy::{OrgRef, OrgStatus, service as tenancy};
 
 use crate::auth::Auth;
 use crate::keys::{Audience, Claims, KeyError};
-use crate::password;
 use crate::service::{random_token, sha256};
 use crate::store::{self, MembershipRow, service_accounts};
+use crate::{mfa, password};
 
 /// RFC 6749 §5.1.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -27,6 +28,10 @@ pub struct TokenResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
     pub scope: String,
+    /// Set when the organization requires a second factor the user has not enabled: the token
+    /// carries no roles until they enrol (`POST /v1/me/mfa/totp`) and refresh.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mfa_enrollment_required: Option<bool>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +39,11 @@ pub enum GrantError {
     /// RFC 6749 `invalid_grant`, with a description safe to show.
     #[error("{0}")]
     InvalidGrant(&'static str),
+    /// The account has a second factor and no `otp` was sent (`mfa_required`).
+    #[error("a one-time code is required")]
+    MfaRequired,
+    #[error(transparent)]
+    Identity(#[from] crate::IdentityError),
     /// RFC 6749 `invalid_client`: unknown client, wrong secret, or a disabled account.
     #[error("{0}")]
     InvalidClient(&'static str),
@@ -51,25 +61,65 @@ pub enum Refreshed {
     ReuseDetected,
 }
 
+/// A password sign-in as the token endpoint received it.
+#[derive(Debug, Clone, Copy)]
+pub struct PasswordLogin<'a> {
+    pub login: &'a str,
+    pub password: &'a str,
+    /// Organization slug or id, or `platform` (operators).
+    pub org: Option<&'a str>,
+    /// TOTP or recovery code, when the account has a second factor.
+    pub otp: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+}
+
+/// What `org=platform` asks for: the platform scope of an operator.
+pub const PLATFORM_SCOPE: &str = "platform";
+
+/// Where the next access token acts.
+#[derive(Debug, Clone)]
+enum Target {
+    Org(MembershipRow),
+    Platform,
+}
+
+impl Target {
+    fn tenant(&self) -> TenantId {
+        match self {
+            Target::Org(m) => m.tenant_id,
+            Target::Platform => TenantId::PLATFORM,
+        }
+    }
+}
+
+const OPERATOR_NEEDS_MFA: &str = "Platform operators must enable a second factor (TOTP) first.";
+
 pub async fn password_grant(
     tx: &mut SystemTx,
     auth: &Auth,
-    login: &str,
-    password: &str,
-    org: Option<&str>,
-    user_agent: Option<&str>,
+    req: PasswordLogin<'_>,
 ) -> Result<TokenResponse, GrantError> {
     const BAD_LOGIN: &str = "The username or password is incorrect.";
-    let user = store::credentials(tx, login).await?;
-    let ok = password::verify(password, user.as_ref().and_then(|u| u.password_hash.as_deref()));
+    let user = store::credentials(tx, req.login).await?;
+    let ok = password::verify(req.password, user.as_ref().and_then(|u| u.password_hash.as_deref()));
     let user = match user {
         Some(u) if ok && u.status == "active" => u,
         _ => return Err(GrantError::InvalidGrant(BAD_LOGIN)),
     };
-    let membership = choose_membership(tx, user.id, org, None).await?;
-    let session =
-        store::insert_session(tx, user.id, membership.tenant_id, Utc::now() + auth.refresh_ttl, user_agent).await?;
-    issue(tx, auth, session, user.id, &user.username, membership).await
+    let target = choose_target(tx, user.id, req.org, None, user.platform_role.as_deref()).await?;
+    let enrolled = mfa::is_enrolled(tx, user.id).await?;
+    if matches!(target, Target::Platform) && !enrolled {
+        return Err(GrantError::InvalidGrant(OPERATOR_NEEDS_MFA));
+    }
+    if enrolled {
+        let otp = req.otp.map(str::trim).filter(|o| !o.is_empty()).ok_or(GrantError::MfaRequired)?;
+        if !mfa::check_second_factor(tx, auth.keys.master(), user.id, otp).await? {
+            return Err(GrantError::InvalidGrant("The one-time code is not valid."));
+        }
+    }
+    let expires = Utc::now() + auth.refresh_ttl;
+    let session = store::insert_session(tx, user.id, target.tenant(), expires, req.user_agent).await?;
+    issue(tx, auth, session, user.id, &user.username, target, enrolled).await
 }
 
 pub async fn refresh_grant(
@@ -93,9 +143,35 @@ pub async fn refresh_grant(
         return Err(GrantError::InvalidGrant("The session has ended; sign in again."));
     }
     store::mark_refresh_used(tx, &hash).await?;
-    let membership = choose_membership(tx, presented.user_id, org, Some(presented.active_org)).await?;
-    let issued = issue(tx, auth, presented.session_id, presented.user_id, &presented.username, membership).await?;
+    let (user, current) = (presented.user_id, Some(presented.active_org));
+    let target = choose_target(tx, user, org, current, presented.platform_role.as_deref()).await?;
+    let enrolled = mfa::is_enrolled(tx, user).await?;
+    if matches!(target, Target::Platform) && !enrolled {
+        return Err(GrantError::InvalidGrant(OPERATOR_NEEDS_MFA));
+    }
+    let issued = issue(tx, auth, presented.session_id, user, &presented.username, target, enrolled).await?;
     Ok(Refreshed::Issued(issued))
+}
+
+/// The scope of the next access token: the platform (operators asking for it, or refreshing a
+/// platform session), else an organization as `choose_membership` picks it.
+async fn choose_target(
+    tx: &mut SystemTx,
+    user: Uuid,
+    asked: Option<&str>,
+    current: Option<TenantId>,
+    platform_role: Option<&str>,
+) -> Result<Target, GrantError> {
+    let asked = asked.map(str::trim).filter(|s| !s.is_empty());
+    let wants_platform = asked == Some(PLATFORM_SCOPE) || (asked.is_none() && current == Some(TenantId::PLATFORM));
+    if wants_platform {
+        return match platform_role {
+            Some(_) => Ok(Target::Platform),
+            None => Err(GrantError::InvalidGrant("You are not a platform operator.")),
+        };
+    }
+    let current = current.filter(|c| *c != TenantId::PLATFORM);
+    Ok(Target::Org(choose_membership(tx, user, asked, current).await?))
 }
 
 /// The organization of the next access token: the one asked for, else the session's current
@@ -129,20 +205,37 @@ async fn choose_membership(
     Ok(membership)
 }
 
+/// Tokens for a user's session. In an organization whose policy requires a second factor of
+/// the user's roles, a user without one gets a token with no roles (it can only enrol one) and
+/// the response says so; the next refresh after enrolling carries the roles.
 async fn issue(
     tx: &mut SystemTx,
     auth: &Auth,
     session: Uuid,
     user: Uuid,
     username: &str,
-    membership: MembershipRow,
+    target: Target,
+    mfa_enrolled: bool,
 ) -> Result<TokenResponse, GrantError> {
-    let roles = vextrus_access::service::roles_of(tx, membership.tenant_id, user).await?;
-    if roles.is_empty() {
-        return Err(GrantError::InvalidGrant("You hold no role in that organization."));
-    }
-    store::touch_membership(tx, membership.tenant_id, user).await?;
-    store::continue_session(tx, session, membership.tenant_id).await?;
+    let tenant = target.tenant();
+    let mut enrollment_required = None;
+    let roles = match target {
+        Target::Platform => vec![Builtin::PlatformAdmin.as_str().to_owned()],
+        Target::Org(_) => {
+            let roles = vextrus_access::service::roles_of(tx, tenant, user).await?;
+            if roles.is_empty() {
+                return Err(GrantError::InvalidGrant("You hold no role in that organization."));
+            }
+            store::touch_membership(tx, tenant, user).await?;
+            if !mfa_enrolled && mfa::required_by_policy(tx, tenant, &roles).await? {
+                enrollment_required = Some(true);
+                Vec::new()
+            } else {
+                roles
+            }
+        }
+    };
+    store::continue_session(tx, session, tenant).await?;
     let refresh_token = random_token();
     store::insert_refresh_token(tx, &sha256(&refresh_token), session).await?;
     let now = Utc::now().timestamp();
@@ -154,13 +247,15 @@ async fn issue(
         iat: now,
         nbf: None,
         jti: Uuid::now_v7().to_string(),
-        org: membership.tenant_id.to_string(),
+        org: tenant.to_string(),
         roles,
         username: Some(username.to_owned()),
         sid: Some(session.to_string()),
         client_id: None,
     };
-    respond(auth, &claims, Some(refresh_token))
+    let mut response = respond(auth, &claims, Some(refresh_token))?;
+    response.mfa_enrollment_required = enrollment_required;
+    Ok(response)
 }
 
 fn respond(auth: &Auth, claims: &Claims, refresh_token: Option<String>) -> Result<TokenResponse, GrantError> {
@@ -170,6 +265,7 @@ fn respond(auth: &Auth, claims: &Claims, refresh_token: Option<String>) -> Resul
         expires_in: auth.access_ttl.num_seconds(),
         refresh_token,
         scope: String::new(),
+        mfa_enrollment_required: None,
     })
 }
 

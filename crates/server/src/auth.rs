@@ -1,25 +1,38 @@
 //! The platform operators' admin bearer token (for automation), and bearer-header parsing.
 //! Turning either into an authorized caller is the access module's job.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use axum::http::header;
 use secrecy::{ExposeSecret, SecretString};
 
-/// The configured operator token; `None` disables the operator API.
+/// The configured operator token; `None` disables the operator API. Shared: replacing it
+/// (rotation) takes effect for every clone at once.
 #[derive(Debug, Clone)]
-pub struct OperatorToken(Option<Arc<SecretString>>);
+pub struct OperatorToken(Arc<RwLock<Option<SecretString>>>);
 
 impl OperatorToken {
     pub fn new(token: Option<SecretString>) -> Self {
-        Self(token.map(Arc::new))
+        Self(Arc::new(RwLock::new(token)))
     }
 
     pub fn matches(&self, presented: &str) -> bool {
-        match &self.0 {
+        match &*self.0.read().unwrap_or_else(|e| e.into_inner()) {
             Some(token) => constant_time_eq(token.expose_secret().as_bytes(), presented.as_bytes()),
             None => false,
         }
+    }
+
+    /// Replaces the token; true if it changed.
+    pub fn replace(&self, token: Option<SecretString>) -> bool {
+        let mut current = self.0.write().unwrap_or_else(|e| e.into_inner());
+        let same = match (&*current, &token) {
+            (Some(a), Some(b)) => a.expose_secret() == b.expose_secret(),
+            (None, None) => true,
+            _ => false,
+        };
+        *current = token;
+        !same
     }
 }
 
@@ -54,5 +67,14 @@ mod tests {
         assert!(!t.matches("abc1234"));
         assert!(!t.matches(""));
         assert!(!OperatorToken::new(None).matches(""));
+    }
+
+    #[test]
+    fn replacing_the_token_affects_every_clone() {
+        let t = OperatorToken::new(Some(SecretString::from("old")));
+        let clone = t.clone();
+        assert!(!t.replace(Some(SecretString::from("old"))), "same token: no change");
+        assert!(t.replace(Some(SecretString::from("new"))));
+        assert!(clone.matches("new") && !clone.matches("old"));
     }
 }

@@ -5,6 +5,7 @@
 //! middleware, and returns the router together with the OpenAPI document generated from it.
 
 mod auth;
+mod client;
 mod docs;
 mod error;
 mod extract;
@@ -26,6 +27,7 @@ use utoipa_axum::routes;
 use vextrus_db::{Database, ModuleMigrations};
 
 pub use auth::{OperatorToken, bearer_token};
+pub use client::ClientAddr;
 pub use error::{ApiError, FieldError, Problem};
 pub use extract::{Json, Query};
 

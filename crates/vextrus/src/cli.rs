@@ -74,6 +74,35 @@ pub enum AdminCommand {
     /// Manage the keys that sign access tokens.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Manage platform operators: users who may sign in to the platform scope (`org=platform`).
+    #[command(subcommand)]
+    Operator(OperatorCommand),
+    /// Manage the admin bearer token used by automation.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OperatorCommand {
+    /// Make a user a platform operator (they must also enable TOTP to sign in as one).
+    Grant(LoginArg),
+    /// Take the platform operator role away; their platform sessions stop refreshing.
+    Revoke(LoginArg),
+    /// List platform operators.
+    List,
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArg {
+    /// The user's username or email address.
+    pub login: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Replace the generated admin token (embedded mode: `<data-dir>/admin-token`). A running
+    /// `serve` switches to the new token within seconds; the old one stops working.
+    Rotate,
 }
 
 #[derive(Debug, Subcommand)]

@@ -101,6 +101,34 @@ pub fn admin_token(config: &Config, embedded: bool) -> anyhow::Result<(Option<Se
     })
 }
 
+/// Replaces the generated admin token in `<data-dir>/admin-token` (a running `serve` picks the
+/// new one up within seconds; the old one stops working then). A configured token is rotated
+/// where it is configured.
+pub fn rotate_admin_token(config: &Config, embedded: bool) -> anyhow::Result<PathBuf> {
+    if config.admin_token.is_some() {
+        anyhow::bail!(
+            "the admin token is configured (VEXTRUS_ADMIN_TOKEN or VEXTRUS_ADMIN_TOKEN_FILE): change it there and \
+             restart the instances"
+        );
+    }
+    if !embedded {
+        anyhow::bail!("no admin token is in use: with an external database, configure one (VEXTRUS_ADMIN_TOKEN_FILE)");
+    }
+    let path = config.data_dir.join("admin-token");
+    // Written aside and renamed over, so a reader sees the old token or the new one, never half.
+    let staged = config.data_dir.join("admin-token.new");
+    let _ = std::fs::remove_file(&staged);
+    write_private(&staged, &format!("vxa_{}", random_hex(32)?))?;
+    std::fs::rename(&staged, &path).with_context(|| format!("cannot replace {}", path.display()))?;
+    Ok(path)
+}
+
+/// The token file's current content, for `serve` to notice a rotation.
+pub fn read_token_file(path: &Path) -> Option<SecretString> {
+    let value = std::fs::read_to_string(path).ok()?.trim().to_owned();
+    (!value.is_empty()).then(|| SecretString::from(value))
+}
+
 /// The master key that seals token signing keys: configured, or (embedded mode) kept in
 /// `<data-dir>/master-key`. Losing it means losing the signing keys (tokens must be re-issued).
 pub fn master_key(config: &Config, embedded: bool) -> anyhow::Result<vextrus_identity::keys::MasterKey> {

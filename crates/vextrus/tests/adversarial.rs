@@ -21,10 +21,12 @@ const PUBLIC: &[&str] = &[
     "GET /.well-known/openid-configuration", // discovery
     "GET /healthz",                          // probes
     "GET /readyz",
-    "POST /oauth/token",           // signs in
-    "POST /v1/signup",             // creates an organization
-    "POST /v1/verify-email",       // the code is the credential
-    "POST /v1/invitations/accept", // the code is the credential
+    "POST /oauth/token",               // signs in
+    "POST /v1/signup",                 // creates an organization
+    "POST /v1/verify-email",           // the code is the credential
+    "POST /v1/invitations/accept",     // the code is the credential
+    "POST /v1/password-reset",         // answers the same for every address
+    "POST /v1/password-reset/confirm", // the code is the credential
 ];
 
 /// A body that passes validation, so that the resource lookup (not a 422) answers.

@@ -5,6 +5,8 @@ mod invitations;
 mod mailbox;
 mod me;
 mod members;
+mod mfa;
+mod password_reset;
 mod service_accounts;
 mod signup;
 mod token;
@@ -47,6 +49,14 @@ pub fn router() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(service_accounts::list_account_keys, service_accounts::create_account_key))
         .routes(routes!(service_accounts::revoke_account_key))
+        .routes(routes!(mfa::mfa_status))
+        .routes(routes!(mfa::enroll_totp))
+        .routes(routes!(mfa::confirm_totp))
+        .routes(routes!(mfa::disable_mfa))
+        .routes(routes!(mfa::new_recovery_codes))
+        .routes(routes!(mfa::get_policy, mfa::set_policy))
+        .routes(routes!(password_reset::request_reset))
+        .routes(routes!(password_reset::confirm_reset))
 }
 
 /// The signed-in user and the organization they act in; other subjects get 403 `users_only`.
@@ -55,6 +65,16 @@ fn signed_in_user(subject: &Subject) -> Result<(Uuid, TenantId), ApiError> {
         (SubjectKind::User, Some(tenant)) => Ok((subject.id, tenant)),
         _ => Err(ApiError::new(StatusCode::FORBIDDEN, "users_only", "Users only")
             .detail("Only a signed-in user can do this (not a service account or the operator token).")),
+    }
+}
+
+/// The user of a signed-in session (an access token from the password grant). Second-factor
+/// changes need one: an API key, even the user's own, must never enrol or remove a factor.
+fn session_user(subject: &Subject) -> Result<Uuid, ApiError> {
+    match (subject.kind, subject.session) {
+        (SubjectKind::User, Some(_)) => Ok(subject.id),
+        _ => Err(ApiError::new(StatusCode::FORBIDDEN, "session_required", "Session required")
+            .detail("Second factors are managed with a signed-in session's access token, not an API key.")),
     }
 }
 

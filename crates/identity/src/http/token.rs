@@ -10,8 +10,12 @@ use utoipa::ToSchema;
 use vextrus_db::Database;
 use vextrus_server::ApiError;
 
+use vextrus_server::ClientAddr;
+
+use crate::IdentityConfig;
 use crate::auth::Auth;
-use crate::tokens::{self, GrantError, Refreshed, TokenResponse};
+use crate::throttle::{self, ThrottleKeys};
+use crate::tokens::{self, GrantError, PasswordLogin, Refreshed, TokenResponse};
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct TokenRequest {
@@ -22,8 +26,11 @@ pub struct TokenRequest {
     pub password: Option<String>,
     pub refresh_token: Option<String>,
     /// Organization slug or id to make active; default: the only or most recently used one
-    /// (password), the session's current one (refresh).
+    /// (password), the session's current one (refresh). `platform` for operators.
     pub org: Option<String>,
+    /// Password grant: the current TOTP code (or a recovery code) when the account has a
+    /// second factor; without it such an account gets `mfa_required`.
+    pub otp: Option<String>,
     /// Service account (client credentials grant); or send HTTP Basic authentication.
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
@@ -32,7 +39,8 @@ pub struct TokenRequest {
 /// RFC 6749 §5.2.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OAuthError {
-    /// `invalid_request`, `invalid_grant`, `invalid_client`, `unsupported_grant_type`.
+    /// `invalid_request`, `invalid_grant`, `invalid_client`, `unsupported_grant_type`,
+    /// `mfa_required`, `slow_down` (throttled; see `Retry-After`).
     pub error: &'static str,
     pub error_description: String,
 }
@@ -81,10 +89,13 @@ fn no_store(status: StatusCode, body: impl IntoResponse) -> Response {
         (status = 200, body = TokenResponse),
         (status = 400, description = "RFC 6749 error: `invalid_request`, `invalid_grant`, `unsupported_grant_type`", body = OAuthError),
         (status = 401, description = "RFC 6749 `invalid_client`", body = OAuthError),
+        (status = 429, description = "`slow_down`: too many failed sign-ins; see `Retry-After`", body = OAuthError),
     ))]
 pub async fn token(
     State(db): State<Database>,
     State(auth): State<Auth>,
+    State(config): State<IdentityConfig>,
+    client: ClientAddr,
     headers: HeaderMap,
     form: Result<axum::Form<TokenRequest>, FormRejection>,
 ) -> Result<Response, ApiError> {
@@ -102,7 +113,31 @@ pub async fn token(
             let (Some(login), Some(password)) = (request.username.as_deref(), request.password.as_deref()) else {
                 return Ok(oauth_error("invalid_request", "The password grant needs username and password."));
             };
-            tokens::password_grant(&mut tx, &auth, login, password, request.org.as_deref(), user_agent.as_deref()).await
+            let keys = ThrottleKeys::new(login, client.ip(config.trust_forwarded_for));
+            if let Some(seconds) = throttle::wait(&mut tx, &keys).await? {
+                return Ok(slow_down(seconds));
+            }
+            let login = PasswordLogin {
+                login,
+                password,
+                org: request.org.as_deref(),
+                otp: request.otp.as_deref(),
+                user_agent: user_agent.as_deref(),
+            };
+            let result = tokens::password_grant(&mut tx, &auth, login).await;
+            // Failures are counted in their own transaction: the grant's is rolled back.
+            match &result {
+                Err(GrantError::InvalidGrant(description)) => {
+                    drop(tx);
+                    let mut counting = db.system().await?;
+                    throttle::failed(&mut counting, &keys).await?;
+                    counting.commit().await?;
+                    return Ok(oauth_error("invalid_grant", *description));
+                }
+                Ok(_) => throttle::succeeded(&mut tx, &keys).await?,
+                Err(_) => {}
+            }
+            result
         }
         Some("refresh_token") => {
             let Some(refresh_token) = request.refresh_token.as_deref() else {
@@ -140,9 +175,29 @@ pub async fn token(
             tx.commit().await?;
             Ok(no_store(StatusCode::OK, axum::Json(tokens)))
         }
-        Err(GrantError::InvalidGrant(description)) => Ok(oauth_error("invalid_grant", description)),
-        Err(GrantError::InvalidClient(description)) => Ok(invalid_client(description)),
         Err(GrantError::Db(e)) => Err(e.into()),
         Err(GrantError::Keys(e)) => Err(ApiError::internal(e)),
+        Err(GrantError::Identity(e)) => Err(e.into()),
+        Err(GrantError::InvalidGrant(description)) => Ok(oauth_error("invalid_grant", description)),
+        Err(GrantError::InvalidClient(description)) => Ok(invalid_client(description)),
+        Err(GrantError::MfaRequired) => Ok(oauth_error(
+            "mfa_required",
+            "This account has a second factor: send the current code from the authenticator app as `otp`.",
+        )),
     }
+}
+
+/// Throttled: 429 with `Retry-After`, and the error name OAuth uses for "slow down".
+fn slow_down(seconds: i64) -> Response {
+    let mut response = no_store(
+        StatusCode::TOO_MANY_REQUESTS,
+        axum::Json(OAuthError {
+            error: "slow_down",
+            error_description: format!("Too many failed sign-ins; try again in {seconds} seconds."),
+        }),
+    );
+    if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
 }

@@ -4,7 +4,10 @@
 pub(crate) mod api_keys;
 pub(crate) mod invitations;
 pub(crate) mod members;
+pub(crate) mod mfa;
+pub(crate) mod password_resets;
 pub(crate) mod service_accounts;
+pub(crate) mod throttle;
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -165,6 +168,7 @@ pub(crate) struct Credentials {
     pub username: String,
     pub status: String,
     pub password_hash: Option<String>,
+    pub platform_role: Option<String>,
 }
 
 /// By email (when `login` contains `@`) or username; both are stored lower-case.
@@ -172,7 +176,7 @@ pub(crate) async fn credentials(tx: &mut SystemTx, login: &str) -> Result<Option
     let login = login.trim().to_lowercase();
     let column_is_email = login.contains('@');
     sqlx::query_as(
-        "SELECT id, username, status, password_hash FROM identity.users
+        "SELECT id, username, status, password_hash, platform_role FROM identity.users
           WHERE CASE WHEN $2 THEN email = $1 ELSE username = $1 END",
     )
     .bind(login)
@@ -245,6 +249,7 @@ pub(crate) struct PresentedRefresh {
     pub user_id: Uuid,
     pub username: String,
     pub user_status: String,
+    pub platform_role: Option<String>,
     pub active_org: TenantId,
     pub used: bool,
     pub session_live: bool,
@@ -255,7 +260,7 @@ pub(crate) async fn presented_refresh(
     token_hash: &[u8],
 ) -> Result<Option<PresentedRefresh>, DbError> {
     sqlx::query_as(
-        "SELECT s.id AS session_id, s.user_id, u.username, u.status AS user_status, s.active_org,
+        "SELECT s.id AS session_id, s.user_id, u.username, u.status AS user_status, u.platform_role, s.active_org,
                 r.used_at IS NOT NULL AS used,
                 s.revoked_at IS NULL AND s.expires_at > now() AS session_live
            FROM identity.refresh_tokens r

@@ -29,30 +29,35 @@ pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
         }
     };
     let (token, token_path) = platform::admin_token(&config, embedded_mode)?;
-    match (&token, token_path) {
+    match (&token, &token_path) {
         (None, _) => tracing::warn!("no admin_token configured: the platform operator API is disabled"),
         (Some(_), Some(path)) => {
             tracing::info!(path = %path.display(), "platform admin token (bearer) is stored in this file")
         }
         (Some(_), None) => {}
     }
+    let operator_token = OperatorToken::new(token);
 
     let master = platform::master_key(&config, embedded_mode)?;
     let auth = vextrus::auth(&config, &db, master).await.context("loading the token signing keys")?;
     let modules = vextrus::ModuleSettings {
-        identity: vextrus_identity::IdentityConfig { dev_mailbox: config.dev_mailbox.unwrap_or(embedded_mode) },
+        identity: vextrus_identity::IdentityConfig {
+            dev_mailbox: config.dev_mailbox.unwrap_or(embedded_mode),
+            trust_forwarded_for: config.http.trust_forwarded_for,
+        },
         auth,
         access: vextrus::access(&db).await.context("loading the access catalog and roles")?,
     };
     if modules.identity.dev_mailbox {
         tracing::info!("dev mailbox on: mail is kept in the database (GET /v1/dev/mailbox), not sent");
     }
-    let state = vextrus::state(db.clone(), OperatorToken::new(token), &modules);
+    let state = vextrus::state(db.clone(), operator_token.clone(), &modules);
     let settings = HttpSettings {
         body_limit_bytes: config.http.body_limit_bytes,
         request_timeout: Duration::from_secs(config.http.request_timeout_secs),
     };
     let (router, _) = vextrus::app(state, settings);
+    let router = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let listener = match tokio::net::TcpListener::bind(config.listen).await {
         Ok(l) => l,
         Err(e) => {
@@ -77,6 +82,9 @@ pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
     tokio::spawn(modules.auth.orgs.clone().follow(db.clone(), stopped(stopping.clone())));
     tokio::spawn(modules.access.clone().follow(db.clone(), stopped(stopping.clone())));
     tokio::spawn(refresh_keys(modules.auth.keys.clone(), db.clone(), stopping.clone()));
+    if let Some(path) = token_path {
+        tokio::spawn(follow_token_file(operator_token, path, stopping.clone()));
+    }
     let worker = tokio::spawn(worker.run(stopped(stopping.clone())));
     let sampler = tokio::spawn(sample_metrics(db.clone(), stopping.clone()));
     let supervisor =
@@ -106,6 +114,24 @@ pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     served.context("HTTP server task failed")?.context("HTTP server failed")
+}
+
+/// `vextrus admin token rotate` replaces the generated token file; switch to the new token.
+async fn follow_token_file(token: OperatorToken, path: std::path::PathBuf, stopping: watch::Receiver<bool>) {
+    let work = async {
+        loop {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            if let Some(current) = platform::read_token_file(&path)
+                && token.replace(Some(current))
+            {
+                tracing::info!(path = %path.display(), "admin token rotated: the previous one no longer works");
+            }
+        }
+    };
+    tokio::select! {
+        () = work => {}
+        () = stopped(stopping) => {}
+    }
 }
 
 /// Migrations (unless disabled), the role safety check, and the runtime pools.

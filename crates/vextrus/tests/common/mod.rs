@@ -56,7 +56,7 @@ pub async fn modules(db: &vextrus_db::Database) -> vextrus::ModuleSettings {
 }
 
 pub fn dev_identity() -> vextrus_identity::IdentityConfig {
-    vextrus_identity::IdentityConfig { dev_mailbox: true }
+    vextrus_identity::IdentityConfig { dev_mailbox: true, trust_forwarded_for: false }
 }
 
 pub async fn test_db() -> TestDb {
@@ -85,7 +85,8 @@ impl TestApp {
         let (router, openapi) = vextrus::app(state, settings);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
         // The job worker runs as in `serve`, so mail reaches the dev mailbox.
         let worker = Worker::new(
             db.db.clone(),
@@ -120,8 +121,10 @@ impl TestApp {
     pub async fn token(&self, form: &[(&str, &str)]) -> (u16, Value) {
         let response = self.client.post(self.url("/oauth/token")).form(form).send().await.unwrap();
         let status = response.status().as_u16();
-        assert_eq!(response.headers()["cache-control"], "no-store");
-        (status, response.json().await.unwrap())
+        let cache = response.headers().get("cache-control").cloned();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(cache.as_ref().map(|v| v.to_str().unwrap()), Some("no-store"), "{status} {body}");
+        (status, body)
     }
 
     /// Password grant for `username` (into `org`, if given); the token response.

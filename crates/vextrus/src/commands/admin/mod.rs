@@ -2,6 +2,7 @@
 //! system path, and work next to a running `serve` (attaching to its embedded cluster).
 
 mod keys;
+mod operator;
 mod org;
 
 use anyhow::Context;
@@ -9,9 +10,16 @@ use vextrus::platform::{self, Mode};
 use vextrus_config::Config;
 use vextrus_db::Database;
 
-use crate::cli::AdminCommand;
+use crate::cli::{AdminCommand, TokenCommand};
 
 pub async fn admin(config: Config, cmd: AdminCommand) -> anyhow::Result<()> {
+    if let AdminCommand::Token(TokenCommand::Rotate) = cmd {
+        // A file operation: no database needed.
+        let embedded = config.database.url.is_none();
+        let path = platform::rotate_admin_token(&config, embedded)?;
+        println!("new admin token written to {} (running servers switch to it within seconds)", path.display());
+        return Ok(());
+    }
     let opened = platform::open_for_tool(&config).await?;
     let result = async {
         let pending = pending(&opened.options).await?;
@@ -29,6 +37,8 @@ pub async fn admin(config: Config, cmd: AdminCommand) -> anyhow::Result<()> {
         let result = match cmd {
             AdminCommand::Org(cmd) => org::run(&db, cmd).await,
             AdminCommand::Keys(cmd) => keys::run(&db, &config, opened.mode != Mode::External, cmd).await,
+            AdminCommand::Operator(cmd) => operator::run(&db, cmd).await,
+            AdminCommand::Token(_) => unreachable!("handled above"),
         };
         db.close().await;
         result

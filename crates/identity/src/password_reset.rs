@@ -1,0 +1,48 @@
+//! Password reset. Asking is answered the same way whether or not the address has an account
+//! (no enumeration, by message or by timing): the request path only enqueues a job with the
+//! address; the job looks the account up and, if there is one, mails a single-use code valid
+//! for an hour. Using the code sets the new password and signs every session out.
+
+use chrono::{Duration, Utc};
+use vextrus_db::SystemTx;
+use vextrus_db::jobs;
+
+use crate::IdentityError;
+use crate::jobs::SendPasswordReset;
+use crate::model::EmailAddress;
+use crate::password::Password;
+use crate::service::{random_token, sha256};
+use crate::store::password_resets as store;
+
+pub const RESET_TTL: Duration = Duration::hours(1);
+
+/// Queues the reset mail for `email` (which may belong to nobody).
+pub async fn request(tx: &mut SystemTx, email: &EmailAddress) -> Result<(), IdentityError> {
+    jobs::enqueue(tx, &SendPasswordReset { email: email.to_string() }).await?;
+    Ok(())
+}
+
+/// In the job: for an active account, a new code and the mail text; nothing otherwise.
+pub(crate) async fn prepare(tx: &mut SystemTx, email: &str) -> Result<Option<(String, String)>, IdentityError> {
+    let Some(user) = store::active_user_by_email(tx, email).await? else {
+        return Ok(None);
+    };
+    let token = random_token();
+    store::insert(tx, &sha256(&token), user.id, Utc::now() + RESET_TTL).await?;
+    let body = format!(
+        "Hello {},\n\nSomeone (hopefully you) asked to reset the password of {} on Vextrus. Use this code:\n\n    \
+         {token}\n\n(POST it with the new password as {{\"token\": \"…\", \"password\": \"…\"}} to \
+         /v1/password-reset/confirm.) It works once, for an hour. If you did not ask, ignore this mail.\n",
+        user.display_name, user.username
+    );
+    Ok(Some((user.email, body)))
+}
+
+/// Sets the new password with a code; every session of the account ends.
+pub async fn confirm(tx: &mut SystemTx, token: &str, password: &Password) -> Result<(), IdentityError> {
+    let user = store::consume(tx, &sha256(token.trim())).await?.ok_or(IdentityError::InvalidToken)?;
+    store::set_password(tx, user.id, &password.hash()).await?;
+    crate::throttle::forget(tx, &[&user.email, &user.username]).await?;
+    tracing::info!(user = %user.id, "password reset; sessions revoked");
+    Ok(())
+}

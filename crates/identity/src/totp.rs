@@ -33,6 +33,25 @@ pub fn base32(bytes: &[u8]) -> String {
     out
 }
 
+/// Decodes RFC 4648 base32 (padding and case ignored); `None` on a stray character.
+pub fn from_base32(text: &str) -> Option<Vec<u8>> {
+    let (mut buffer, mut bits, mut out) = (0u32, 0u32, Vec::new());
+    for c in text.trim_end_matches('=').bytes() {
+        let value = match c.to_ascii_uppercase() {
+            c @ b'A'..=b'Z' => c - b'A',
+            c @ b'2'..=b'7' => c - b'2' + 26,
+            _ => return None,
+        };
+        buffer = (buffer << 5) | u32::from(value);
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+        }
+    }
+    Some(out)
+}
+
 /// The code for a time step.
 pub fn code_at(secret: &[u8], step: i64) -> u32 {
     let key = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, secret);
@@ -125,5 +144,10 @@ mod tests {
         assert_eq!(base32(b"f"), "MY");
         assert_eq!(base32(b"foobar"), "MZXW6YTBOI");
         assert_eq!(base32(b"12345678901234567890"), "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ");
+        for bytes in [&b""[..], b"f", b"foobar", b"12345678901234567890"] {
+            assert_eq!(from_base32(&base32(bytes)).unwrap(), bytes);
+        }
+        assert_eq!(from_base32("my======").unwrap(), b"f");
+        assert!(from_base32("M1").is_none());
     }
 }

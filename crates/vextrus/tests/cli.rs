@@ -133,6 +133,29 @@ async fn fresh_data_dir_serves_and_a_restart_keeps_organizations() {
     assert!(!ok);
     assert!(err.contains("another process is running PostgreSQL"), "{err}");
 
+    // Rotating the admin token: the running server switches within seconds.
+    let (ok, out, err) = run(vextrus(&["admin", "token", "rotate", "--data-dir", data_dir]));
+    assert!(ok, "{err}");
+    assert!(out.contains("admin-token") && !out.contains("vxa_"), "names the file, never prints the token: {out}");
+    let old = token;
+    let token = std::fs::read_to_string(&token_file).unwrap().trim().to_owned();
+    assert_ne!(old, token);
+    assert_eq!(std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777, 0o600);
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let with_old = client.get(server.url("/v1/orgs")).bearer_auth(&old).send().await.unwrap().status();
+        if with_old == 401 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the old admin token still works");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(client.get(server.url("/v1/orgs")).bearer_auth(&token).send().await.unwrap().status(), 200);
+    // Operators are granted by login; an unknown one is a clear error.
+    let (ok, _, err) = run(vextrus(&["admin", "operator", "grant", "nobody-here", "--data-dir", data_dir]));
+    assert!(!ok);
+    assert!(err.contains("no user \"nobody-here\""), "{err}");
+
     let logs = server.stop();
     assert!(logs.iter().any(|l| l.contains("embedded PostgreSQL stopped")), "{logs:?}");
     assert!(!dir.path().join("postgres/postmaster.pid").exists(), "PostgreSQL stopped cleanly");

@@ -135,8 +135,7 @@ async fn setup(dir: &std::path::Path) -> anyhow::Result<Setup> {
         access: vextrus::access(&db).await?,
     };
     let state = vextrus::state(db.clone(), OperatorToken::new(Some(SecretString::from("unused"))), &modules);
-    let (router, _) =
-        vextrus::app(state, HttpSettings { body_limit_bytes: 1 << 20, request_timeout: Duration::from_secs(30) });
+    let (router, _) = vextrus::app(state, HttpSettings::new(1 << 20, Duration::from_secs(30)));
     let platform = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let platform_url = format!("http://{}", platform.local_addr()?);
     tokio::spawn(async move { axum::serve(platform, router).await });

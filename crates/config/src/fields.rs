@@ -122,6 +122,15 @@ pub const FIELDS: &[Field] = &[
         doc: "Log filter in tracing's EnvFilter syntax, e.g. `info,vextrus_db=debug`.",
     },
     Field {
+        key: "log.quiet_routes",
+        env_aliases: &[],
+        kind: Kind::Str,
+        default: "/auth/verify",
+        doc: "Comma-separated templated routes whose successful requests are counted in the metrics but not \
+              logged one by one (forward-auth runs for every request through the gateway, whose access log \
+              has them). Failures are always logged. Empty: log every request.",
+    },
+    Field {
         key: "http.body_limit_bytes",
         env_aliases: &[],
         kind: Kind::Int,

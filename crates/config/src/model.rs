@@ -89,11 +89,12 @@ pub enum LogFormat {
 pub struct LogConfig {
     pub format: LogFormat,
     pub filter: String,
+    pub quiet_routes: String,
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self { format: LogFormat::Auto, filter: "info,sqlx=warn".into() }
+        Self { format: LogFormat::Auto, filter: "info,sqlx=warn".into(), quiet_routes: "/auth/verify".into() }
     }
 }
 

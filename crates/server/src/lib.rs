@@ -66,10 +66,19 @@ impl FromRef<AppState> for OperatorToken {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct HttpSettings {
     pub body_limit_bytes: usize,
     pub request_timeout: Duration,
+    /// Templated routes whose successes are counted but not logged one by one.
+    pub quiet_routes: Vec<String>,
+}
+
+impl HttpSettings {
+    /// The defaults of `http.*` and `log.quiet_routes`.
+    pub fn new(body_limit_bytes: usize, request_timeout: Duration) -> Self {
+        Self { body_limit_bytes, request_timeout, quiet_routes: vec!["/auth/verify".to_owned()] }
+    }
 }
 
 #[derive(OpenApi)]
@@ -141,7 +150,7 @@ pub fn build(
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
-            observe::ObserveConfig { request_timeout: settings.request_timeout },
+            observe::ObserveConfig::new(settings.request_timeout, &settings.quiet_routes),
             observe::observe,
         ))
         .layer(DefaultBodyLimit::max(settings.body_limit_bytes))

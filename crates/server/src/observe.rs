@@ -1,30 +1,78 @@
 //! The outermost middleware: request id, tracing span, timeout, metrics and one log line per
 //! request. Metrics are labelled by the *templated* route (`/v1/orgs/{id}`), never the raw path,
 //! so that label cardinality stays bounded.
+//!
+//! Quiet routes (forward-auth: one call per request through the gateway) skip the span and the
+//! log line when they succeed; they are still counted, and their failures are still logged.
+//! Metric handles are resolved once per (method, route, status) and reused, so a request does
+//! not rebuild label sets or search the registry.
 
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::HeaderValue;
+use axum::http::{HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use metrics::{Gauge, Histogram};
 use tracing::Instrument;
 
 use crate::{ApiError, request_id};
 
-#[derive(Debug, Clone, Copy)]
+type HistogramKey = (Method, Arc<str>, u16);
+
+#[derive(Debug, Clone)]
 pub struct ObserveConfig {
-    pub request_timeout: Duration,
+    request_timeout: Duration,
+    quiet: Arc<[String]>,
+    histograms: Arc<RwLock<HashMap<HistogramKey, Histogram>>>,
+    active: Arc<RwLock<HashMap<Method, Gauge>>>,
+}
+
+impl ObserveConfig {
+    pub fn new(request_timeout: Duration, quiet_routes: &[String]) -> Self {
+        Self { request_timeout, quiet: quiet_routes.into(), histograms: Arc::default(), active: Arc::default() }
+    }
+
+    fn active(&self, method: &Method) -> Gauge {
+        if let Some(gauge) = self.active.read().unwrap_or_else(|e| e.into_inner()).get(method) {
+            return gauge.clone();
+        }
+        let gauge = metrics::gauge!("http_server_active_requests", "method" => method.as_str().to_owned());
+        self.active.write().unwrap_or_else(|e| e.into_inner()).insert(method.clone(), gauge.clone());
+        gauge
+    }
+
+    fn duration(&self, method: &Method, route: &Arc<str>, status: u16) -> Histogram {
+        let key = (method.clone(), route.clone(), status);
+        if let Some(histogram) = self.histograms.read().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return histogram.clone();
+        }
+        let histogram = metrics::histogram!(
+            "http_server_request_duration_seconds",
+            "method" => method.as_str().to_owned(),
+            "route" => route.to_string(),
+            "status" => status.to_string(),
+        );
+        self.histograms.write().unwrap_or_else(|e| e.into_inner()).insert(key, histogram.clone());
+        histogram
+    }
 }
 
 pub async fn observe(State(config): State<ObserveConfig>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let id = request_id::from_headers(req.headers());
-    let method = req.method().as_str().to_owned();
-    let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).to_owned();
-    let span = tracing::info_span!("request", request_id = %id, %method, %route);
+    let method = req.method().clone();
+    let route: Arc<str> = req.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).into();
+    let quiet = config.quiet.iter().any(|q| **q == *route);
+    let span = if quiet {
+        tracing::Span::none()
+    } else {
+        tracing::info_span!("request", request_id = %id, method = %method, route = %route)
+    };
 
-    let active = metrics::gauge!("http_server_active_requests", "method" => method.clone());
+    let active = config.active(&method);
     active.increment(1.0);
     let response = request_id::scope(id.clone(), async {
         match tokio::time::timeout(config.request_timeout, next.run(req)).await {
@@ -40,21 +88,22 @@ pub async fn observe(State(config): State<ObserveConfig>, req: Request, next: Ne
 
     let status = response.status();
     let elapsed = started.elapsed();
-    metrics::histogram!(
-        "http_server_request_duration_seconds",
-        "method" => method,
-        "route" => route,
-        "status" => status.as_str().to_owned(),
-    )
-    .record(elapsed.as_secs_f64());
-    span.in_scope(|| {
-        let ms = elapsed.as_secs_f64() * 1000.0;
-        if status.is_server_error() {
-            tracing::warn!(status = status.as_u16(), ms, "request finished");
+    config.duration(&method, &route, status.as_u16()).record(elapsed.as_secs_f64());
+    if !(quiet && status.is_success()) {
+        let span = if quiet {
+            tracing::info_span!("request", request_id = %id, method = %method, route = %route)
         } else {
-            tracing::info!(status = status.as_u16(), ms, "request finished");
-        }
-    });
+            span
+        };
+        span.in_scope(|| {
+            let ms = elapsed.as_secs_f64() * 1000.0;
+            if status.is_server_error() {
+                tracing::warn!(status = status.as_u16(), ms, "request finished");
+            } else {
+                tracing::info!(status = status.as_u16(), ms, "request finished");
+            }
+        });
+    }
     let mut response = response;
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(request_id::HEADER, value);

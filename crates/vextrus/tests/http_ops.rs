@@ -30,8 +30,7 @@ async fn readiness_fails_while_migrations_are_pending() {
     let mut state =
         vextrus::state(db.db.clone(), vextrus_server::OperatorToken::new(None), &common::modules(&db.db).await);
     state.migrations = WITH_FUTURE;
-    let settings =
-        vextrus_server::HttpSettings { body_limit_bytes: 1024, request_timeout: std::time::Duration::from_secs(5) };
+    let settings = vextrus_server::HttpSettings::new(1024, std::time::Duration::from_secs(5));
     let (router, _) = vextrus::app(state, settings);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

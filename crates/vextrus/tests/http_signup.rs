@@ -149,7 +149,7 @@ async fn dev_mailbox_is_for_operators_and_dev_mode_only() {
     let mut production = common::modules(&db.db).await;
     production.identity.dev_mailbox = false;
     let token = vextrus_server::OperatorToken::new(Some(secrecy::SecretString::from(common::TOKEN)));
-    let settings = vextrus_server::HttpSettings { body_limit_bytes: 1024, request_timeout: Duration::from_secs(5) };
+    let settings = vextrus_server::HttpSettings::new(1024, Duration::from_secs(5));
     let (router, _) = vextrus::app(vextrus::state(db.db.clone(), token, &production), settings);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

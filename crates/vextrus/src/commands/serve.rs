@@ -55,6 +55,14 @@ pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
     let settings = HttpSettings {
         body_limit_bytes: config.http.body_limit_bytes,
         request_timeout: Duration::from_secs(config.http.request_timeout_secs),
+        quiet_routes: config
+            .log
+            .quiet_routes
+            .split(',')
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+            .map(str::to_owned)
+            .collect(),
     };
     let (router, _) = vextrus::app(state, settings);
     let router = router.into_make_service_with_connect_info::<std::net::SocketAddr>();

@@ -74,7 +74,7 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn start() -> Self {
-        Self::start_with(HttpSettings { body_limit_bytes: 64 * 1024, request_timeout: Duration::from_secs(10) }).await
+        Self::start_with(HttpSettings::new(64 * 1024, Duration::from_secs(10))).await
     }
 
     pub async fn start_with(settings: HttpSettings) -> Self {

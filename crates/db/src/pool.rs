@@ -87,7 +87,7 @@ pub struct Database {
     app: PgPool,
     system: PgPool,
     /// For listeners, which hold a connection of their own for as long as they live.
-    system_options: PgConnectOptions,
+    system_options: std::sync::Arc<PgConnectOptions>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,7 +110,7 @@ impl Database {
         let app = pool(options.max_connections).connect_with(options.app.clone()).await?;
         let system_max = (options.max_connections / 4).max(2);
         let system = pool(system_max).connect_with(options.system.clone()).await?;
-        Ok(Self { app, system, system_options: options.system.clone() })
+        Ok(Self { app, system, system_options: std::sync::Arc::new(options.system.clone()) })
     }
 
     /// Begins a transaction in which exactly `tenant`'s rows are visible and writable.
@@ -131,7 +131,7 @@ impl Database {
             .max_connections(1)
             .max_lifetime(None)
             .idle_timeout(None)
-            .connect_with(self.system_options.clone())
+            .connect_with((*self.system_options).clone())
             .await?;
         let mut listener = sqlx::postgres::PgListener::connect_with(&own).await?;
         listener.listen_all(channels.iter().copied()).await?;

@@ -15,6 +15,7 @@ use vextrus_server::{ApiError, OperatorToken, bearer_token};
 
 use crate::api_keys::{self, KEY_PREFIX, KeyRejected};
 use crate::auth::Auth;
+use crate::keys::Claims;
 
 #[derive(Debug, Clone)]
 pub struct IdentityAuthenticator {
@@ -50,28 +51,18 @@ impl IdentityAuthenticator {
 
     /// In memory only: this is forward-auth's hot path.
     pub fn access_token(&self, token: &str) -> Result<Subject, ApiError> {
-        let claims = self
+        let verified = self
             .auth
             .verify(token)
             .map_err(|e| ApiError::unauthorized(format!("The access token is not valid: {e}.")))?;
-        let invalid = || ApiError::unauthorized("The access token's subject or organization is malformed.");
-        let id = Uuid::parse_str(&claims.sub).map_err(|_| invalid())?;
-        let org = Uuid::parse_str(&claims.org).map_err(|_| invalid())?;
-        if self.auth.orgs.is_suspended(&org) {
+        let subject = verified.subject(subject_of_claims)?;
+        // Checked on every request, never cached: suspension must take effect at once.
+        if let Some(tenant) = subject.tenant()
+            && self.auth.orgs.is_suspended(tenant.as_uuid())
+        {
             return Err(suspended());
         }
-        let kind = if claims.client_id.is_some() { SubjectKind::ServiceAccount } else { SubjectKind::User };
-        // An operator's platform token names the nil organization, which no organization has.
-        let scope = if org.is_nil() { Scope::Platform } else { Scope::Tenant(TenantId::from_uuid(org)) };
-        Ok(Subject {
-            kind,
-            id,
-            scope,
-            roles: claims.roles.iter().map(|r| Box::from(r.as_str())).collect(),
-            username: claims.username.as_deref().or(claims.client_id.as_deref()).map(Arc::from),
-            session: claims.sid.as_deref().and_then(|s| Uuid::parse_str(s).ok()),
-            limit: None,
-        })
+        Ok(subject)
     }
 
     async fn api_key(&self, presented: &str) -> Result<Subject, ApiError> {
@@ -88,6 +79,24 @@ impl IdentityAuthenticator {
             }
         }
     }
+}
+
+fn subject_of_claims(claims: &Claims) -> Result<Subject, ApiError> {
+    let invalid = || ApiError::unauthorized("The access token's subject or organization is malformed.");
+    let id = Uuid::parse_str(&claims.sub).map_err(|_| invalid())?;
+    let org = Uuid::parse_str(&claims.org).map_err(|_| invalid())?;
+    let kind = if claims.client_id.is_some() { SubjectKind::ServiceAccount } else { SubjectKind::User };
+    // An operator's platform token names the nil organization, which no organization has.
+    let scope = if org.is_nil() { Scope::Platform } else { Scope::Tenant(TenantId::from_uuid(org)) };
+    Ok(Subject {
+        kind,
+        id,
+        scope,
+        roles: claims.roles.iter().map(|r| Box::from(r.as_str())).collect(),
+        username: claims.username.as_deref().or(claims.client_id.as_deref()).map(Arc::from),
+        session: claims.sid.as_deref().and_then(|s| Uuid::parse_str(s).ok()),
+        limit: None,
+    })
 }
 
 impl axum::extract::FromRef<vextrus_server::AppState> for IdentityAuthenticator {

@@ -20,13 +20,14 @@ use tracing::Instrument;
 
 use crate::{ApiError, request_id};
 
-type HistogramKey = (Method, Arc<str>, u16);
+/// Per method and status, by route: looked up with the borrowed route, so no allocation.
+type Histograms = HashMap<String, HashMap<(Method, u16), Histogram>>;
 
 #[derive(Debug, Clone)]
 pub struct ObserveConfig {
     request_timeout: Duration,
     quiet: Arc<[String]>,
-    histograms: Arc<RwLock<HashMap<HistogramKey, Histogram>>>,
+    histograms: Arc<RwLock<Histograms>>,
     active: Arc<RwLock<HashMap<Method, Gauge>>>,
 }
 
@@ -44,18 +45,21 @@ impl ObserveConfig {
         gauge
     }
 
-    fn duration(&self, method: &Method, route: &Arc<str>, status: u16) -> Histogram {
-        let key = (method.clone(), route.clone(), status);
-        if let Some(histogram) = self.histograms.read().unwrap_or_else(|e| e.into_inner()).get(&key) {
+    fn duration(&self, method: &Method, route: &str, status: u16) -> Histogram {
+        let key = (method.clone(), status);
+        let histograms = self.histograms.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(histogram) = histograms.get(route).and_then(|m| m.get(&key)) {
             return histogram.clone();
         }
+        drop(histograms);
         let histogram = metrics::histogram!(
             "http_server_request_duration_seconds",
             "method" => method.as_str().to_owned(),
-            "route" => route.to_string(),
+            "route" => route.to_owned(),
             "status" => status.to_string(),
         );
-        self.histograms.write().unwrap_or_else(|e| e.into_inner()).insert(key, histogram.clone());
+        let mut all = self.histograms.write().unwrap_or_else(|e| e.into_inner());
+        all.entry(route.to_owned()).or_default().insert(key, histogram.clone());
         histogram
     }
 }
@@ -64,8 +68,9 @@ pub async fn observe(State(config): State<ObserveConfig>, req: Request, next: Ne
     let started = Instant::now();
     let id = request_id::from_headers(req.headers());
     let method = req.method().clone();
-    let route: Arc<str> = req.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).into();
-    let quiet = config.quiet.iter().any(|q| **q == *route);
+    let matched = req.extensions().get::<MatchedPath>().cloned();
+    let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
+    let quiet = config.quiet.iter().any(|q| q == route);
     let span = if quiet {
         tracing::Span::none()
     } else {
@@ -88,7 +93,7 @@ pub async fn observe(State(config): State<ObserveConfig>, req: Request, next: Ne
 
     let status = response.status();
     let elapsed = started.elapsed();
-    config.duration(&method, &route, status.as_u16()).record(elapsed.as_secs_f64());
+    config.duration(&method, route, status.as_u16()).record(elapsed.as_secs_f64());
     if !(quiet && status.is_success()) {
         let span = if quiet {
             tracing::info_span!("request", request_id = %id, method = %method, route = %route)

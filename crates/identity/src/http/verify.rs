@@ -4,8 +4,9 @@
 //! permission is checked against the access cache — no database read per request. (API keys
 //! are accepted too, at the cost of one indexed read.)
 
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -20,6 +21,22 @@ pub struct VerifyParams {
     /// Permissions the caller must hold, comma-separated (also the `X-Vextrus-Require` header;
     /// when both are given, both must hold).
     pub require: Option<String>,
+}
+
+/// The two headers forward-auth reads, taken without copying the whole header map.
+#[derive(Debug)]
+pub struct ForwardAuth {
+    credential: Option<String>,
+    require: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ForwardAuth {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let require = parts.headers.get("x-vextrus-require").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        Ok(Self { credential: bearer_token(&parts.headers).map(str::to_owned), require })
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -41,17 +58,16 @@ pub async fn verify(
     State(authn): State<IdentityAuthenticator>,
     State(access): State<Access>,
     Query(params): Query<VerifyParams>,
-    headers: HeaderMap,
+    ForwardAuth { credential, require }: ForwardAuth,
 ) -> Result<Response, ApiError> {
-    let credential = bearer_token(&headers)
+    let credential = credential
         .ok_or_else(|| ApiError::unauthorized("Send an access token or API key as `Authorization: Bearer <token>`."))?;
-    let subject = authn.subject(credential).await?;
+    let subject = authn.subject(&credential).await?;
     let Some(tenant) = subject.tenant() else {
         return Err(ApiError::new(axum::http::StatusCode::FORBIDDEN, "org_required", "Organization required")
             .detail("Forward-auth admits members of an organization; the operator token is not one."));
     };
-    let header_require = headers.get("x-vextrus-require").and_then(|v| v.to_str().ok());
-    let required = params.require.iter().map(String::as_str).chain(header_require);
+    let required = params.require.iter().chain(require.iter()).map(String::as_str);
     for key in required.flat_map(|list| list.split(',')).map(str::trim).filter(|k| !k.is_empty()) {
         access.check(&subject, key).map_err(|d| denied(key, d))?;
     }

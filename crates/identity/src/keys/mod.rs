@@ -72,7 +72,38 @@ struct Loaded {
 /// whenever the set of published keys changes (a withdrawn key invalidates its tokens at once).
 #[derive(Default)]
 struct Verified {
-    entries: HashMap<Box<str>, Arc<Claims>>,
+    entries: HashMap<Box<str>, Arc<VerifiedToken>>,
+}
+
+/// A verified token's claims, and what request handling derives from them (the access-control
+/// subject), derived once per token rather than once per request.
+#[derive(Debug)]
+pub struct VerifiedToken {
+    pub claims: Claims,
+    subject: std::sync::OnceLock<vextrus_access::Subject>,
+}
+
+impl VerifiedToken {
+    /// The subject, built by `build` the first time (a failure is not remembered).
+    pub fn subject<E>(
+        &self,
+        build: impl FnOnce(&Claims) -> Result<vextrus_access::Subject, E>,
+    ) -> Result<vextrus_access::Subject, E> {
+        if let Some(subject) = self.subject.get() {
+            return Ok(subject.clone());
+        }
+        let subject = build(&self.claims)?;
+        let _ = self.subject.set(subject.clone());
+        Ok(subject)
+    }
+}
+
+impl std::ops::Deref for VerifiedToken {
+    type Target = Claims;
+
+    fn deref(&self) -> &Claims {
+        &self.claims
+    }
 }
 
 /// Bounds the cache; when full, expired entries go, and if that is not enough, all of them.
@@ -176,7 +207,7 @@ impl KeyRing {
 
     /// Verifies from memory only: no database read, and no signature check for a token that
     /// was verified before and has not expired.
-    pub fn verify(&self, token: &str, issuer: &str, audience: &str) -> Result<Arc<Claims>, TokenError> {
+    pub fn verify(&self, token: &str, issuer: &str, audience: &str) -> Result<Arc<VerifiedToken>, TokenError> {
         let now = Utc::now().timestamp();
         let cached = self.verified.read().unwrap_or_else(|e| e.into_inner()).entries.get(token).cloned();
         if let Some(claims) = cached {
@@ -190,7 +221,8 @@ impl KeyRing {
         }
         let claims = {
             let loaded = self.read();
-            Arc::new(jwt::verify(token, |kid| loaded.public.get(kid).map(Vec::as_slice), issuer, audience, now)?)
+            let claims = jwt::verify(token, |kid| loaded.public.get(kid).map(Vec::as_slice), issuer, audience, now)?;
+            Arc::new(VerifiedToken { claims, subject: std::sync::OnceLock::new() })
         };
         let mut verified = self.verified.write().unwrap_or_else(|e| e.into_inner());
         if verified.entries.len() >= VERIFIED_CAPACITY {

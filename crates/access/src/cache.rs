@@ -53,11 +53,14 @@ struct Snapshot {
     roles: HashMap<TenantId, Arc<TenantRoles>>,
 }
 
-/// Shared handle; cheap to clone.
+/// Shared handle; cheap to clone (one reference count).
 #[derive(Debug, Clone)]
-pub struct Access {
-    code: Arc<HashMap<Box<str>, CatalogEntry>>,
-    snapshot: Arc<RwLock<Arc<Snapshot>>>,
+pub struct Access(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    code: HashMap<Box<str>, CatalogEntry>,
+    snapshot: RwLock<Arc<Snapshot>>,
 }
 
 impl Access {
@@ -73,15 +76,15 @@ impl Access {
             })
             .collect();
         let snapshot = Snapshot { catalog: code.clone(), roles: HashMap::new() };
-        Self { code: Arc::new(code), snapshot: Arc::new(RwLock::new(Arc::new(snapshot))) }
+        Self(Arc::new(Inner { code, snapshot: RwLock::new(Arc::new(snapshot)) }))
     }
 
     fn current(&self) -> Arc<Snapshot> {
-        self.snapshot.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.0.snapshot.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     fn replace(&self, change: impl FnOnce(&Snapshot) -> Snapshot) {
-        let mut guard = self.snapshot.write().unwrap_or_else(|e| e.into_inner());
+        let mut guard = self.0.snapshot.write().unwrap_or_else(|e| e.into_inner());
         *guard = Arc::new(change(&guard));
     }
 
@@ -109,7 +112,7 @@ impl Access {
 
     /// A module whose permissions the platform's code declares.
     pub fn is_reserved_module(&self, module: &str) -> bool {
-        self.code.keys().any(|k| k.split('.').next() == Some(module))
+        self.0.code.keys().any(|k| k.split('.').next() == Some(module))
     }
 
     /// Sets a tenant's custom roles in this cache only, as a reload would: for benchmarks and
@@ -158,7 +161,7 @@ impl Access {
     }
 
     fn catalog_with(&self, registered: Vec<store::RegisteredRow>) -> HashMap<Box<str>, CatalogEntry> {
-        let mut catalog = (*self.code).clone();
+        let mut catalog = self.0.code.clone();
         for row in registered {
             let grants = row.grants.iter().filter_map(|g| Builtin::from_key(g)).fold(0u8, |bits, b| bits | b.bit());
             // The platform's own definitions win over anything registered under the same key.

@@ -5,7 +5,7 @@ use axum::extract::FromRef;
 use chrono::Duration;
 use vextrus_server::AppState;
 
-use crate::keys::{KeyRing, TokenError, VerifiedToken};
+use crate::keys::{Claims, KeyRing, TokenError};
 use crate::orgs::OrgStatusCache;
 
 #[derive(Debug, Clone)]
@@ -22,7 +22,7 @@ pub struct Auth {
 }
 
 impl Auth {
-    pub fn verify(&self, token: &str) -> Result<std::sync::Arc<VerifiedToken>, TokenError> {
+    pub fn verify(&self, token: &str) -> Result<std::sync::Arc<Claims>, TokenError> {
         self.keys.verify(token, &self.issuer, &self.audience)
     }
 }

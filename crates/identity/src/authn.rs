@@ -6,8 +6,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode};
 use uuid::Uuid;
 use vextrus_access::{Authenticate, Builtin, Scope, Subject, SubjectKind};
 use vextrus_db::{Database, TenantId};
@@ -17,11 +17,16 @@ use crate::api_keys::{self, KEY_PREFIX, KeyRejected};
 use crate::auth::Auth;
 use crate::keys::Claims;
 
+/// Cheap to clone: one shared allocation, so the per-request clone is a single reference count
+/// (which matters on the forward-auth path, where every shared counter is contended).
 #[derive(Debug, Clone)]
-pub struct IdentityAuthenticator {
-    pub auth: Auth,
-    pub operator: OperatorToken,
-    pub db: Database,
+pub struct IdentityAuthenticator(Arc<Parts_>);
+
+#[derive(Debug)]
+struct Parts_ {
+    auth: Auth,
+    operator: OperatorToken,
+    db: Database,
 }
 
 fn suspended() -> ApiError {
@@ -29,13 +34,26 @@ fn suspended() -> ApiError {
         .detail("The organization is suspended.")
 }
 
+/// Shaped like a JWT (`xxx.yyy.zzz`, base64url JSON header): then it is verified as an access
+/// token without first being compared with the operator token.
+pub(crate) fn looks_like_jwt(credential: &str) -> bool {
+    credential.starts_with("eyJ") && credential.bytes().filter(|b| *b == b'.').count() == 2
+}
+
 impl IdentityAuthenticator {
+    pub fn new(auth: Auth, operator: OperatorToken, db: Database) -> Self {
+        Self(Arc::new(Parts_ { auth, operator, db }))
+    }
+
     /// The subject of a bearer credential.
     pub async fn subject(&self, credential: &str) -> Result<Subject, ApiError> {
         if credential.starts_with(KEY_PREFIX) {
             return self.api_key(credential).await;
         }
-        if self.operator.matches(credential) {
+        if looks_like_jwt(credential) {
+            return self.access_token(credential);
+        }
+        if self.0.operator.matches(credential) {
             return Ok(Subject {
                 kind: SubjectKind::PlatformOperator,
                 id: Uuid::nil(),
@@ -51,26 +69,46 @@ impl IdentityAuthenticator {
 
     /// In memory only: this is forward-auth's hot path.
     pub fn access_token(&self, token: &str) -> Result<Subject, ApiError> {
-        let verified = self
-            .auth
-            .verify(token)
-            .map_err(|e| ApiError::unauthorized(format!("The access token is not valid: {e}.")))?;
-        let subject = verified.subject(subject_of_claims)?;
+        self.access_token_with_headers(token).map(|(subject, _)| subject)
+    }
+
+    /// An access token's subject and its forward-auth headers. Each worker thread keeps its own
+    /// copy of both for the tokens it has seen (until their `exp`, and only while the key
+    /// ring's generation is unchanged), so that concurrent requests share no lock and no
+    /// counter, and a repeated token costs no formatting.
+    pub fn access_token_with_headers(&self, token: &str) -> Result<(Subject, IdentityHeaders), ApiError> {
+        let keys = &self.0.auth.keys;
+        let generation = keys.generation();
+        let now = chrono::Utc::now().timestamp();
+        let (subject, headers) = match local::get(generation, token, now) {
+            Some(found) => found,
+            None => {
+                let verified = self
+                    .0
+                    .auth
+                    .verify(token)
+                    .map_err(|e| ApiError::unauthorized(format!("The access token is not valid: {e}.")))?;
+                let subject = subject_of_claims(&verified)?;
+                let headers = identity_headers(&subject);
+                local::put(generation, token, verified.exp, (subject.clone(), headers.clone()));
+                (subject, headers)
+            }
+        };
         // Checked on every request, never cached: suspension must take effect at once.
         if let Some(tenant) = subject.tenant()
-            && self.auth.orgs.is_suspended(tenant.as_uuid())
+            && self.0.auth.orgs.is_suspended(tenant.as_uuid())
         {
             return Err(suspended());
         }
-        Ok(subject)
+        Ok((subject, headers))
     }
 
     async fn api_key(&self, presented: &str) -> Result<Subject, ApiError> {
-        let mut tx = self.db.system().await?;
+        let mut tx = self.0.db.system().await?;
         let found = api_keys::authenticate(&mut tx, presented).await;
         tx.commit().await?;
         match found {
-            Ok((_, tenant)) if self.auth.orgs.is_suspended(tenant.as_uuid()) => Err(suspended()),
+            Ok((_, tenant)) if self.0.auth.orgs.is_suspended(tenant.as_uuid()) => Err(suspended()),
             Ok((subject, _)) => Ok(subject),
             Err(KeyRejected::Db(e)) => Err(e.into()),
             Err(e) => {
@@ -78,6 +116,75 @@ impl IdentityAuthenticator {
                 Err(ApiError::unauthorized("The API key is not valid."))
             }
         }
+    }
+}
+
+/// What forward-auth tells the services behind the gateway, in this order: `X-Vextrus-User`,
+/// `X-Vextrus-Tenant` (empty at platform scope), `X-Vextrus-Roles` (comma-separated),
+/// `X-Vextrus-Username`.
+pub type IdentityHeaders = [HeaderValue; 4];
+
+pub const IDENTITY_HEADER_NAMES: [&str; 4] =
+    ["x-vextrus-user", "x-vextrus-tenant", "x-vextrus-roles", "x-vextrus-username"];
+
+pub fn identity_headers(subject: &Subject) -> IdentityHeaders {
+    let text = |s: &str| HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static(""));
+    let roles: Vec<&str> = subject.roles.iter().map(|r| &**r).collect();
+    [
+        text(&subject.id.to_string()),
+        text(&subject.tenant().map(|t| t.to_string()).unwrap_or_default()),
+        text(&roles.join(",")),
+        text(subject.username.as_deref().unwrap_or("")),
+    ]
+}
+
+/// The per-thread copy of verified tokens' subjects and headers.
+mod local {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+
+    use vextrus_access::Subject;
+
+    use super::IdentityHeaders;
+    use crate::keys::LEEWAY_SECS;
+
+    const CAPACITY: usize = 10_000;
+
+    #[derive(Default)]
+    struct Local {
+        generation: u64,
+        entries: HashMap<Box<str>, (Subject, IdentityHeaders, i64)>,
+    }
+
+    thread_local! {
+        static LOCAL: RefCell<Local> = RefCell::new(Local::default());
+    }
+
+    pub(super) fn get(generation: u64, token: &str, now: i64) -> Option<(Subject, IdentityHeaders)> {
+        LOCAL.with_borrow_mut(|local| {
+            if local.generation != generation {
+                local.entries.clear();
+                local.generation = generation;
+                return None;
+            }
+            match local.entries.get(token) {
+                Some((subject, headers, exp)) if exp + LEEWAY_SECS > now => Some((subject.clone(), headers.clone())),
+                _ => None,
+            }
+        })
+    }
+
+    pub(super) fn put(generation: u64, token: &str, exp: i64, (subject, headers): (Subject, IdentityHeaders)) {
+        LOCAL.with_borrow_mut(|local| {
+            if local.generation != generation {
+                local.entries.clear();
+                local.generation = generation;
+            }
+            if local.entries.len() >= CAPACITY {
+                local.entries.clear();
+            }
+            local.entries.insert(token.into(), (subject, headers, exp));
+        });
     }
 }
 

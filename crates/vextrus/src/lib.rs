@@ -33,8 +33,7 @@ pub struct ModuleSettings {
 
 /// The shared state, with every module's own state registered.
 pub fn state(db: Database, operator_token: OperatorToken, modules: &ModuleSettings) -> AppState {
-    let authenticator =
-        IdentityAuthenticator { auth: modules.auth.clone(), operator: operator_token.clone(), db: db.clone() };
+    let authenticator = IdentityAuthenticator::new(modules.auth.clone(), operator_token.clone(), db.clone());
     let mut extensions = axum::http::Extensions::new();
     extensions.insert(modules.identity.clone());
     extensions.insert(modules.auth.clone());

@@ -418,3 +418,17 @@ async fn sessions_can_be_listed_and_signed_out() {
     let junk = app.client.delete(app.url("/v1/me/sessions/not-a-uuid")).bearer_auth(access).send().await.unwrap();
     assert_eq!(junk.status(), 404);
 }
+
+#[tokio::test]
+async fn a_token_cached_by_one_instance_means_nothing_to_another() {
+    // Both servers run on this test's one thread, so they share its per-thread token cache:
+    // what one verified must not count for the other (different keys, different issuer state).
+    let a = TestApp::start().await;
+    let b = TestApp::start().await;
+    a.sign_up("cache-a", "a@cache.example", "cache-a").await;
+    let token = a.access_token("cache-a", None).await;
+    for _ in 0..3 {
+        assert_eq!(verify(&a, &token).await.status(), 200);
+    }
+    assert_eq!(verify(&b, &token).await.status(), 401);
+}

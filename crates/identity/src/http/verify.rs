@@ -8,12 +8,13 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Deserialize;
+use utoipa::IntoParams;
 use vextrus_access::{Access, denied};
 use vextrus_server::{ApiError, Problem, Query, bearer_token};
 
 use crate::IdentityAuthenticator;
+use crate::authn::{IDENTITY_HEADER_NAMES, identity_headers, looks_like_jwt};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -39,18 +40,12 @@ impl<S: Send + Sync> FromRequestParts<S> for ForwardAuth {
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Verified {
-    pub user: String,
-    pub tenant: String,
-    pub roles: Vec<String>,
-}
-
-/// Verify a bearer credential for the gateway; identity goes back in `X-Vextrus-*` headers.
+/// Verify a bearer credential for the gateway; identity goes back in `X-Vextrus-*` headers
+/// (the body is empty).
 #[utoipa::path(get, path = "/auth/verify", tag = "identity", security(("bearer" = [])),
     params(VerifyParams),
     responses(
-        (status = 200, description = "Headers X-Vextrus-User, X-Vextrus-Tenant, X-Vextrus-Roles, X-Vextrus-Username", body = Verified),
+        (status = 200, description = "Allowed: headers X-Vextrus-User, X-Vextrus-Tenant, X-Vextrus-Roles, X-Vextrus-Username; empty body"),
         (status = 401, description = "`unauthorized`: missing, malformed, forged or expired token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`org_suspended`, `permission_denied`, `org_required`", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -62,31 +57,25 @@ pub async fn verify(
 ) -> Result<Response, ApiError> {
     let credential = credential
         .ok_or_else(|| ApiError::unauthorized("Send an access token or API key as `Authorization: Bearer <token>`."))?;
-    let subject = authn.subject(&credential).await?;
-    let Some(tenant) = subject.tenant() else {
+    let (subject, headers) = if looks_like_jwt(&credential) {
+        authn.access_token_with_headers(&credential)?
+    } else {
+        let subject = authn.subject(&credential).await?;
+        let headers = identity_headers(&subject);
+        (subject, headers)
+    };
+    if subject.tenant().is_none() {
         return Err(ApiError::new(axum::http::StatusCode::FORBIDDEN, "org_required", "Organization required")
             .detail("Forward-auth admits members of an organization; the operator token is not one."));
-    };
+    }
     let required = params.require.iter().chain(require.iter()).map(String::as_str);
     for key in required.flat_map(|list| list.split(',')).map(str::trim).filter(|k| !k.is_empty()) {
         access.check(&subject, key).map_err(|d| denied(key, d))?;
     }
-    let user = subject.id.to_string();
-    let tenant = tenant.to_string();
-    let roles: Vec<String> = subject.roles.iter().map(|r| r.to_string()).collect();
-    let roles_header = roles.join(",");
-    let username = subject.username.as_deref().unwrap_or("").to_owned();
-    let mut response = axum::Json(Verified { user: user.clone(), tenant: tenant.clone(), roles }).into_response();
+    let mut response = ().into_response();
     let out = response.headers_mut();
-    for (name, value) in [
-        ("x-vextrus-user", user.as_str()),
-        ("x-vextrus-tenant", tenant.as_str()),
-        ("x-vextrus-roles", roles_header.as_str()),
-        ("x-vextrus-username", username.as_str()),
-    ] {
-        if let Ok(value) = HeaderValue::from_str(value) {
-            out.insert(name, value);
-        }
+    for (name, value) in IDENTITY_HEADER_NAMES.into_iter().zip(headers) {
+        out.insert(name, value);
     }
     out.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)

@@ -10,6 +10,7 @@ pub mod jwt;
 pub mod master;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use base64::Engine as _;
@@ -20,7 +21,7 @@ use ring::signature::{Ed25519KeyPair, KeyPair};
 use serde::Serialize;
 use vextrus_db::{Database, DbError, SystemTx, Tx};
 
-pub use jwt::{Audience, Claims, TokenError};
+pub use jwt::{Audience, Claims, LEEWAY_SECS, TokenError};
 pub use master::{MasterKey, MasterKeyError};
 
 #[derive(Debug, thiserror::Error)]
@@ -72,38 +73,7 @@ struct Loaded {
 /// whenever the set of published keys changes (a withdrawn key invalidates its tokens at once).
 #[derive(Default)]
 struct Verified {
-    entries: HashMap<Box<str>, Arc<VerifiedToken>>,
-}
-
-/// A verified token's claims, and what request handling derives from them (the access-control
-/// subject), derived once per token rather than once per request.
-#[derive(Debug)]
-pub struct VerifiedToken {
-    pub claims: Claims,
-    subject: std::sync::OnceLock<vextrus_access::Subject>,
-}
-
-impl VerifiedToken {
-    /// The subject, built by `build` the first time (a failure is not remembered).
-    pub fn subject<E>(
-        &self,
-        build: impl FnOnce(&Claims) -> Result<vextrus_access::Subject, E>,
-    ) -> Result<vextrus_access::Subject, E> {
-        if let Some(subject) = self.subject.get() {
-            return Ok(subject.clone());
-        }
-        let subject = build(&self.claims)?;
-        let _ = self.subject.set(subject.clone());
-        Ok(subject)
-    }
-}
-
-impl std::ops::Deref for VerifiedToken {
-    type Target = Claims;
-
-    fn deref(&self) -> &Claims {
-        &self.claims
-    }
+    entries: HashMap<Box<str>, Arc<Claims>>,
 }
 
 /// Bounds the cache; when full, expired entries go, and if that is not enough, all of them.
@@ -115,6 +85,16 @@ pub struct KeyRing {
     master: Arc<MasterKey>,
     loaded: Arc<RwLock<Loaded>>,
     verified: Arc<RwLock<Verified>>,
+    /// Changes whenever the verified-token cache is dropped; unique across every key ring of the
+    /// process, so a copy of verification results stamped with it belongs to this ring's
+    /// current keys and to nothing else.
+    generation: Arc<AtomicU64>,
+}
+
+static GENERATIONS: AtomicU64 = AtomicU64::new(1);
+
+fn next_generation() -> u64 {
+    GENERATIONS.fetch_add(1, Ordering::Relaxed)
 }
 
 impl std::fmt::Debug for KeyRing {
@@ -134,7 +114,18 @@ struct KeyRow {
 
 impl KeyRing {
     pub fn new(master: MasterKey) -> Self {
-        Self { master: Arc::new(master), loaded: Arc::default(), verified: Arc::default() }
+        Self {
+            master: Arc::new(master),
+            loaded: Arc::default(),
+            verified: Arc::default(),
+            generation: Arc::new(AtomicU64::new(next_generation())),
+        }
+    }
+
+    /// See the `generation` field: copies of verification results made under another
+    /// generation must be discarded.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     pub fn master(&self) -> &MasterKey {
@@ -192,6 +183,7 @@ impl KeyRing {
         let mut loaded = self.loaded.write().unwrap_or_else(|e| e.into_inner());
         if loaded.public != next.public {
             self.verified.write().unwrap_or_else(|e| e.into_inner()).entries.clear();
+            self.generation.store(next_generation(), Ordering::Release);
         }
         *loaded = next;
         Ok(())
@@ -207,7 +199,7 @@ impl KeyRing {
 
     /// Verifies from memory only: no database read, and no signature check for a token that
     /// was verified before and has not expired.
-    pub fn verify(&self, token: &str, issuer: &str, audience: &str) -> Result<Arc<VerifiedToken>, TokenError> {
+    pub fn verify(&self, token: &str, issuer: &str, audience: &str) -> Result<Arc<Claims>, TokenError> {
         let now = Utc::now().timestamp();
         let cached = self.verified.read().unwrap_or_else(|e| e.into_inner()).entries.get(token).cloned();
         if let Some(claims) = cached {
@@ -221,8 +213,7 @@ impl KeyRing {
         }
         let claims = {
             let loaded = self.read();
-            let claims = jwt::verify(token, |kid| loaded.public.get(kid).map(Vec::as_slice), issuer, audience, now)?;
-            Arc::new(VerifiedToken { claims, subject: std::sync::OnceLock::new() })
+            Arc::new(jwt::verify(token, |kid| loaded.public.get(kid).map(Vec::as_slice), issuer, audience, now)?)
         };
         let mut verified = self.verified.write().unwrap_or_else(|e| e.into_inner());
         if verified.entries.len() >= VERIFIED_CAPACITY {

@@ -199,7 +199,7 @@ async fn request_costs(platform: axum::Router, bare: axum::Router, token: &str) 
     format!(
         "\n\n## One request through the router, in process (no network; µs per request)\n\n\
          | path | µs |\n|---|---:|\n| bare `GET /ok` | {bare_us:.2} |\n| platform `GET /healthz` (middleware + trivial \
-         handler, logged) | {health_us:.2} |\n| platform `GET /auth/verify` (cached token) | {verify_us:.2} |\n"
+         handler, not logged) | {health_us:.2} |\n| platform `GET /auth/verify` (cached token) | {verify_us:.2} |\n"
     )
 }
 

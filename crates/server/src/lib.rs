@@ -13,6 +13,7 @@ mod health;
 pub mod metrics;
 mod observe;
 pub mod request_id;
+mod text;
 
 use std::time::Duration;
 
@@ -30,6 +31,7 @@ pub use auth::{OperatorToken, bearer_token};
 pub use client::ClientAddr;
 pub use error::{ApiError, FieldError, Problem};
 pub use extract::{Json, Query};
+pub use text::bounded_text;
 
 /// Everything handlers may ask for; each extracts only its part (`State<Database>`, …).
 #[derive(Debug, Clone)]

@@ -63,50 +63,28 @@ async fn victim(app: &TestApp) -> Victim {
     let org = app.sign_up("victim-co", "owner@victim.example", "victim-owner").await;
     let owner = app.access_token("victim-owner", None).await;
     let member = app.join(&owner, "staff@victim.example", "victim-staff", &["member"]).await;
-    let role = app
-        .as_user(&owner, Method::POST, "/v1/roles")
-        .json(&json!({"key": "victim-role", "name": "Victim", "permissions": ["identity.members.read"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(role.status(), 201);
-    let account: Value = app
-        .as_user(&owner, Method::POST, "/v1/service-accounts")
-        .json(&json!({"name": "Victim bot", "roles": ["viewer"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let role = json!({"key": "victim-role", "name": "Victim", "permissions": ["identity.members.read"]});
+    app.ok_json(&owner, Method::POST, "/v1/roles", role).await;
+    let account = json!({"name": "Victim bot", "roles": ["viewer"]});
+    let account = app.ok_json(&owner, Method::POST, "/v1/service-accounts", account).await;
     let account_id = account["id"].as_str().unwrap().to_owned();
     let account_key: Value = app
-        .as_user(&owner, Method::POST, &format!("/v1/service-accounts/{account_id}/api-keys"))
-        .json(&json!({"name": "victim key"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let own_key: Value = app
-        .as_user(&owner, Method::POST, "/v1/me/api-keys")
-        .json(&json!({"name": "victim own key"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .ok_json(
+            &owner,
+            Method::POST,
+            &format!("/v1/service-accounts/{account_id}/api-keys"),
+            json!({"name": "victim key"}),
+        )
+        .await;
+    let own_key: Value = app.ok_json(&owner, Method::POST, "/v1/me/api-keys", json!({"name": "victim own key"})).await;
     let invitation: Value = app
-        .as_user(&owner, Method::POST, "/v1/invitations")
-        .json(&json!({"email": "pending@victim.example", "roles": ["viewer"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .ok_json(
+            &owner,
+            Method::POST,
+            "/v1/invitations",
+            json!({"email": "pending@victim.example", "roles": ["viewer"]}),
+        )
+        .await;
     let session = common::claims(&owner)["sid"].as_str().unwrap().to_owned();
     let org_id = org["organization"]["id"].as_str().unwrap().to_owned();
     let ids = HashMap::from([

@@ -12,17 +12,7 @@ use serde_json::{Value, json};
 
 /// Invites an existing account's address and accepts (no account details needed).
 async fn invite_existing(app: &TestApp, token: &str, email: &str, roles: &[&str]) {
-    let invited = app
-        .as_user(token, Method::POST, "/v1/invitations")
-        .json(&json!({"email": email, "roles": roles}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(invited.status(), 201, "{}", invited.text().await.unwrap());
-    let code = app.invitation_code(email).await;
-    let accepted =
-        app.client.post(app.url("/v1/invitations/accept")).json(&json!({"token": code})).send().await.unwrap();
-    assert_eq!(accepted.status(), 200, "{}", accepted.text().await.unwrap());
+    app.invite_and_accept(token, email, roles, None).await;
 }
 
 async fn verify(app: &TestApp, access_token: &str) -> reqwest::Response {

@@ -2,7 +2,7 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use vextrus_db::Database;
-use vextrus_server::{ApiError, Json, Problem};
+use vextrus_server::{ApiError, Json, Problem, bounded_text};
 
 use crate::catalog::{PermissionsRead, PermissionsRegister};
 use crate::model::{Builtin, PermissionKey};
@@ -89,10 +89,7 @@ pub async fn register_permissions(
     for (i, p) in body.permissions.iter().enumerate() {
         let at = |name: &str, message: String| ApiError::invalid_field(format!("permissions[{i}].{name}"), message);
         let key = PermissionKey::parse(&p.key).map_err(|m| at("key", m))?;
-        let description = p.description.trim();
-        if description.is_empty() || description.chars().count() > 500 {
-            return Err(at("description", "must be 1 to 500 characters".into()));
-        }
+        let description = bounded_text(&p.description, 1, 500).map_err(|m| at("description", m))?;
         let grants = p
             .grants
             .iter()
@@ -101,7 +98,7 @@ pub async fn register_permissions(
                 _ => Err(at("grants", format!("{g:?} is not one of admin, member, viewer"))),
             })
             .collect::<Result<Vec<_>, _>>()?;
-        parsed.push(NewPermission { key, description: description.to_owned(), grants });
+        parsed.push(NewPermission { key, description, grants });
     }
     let mut tx = db.system().await?;
     service::register_permissions(&mut tx, &access, &parsed).await?;

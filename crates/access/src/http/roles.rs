@@ -3,7 +3,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use vextrus_db::Database;
-use vextrus_server::{ApiError, Json, Problem};
+use vextrus_server::{ApiError, Json, Problem, bounded_text};
 
 use super::{field, role_key};
 use crate::catalog::{RolesManage, RolesRead};
@@ -65,8 +65,8 @@ pub async fn create_role(
 ) -> Result<(StatusCode, axum::Json<Role>), ApiError> {
     let new = NewRole {
         key: RoleKey::parse_custom(&body.key).map_err(field("key"))?,
-        name: text(&body.name, 1, 100).map_err(field("name"))?,
-        description: text(&body.description, 0, 500).map_err(field("description"))?,
+        name: bounded_text(&body.name, 1, 100).map_err(field("name"))?,
+        description: bounded_text(&body.description, 0, 500).map_err(field("description"))?,
         permissions: permission_keys(&body.permissions)?,
     };
     let tenant = permitted.tenant()?;
@@ -129,8 +129,13 @@ pub async fn update_role(
 ) -> Result<axum::Json<Role>, ApiError> {
     let key = role_key(&role)?;
     let change = RoleChange {
-        name: body.name.as_deref().map(|n| text(n, 1, 100)).transpose().map_err(field("name"))?,
-        description: body.description.as_deref().map(|d| text(d, 0, 500)).transpose().map_err(field("description"))?,
+        name: body.name.as_deref().map(|n| bounded_text(n, 1, 100)).transpose().map_err(field("name"))?,
+        description: body
+            .description
+            .as_deref()
+            .map(|d| bounded_text(d, 0, 500))
+            .transpose()
+            .map_err(field("description"))?,
         permissions: body.permissions.as_deref().map(permission_keys).transpose()?,
     };
     let tenant = permitted.tenant()?;
@@ -164,19 +169,6 @@ pub async fn delete_role(
     tx.commit().await?;
     access.reload_tenant(&db, tenant).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// Trimmed text of `min..=max` characters without control characters.
-fn text(s: &str, min: usize, max: usize) -> Result<String, String> {
-    let trimmed = s.trim();
-    let len = trimmed.chars().count();
-    if len < min || len > max {
-        return Err(format!("must be {min} to {max} characters"));
-    }
-    if trimmed.chars().any(char::is_control) {
-        return Err("must not contain control characters".into());
-    }
-    Ok(trimmed.to_owned())
 }
 
 fn permission_keys(keys: &[String]) -> Result<Vec<PermissionKey>, ApiError> {

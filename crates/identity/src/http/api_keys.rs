@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use vextrus_access::{Access, PermissionKey, Permitted, Subject};
 use vextrus_db::Database;
-use vextrus_server::{ApiError, Json, Problem};
+use vextrus_server::{ApiError, Json, Problem, bounded_text};
 
 use super::{path_id, signed_in_user};
 use crate::api_keys::{self, NewApiKey, Owner};
@@ -41,10 +41,7 @@ pub struct ApiKeyList {
 /// Checks a key request. A caller that is itself limited (an API key) can only make keys
 /// limited to a subset of its own limit, so a key can never mint a stronger one.
 pub(super) fn parse_new_key(body: CreateApiKey, access: &Access, creator: &Subject) -> Result<NewApiKey, ApiError> {
-    let name = body.name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(ApiError::invalid_field("name", "must be 1 to 100 characters without control characters"));
-    }
+    let name = bounded_text(&body.name, 1, 100).map_err(|m| ApiError::invalid_field("name", m))?;
     let permissions = body
         .permissions
         .map(|keys| {
@@ -75,7 +72,7 @@ pub(super) fn parse_new_key(body: CreateApiKey, access: &Access, creator: &Subje
         Some(days @ 1..=3650) => Some(Utc::now() + Duration::days(i64::from(days))),
         Some(_) => return Err(ApiError::invalid_field("expires_in_days", "must be between 1 and 3650")),
     };
-    Ok(NewApiKey { name: name.to_owned(), permissions, expires_at })
+    Ok(NewApiKey { name, permissions, expires_at })
 }
 
 /// Your API keys in the current organization (never their secrets).

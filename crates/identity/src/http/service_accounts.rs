@@ -8,7 +8,7 @@ use uuid::Uuid;
 use vextrus_access::service::Actor;
 use vextrus_access::{Access, Permitted};
 use vextrus_db::{Database, TenantTx};
-use vextrus_server::{ApiError, Json, Problem};
+use vextrus_server::{ApiError, Json, Problem, bounded_text};
 
 use super::api_keys::{ApiKeyList, CreateApiKey, CreatedApiKey, parse_new_key};
 use super::members::role_keys;
@@ -23,15 +23,7 @@ fn account_id(text: &str) -> Result<Uuid, ApiError> {
 }
 
 fn text(value: &str, name: &'static str, min: usize, max: usize) -> Result<String, ApiError> {
-    let trimmed = value.trim();
-    let len = trimmed.chars().count();
-    if len < min || len > max || trimmed.chars().any(char::is_control) {
-        return Err(ApiError::invalid_field(
-            name,
-            format!("must be {min} to {max} characters without control characters"),
-        ));
-    }
-    Ok(trimmed.to_owned())
+    bounded_text(value, min, max).map_err(|m| ApiError::invalid_field(name, m))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -173,27 +173,33 @@ impl TestApp {
         code_in(self.mail_with(email, "invited").await["body"].as_str().unwrap())
     }
 
-    /// Invites `email` with `roles` (as the holder of `token`) and accepts as a new account
-    /// `username`; answers the acceptance.
-    pub async fn join(&self, token: &str, email: &str, username: &str, roles: &[&str]) -> Value {
-        let invited = self
-            .as_user(token, Method::POST, "/v1/invitations")
-            .json(&json!({"email": email, "roles": roles}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(invited.status(), 201, "{}", invited.text().await.unwrap());
+    /// A JSON request with a bearer token that must succeed; its JSON answer.
+    pub async fn ok_json(&self, token: &str, method: Method, path: &str, body: Value) -> Value {
+        let response = self.as_user(token, method.clone(), path).json(&body).send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        assert!(status.is_success(), "{method} {path}: {status} {text}");
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// Invites `email` with `roles` (as the holder of `token`) and accepts the mailed code, with
+    /// new-account details `user` when the address has no account; answers the acceptance.
+    pub async fn invite_and_accept(&self, token: &str, email: &str, roles: &[&str], user: Option<Value>) -> Value {
+        self.ok_json(token, Method::POST, "/v1/invitations", json!({"email": email, "roles": roles})).await;
         let code = self.invitation_code(email).await;
-        let user = json!({"username": username, "password": PASSWORD, "name": "Karim Mia"});
-        let accepted = self
-            .client
-            .post(self.url("/v1/invitations/accept"))
-            .json(&json!({"token": code, "user": user}))
-            .send()
-            .await
-            .unwrap();
+        let mut body = json!({"token": code});
+        if let Some(user) = user {
+            body["user"] = user;
+        }
+        let accepted = self.client.post(self.url("/v1/invitations/accept")).json(&body).send().await.unwrap();
         assert_eq!(accepted.status(), 200, "{}", accepted.text().await.unwrap());
         accepted.json().await.unwrap()
+    }
+
+    /// Invites `email` with `roles` and accepts as a new account `username`.
+    pub async fn join(&self, token: &str, email: &str, username: &str, roles: &[&str]) -> Value {
+        let user = json!({"username": username, "password": PASSWORD, "name": "Karim Mia"});
+        self.invite_and_accept(token, email, roles, Some(user)).await
     }
 
     pub async fn create_org(&self, slug: &str) -> serde_json::Value {

@@ -182,3 +182,16 @@ impl Subject {
         }
     }
 }
+
+/// The audit trail's view of who acted.
+impl From<&Subject> for vextrus_audit::Actor {
+    fn from(subject: &Subject) -> Self {
+        let kind = match subject.kind {
+            SubjectKind::User => vextrus_audit::ActorKind::User,
+            SubjectKind::ServiceAccount => vextrus_audit::ActorKind::ServiceAccount,
+            SubjectKind::PlatformOperator => vextrus_audit::ActorKind::PlatformOperator,
+        };
+        let id = (!subject.id.is_nil()).then_some(subject.id);
+        vextrus_audit::Actor::new(kind, id, subject.username.as_deref().map(str::to_owned))
+    }
+}

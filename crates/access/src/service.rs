@@ -186,6 +186,14 @@ pub enum Actor<'a> {
 }
 
 impl Actor<'_> {
+    /// Who this is, for the audit trail.
+    pub fn audit(&self) -> vextrus_audit::Actor {
+        match self {
+            Actor::Subject(subject) => (*subject).into(),
+            Actor::Platform => vextrus_audit::Actor::system(),
+        }
+    }
+
     fn may_change_owners(&self) -> bool {
         match self {
             Actor::Platform => true,

@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 use vextrus_access::service::{self as access, Actor};
 use vextrus_access::{Builtin, RoleKey};
+use vextrus_audit::{NewEvent, Target};
 use vextrus_db::jobs;
 use vextrus_db::{SystemTx, TenantId, TenantTx};
 
@@ -48,6 +49,10 @@ pub async fn invite(
     let expires_at = Utc::now() + INVITATION_TTL;
     let invitation =
         store::insert(tx, tenant, new.email.as_str(), &roles, &sha256(&secret), inviter, expires_at).await?;
+    let event = NewEvent::new(tenant, actor.audit(), "identity.invitation.create")
+        .target(Target::new("invitation", invitation.id))
+        .metadata(serde_json::json!({"email": invitation.email, "roles": roles, "expires_at": expires_at}));
+    vextrus_audit::record(tx, event).await?;
     let job = SendInvitationEmail {
         to: new.email.to_string(),
         organization: org_name.to_owned(),
@@ -64,10 +69,16 @@ pub async fn list(tx: &mut TenantTx) -> Result<Vec<Invitation>, IdentityError> {
 
 /// Revokes a pending invitation. One that exists but is no longer pending is a 409 so the
 /// caller learns it was accepted (or had been revoked) meanwhile.
-pub async fn revoke(tx: &mut TenantTx, id: Uuid) -> Result<Invitation, IdentityError> {
+pub async fn revoke(tx: &mut TenantTx, actor: Actor<'_>, id: Uuid) -> Result<Invitation, IdentityError> {
     let tenant = tx.tenant();
     match store::revoke(tx, tenant, id).await? {
-        Some(invitation) => Ok(invitation),
+        Some(invitation) => {
+            let event = NewEvent::new(tenant, actor.audit(), "identity.invitation.revoke")
+                .target(Target::new("invitation", invitation.id))
+                .metadata(serde_json::json!({"email": invitation.email}));
+            vextrus_audit::record(tx, event).await?;
+            Ok(invitation)
+        }
         None if store::exists(tx, tenant, id).await? => Err(IdentityError::InvitationNotPending),
         None => Err(IdentityError::InvitationNotFound),
     }
@@ -134,5 +145,10 @@ pub async fn accept(tx: &mut SystemTx, token: &str, account: Option<NewAccount>)
     held.extend(roles);
     let roles = access::assign(tx, tenant, user, &held, Actor::Platform).await?;
     store::mark_accepted(tx, tenant, claimed.id, user).await?;
+    let actor = vextrus_audit::Actor::new(vextrus_audit::ActorKind::User, Some(user), None);
+    let event = NewEvent::new(tenant, actor, "identity.invitation.accept")
+        .target(Target::new("invitation", claimed.id))
+        .metadata(serde_json::json!({"email": claimed.email, "roles": roles, "account_created": account_created}));
+    vextrus_audit::record(tx, event).await?;
     Ok(Accepted { organization_id: tenant, user_id: user, roles, account_created })
 }

@@ -6,6 +6,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 use vextrus_access::RoleKey;
 use vextrus_access::service::{self as access, Actor};
+use vextrus_audit::{NewEvent, Target};
 use vextrus_db::TenantTx;
 
 use crate::IdentityError;
@@ -76,7 +77,12 @@ pub async fn set_roles(
 ) -> Result<Member, IdentityError> {
     let tenant = tx.tenant();
     let row = store::find(tx, tenant, user).await?.ok_or(IdentityError::MemberNotFound)?;
+    let before = access::roles_of(tx, tenant, user).await?;
     let roles = access::assign(tx, tenant, user, roles, actor).await?;
+    let event = NewEvent::new(tenant, actor.audit(), "identity.member.roles_change")
+        .target(Target::new("user", user))
+        .changes(serde_json::json!({"roles": {"before": before, "after": roles}}));
+    vextrus_audit::record(tx, event).await?;
     Ok(Member::new(row, roles))
 }
 
@@ -87,8 +93,13 @@ pub async fn remove(tx: &mut TenantTx, actor: Actor<'_>, user: Uuid) -> Result<(
     if store::find(tx, tenant, user).await?.is_none() {
         return Err(IdentityError::MemberNotFound);
     }
+    let roles = access::roles_of(tx, tenant, user).await?;
     access::unassign_all(tx, tenant, user, actor).await?;
     store::delete(tx, tenant, user).await?;
     crate::api_keys::revoke_all(tx, tenant, user).await?;
+    let event = NewEvent::new(tenant, actor.audit(), "identity.member.remove")
+        .target(Target::new("user", user))
+        .changes(serde_json::json!({"roles": {"before": roles, "after": []}}));
+    vextrus_audit::record(tx, event).await?;
     Ok(())
 }

@@ -4,7 +4,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{Duration, Utc};
 use vextrus_access::RoleKey;
-use vextrus_access::service::Actor;
+use vextrus_access::service::Actor as AccessActor;
+use vextrus_audit::{Actor, ActorKind, NewEvent, Target};
 use vextrus_db::SystemTx;
 use vextrus_db::jobs::{self, Job};
 use vextrus_tenancy::model::NewOrganization;
@@ -36,7 +37,10 @@ pub async fn sign_up(
     user: NewUser,
 ) -> Result<(Organization, User), IdentityError> {
     let locale = org.settings.locale.unwrap_or_default();
-    let org = tenancy::create(tx, org).await?;
+    // Nobody is signed in yet: the organization is created by an anonymous caller (named by
+    // the username they asked for), and the account by itself.
+    let requester = Actor::new(ActorKind::Anonymous, None, Some(user.username.as_str().to_owned()));
+    let org = tenancy::create(tx, org, requester).await?;
     let password_hash = user.password.hash();
     let row = NewUserRow {
         email: &user.email,
@@ -52,7 +56,12 @@ pub async fn sign_up(
         _ => e.into(),
     })?;
     store::insert_membership(tx, org.id, created.id).await?;
-    vextrus_access::service::assign(tx, org.id, created.id, &[RoleKey::owner()], Actor::Platform).await?;
+    vextrus_access::service::assign(tx, org.id, created.id, &[RoleKey::owner()], AccessActor::Platform).await?;
+    let actor = Actor::new(ActorKind::User, Some(created.id), Some(created.username.clone()));
+    let event = NewEvent::new(org.id, actor, "identity.user.signup")
+        .target(Target::new("user", created.id))
+        .metadata(serde_json::json!({"email": created.email, "roles": ["owner"]}));
+    vextrus_audit::record(tx, event).await?;
 
     let token = random_token();
     let expires_at = Utc::now() + VERIFICATION_TTL;

@@ -79,7 +79,15 @@ pub async fn observe(State(config): State<ObserveConfig>, req: Request, next: Ne
 
     let active = config.active(&method);
     active.increment(1.0);
-    let response = request_id::scope(id.clone(), async {
+    let context = request_id::RequestContext {
+        ip: req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip().to_string()),
+        user_agent: req
+            .headers()
+            .get(axum::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().take(300).collect()),
+    };
+    let response = request_id::scope_with(id.clone(), context, async {
         match tokio::time::timeout(config.request_timeout, next.run(req)).await {
             Ok(response) => response,
             Err(_) => {

@@ -5,6 +5,24 @@ use axum::http::HeaderMap;
 
 tokio::task_local! {
     static REQUEST_ID: String;
+    static CONTEXT: RequestContext;
+}
+
+/// Where the request being handled came from, for the audit trail.
+#[derive(Debug, Clone, Default)]
+pub struct RequestContext {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// The current request's origin, if a request is being handled on this task.
+pub fn context() -> Option<RequestContext> {
+    CONTEXT.try_with(Clone::clone).ok()
+}
+
+/// Runs `fut` with `id` as the current request id and `context` as its origin.
+pub async fn scope_with<F: std::future::Future>(id: String, context: RequestContext, fut: F) -> F::Output {
+    REQUEST_ID.scope(id, CONTEXT.scope(context, fut)).await
 }
 
 pub const HEADER: &str = "x-request-id";

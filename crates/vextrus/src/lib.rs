@@ -13,12 +13,18 @@ use vextrus_identity::{Auth, IdentityAuthenticator, IdentityConfig};
 use vextrus_server::{AppState, HttpSettings, OperatorToken};
 
 /// Every module's migrations, in dependency order (`db` first).
-pub const MODULES: &[ModuleMigrations] =
-    &[vextrus_db::MIGRATIONS, vextrus_tenancy::MIGRATIONS, vextrus_access::MIGRATIONS, vextrus_identity::MIGRATIONS];
+pub const MODULES: &[ModuleMigrations] = &[
+    vextrus_db::MIGRATIONS,
+    vextrus_audit::MIGRATIONS,
+    vextrus_tenancy::MIGRATIONS,
+    vextrus_access::MIGRATIONS,
+    vextrus_identity::MIGRATIONS,
+];
 
 /// Every module's permissions: the platform's part of the access catalog.
 pub const PERMISSIONS: &[&[PermissionDef]] = &[
     vextrus_access::PERMISSIONS,
+    vextrus_audit_api::PERMISSIONS,
     vextrus_tenancy::permissions::PERMISSIONS,
     vextrus_identity::permissions::PERMISSIONS,
 ];
@@ -48,6 +54,7 @@ pub fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(vextrus_tenancy::http::router())
         .merge(vextrus_access::http::router())
+        .merge(vextrus_audit_api::router())
         .merge(vextrus_identity::http::router())
 }
 

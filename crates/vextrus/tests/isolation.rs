@@ -191,8 +191,8 @@ async fn jobs_and_organizations_are_tenant_scoped_too() {
             name: vextrus_tenancy::OrgName::parse(slug).unwrap(),
             settings: Default::default(),
         };
-        let a = service::create(&mut tx, mk("alpha-co")).await.unwrap();
-        let b = service::create(&mut tx, mk("beta-co")).await.unwrap();
+        let a = service::create(&mut tx, mk("alpha-co"), vextrus_audit::Actor::system()).await.unwrap();
+        let b = service::create(&mut tx, mk("beta-co"), vextrus_audit::Actor::system()).await.unwrap();
         tx.commit().await.unwrap();
         (a, b)
     };

@@ -98,7 +98,7 @@ pub async fn revoke_invitation(
 ) -> Result<axum::Json<Invitation>, ApiError> {
     let id = path_id(&id, "invitation_not_found", "invitation")?;
     let mut tx = db.tenant(permitted.tenant()?).await?;
-    let revoked = invitations::revoke(&mut tx, id).await?;
+    let revoked = invitations::revoke(&mut tx, Actor::Subject(permitted.subject()), id).await?;
     tx.commit().await?;
     Ok(axum::Json(revoked))
 }

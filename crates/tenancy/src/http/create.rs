@@ -34,7 +34,7 @@ pub struct CreateOrg {
         (status = 422, description = "Invalid field (`invalid_field`)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create_org(
-    _: Permitted<OrganizationsCreate>,
+    permitted: Permitted<OrganizationsCreate>,
     State(db): State<Database>,
     Json(body): Json<CreateOrg>,
 ) -> Result<(StatusCode, axum::Json<Organization>), ApiError> {
@@ -44,7 +44,7 @@ pub async fn create_org(
         settings: body.settings.unwrap_or_default().parse()?,
     };
     let mut tx = db.system().await?;
-    let org = service::create(&mut tx, new).await?;
+    let org = service::create(&mut tx, new, permitted.subject().into()).await?;
     tx.commit().await?;
     tracing::info!(org = %org.id, slug = %org.slug, "organization created");
     Ok((StatusCode::CREATED, axum::Json(org)))

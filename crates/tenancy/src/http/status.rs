@@ -45,14 +45,14 @@ pub async fn resume_org(
 }
 
 async fn change_status(
-    _: Permitted<OrganizationsStatus>,
+    permitted: Permitted<OrganizationsStatus>,
     State(db): State<Database>,
     Path(org): Path<String>,
     status: OrgStatus,
 ) -> Result<axum::Json<Organization>, ApiError> {
     let org = org_ref(&org)?;
     let mut tx = db.system().await?;
-    let changed = service::set_status(&mut tx, &org, status).await?;
+    let changed = service::set_status(&mut tx, &org, status, permitted.subject().into()).await?;
     tx.commit().await?;
     tracing::info!(org = %changed.id, status = ?changed.status, "organization status set");
     Ok(axum::Json(changed))

@@ -40,7 +40,7 @@ pub async fn update_org(
         settings: body.settings.unwrap_or_default().parse()?,
     };
     let mut tx = permitted.begin(&db).await?;
-    let updated = service::update(&mut tx, &org, change).await?;
+    let updated = service::update(&mut tx, &org, change, permitted.subject().into()).await?;
     tx.commit().await?;
     Ok(axum::Json(updated))
 }

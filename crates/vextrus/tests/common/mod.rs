@@ -182,6 +182,15 @@ impl TestApp {
         serde_json::from_str(&text).unwrap()
     }
 
+    /// A GET with a bearer token that must succeed; its JSON answer.
+    pub async fn ok_json_get(&self, token: &str, path: &str) -> Value {
+        let response = self.as_user(token, Method::GET, path).send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        assert!(status.is_success(), "GET {path}: {status} {text}");
+        serde_json::from_str(&text).unwrap()
+    }
+
     /// Invites `email` with `roles` (as the holder of `token`) and accepts the mailed code, with
     /// new-account details `user` when the address has no account; answers the acceptance.
     pub async fn invite_and_accept(&self, token: &str, email: &str, roles: &[&str], user: Option<Value>) -> Value {

@@ -31,7 +31,7 @@ pub async fn run(db: &Database, cmd: OrgCommand) -> anyhow::Result<()> {
                     locale: args.locale.as_deref().map(Locale::parse).transpose().map_err(invalid("--locale"))?,
                 },
             };
-            let org = service::create(&mut tx, new).await?;
+            let org = service::create(&mut tx, new, cli_operator()).await?;
             tx.commit().await?;
             print_one(&org, args.json)?;
         }
@@ -60,12 +60,12 @@ pub async fn run(db: &Database, cmd: OrgCommand) -> anyhow::Result<()> {
             }
         }
         OrgCommand::Suspend(arg) => {
-            let org = service::set_status(&mut tx, &parse_ref(&arg.org)?, OrgStatus::Suspended).await?;
+            let org = service::set_status(&mut tx, &parse_ref(&arg.org)?, OrgStatus::Suspended, cli_operator()).await?;
             tx.commit().await?;
             print_one(&org, arg.json)?;
         }
         OrgCommand::Resume(arg) => {
-            let org = service::set_status(&mut tx, &parse_ref(&arg.org)?, OrgStatus::Active).await?;
+            let org = service::set_status(&mut tx, &parse_ref(&arg.org)?, OrgStatus::Active, cli_operator()).await?;
             tx.commit().await?;
             print_one(&org, arg.json)?;
         }
@@ -115,4 +115,13 @@ fn print_table(orgs: &[Organization]) {
     if orgs.is_empty() {
         println!("(no organizations)");
     }
+}
+
+/// Who acts from the command line: a platform operator at this machine, named by the OS user.
+fn cli_operator() -> vextrus_audit::Actor {
+    let who = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    let mut actor =
+        vextrus_audit::Actor::new(vextrus_audit::ActorKind::PlatformOperator, None, Some(format!("cli:{who}")));
+    actor.user_agent = Some(format!("vextrus-cli/{}", env!("CARGO_PKG_VERSION")));
+    actor
 }

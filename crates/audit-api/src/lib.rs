@@ -1,0 +1,21 @@
+//! `/v1/audit/*`: search an organization's audit trail and verify its chain. Separate from the
+//! `audit` core so that every module (access included) can record without depending on the
+//! access-control guards this API needs.
+
+mod events;
+mod verify;
+
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use vextrus_server::AppState;
+
+vextrus_access::permissions! {
+    /// Search the organization's audit trail and verify its chain.
+    pub EventsRead = "audit.events.read", grants [Admin];
+    /// Export the organization's audit trail.
+    pub EventsExport = "audit.events.export", grants [Admin];
+}
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(events::list_events)).routes(routes!(verify::verify_chain))
+}

@@ -1,0 +1,21 @@
+//! The audit trail: every change recorded in the same transaction as the change, in a hash
+//! chain per tenant (and one for the platform), append-only, searchable and verifiable.
+//!
+//! This crate is the core that every module records through; it depends on no feature crate.
+//! The HTTP API (with its permission guards) is `vextrus-audit-api`.
+
+pub mod chain;
+pub mod model;
+pub mod service;
+mod store;
+
+use vextrus_db::{Migration, ModuleMigrations};
+
+pub use model::{Actor, ActorKind, Event, NewEvent, Outcome, Target, changes};
+pub use service::{VerifyReport, record, search, verify};
+pub use store::Filter;
+
+pub const MIGRATIONS: ModuleMigrations = ModuleMigrations {
+    module: "audit",
+    migrations: &[Migration { version: 1, name: "events", sql: include_str!("../migrations/0001_events.sql") }],
+};

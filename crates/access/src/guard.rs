@@ -129,12 +129,37 @@ impl<P: Permission, S: Send + Sync> FromRequestParts<S> for Permitted<P>
 where
     Authenticator: FromRef<S>,
     Access: FromRef<S>,
+    vextrus_db::Database: FromRef<S>,
 {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let subject = subject_of(parts, state).await?;
-        Access::from_ref(state).check(&subject, P::KEY).map_err(|d| denied(P::KEY, d))?;
+        if let Err(denial) = Access::from_ref(state).check(&subject, P::KEY) {
+            record_denial(&vextrus_db::Database::from_ref(state), &subject, P::KEY, parts).await;
+            return Err(denied(P::KEY, denial));
+        }
         Ok(Self { subject, _permission: PhantomData })
+    }
+}
+
+/// Records a refused request (`authz_fail`) in the subject's chain, in a transaction of its
+/// own. Best effort: the request is refused whether or not the record could be written.
+async fn record_denial(db: &vextrus_db::Database, subject: &Subject, permission: &str, parts: &Parts) {
+    let tenant = subject.tenant().unwrap_or(TenantId::PLATFORM);
+    let event = vextrus_audit::NewEvent::new(tenant, subject.into(), "authz_fail")
+        .outcome(vextrus_audit::Outcome::Denied)
+        .metadata(serde_json::json!({
+            "permission": permission,
+            "method": parts.method.as_str(),
+            "path": parts.uri.path(),
+        }));
+    let recorded = async {
+        let mut tx = db.system().await?;
+        vextrus_audit::record(&mut tx, event).await?;
+        tx.commit().await
+    };
+    if let Err(e) = recorded.await {
+        tracing::warn!(error = %e, permission, "could not record a permission denial");
     }
 }

@@ -111,14 +111,41 @@ pub async fn get_role(tx: &mut TenantTx, access: &Access, key: &RoleKey) -> Resu
         .ok_or_else(|| AccessError::RoleNotFound(key.to_string()))
 }
 
-pub async fn create_role(tx: &mut TenantTx, access: &Access, new: NewRole) -> Result<Role, AccessError> {
+pub async fn create_role(
+    tx: &mut TenantTx,
+    access: &Access,
+    new: NewRole,
+    actor: vextrus_audit::Actor,
+) -> Result<Role, AccessError> {
     let tenant = tx.tenant();
     let permissions = grantable(access, &new.permissions)?;
     store::insert_role(tx, tenant, new.key.as_str(), &new.name, &new.description, &permissions)
         .await
         .map_err(|e| if e.is_unique_violation() { AccessError::RoleExists(new.key.to_string()) } else { e.into() })?;
     store::notify(tx, &tenant.to_string()).await?;
-    get_role(tx, access, &new.key).await
+    let role = get_role(tx, access, &new.key).await?;
+    let created = serde_json::json!({"name": {"before": null, "after": role.name}, "permissions": {"before": null, "after": role.permissions}});
+    record(tx, actor, "access.role.create", &role.key, created).await?;
+    Ok(role)
+}
+
+async fn record(
+    tx: &mut TenantTx,
+    actor: vextrus_audit::Actor,
+    action: &'static str,
+    key: &str,
+    changes: serde_json::Value,
+) -> Result<(), AccessError> {
+    let tenant = tx.tenant();
+    let event = vextrus_audit::NewEvent::new(tenant, actor, action)
+        .target(vextrus_audit::Target::new("role", key))
+        .changes(changes);
+    vextrus_audit::record(tx, event).await?;
+    Ok(())
+}
+
+fn role_json(role: &Role) -> serde_json::Value {
+    serde_json::json!({"name": role.name, "description": role.description, "permissions": role.permissions})
 }
 
 pub async fn update_role(
@@ -126,11 +153,13 @@ pub async fn update_role(
     access: &Access,
     key: &RoleKey,
     change: RoleChange,
+    actor: vextrus_audit::Actor,
 ) -> Result<Role, AccessError> {
     if key.builtin().is_some() {
         return Err(AccessError::BuiltinRole(key.to_string()));
     }
     let tenant = tx.tenant();
+    let before = get_role(tx, access, key).await?;
     let permissions = change.permissions.as_deref().map(|p| grantable(access, p)).transpose()?;
     let found = store::update_role(
         tx,
@@ -145,20 +174,30 @@ pub async fn update_role(
         return Err(AccessError::RoleNotFound(key.to_string()));
     }
     store::notify(tx, &tenant.to_string()).await?;
-    get_role(tx, access, key).await
+    let after = get_role(tx, access, key).await?;
+    let changes = vextrus_audit::changes(&role_json(&before), &role_json(&after), &[]);
+    record(tx, actor, "access.role.update", key.as_str(), changes).await?;
+    Ok(after)
 }
 
 /// Deletes a custom role; whoever held it loses it.
-pub async fn delete_role(tx: &mut TenantTx, key: &RoleKey) -> Result<(), AccessError> {
+pub async fn delete_role(
+    tx: &mut TenantTx,
+    access: &Access,
+    key: &RoleKey,
+    actor: vextrus_audit::Actor,
+) -> Result<(), AccessError> {
     if key.builtin().is_some() {
         return Err(AccessError::BuiltinRole(key.to_string()));
     }
     let tenant = tx.tenant();
+    let before = get_role(tx, access, key).await?;
     if !store::delete_role(tx, tenant, key.as_str()).await? {
         return Err(AccessError::RoleNotFound(key.to_string()));
     }
     store::notify(tx, &tenant.to_string()).await?;
-    Ok(())
+    let changes = vextrus_audit::changes(&role_json(&before), &serde_json::json!({}), &[]);
+    record(tx, actor, "access.role.delete", key.as_str(), changes).await
 }
 
 /// Checks that every key is in the catalog and may be held by an organization's role;
@@ -320,6 +359,7 @@ pub async fn register_permissions(
     tx: &mut SystemTx,
     access: &Access,
     permissions: &[NewPermission],
+    actor: vextrus_audit::Actor,
 ) -> Result<(), AccessError> {
     for p in permissions {
         let module = p.key.module();
@@ -335,5 +375,9 @@ pub async fn register_permissions(
         store::upsert_permission(tx, p.key.as_str(), &p.description, &grants).await?;
     }
     store::notify(tx, CATALOG_PAYLOAD).await?;
+    let keys: Vec<&str> = permissions.iter().map(|p| p.key.as_str()).collect();
+    let event = vextrus_audit::NewEvent::new(TenantId::PLATFORM, actor, "access.permissions.register")
+        .metadata(serde_json::json!({"permissions": keys}));
+    vextrus_audit::record(tx, event).await?;
     Ok(())
 }

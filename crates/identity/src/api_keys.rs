@@ -52,7 +52,13 @@ pub struct Created {
     pub secret: String,
 }
 
-pub async fn create(tx: &mut impl Tx, tenant: TenantId, owner: Owner, new: NewApiKey) -> Result<Created, DbError> {
+pub async fn create(
+    tx: &mut impl Tx,
+    tenant: TenantId,
+    owner: Owner,
+    new: NewApiKey,
+    actor: vextrus_audit::Actor,
+) -> Result<Created, DbError> {
     let mut bytes = [0u8; PREFIX_HEX / 2];
     getrandom::fill(&mut bytes).expect("the OS provides randomness");
     let prefix: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
@@ -69,6 +75,13 @@ pub async fn create(tx: &mut impl Tx, tenant: TenantId, owner: Owner, new: NewAp
         expires_at: new.expires_at,
     };
     let key = store::insert(tx, tenant, row).await?;
+    let event = vextrus_audit::NewEvent::new(tenant, actor, "identity.api_key.create")
+        .target(vextrus_audit::Target::new("api_key", key.id))
+        .metadata(serde_json::json!({
+            "prefix": key.prefix, "owner_kind": key.owner_kind, "owner_id": key.owner_id,
+            "permissions": key.permissions, "expires_at": key.expires_at,
+        }));
+    vextrus_audit::record(tx, event).await?;
     Ok(Created { key, secret: format!("{KEY_PREFIX}{prefix}_{secret_part}") })
 }
 
@@ -76,8 +89,20 @@ pub async fn list(tx: &mut impl Tx, tenant: TenantId, owner: Owner) -> Result<Ve
     store::list(tx, tenant, owner.id()).await
 }
 
-pub async fn revoke(tx: &mut impl Tx, tenant: TenantId, owner: Owner, id: Uuid) -> Result<bool, DbError> {
-    store::revoke(tx, tenant, owner.id(), id).await
+pub async fn revoke(
+    tx: &mut impl Tx,
+    tenant: TenantId,
+    owner: Owner,
+    id: Uuid,
+    actor: vextrus_audit::Actor,
+) -> Result<bool, DbError> {
+    let revoked = store::revoke(tx, tenant, owner.id(), id).await?;
+    if revoked {
+        let event = vextrus_audit::NewEvent::new(tenant, actor, "identity.api_key.revoke")
+            .target(vextrus_audit::Target::new("api_key", id));
+        vextrus_audit::record(tx, event).await?;
+    }
+    Ok(revoked)
 }
 
 pub(crate) async fn revoke_all(tx: &mut impl Tx, tenant: TenantId, owner: Uuid) -> Result<(), DbError> {

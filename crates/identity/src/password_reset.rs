@@ -19,6 +19,13 @@ pub const RESET_TTL: Duration = Duration::hours(1);
 /// Queues the reset mail for `email` (which may belong to nobody).
 pub async fn request(tx: &mut SystemTx, email: &EmailAddress) -> Result<(), IdentityError> {
     jobs::enqueue(tx, &SendPasswordReset { email: email.to_string() }).await?;
+    // Whether the address has an account is not known here, and not recorded.
+    let event = vextrus_audit::NewEvent::new(
+        vextrus_db::TenantId::PLATFORM,
+        vextrus_audit::Actor::anonymous(),
+        "authn_password_reset_request",
+    );
+    vextrus_audit::record(tx, event).await?;
     Ok(())
 }
 
@@ -42,6 +49,11 @@ pub(crate) async fn prepare(tx: &mut SystemTx, email: &str) -> Result<Option<(St
 pub async fn confirm(tx: &mut SystemTx, token: &str, password: &Password) -> Result<(), IdentityError> {
     let user = store::consume(tx, &sha256(token.trim())).await?.ok_or(IdentityError::InvalidToken)?;
     store::set_password(tx, user.id, &password.hash()).await?;
+    let actor = vextrus_audit::Actor::new(vextrus_audit::ActorKind::User, Some(user.id), Some(user.username.clone()));
+    let event = vextrus_audit::NewEvent::new(vextrus_db::TenantId::PLATFORM, actor, "authn_password_reset")
+        .target(vextrus_audit::Target::new("user", user.id))
+        .metadata(serde_json::json!({"sessions_revoked": true}));
+    vextrus_audit::record(tx, event).await?;
     crate::throttle::forget(tx, &[&user.email, &user.username]).await?;
     tracing::info!(user = %user.id, "password reset; sessions revoked");
     Ok(())

@@ -73,9 +73,15 @@ pub async fn sign_up(
     Ok((org, created))
 }
 
-/// Uses a verification token; the address it was sent to becomes verified.
+/// Uses a verification token; the address it was sent to becomes verified. Users are global,
+/// so the event goes to the platform's chain.
 pub async fn verify_email(tx: &mut SystemTx, token: &str) -> Result<uuid::Uuid, IdentityError> {
-    store::consume_verification(tx, &sha256(token)).await?.ok_or(IdentityError::InvalidToken)
+    let user = store::consume_verification(tx, &sha256(token)).await?.ok_or(IdentityError::InvalidToken)?;
+    let actor = Actor::new(ActorKind::User, Some(user), None);
+    let event =
+        NewEvent::new(vextrus_db::TenantId::PLATFORM, actor, "identity.email.verify").target(Target::new("user", user));
+    vextrus_audit::record(tx, event).await?;
+    Ok(user)
 }
 
 pub async fn dev_mailbox(tx: &mut SystemTx, recipient: Option<&str>) -> Result<Vec<store::MailMessage>, IdentityError> {

@@ -3,10 +3,12 @@
 //! The client secret (256 bits) is shown once, on creation, and kept as its SHA-256.
 
 use serde::Serialize;
+use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 use vextrus_access::RoleKey;
 use vextrus_access::service::{self as access, Actor};
+use vextrus_audit::{NewEvent, Target};
 use vextrus_db::TenantTx;
 
 use crate::IdentityError;
@@ -55,6 +57,8 @@ pub async fn create(
     };
     let account = store::insert(tx, tenant, row).await?;
     let roles = access::assign(tx, tenant, account.id, &new.roles, actor).await?;
+    record(tx, actor, "identity.service_account.create", account.id, json!({"name": account.name, "roles": roles}))
+        .await?;
     Ok(Created { account: ServiceAccountView { account, roles }, client_secret })
 }
 
@@ -93,13 +97,17 @@ pub async fn update(
 ) -> Result<ServiceAccountView, IdentityError> {
     let tenant = tx.tenant();
     let status = change.active.map(|a| if a { "active" } else { "disabled" });
+    let before = get(tx, id).await?;
     store::update(tx, tenant, id, change.name.as_deref(), change.description.as_deref(), status)
         .await?
         .ok_or(IdentityError::ServiceAccountNotFound)?;
     if let Some(roles) = &change.roles {
         access::assign(tx, tenant, id, roles, actor).await?;
     }
-    get(tx, id).await
+    let after = get(tx, id).await?;
+    let changes = vextrus_audit::changes(&view_json(&before), &view_json(&after), &["last_used_at"]);
+    record(tx, actor, "identity.service_account.update", id, changes).await?;
+    Ok(after)
 }
 
 /// Deletes the account, its roles and its API keys.
@@ -111,5 +119,23 @@ pub async fn delete(tx: &mut TenantTx, actor: Actor<'_>, id: Uuid) -> Result<(),
     access::unassign_all(tx, tenant, id, actor).await?;
     crate::api_keys::revoke_all(tx, tenant, id).await?;
     store::delete(tx, tenant, id).await?;
+    record(tx, actor, "identity.service_account.delete", id, json!({})).await
+}
+
+fn view_json(view: &ServiceAccountView) -> serde_json::Value {
+    serde_json::to_value(view).unwrap_or_default()
+}
+
+async fn record(
+    tx: &mut TenantTx,
+    actor: Actor<'_>,
+    action: &'static str,
+    id: Uuid,
+    changes: serde_json::Value,
+) -> Result<(), IdentityError> {
+    let tenant = tx.tenant();
+    let event =
+        NewEvent::new(tenant, actor.audit(), action).target(Target::new("service_account", id)).changes(changes);
+    vextrus_audit::record(tx, event).await?;
     Ok(())
 }

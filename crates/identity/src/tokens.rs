@@ -136,6 +136,12 @@ pub async fn refresh_grant(
         // A spent token came back: it was stolen, or the client is broken. Either way the
         // family is no longer trustworthy.
         store::revoke_session(tx, presented.session_id, "refresh_token_reuse").await?;
+        let actor = vextrus_audit::Actor::anonymous();
+        let event = vextrus_audit::NewEvent::new(presented.active_org, actor, "authn_token_reuse")
+            .target(vextrus_audit::Target::new("session", presented.session_id))
+            .outcome(vextrus_audit::Outcome::Denied)
+            .metadata(serde_json::json!({"user": presented.user_id, "session_revoked": true}));
+        vextrus_audit::record(tx, event).await?;
         tracing::warn!(session = %presented.session_id, user = %presented.user_id, "refresh token reuse; session revoked");
         return Ok(Refreshed::ReuseDetected);
     }
@@ -253,9 +259,18 @@ async fn issue(
         sid: Some(session.to_string()),
         client_id: None,
     };
+    let actor = vextrus_audit::Actor::new(vextrus_audit::ActorKind::User, Some(user), Some(username.to_owned()));
+    let event = vextrus_audit::NewEvent::new(tenant, actor, "authn_login_success")
+        .target(vextrus_audit::Target::new("session", session))
+        .metadata(serde_json::json!({"roles": claims_roles(&claims)}));
+    vextrus_audit::record(tx, event).await?;
     let mut response = respond(auth, &claims, Some(refresh_token))?;
     response.mfa_enrollment_required = enrollment_required;
     Ok(response)
+}
+
+fn claims_roles(claims: &Claims) -> &[String] {
+    &claims.roles
 }
 
 fn respond(auth: &Auth, claims: &Claims, refresh_token: Option<String>) -> Result<TokenResponse, GrantError> {
@@ -306,5 +321,13 @@ pub async fn client_credentials_grant(
         sid: None,
         client_id: Some(client_id.to_owned()),
     };
+    let actor = vextrus_audit::Actor::new(
+        vextrus_audit::ActorKind::ServiceAccount,
+        Some(account.id),
+        Some(client_id.to_owned()),
+    );
+    let event = vextrus_audit::NewEvent::new(account.tenant_id, actor, "authn_login_success")
+        .metadata(serde_json::json!({"grant": "client_credentials"}));
+    vextrus_audit::record(tx, event).await?;
     respond(auth, &claims, None)
 }

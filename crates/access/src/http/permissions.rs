@@ -80,7 +80,7 @@ pub struct RegisterPermissions {
         (status = 422, description = "`invalid_field`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn register_permissions(
-    _: Permitted<PermissionsRegister>,
+    permitted: Permitted<PermissionsRegister>,
     State(db): State<Database>,
     State(access): State<Access>,
     Json(body): Json<RegisterPermissions>,
@@ -101,7 +101,7 @@ pub async fn register_permissions(
         parsed.push(NewPermission { key, description, grants });
     }
     let mut tx = db.system().await?;
-    service::register_permissions(&mut tx, &access, &parsed).await?;
+    service::register_permissions(&mut tx, &access, &parsed, permitted.subject().into()).await?;
     tx.commit().await?;
     access.reload_catalog(&db).await?;
     Ok(axum::Json(catalog(&access)))

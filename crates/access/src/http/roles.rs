@@ -71,7 +71,7 @@ pub async fn create_role(
     };
     let tenant = permitted.tenant()?;
     let mut tx = db.tenant(tenant).await?;
-    let role = service::create_role(&mut tx, &access, new).await?;
+    let role = service::create_role(&mut tx, &access, new, permitted.subject().into()).await?;
     tx.commit().await?;
     access.reload_tenant(&db, tenant).await?;
     Ok((StatusCode::CREATED, axum::Json(role)))
@@ -140,7 +140,7 @@ pub async fn update_role(
     };
     let tenant = permitted.tenant()?;
     let mut tx = db.tenant(tenant).await?;
-    let role = service::update_role(&mut tx, &access, &key, change).await?;
+    let role = service::update_role(&mut tx, &access, &key, change, permitted.subject().into()).await?;
     tx.commit().await?;
     access.reload_tenant(&db, tenant).await?;
     Ok(axum::Json(role))
@@ -165,7 +165,7 @@ pub async fn delete_role(
     let key = role_key(&role)?;
     let tenant = permitted.tenant()?;
     let mut tx = db.tenant(tenant).await?;
-    service::delete_role(&mut tx, &key).await?;
+    service::delete_role(&mut tx, &access, &key, permitted.subject().into()).await?;
     tx.commit().await?;
     access.reload_tenant(&db, tenant).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -111,7 +111,7 @@ pub async fn create_my_key(
     let (me, tenant) = signed_in_user(permitted.subject())?;
     let new = parse_new_key(body, &access, permitted.subject())?;
     let mut tx = db.tenant(tenant).await?;
-    let created = api_keys::create(&mut tx, tenant, Owner::User(me), new).await?;
+    let created = api_keys::create(&mut tx, tenant, Owner::User(me), new, permitted.subject().into()).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, axum::Json(CreatedApiKey { key: created.key, secret: created.secret })))
 }
@@ -133,7 +133,7 @@ pub async fn revoke_my_key(
     let (me, tenant) = signed_in_user(permitted.subject())?;
     let id = path_id(&id, "api_key_not_found", "API key")?;
     let mut tx = db.tenant(tenant).await?;
-    let revoked = api_keys::revoke(&mut tx, tenant, Owner::User(me), id).await?;
+    let revoked = api_keys::revoke(&mut tx, tenant, Owner::User(me), id, permitted.subject().into()).await?;
     tx.commit().await?;
     if revoked { Ok(StatusCode::NO_CONTENT) } else { Err(ApiError::not_found("api_key_not_found", "No such API key.")) }
 }

@@ -98,6 +98,12 @@ pub async fn revoke_session(
     let (me, _) = signed_in_user(permitted.subject())?;
     let mut tx = db.system().await?;
     let revoked = store::revoke_own_session(&mut tx, me, id).await?;
+    if revoked {
+        let (_, tenant) = signed_in_user(permitted.subject())?;
+        let event = vextrus_audit::NewEvent::new(tenant, permitted.subject().into(), "authn_session_revoke")
+            .target(vextrus_audit::Target::new("session", id));
+        vextrus_audit::record(&mut tx, event).await?;
+    }
     tx.commit().await?;
     if revoked { Ok(StatusCode::NO_CONTENT) } else { Err(not_found()) }
 }

@@ -8,7 +8,8 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use vextrus_access::{Permitted, Subject};
-use vextrus_db::Database;
+use vextrus_audit::{NewEvent, Target};
+use vextrus_db::{Database, SystemTx, TenantId};
 use vextrus_server::{ApiError, Json, Problem};
 
 use super::members::role_keys;
@@ -16,6 +17,15 @@ use super::session_user;
 use crate::auth::Auth;
 use crate::mfa::{self, Enrolment, MfaStatus};
 use crate::permissions::MfaPolicyManage;
+
+/// A second-factor change, in the chain of the organization the user is signed in to (the
+/// platform's for operators): the user's own account, so the target is the user.
+async fn record(tx: &mut SystemTx, subject: &Subject, action: &'static str) -> Result<(), ApiError> {
+    let tenant = subject.tenant().unwrap_or(TenantId::PLATFORM);
+    let event = NewEvent::new(tenant, subject.into(), action).target(Target::new("user", subject.id));
+    vextrus_audit::record(tx, event).await?;
+    Ok(())
+}
 
 /// Whether the signed-in user has a second factor.
 #[utoipa::path(get, path = "/v1/me/mfa", tag = "identity", security(("bearer" = [])),
@@ -49,6 +59,7 @@ pub async fn enroll_totp(
     let account = subject.username.as_deref().unwrap_or("account").to_owned();
     let mut tx = db.system().await?;
     let enrolment = mfa::enroll(&mut tx, auth.keys.master(), user, &account).await?;
+    record(&mut tx, &subject, "authn_mfa_enroll_start").await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, axum::Json(enrolment)))
 }
@@ -85,6 +96,7 @@ pub async fn confirm_totp(
     let user = session_user(&subject)?;
     let mut tx = db.system().await?;
     let recovery_codes = mfa::confirm(&mut tx, auth.keys.master(), user, &body.code).await?;
+    record(&mut tx, &subject, "authn_mfa_enable").await?;
     tx.commit().await?;
     Ok(axum::Json(RecoveryCodes { recovery_codes }))
 }
@@ -107,6 +119,7 @@ pub async fn disable_mfa(
     let user = session_user(&subject)?;
     let mut tx = db.system().await?;
     mfa::disable(&mut tx, auth.keys.master(), user, &body.code).await?;
+    record(&mut tx, &subject, "authn_mfa_disable").await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -132,6 +145,7 @@ pub async fn new_recovery_codes(
         return Err(crate::IdentityError::InvalidCode.into());
     }
     let recovery_codes = mfa::new_recovery_codes(&mut tx, user).await?;
+    record(&mut tx, &subject, "authn_mfa_recovery_codes_replace").await?;
     tx.commit().await?;
     Ok(axum::Json(RecoveryCodes { recovery_codes }))
 }
@@ -181,7 +195,12 @@ pub async fn set_policy(
     roles.dedup();
     let tenant = permitted.tenant()?;
     let mut tx = db.tenant(tenant).await?;
+    let before = mfa::policy(&mut tx, tenant).await?;
     mfa::set_policy(&mut tx, tenant, &roles).await?;
+    let event = NewEvent::new(tenant, permitted.subject().into(), "identity.mfa_policy.update")
+        .target(Target::new("organization", tenant))
+        .changes(serde_json::json!({"require_for": {"before": before, "after": roles}}));
+    vextrus_audit::record(&mut tx, event).await?;
     tx.commit().await?;
     Ok(axum::Json(MfaPolicy { require_for: roles }))
 }

@@ -219,7 +219,7 @@ pub async fn create_account_key(
     let tenant = permitted.tenant()?;
     let mut tx = db.tenant(tenant).await?;
     let owner = key_owner(&mut tx, id).await?;
-    let created = api_keys::create(&mut tx, tenant, owner, new).await?;
+    let created = api_keys::create(&mut tx, tenant, owner, new, permitted.subject().into()).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, axum::Json(CreatedApiKey { key: created.key, secret: created.secret })))
 }
@@ -246,7 +246,7 @@ pub async fn revoke_account_key(
     let tenant = permitted.tenant()?;
     let mut tx = db.tenant(tenant).await?;
     let owner = key_owner(&mut tx, id).await?;
-    let revoked = api_keys::revoke(&mut tx, tenant, owner, key).await?;
+    let revoked = api_keys::revoke(&mut tx, tenant, owner, key, permitted.subject().into()).await?;
     tx.commit().await?;
     if revoked { Ok(StatusCode::NO_CONTENT) } else { Err(ApiError::not_found("api_key_not_found", "No such API key.")) }
 }

@@ -1,0 +1,412 @@
+//! Every mutating route of the OpenAPI document, exercised once: each success must leave an
+//! audit event with the right action, actor and target. A new endpoint that is not in this
+//! scenario (or does not record) fails here.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::{PASSWORD, TestApp, claims};
+use reqwest::Method;
+use serde_json::{Value, json};
+use vextrus_identity::totp;
+
+/// POSTs that change nothing (they answer questions).
+const READ_ONLY: &[&str] = &["POST /v1/authz/check"];
+
+enum Body {
+    None,
+    Json(Value),
+    Form(Vec<(&'static str, String)>),
+}
+
+struct Walk<'a> {
+    app: &'a TestApp,
+    covered: BTreeSet<String>,
+}
+
+/// What the newest events must include.
+struct Expect<'e> {
+    action: &'e str,
+    actor: Option<&'e str>,
+    target: Option<&'e str>,
+}
+
+impl Walk<'_> {
+    async fn count(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM audit.events")
+            .fetch_one(&mut self.app.db.owner_conn().await)
+            .await
+            .unwrap()
+    }
+
+    /// Calls `route` (`METHOD /template`) at `path`; asserts success and the event; answers the body.
+    async fn call(&mut self, route: &str, path: &str, token: Option<&str>, body: Body, expect: Expect<'_>) -> Value {
+        let (method, _) = route.split_once(' ').unwrap();
+        let before = self.count().await;
+        let mut request = self.app.client.request(Method::from_bytes(method.as_bytes()).unwrap(), self.app.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request = match body {
+            Body::None => request,
+            Body::Json(v) => request.json(&v),
+            Body::Form(f) => request.form(&f),
+        };
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        assert!(status.is_success(), "{route}: {status} {text}");
+        let new = self.count().await - before;
+        assert!(new > 0, "{route} succeeded without an audit event");
+        let rows: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT action, actor_id::text, target_id FROM audit.events ORDER BY occurred_at DESC, seq DESC LIMIT $1",
+        )
+        .bind(new)
+        .fetch_all(&mut self.app.db.owner_conn().await)
+        .await
+        .unwrap();
+        let found = rows.iter().any(|(action, actor, target)| {
+            action == expect.action
+                && expect.actor.is_none_or(|a| actor.as_deref() == Some(a))
+                && expect.target.is_none_or(|t| target.as_deref() == Some(t))
+        });
+        assert!(
+            found,
+            "{route}: no event {} by {:?} on {:?} among {rows:?}",
+            expect.action, expect.actor, expect.target
+        );
+        self.covered.insert(route.to_owned());
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
+}
+
+fn expect<'e>(action: &'e str, actor: Option<&'e str>, target: Option<&'e str>) -> Expect<'e> {
+    Expect { action, actor, target }
+}
+
+fn code(secret: &str, offset: i64) -> String {
+    let secret = totp::from_base32(secret).unwrap();
+    format!("{:06}", totp::code_at(&secret, totp::step_of(chrono::Utc::now().timestamp()) + offset))
+}
+
+#[tokio::test]
+async fn every_mutating_route_records_an_event() {
+    let app = TestApp::start().await;
+    let mut w = Walk { app: &app, covered: BTreeSet::new() };
+    let op = common::TOKEN;
+
+    // Sign-up, verification, sign-in.
+    let signup = json!({"org": {"slug": "cover-co", "name": "Cover Co"},
+        "user": {"email": "owner@cover.example", "username": "cover-owner", "password": PASSWORD, "name": "Owner"}});
+    let signed = w
+        .call("POST /v1/signup", "/v1/signup", None, Body::Json(signup), expect("identity.user.signup", None, None))
+        .await;
+    let owner_id = signed["user"]["id"].as_str().unwrap().to_owned();
+    let org_id = signed["organization"]["id"].as_str().unwrap().to_owned();
+    let code_mail = common::code_in(app.mail_with("owner@cover.example", "Verify").await["body"].as_str().unwrap());
+    w.call(
+        "POST /v1/verify-email",
+        "/v1/verify-email",
+        None,
+        Body::Json(json!({"token": code_mail})),
+        expect("identity.email.verify", Some(&owner_id), Some(&owner_id)),
+    )
+    .await;
+    let form = |extra: &[(&'static str, String)]| {
+        let mut f = vec![
+            ("grant_type", "password".to_owned()),
+            ("username", "cover-owner".to_owned()),
+            ("password", PASSWORD.to_owned()),
+        ];
+        f.extend(extra.iter().cloned());
+        Body::Form(f)
+    };
+    let tokens = w
+        .call(
+            "POST /oauth/token",
+            "/oauth/token",
+            None,
+            form(&[]),
+            expect("authn_login_success", Some(&owner_id), None),
+        )
+        .await;
+    let owner = tokens["access_token"].as_str().unwrap().to_owned();
+
+    // The organization and its roles.
+    w.call(
+        "PATCH /v1/orgs/{org}",
+        "/v1/orgs/cover-co",
+        Some(&owner),
+        Body::Json(json!({"name": "Cover Traders"})),
+        expect("tenancy.organization.update", Some(&owner_id), Some(&org_id)),
+    )
+    .await;
+    w.call(
+        "POST /v1/roles",
+        "/v1/roles",
+        Some(&owner),
+        Body::Json(json!({"key": "clerk", "name": "Clerk", "permissions": ["identity.members.read"]})),
+        expect("access.role.create", Some(&owner_id), Some("clerk")),
+    )
+    .await;
+    w.call(
+        "PATCH /v1/roles/{role}",
+        "/v1/roles/clerk",
+        Some(&owner),
+        Body::Json(json!({"name": "Senior clerk"})),
+        expect("access.role.update", Some(&owner_id), Some("clerk")),
+    )
+    .await;
+
+    // Invitations and members.
+    let invited = w
+        .call(
+            "POST /v1/invitations",
+            "/v1/invitations",
+            Some(&owner),
+            Body::Json(json!({"email": "x@cover.example", "roles": ["viewer"]})),
+            expect("identity.invitation.create", Some(&owner_id), None),
+        )
+        .await;
+    let invitation = invited["id"].as_str().unwrap().to_owned();
+    w.call(
+        "DELETE /v1/invitations/{id}",
+        &format!("/v1/invitations/{invitation}"),
+        Some(&owner),
+        Body::None,
+        expect("identity.invitation.revoke", Some(&owner_id), Some(&invitation)),
+    )
+    .await;
+    app.ok_json(&owner, Method::POST, "/v1/invitations", json!({"email": "m@cover.example", "roles": ["clerk"]})).await;
+    let code_invite = app.invitation_code("m@cover.example").await;
+    let accepted = w.call("POST /v1/invitations/accept", "/v1/invitations/accept", None,
+        Body::Json(json!({"token": code_invite, "user": {"username": "cover-member", "password": PASSWORD, "name": "Member"}})),
+        expect("identity.invitation.accept", None, None)).await;
+    let member_id = accepted["user_id"].as_str().unwrap().to_owned();
+    w.call(
+        "PUT /v1/members/{user}/roles",
+        &format!("/v1/members/{member_id}/roles"),
+        Some(&owner),
+        Body::Json(json!({"roles": ["member"]})),
+        expect("identity.member.roles_change", Some(&owner_id), Some(&member_id)),
+    )
+    .await;
+
+    // Service accounts and their keys.
+    let account = w
+        .call(
+            "POST /v1/service-accounts",
+            "/v1/service-accounts",
+            Some(&owner),
+            Body::Json(json!({"name": "Bot", "roles": ["viewer"]})),
+            expect("identity.service_account.create", Some(&owner_id), None),
+        )
+        .await;
+    let account_id = account["id"].as_str().unwrap().to_owned();
+    let client_id = account["client_id"].as_str().unwrap().to_owned();
+    let secret = account["client_secret"].as_str().unwrap().to_owned();
+    w.call(
+        "PATCH /v1/service-accounts/{id}",
+        &format!("/v1/service-accounts/{account_id}"),
+        Some(&owner),
+        Body::Json(json!({"name": "Robot"})),
+        expect("identity.service_account.update", Some(&owner_id), Some(&account_id)),
+    )
+    .await;
+    let key = w
+        .call(
+            "POST /v1/service-accounts/{id}/api-keys",
+            &format!("/v1/service-accounts/{account_id}/api-keys"),
+            Some(&owner),
+            Body::Json(json!({"name": "deploy"})),
+            expect("identity.api_key.create", Some(&owner_id), None),
+        )
+        .await;
+    let key_id = key["id"].as_str().unwrap().to_owned();
+    w.call(
+        "DELETE /v1/service-accounts/{id}/api-keys/{key}",
+        &format!("/v1/service-accounts/{account_id}/api-keys/{key_id}"),
+        Some(&owner),
+        Body::None,
+        expect("identity.api_key.revoke", Some(&owner_id), Some(&key_id)),
+    )
+    .await;
+    let sa_form = Body::Form(vec![
+        ("grant_type", "client_credentials".into()),
+        ("client_id", client_id.clone()),
+        ("client_secret", secret),
+    ]);
+    // The token endpoint again, for the client_credentials grant.
+    w.call("POST /oauth/token", "/oauth/token", None, sa_form, expect("authn_login_success", Some(&account_id), None))
+        .await;
+    w.call(
+        "DELETE /v1/service-accounts/{id}",
+        &format!("/v1/service-accounts/{account_id}"),
+        Some(&owner),
+        Body::None,
+        expect("identity.service_account.delete", Some(&owner_id), Some(&account_id)),
+    )
+    .await;
+
+    // The user's own keys, sessions and second factor.
+    let mine = w
+        .call(
+            "POST /v1/me/api-keys",
+            "/v1/me/api-keys",
+            Some(&owner),
+            Body::Json(json!({"name": "laptop"})),
+            expect("identity.api_key.create", Some(&owner_id), None),
+        )
+        .await;
+    let mine_id = mine["id"].as_str().unwrap().to_owned();
+    w.call(
+        "DELETE /v1/me/api-keys/{id}",
+        &format!("/v1/me/api-keys/{mine_id}"),
+        Some(&owner),
+        Body::None,
+        expect("identity.api_key.revoke", Some(&owner_id), Some(&mine_id)),
+    )
+    .await;
+    let other_session = app.login_to("cover-owner", None).await;
+    let sid = claims(other_session["access_token"].as_str().unwrap())["sid"].as_str().unwrap().to_owned();
+    w.call(
+        "DELETE /v1/me/sessions/{id}",
+        &format!("/v1/me/sessions/{sid}"),
+        Some(&owner),
+        Body::None,
+        expect("authn_session_revoke", Some(&owner_id), Some(&sid)),
+    )
+    .await;
+    w.call(
+        "PUT /v1/mfa-policy",
+        "/v1/mfa-policy",
+        Some(&owner),
+        Body::Json(json!({"require_for": ["admin"]})),
+        expect("identity.mfa_policy.update", Some(&owner_id), Some(&org_id)),
+    )
+    .await;
+    let enrolment = w
+        .call(
+            "POST /v1/me/mfa/totp",
+            "/v1/me/mfa/totp",
+            Some(&owner),
+            Body::None,
+            expect("authn_mfa_enroll_start", Some(&owner_id), Some(&owner_id)),
+        )
+        .await;
+    let totp_secret = enrolment["secret"].as_str().unwrap().to_owned();
+    w.call(
+        "POST /v1/me/mfa/totp/confirm",
+        "/v1/me/mfa/totp/confirm",
+        Some(&owner),
+        Body::Json(json!({"code": code(&totp_secret, 0)})),
+        expect("authn_mfa_enable", Some(&owner_id), Some(&owner_id)),
+    )
+    .await;
+    let codes = w
+        .call(
+            "POST /v1/me/mfa/recovery-codes",
+            "/v1/me/mfa/recovery-codes",
+            Some(&owner),
+            Body::Json(json!({"code": code(&totp_secret, 1)})),
+            expect("authn_mfa_recovery_codes_replace", Some(&owner_id), Some(&owner_id)),
+        )
+        .await;
+    let recovery = codes["recovery_codes"][0].as_str().unwrap().to_owned();
+    w.call(
+        "POST /v1/me/mfa/disable",
+        "/v1/me/mfa/disable",
+        Some(&owner),
+        Body::Json(json!({"code": recovery})),
+        expect("authn_mfa_disable", Some(&owner_id), Some(&owner_id)),
+    )
+    .await;
+
+    // Removing what was made.
+    w.call(
+        "DELETE /v1/members/{user}",
+        &format!("/v1/members/{member_id}"),
+        Some(&owner),
+        Body::None,
+        expect("identity.member.remove", Some(&owner_id), Some(&member_id)),
+    )
+    .await;
+    w.call(
+        "DELETE /v1/roles/{role}",
+        "/v1/roles/clerk",
+        Some(&owner),
+        Body::None,
+        expect("access.role.delete", Some(&owner_id), Some("clerk")),
+    )
+    .await;
+
+    // Platform operators.
+    let made = w
+        .call(
+            "POST /v1/orgs",
+            "/v1/orgs",
+            Some(op),
+            Body::Json(json!({"slug": "made-co", "name": "Made"})),
+            expect("tenancy.organization.create", None, None),
+        )
+        .await;
+    let made_id = made["id"].as_str().unwrap().to_owned();
+    w.call(
+        "POST /v1/orgs/{org}/suspend",
+        "/v1/orgs/made-co/suspend",
+        Some(op),
+        Body::None,
+        expect("tenancy.organization.suspend", None, Some(&made_id)),
+    )
+    .await;
+    w.call(
+        "POST /v1/orgs/{org}/resume",
+        "/v1/orgs/made-co/resume",
+        Some(op),
+        Body::None,
+        expect("tenancy.organization.resume", None, Some(&made_id)),
+    )
+    .await;
+    w.call(
+        "PUT /v1/authz/permissions",
+        "/v1/authz/permissions",
+        Some(op),
+        Body::Json(json!({"permissions": [{"key": "hr.leave.approve", "description": "Approve leave"}]})),
+        expect("access.permissions.register", None, None),
+    )
+    .await;
+
+    // Password reset, last: it signs every session out.
+    w.call(
+        "POST /v1/password-reset",
+        "/v1/password-reset",
+        None,
+        Body::Json(json!({"email": "owner@cover.example"})),
+        expect("authn_password_reset_request", None, None),
+    )
+    .await;
+    let reset = common::code_in(app.mail_with("owner@cover.example", "Reset").await["body"].as_str().unwrap());
+    w.call(
+        "POST /v1/password-reset/confirm",
+        "/v1/password-reset/confirm",
+        None,
+        Body::Json(json!({"token": reset, "password": "Another-Secret-2026"})),
+        expect("authn_password_reset", Some(&owner_id), Some(&owner_id)),
+    )
+    .await;
+
+    // Every mutating route of the document was exercised.
+    let doc = serde_json::to_value(&app.openapi).unwrap();
+    let mut mutating = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            let route = format!("{} {path}", method.to_uppercase());
+            if method != "get" && !READ_ONLY.contains(&route.as_str()) {
+                mutating.insert(route);
+            }
+        }
+    }
+    let missing: Vec<&String> = mutating.difference(&w.covered).collect();
+    assert!(missing.is_empty(), "mutating routes not exercised (add them to this walk, audited): {missing:?}");
+}

@@ -3,6 +3,7 @@
 //! access-control guards this API needs.
 
 mod events;
+mod export;
 mod verify;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -17,5 +18,8 @@ vextrus_access::permissions! {
 }
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(events::list_events)).routes(routes!(verify::verify_chain))
+    OpenApiRouter::new()
+        .routes(routes!(events::list_events))
+        .routes(routes!(export::export))
+        .routes(routes!(verify::verify_chain))
 }

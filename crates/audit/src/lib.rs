@@ -12,7 +12,7 @@ mod store;
 use vextrus_db::{Migration, ModuleMigrations};
 
 pub use model::{Actor, ActorKind, Event, NewEvent, Outcome, Target, changes};
-pub use service::{VerifyReport, record, search, verify};
+pub use service::{VerifyReport, export_page, record, search, verify};
 pub use store::Filter;
 
 pub const MIGRATIONS: ModuleMigrations = ModuleMigrations {

@@ -77,3 +77,14 @@ pub async fn verify(tx: &mut impl Tx, tenant: TenantId) -> Result<VerifyReport, 
     }
     Ok(VerifyReport { ok: true, events_checked: checked, first_bad_seq: None })
 }
+
+/// A page of the export (see `store::export_page`).
+pub async fn export_page(
+    tx: &mut impl Tx,
+    tenant: TenantId,
+    after_seq: i64,
+    limit: u32,
+    timezone: &str,
+) -> Result<Vec<(Event, String)>, DbError> {
+    store::export_page(tx, tenant, after_seq, i64::from(limit), timezone).await
+}

@@ -195,3 +195,33 @@ pub(crate) async fn search(tx: &mut impl Tx, tenant: TenantId, f: &Filter, limit
     .await?;
     Ok(rows.into_iter().map(Into::into).collect())
 }
+
+/// A page for export: events after `after_seq` in `seq` order, each with its time in `timezone`
+/// (formatted by PostgreSQL, which has the time-zone database).
+pub(crate) async fn export_page(
+    tx: &mut impl Tx,
+    tenant: TenantId,
+    after_seq: i64,
+    limit: i64,
+    timezone: &str,
+) -> Result<Vec<(Event, String)>, DbError> {
+    #[derive(sqlx::FromRow)]
+    struct WithLocal {
+        #[sqlx(flatten)]
+        row: Row,
+        local_time: String,
+    }
+    let rows: Vec<WithLocal> = sqlx::query_as(concat!(
+        "SELECT ",
+        event_columns!(),
+        ", to_char(occurred_at AT TIME ZONE $4, 'YYYY-MM-DD\"T\"HH24:MI:SS.US') AS local_time
+          FROM audit.events WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+    ))
+    .bind(tenant)
+    .bind(after_seq)
+    .bind(limit)
+    .bind(timezone)
+    .fetch_all(tx.conn())
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.row.into(), r.local_time)).collect())
+}

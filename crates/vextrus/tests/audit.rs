@@ -195,3 +195,42 @@ async fn an_event_commits_or_rolls_back_with_its_change_and_seq_has_no_gaps() {
         assert!(report.ok && report.events_checked == expected, "{report:?}");
     }
 }
+
+#[tokio::test]
+async fn exports_stream_every_event_and_the_ndjson_verifies_offline() {
+    let app = TestApp::start().await;
+    app.sign_up("export-co", "owner@export.example", "export-owner").await;
+    let owner = app.access_token("export-owner", None).await;
+    for i in 0..30 {
+        app.ok_json(&owner, Method::PATCH, "/v1/orgs/export-co", json!({"name": format!("Name, \"{i}\"")})).await;
+    }
+    let ndjson = app.as_user(&owner, Method::GET, "/v1/audit/export").send().await.unwrap();
+    assert_eq!(ndjson.headers()["content-type"], "application/x-ndjson");
+    let text = ndjson.text().await.unwrap();
+    let events: Vec<vextrus_audit::Event> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(events.len(), 33, "create, sign-up, sign-in and 30 updates");
+    assert_eq!(events.first().unwrap().seq, 1);
+    // The export alone (no database) proves the chain.
+    assert_eq!(vextrus_audit::chain::first_bad(&events, &vextrus_audit::chain::GENESIS, 0), None);
+    let mut edited = events.clone();
+    edited[10].changes = json!({"name": {"before": "forged", "after": "forged"}});
+    assert_eq!(vextrus_audit::chain::first_bad(&edited, &vextrus_audit::chain::GENESIS, 0), Some(11));
+
+    let csv = app.as_user(&owner, Method::GET, "/v1/audit/export?format=csv").send().await.unwrap();
+    assert!(csv.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    assert!(csv.headers()["content-disposition"].to_str().unwrap().contains("audit-export-co.csv"));
+    let text = csv.text().await.unwrap();
+    let lines: Vec<&str> = text.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines.len(), 34, "a header and one line per event (quoted commas and quotes stay in one line)");
+    assert!(lines[0].contains("occurred_at_local (Asia/Dhaka)"));
+    let first: Vec<&str> = lines[1].split(',').collect();
+    let utc = chrono::DateTime::parse_from_rfc3339(first[2]).unwrap();
+    let local = chrono::NaiveDateTime::parse_from_str(first[3], "%Y-%m-%dT%H:%M:%S%.f").unwrap();
+    assert_eq!(local - utc.naive_utc(), chrono::Duration::hours(6), "Dhaka is UTC+6");
+
+    let member = app.join(&owner, "m@export.example", "export-member", &["member"]).await;
+    let _ = member;
+    let member_token = app.access_token("export-member", None).await;
+    let refused = app.as_user(&member_token, Method::GET, "/v1/audit/export").send().await.unwrap();
+    problem(refused, 403, "permission_denied").await;
+}

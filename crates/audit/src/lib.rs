@@ -17,5 +17,8 @@ pub use store::Filter;
 
 pub const MIGRATIONS: ModuleMigrations = ModuleMigrations {
     module: "audit",
-    migrations: &[Migration { version: 1, name: "events", sql: include_str!("../migrations/0001_events.sql") }],
+    migrations: &[
+        Migration { version: 1, name: "events", sql: include_str!("../migrations/0001_events.sql") },
+        Migration { version: 2, name: "append_function", sql: include_str!("../migrations/0002_append_function.sql") },
+    ],
 };

@@ -8,19 +8,20 @@ use uuid::Uuid;
 use vextrus_db::{DbError, TenantId, Tx};
 
 use crate::chain::{self, GENESIS};
+
 use crate::model::{Event, NewEvent};
 use crate::store::{self, Filter};
 
-/// Appends `new` to its tenant's chain, in `tx`. Serialised per tenant by the head's row lock,
-/// held until `tx` ends, so `seq` has no gaps and the chain no forks.
+/// Appends `new` to its tenant's chain, in `tx`, in one round trip (`audit.append`).
+/// Serialised per tenant by the head's row lock, held until `tx` ends, so `seq` has no gaps and
+/// the chain no forks.
 pub async fn record(tx: &mut impl Tx, new: NewEvent) -> Result<Event, DbError> {
-    let (seq, prev) = store::lock_head(tx, new.tenant, &GENESIS).await?;
     let now = Utc::now();
     // PostgreSQL keeps microseconds; the hash must be over what will be read back.
     let occurred_at = DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
     let mut event = Event {
         tenant_id: new.tenant,
-        seq: seq + 1,
+        seq: 0,
         id: Uuid::now_v7(),
         occurred_at,
         actor: new.actor,
@@ -29,12 +30,14 @@ pub async fn record(tx: &mut impl Tx, new: NewEvent) -> Result<Event, DbError> {
         outcome: new.outcome,
         changes: new.changes,
         metadata: new.metadata,
-        prev_hash: chain::hex(&prev),
+        prev_hash: String::new(),
         hash: String::new(),
     };
-    let hash = chain::hash(&prev, &event);
+    let (prefix, suffix) = chain::canonical_halves(&event);
+    let (seq, prev, hash) = store::append(tx, &event, &prefix, &suffix).await?;
+    event.seq = seq;
+    event.prev_hash = chain::hex(&prev);
     event.hash = chain::hex(&hash);
-    store::append(tx, &event, &prev, &hash).await?;
     Ok(event)
 }
 

@@ -7,27 +7,6 @@ use vextrus_db::{DbError, TenantId, Tx};
 
 use crate::model::{Actor, ActorKind, Event, Outcome, Target};
 
-/// Locks the chain's head (creating it at the genesis) until the transaction ends.
-pub(crate) async fn lock_head(tx: &mut impl Tx, tenant: TenantId, genesis: &[u8]) -> Result<(i64, Vec<u8>), DbError> {
-    let head: Option<(i64, Vec<u8>)> =
-        sqlx::query_as("SELECT seq, hash FROM audit.heads WHERE tenant_id = $1 FOR UPDATE")
-            .bind(tenant)
-            .fetch_optional(tx.conn())
-            .await?;
-    if let Some(head) = head {
-        return Ok(head);
-    }
-    sqlx::query("INSERT INTO audit.heads (tenant_id, seq, hash) VALUES ($1, 0, $2) ON CONFLICT DO NOTHING")
-        .bind(tenant)
-        .bind(genesis)
-        .execute(tx.conn())
-        .await?;
-    Ok(sqlx::query_as("SELECT seq, hash FROM audit.heads WHERE tenant_id = $1 FOR UPDATE")
-        .bind(tenant)
-        .fetch_one(tx.conn())
-        .await?)
-}
-
 pub(crate) async fn head(tx: &mut impl Tx, tenant: TenantId) -> Result<Option<(i64, Vec<u8>)>, DbError> {
     Ok(sqlx::query_as("SELECT seq, hash FROM audit.heads WHERE tenant_id = $1")
         .bind(tenant)
@@ -35,16 +14,20 @@ pub(crate) async fn head(tx: &mut impl Tx, tenant: TenantId) -> Result<Option<(i
         .await?)
 }
 
-pub(crate) async fn append(tx: &mut impl Tx, event: &Event, prev: &[u8], hash: &[u8]) -> Result<(), DbError> {
+/// Numbers, hashes and appends the event and moves the chain's head (see `audit.append`);
+/// answers the `seq`, previous hash and hash it got.
+pub(crate) async fn append(
+    tx: &mut impl Tx,
+    event: &Event,
+    canonical_prefix: &str,
+    canonical_suffix: &str,
+) -> Result<(i64, Vec<u8>, Vec<u8>), DbError> {
     let target = event.target.as_ref();
-    sqlx::query(
-        "INSERT INTO audit.events (tenant_id, seq, id, occurred_at, actor_type, actor_id, actor_username, actor_ip,
-                                   actor_user_agent, request_id, action, target_type, target_id, outcome, changes,
-                                   metadata, prev_hash, hash)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+    Ok(sqlx::query_as(
+        "SELECT seq, prev_hash, hash FROM audit.append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
+                                                      $15, $16, $17)",
     )
     .bind(event.tenant_id)
-    .bind(event.seq)
     .bind(event.id)
     .bind(event.occurred_at)
     .bind(event.actor.kind.as_str())
@@ -59,17 +42,10 @@ pub(crate) async fn append(tx: &mut impl Tx, event: &Event, prev: &[u8], hash: &
     .bind(event.outcome.as_str())
     .bind(&event.changes)
     .bind(&event.metadata)
-    .bind(prev)
-    .bind(hash)
-    .execute(tx.conn())
-    .await?;
-    sqlx::query("UPDATE audit.heads SET seq = $2, hash = $3, updated_at = now() WHERE tenant_id = $1")
-        .bind(event.tenant_id)
-        .bind(event.seq)
-        .bind(hash)
-        .execute(tx.conn())
-        .await?;
-    Ok(())
+    .bind(canonical_prefix)
+    .bind(canonical_suffix)
+    .fetch_one(tx.conn())
+    .await?)
 }
 
 #[derive(Debug, sqlx::FromRow)]

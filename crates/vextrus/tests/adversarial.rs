@@ -239,45 +239,23 @@ async fn every_route_needs_credentials_and_keeps_organizations_apart() {
 
     // A is untouched.
     let owner = &a.owner_token;
-    let org: Value = app.as_user(owner, Method::GET, "/v1/orgs/victim-co").send().await.unwrap().json().await.unwrap();
+    let org: Value = app.ok_json_get(owner, "/v1/orgs/victim-co").await;
     assert_eq!(org["name"], "Org victim-co");
-    let member: Value = app
-        .as_user(owner, Method::GET, &format!("/v1/members/{}", a.ids["user"]))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let member: Value = app.ok_json_get(owner, &format!("/v1/members/{}", a.ids["user"])).await;
     assert_eq!(member["roles"], json!(["member"]));
-    let role: Value =
-        app.as_user(owner, Method::GET, "/v1/roles/victim-role").send().await.unwrap().json().await.unwrap();
+    let role: Value = app.ok_json_get(owner, "/v1/roles/victim-role").await;
     assert_eq!(role["name"], "Victim");
-    let account: Value = app
-        .as_user(owner, Method::GET, &format!("/v1/service-accounts/{}", a.ids["/v1/service-accounts/{id}"]))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let account: Value =
+        app.ok_json_get(owner, &format!("/v1/service-accounts/{}", a.ids["/v1/service-accounts/{id}"])).await;
     assert_eq!((account["name"].as_str(), account["status"].as_str()), (Some("Victim bot"), Some("active")));
-    let keys: Value = app
-        .as_user(owner, Method::GET, &format!("/v1/service-accounts/{}/api-keys", a.ids["/v1/service-accounts/{id}"]))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let keys: Value =
+        app.ok_json_get(owner, &format!("/v1/service-accounts/{}/api-keys", a.ids["/v1/service-accounts/{id}"])).await;
     assert_eq!(keys["items"].as_array().unwrap().len(), 1, "B created no key for A's account");
     assert!(keys["items"][0]["revoked_at"].is_null());
-    let mine: Value = app.as_user(owner, Method::GET, "/v1/me/api-keys").send().await.unwrap().json().await.unwrap();
+    let mine: Value = app.ok_json_get(owner, "/v1/me/api-keys").await;
     assert!(mine["items"][0]["revoked_at"].is_null());
-    let invitations: Value =
-        app.as_user(owner, Method::GET, "/v1/invitations").send().await.unwrap().json().await.unwrap();
+    let invitations: Value = app.ok_json_get(owner, "/v1/invitations").await;
     assert_eq!(invitations["items"][0]["status"], "pending");
-    let sessions: Value =
-        app.as_user(owner, Method::GET, "/v1/me/sessions").send().await.unwrap().json().await.unwrap();
+    let sessions: Value = app.ok_json_get(owner, "/v1/me/sessions").await;
     assert_eq!(sessions.as_array().unwrap().len(), 1, "A's session was not signed out");
 }

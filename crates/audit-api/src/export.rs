@@ -53,8 +53,9 @@ pub async fn export(
     let timezone = org.settings.timezone.as_str().to_owned();
     let header_line =
         matches!(format, Format::Csv).then(|| Ok::<_, std::io::Error>(Bytes::from(csv_header(&timezone))));
+    let pages_db = db.clone();
     let pages = futures_util::stream::unfold(Some(0i64), move |after| {
-        let (db, timezone) = (db.clone(), timezone.clone());
+        let (db, timezone) = (pages_db.clone(), timezone.clone());
         async move {
             let after = after?;
             match page(&db, tenant, after, &timezone).await {
@@ -72,7 +73,31 @@ pub async fn export(
             }
         }
     });
-    let stream = futures_util::StreamExt::chain(futures_util::stream::iter(header_line), pages);
+    // NDJSON ends with the chain's signed checkpoints, so the file alone can be verified.
+    let checkpoints = futures_util::stream::once({
+        let db = db.clone();
+        async move {
+            if matches!(format, Format::Csv) {
+                return Ok(Bytes::new());
+            }
+            let lines = async {
+                let mut tx = db.tenant(tenant).await?;
+                let sealed = vextrus_audit::checkpoint::of_tenant(&mut tx, tenant).await?;
+                tx.commit().await?;
+                Ok::<_, DbError>(
+                    sealed
+                        .into_iter()
+                        .map(|c| format!("{}\n", serde_json::json!({"checkpoint": c})))
+                        .collect::<String>(),
+                )
+            };
+            lines.await.map(Bytes::from).map_err(|e| std::io::Error::other(e.to_string()))
+        }
+    });
+    let stream = futures_util::StreamExt::chain(
+        futures_util::StreamExt::chain(futures_util::stream::iter(header_line), pages),
+        checkpoints,
+    );
     let mut response = Body::from_stream(stream).into_response();
     let (content_type, extension) = match format {
         Format::Ndjson => ("application/x-ndjson", "ndjson"),

@@ -5,6 +5,7 @@
 //! The HTTP API (with its permission guards) is `vextrus-audit-api`.
 
 pub mod chain;
+pub mod checkpoint;
 pub mod model;
 pub mod service;
 mod store;
@@ -20,5 +21,6 @@ pub const MIGRATIONS: ModuleMigrations = ModuleMigrations {
     migrations: &[
         Migration { version: 1, name: "events", sql: include_str!("../migrations/0001_events.sql") },
         Migration { version: 2, name: "append_function", sql: include_str!("../migrations/0002_append_function.sql") },
+        Migration { version: 3, name: "checkpoints", sql: include_str!("../migrations/0003_checkpoints.sql") },
     ],
 };

@@ -46,6 +46,23 @@ pub enum Command {
     /// Platform operator commands (work directly on the database, also next to a running server).
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Audit trail tools that need no database.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Verify an NDJSON audit export offline: its hash chain, and its signed checkpoints against
+    /// a JWKS (the platform's `/.well-known/jwks.json`). Exit status 1 if anything is wrong.
+    Verify {
+        /// The export (`GET /v1/audit/export`, NDJSON).
+        #[arg(long)]
+        export: std::path::PathBuf,
+        /// The JWKS with the keys that signed the checkpoints.
+        #[arg(long)]
+        jwks: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -59,9 +59,9 @@ pub fn api() -> OpenApiRouter<AppState> {
 }
 
 /// Every module's job handlers.
-pub fn jobs(identity: &IdentityConfig) -> Registry {
+pub fn jobs(modules: &ModuleSettings) -> Registry {
     let mut registry = Registry::new();
-    vextrus_identity::register_jobs(&mut registry, identity.clone());
+    vextrus_identity::register_jobs(&mut registry, modules.identity.clone(), modules.auth.keys.clone());
     registry
 }
 

@@ -234,3 +234,48 @@ async fn exports_stream_every_event_and_the_ndjson_verifies_offline() {
     let refused = app.as_user(&member_token, Method::GET, "/v1/audit/export").send().await.unwrap();
     problem(refused, 403, "permission_denied").await;
 }
+
+#[tokio::test]
+async fn an_export_with_signed_checkpoints_verifies_offline_with_the_cli() {
+    let app = TestApp::start().await;
+    app.sign_up("sealed-co", "owner@sealed.example", "sealed-owner").await;
+    let owner = app.access_token("sealed-owner", None).await;
+    for name in ["One", "Two"] {
+        app.ok_json(&owner, Method::PATCH, "/v1/orgs/sealed-co", json!({"name": name})).await;
+    }
+    // The sealing job's work, as the worker would run it.
+    let sealed = vextrus_identity::checkpoints::seal(&app.db.db, &app.auth.keys).await.unwrap();
+    assert!(sealed >= 1);
+    assert_eq!(vextrus_identity::checkpoints::seal(&app.db.db, &app.auth.keys).await.unwrap(), 0, "nothing new");
+
+    let dir = tempfile::tempdir().unwrap();
+    let export = app.as_user(&owner, Method::GET, "/v1/audit/export").send().await.unwrap().text().await.unwrap();
+    assert!(export.lines().last().unwrap().starts_with("{\"checkpoint\""));
+    let jwks = app.client.get(app.url("/.well-known/jwks.json")).send().await.unwrap().text().await.unwrap();
+    std::fs::write(dir.path().join("export.ndjson"), &export).unwrap();
+    std::fs::write(dir.path().join("jwks.json"), &jwks).unwrap();
+    let verify = |export: &str, jwks: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_vextrus"))
+            .args(["audit", "verify", "--export", export, "--jwks", jwks])
+            .output()
+            .unwrap()
+    };
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let ok = verify(&path("export.ndjson"), &path("jwks.json"));
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let report: Value = serde_json::from_slice(&ok.stdout).unwrap();
+    assert_eq!((report["ok"].clone(), report["events_checked"].clone()), (json!(true), json!(5)));
+    assert_eq!(report["checkpoints_checked"], 1);
+
+    // An edited event, or keys that did not sign it: refused, naming why.
+    std::fs::write(dir.path().join("edited.ndjson"), export.replacen("\"One\"", "\"Uno\"", 1)).unwrap();
+    let edited = verify(&path("edited.ndjson"), &path("jwks.json"));
+    assert_eq!(edited.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&edited.stderr).contains("the chain breaks at seq"));
+    let other = TestApp::start().await;
+    let other_jwks = other.client.get(other.url("/.well-known/jwks.json")).send().await.unwrap().text().await.unwrap();
+    std::fs::write(dir.path().join("other.json"), other_jwks).unwrap();
+    let foreign = verify(&path("export.ndjson"), &path("other.json"));
+    assert_eq!(foreign.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&foreign.stderr).contains("unknown key"));
+}

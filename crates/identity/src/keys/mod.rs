@@ -197,6 +197,15 @@ impl KeyRing {
         Ok(jwt::sign(&key.kid, &key.pair, claims))
     }
 
+    /// Signs arbitrary bytes (audit checkpoints) with the current signing key: its `kid` and the
+    /// Ed25519 signature, verifiable with the published JWKS.
+    pub fn sign_bytes(&self, message: &[u8]) -> Result<(String, Vec<u8>), KeyError> {
+        let loaded = self.read();
+        let now = Utc::now();
+        let key = loaded.signing.iter().find(|k| k.activates_at <= now).ok_or(KeyError::NoActiveKey)?;
+        Ok((key.kid.clone(), key.pair.sign(message).as_ref().to_vec()))
+    }
+
     /// Verifies from memory only: no database read, and no signature check for a token that
     /// was verified before and has not expired.
     pub fn verify(&self, token: &str, issuer: &str, audience: &str) -> Result<Arc<Claims>, TokenError> {

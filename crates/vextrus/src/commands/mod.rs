@@ -1,4 +1,5 @@
 mod admin;
+mod audit;
 mod config;
 mod migrate;
 mod serve;
@@ -29,5 +30,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate => migrate::migrate(config).await,
         Command::Config(cmd) => config::config(&config, file.as_deref(), cmd),
         Command::Admin(cmd) => admin::admin(config, cmd).await,
+        Command::Audit(cmd) => audit::audit(cmd),
     }
 }

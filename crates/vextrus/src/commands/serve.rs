@@ -86,10 +86,11 @@ pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
     });
 
     let grace = Duration::from_secs(config.http.shutdown_grace_secs);
-    let worker = Worker::new(db.clone(), vextrus::jobs(&modules.identity), worker_options(&config, grace));
+    let worker = Worker::new(db.clone(), vextrus::jobs(&modules), worker_options(&config, grace));
     tokio::spawn(modules.auth.orgs.clone().follow(db.clone(), stopped(stopping.clone())));
     tokio::spawn(modules.access.clone().follow(db.clone(), stopped(stopping.clone())));
     tokio::spawn(refresh_keys(modules.auth.keys.clone(), db.clone(), stopping.clone()));
+    tokio::spawn(schedule_checkpoints(db.clone(), stopping.clone()));
     if let Some(path) = token_path {
         tokio::spawn(follow_token_file(operator_token, path, stopping.clone()));
     }
@@ -122,6 +123,34 @@ pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     served.context("HTTP server task failed")?.context("HTTP server failed")
+}
+
+/// Every 15 minutes (and at start), asks for the audit chains' heads to be sealed in signed
+/// checkpoints. A job, so that with several instances one of them does it (the dedup key).
+async fn schedule_checkpoints(db: Database, stopping: watch::Receiver<bool>) {
+    let work = async {
+        loop {
+            let enqueued = async {
+                let mut tx = db.system().await?;
+                let options = vextrus_db::jobs::EnqueueOptions { run_at: None, dedup_key: Some("seal".into()) };
+                vextrus_db::jobs::enqueue_with(
+                    &mut tx,
+                    &vextrus_identity::checkpoints::SealAuditCheckpoints {},
+                    options,
+                )
+                .await?;
+                tx.commit().await
+            };
+            if let Err(e) = enqueued.await {
+                tracing::warn!(error = %e, "could not schedule audit checkpoints");
+            }
+            tokio::time::sleep(Duration::from_secs(15 * 60)).await;
+        }
+    };
+    tokio::select! {
+        () = work => {}
+        () = stopped(stopping) => {}
+    }
 }
 
 /// `vextrus admin token rotate` replaces the generated token file; switch to the new token.

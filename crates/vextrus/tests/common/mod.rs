@@ -90,7 +90,7 @@ impl TestApp {
         // The job worker runs as in `serve`, so mail reaches the dev mailbox.
         let worker = Worker::new(
             db.db.clone(),
-            vextrus::jobs(&dev_identity()),
+            vextrus::jobs(&modules),
             WorkerOptions { poll_interval: Duration::from_millis(100), ..Default::default() },
         );
         tokio::spawn(worker.run(std::future::pending()));

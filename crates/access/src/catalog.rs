@@ -24,11 +24,17 @@ pub struct PermissionDef {
 
 /// Declares permissions. The doc comment of each becomes its catalog description.
 ///
-/// ```ignore
+/// ```
+/// use vextrus_access::{Builtin, Permission};
+///
 /// vextrus_access::permissions! {
 ///     /// Read the organization's settings.
 ///     pub OrgRead = "tenancy.organization.read", grants [Admin, Member, Viewer];
 /// }
+///
+/// assert_eq!(OrgRead::KEY, "tenancy.organization.read");
+/// assert_eq!(PERMISSIONS[0].description, " Read the organization's settings.");
+/// assert_eq!(PERMISSIONS[0].grants, &[Builtin::Admin, Builtin::Member, Builtin::Viewer]);
 /// ```
 #[macro_export]
 macro_rules! permissions {

@@ -262,15 +262,11 @@ async fn issue(
     let actor = vextrus_audit::Actor::new(vextrus_audit::ActorKind::User, Some(user), Some(username.to_owned()));
     let event = vextrus_audit::NewEvent::new(tenant, actor, "authn_login_success")
         .target(vextrus_audit::Target::new("session", session))
-        .metadata(serde_json::json!({"roles": claims_roles(&claims)}));
+        .metadata(serde_json::json!({"roles": claims.roles}));
     vextrus_audit::record(tx, event).await?;
     let mut response = respond(auth, &claims, Some(refresh_token))?;
     response.mfa_enrollment_required = enrollment_required;
     Ok(response)
-}
-
-fn claims_roles(claims: &Claims) -> &[String] {
-    &claims.roles
 }
 
 fn respond(auth: &Auth, claims: &Claims, refresh_token: Option<String>) -> Result<TokenResponse, GrantError> {

@@ -6,7 +6,7 @@
 //! - the cost of auditing a typical mutation: a tenant-scoped UPDATE in a transaction, with
 //!   and without `audit::record` in the same transaction, alternating, same connections.
 //!
-//! Usage: cargo run --release -p vextrus-bench-audit -- [--seconds 8] [--writers 8]
+//! Usage: cargo run --release -p vextrus-bench-audit -- [--seconds 8] [--writers 8] [--pool 10]
 //!        [--out bench/results/audit.md]
 
 use std::fmt::Write as _;
@@ -23,6 +23,8 @@ use vextrus_db::{Database, DatabaseOptions, RoleNames, TenantId, Tx};
 struct Params {
     seconds: u64,
     writers: usize,
+    /// Connections in the request-path pool (10 is `database.max_connections` by default).
+    pool: u32,
 }
 
 fn event(tenant: TenantId, i: u64) -> NewEvent {
@@ -91,7 +93,7 @@ async fn mutation_cost(db: &Database, tenant: TenantId, seconds: u64) -> anyhow:
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let mut params = Params { seconds: 8, writers: 8 };
+    let mut params = Params { seconds: 8, writers: 8, pool: 10 };
     let mut out = std::path::PathBuf::from("bench/results/audit.md");
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -99,6 +101,7 @@ async fn main() -> anyhow::Result<()> {
         match flag.as_str() {
             "--seconds" => params.seconds = value.parse()?,
             "--writers" => params.writers = value.parse()?,
+            "--pool" => params.pool = value.parse()?,
             "--out" => out = value.into(),
             _ => anyhow::bail!("unknown flag {flag}"),
         }
@@ -111,7 +114,7 @@ async fn main() -> anyhow::Result<()> {
         durable: true,
     })
     .await?;
-    let options = DatabaseOptions::embedded(&pg, RoleNames::default(), (params.writers as u32).max(8));
+    let options = DatabaseOptions::embedded(&pg, RoleNames::default(), params.pool);
     options.migrate(vextrus::MODULES).await?;
     let db = Database::connect(&options).await?;
 
@@ -152,8 +155,9 @@ async fn main() -> anyhow::Result<()> {
     let _ = writeln!(
         s,
         "`bench/audit/run.sh` — embedded PostgreSQL 15 (durable: fsync and synchronous commit on) on the same {cores} \
-         cores; each event is its own transaction (`record` + COMMIT), {} s per measurement.\n",
-        params.seconds
+         cores; each event is its own transaction (`record` + COMMIT), {} s per measurement, a pool of {} \
+         connections.\n",
+        params.seconds, params.pool
     );
     let _ = writeln!(s, "| measurement | result | goal |\n|---|---:|---:|");
     let _ = writeln!(s, "| one tenant, {} concurrent writers | **{one_rate:.0} events/s** | ≥ 2,000 |", params.writers);

@@ -5,7 +5,7 @@ use utoipa::{IntoParams, ToSchema};
 use vextrus_access::Permitted;
 use vextrus_audit::{Event, Filter, Outcome};
 use vextrus_db::Database;
-use vextrus_server::{ApiError, Problem, Query};
+use vextrus_server::{ApiError, Problem, Query, page_limit};
 
 use crate::EventsRead;
 
@@ -52,10 +52,7 @@ pub async fn list_events(
     State(db): State<Database>,
     Query(params): Query<EventParams>,
 ) -> Result<axum::Json<EventPage>, ApiError> {
-    let limit = params.limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::invalid_field("limit", "must be between 1 and 500"));
-    }
+    let limit = page_limit(params.limit, 100, 500)?;
     let filter = Filter {
         actor_id: params.actor,
         action_prefix: params.action,
@@ -70,9 +67,6 @@ pub async fn list_events(
     let mut tx = db.tenant(tenant).await?;
     let mut items = vextrus_audit::search(&mut tx, tenant, &filter, limit + 1).await?;
     tx.commit().await?;
-    let next_cursor = (items.len() > limit as usize).then(|| {
-        items.truncate(limit as usize);
-        items.last().map(|e| e.seq)
-    });
-    Ok(axum::Json(EventPage { items, next_cursor: next_cursor.flatten() }))
+    let next_cursor = vextrus_db::next_page(&mut items, limit, |e| e.seq);
+    Ok(axum::Json(EventPage { items, next_cursor }))
 }

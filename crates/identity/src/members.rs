@@ -48,17 +48,14 @@ pub async fn list(
 ) -> Result<(Vec<Member>, Option<Uuid>), IdentityError> {
     let tenant = tx.tenant();
     let mut rows = store::list(tx, tenant, after, i64::from(limit) + 1).await?;
-    let next = (rows.len() > limit as usize).then(|| {
-        rows.truncate(limit as usize);
-        rows.last().map(|m| m.user_id)
-    });
+    let next = vextrus_db::next_page(&mut rows, limit, |m| m.user_id);
     let ids: Vec<Uuid> = rows.iter().map(|m| m.user_id).collect();
     let mut roles = access::roles_of_many(tx, tenant, &ids).await?;
     let members = rows.into_iter().map(|r| {
         let held = roles.remove(&r.user_id).unwrap_or_default();
         Member::new(r, held)
     });
-    Ok((members.collect(), next.flatten()))
+    Ok((members.collect(), next))
 }
 
 pub async fn get(tx: &mut TenantTx, user: Uuid) -> Result<Member, IdentityError> {

@@ -31,7 +31,7 @@ pub use auth::{OperatorToken, bearer_token};
 pub use client::ClientAddr;
 pub use error::{ApiError, FieldError, Problem};
 pub use extract::{Json, Query};
-pub use text::bounded_text;
+pub use text::{bounded_text, page_limit};
 
 /// Everything handlers may ask for; each extracts only its part (`State<Database>`, …).
 #[derive(Debug, Clone)]

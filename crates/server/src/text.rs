@@ -14,6 +14,15 @@ pub fn bounded_text(value: &str, min: usize, max: usize) -> Result<String, Strin
     Ok(trimmed.to_owned())
 }
 
+/// A page size from a query (`limit`): `default` when absent, else within `1..=max` (422).
+pub fn page_limit(limit: Option<u32>, default: u32, max: u32) -> Result<u32, crate::ApiError> {
+    let limit = limit.unwrap_or(default);
+    if !(1..=max).contains(&limit) {
+        return Err(crate::ApiError::invalid_field("limit", format!("must be between 1 and {max}")));
+    }
+    Ok(limit)
+}
+
 #[cfg(test)]
 mod tests {
     use super::bounded_text;

@@ -52,11 +52,8 @@ pub async fn list(
     limit: u32,
 ) -> Result<(Vec<Organization>, Option<TenantId>), TenancyError> {
     let mut page = store::list(tx, after, status, i64::from(limit) + 1).await?;
-    let next = (page.len() > limit as usize).then(|| {
-        page.truncate(limit as usize);
-        page.last().map(|o| o.id)
-    });
-    Ok((page, next.flatten()))
+    let next = vextrus_db::next_page(&mut page, limit, |o| o.id);
+    Ok((page, next))
 }
 
 pub async fn update(

@@ -7,7 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 use vextrus_access::service::Actor;
 use vextrus_access::{Permitted, RoleKey};
 use vextrus_db::Database;
-use vextrus_server::{ApiError, Json, Problem, Query};
+use vextrus_server::{ApiError, Json, Problem, Query, page_limit};
 
 use super::path_id;
 use crate::members::{self, Member};
@@ -44,10 +44,7 @@ pub async fn list_members(
     State(db): State<Database>,
     Query(params): Query<MemberParams>,
 ) -> Result<axum::Json<MemberPage>, ApiError> {
-    let limit = params.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::invalid_field("limit", "must be between 1 and 200"));
-    }
+    let limit = page_limit(params.limit, 50, 200)?;
     let mut tx = db.tenant(permitted.tenant()?).await?;
     let (items, next_cursor) = members::list(&mut tx, params.cursor, limit).await?;
     tx.commit().await?;

@@ -3,7 +3,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use vextrus_access::Permitted;
 use vextrus_db::{Database, TenantId};
-use vextrus_server::{ApiError, Problem, Query};
+use vextrus_server::{ApiError, Problem, Query, page_limit};
 
 use crate::model::{OrgStatus, Organization};
 use crate::permissions::OrganizationsList;
@@ -43,10 +43,7 @@ pub async fn list_orgs(
     State(db): State<Database>,
     Query(params): Query<ListParams>,
 ) -> Result<axum::Json<OrgPage>, ApiError> {
-    let limit = params.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::invalid_field("limit", "must be between 1 and 200"));
-    }
+    let limit = page_limit(params.limit, 50, 200)?;
     let mut tx = db.system().await?;
     let (items, next_cursor) =
         service::list(&mut tx, params.cursor.map(TenantId::from_uuid), params.status, limit).await?;

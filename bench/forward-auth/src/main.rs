@@ -150,6 +150,7 @@ async fn setup(dir: &std::path::Path) -> anyhow::Result<Setup> {
         identity: vextrus_identity::IdentityConfig { dev_mailbox: false, trust_forwarded_for: false },
         auth: auth.clone(),
         access: vextrus::access(&db).await?,
+        retention: Default::default(),
     };
     let state = vextrus::state(db.clone(), OperatorToken::new(Some(SecretString::from("unused"))), &modules);
     // `/healthz` is made quiet too, so that it shows the cost of the middleware every route

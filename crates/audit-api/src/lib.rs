@@ -4,6 +4,7 @@
 
 mod events;
 mod export;
+mod settings;
 mod verify;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -15,6 +16,8 @@ vextrus_access::permissions! {
     pub EventsRead = "audit.events.read", grants [Admin];
     /// Export the organization's audit trail.
     pub EventsExport = "audit.events.export", grants [Admin];
+    /// Choose how long the organization keeps its audit trail (owners only by default).
+    pub SettingsManage = "audit.settings.manage", grants [];
 }
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -22,4 +25,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(events::list_events))
         .routes(routes!(export::export))
         .routes(routes!(verify::verify_chain))
+        .routes(routes!(settings::get_settings, settings::put_settings))
 }

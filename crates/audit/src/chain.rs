@@ -65,21 +65,106 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The first `seq` at which a tenant's events (in `seq` order) stop forming a valid chain: a
-/// gap, a wrong `prev_hash` or a wrong `hash`. `None`: the chain holds.
-pub fn first_bad(events: &[Event], start_hash: &[u8], start_seq: i64) -> Option<i64> {
-    let mut prev = hex(start_hash);
-    for (expected_seq, event) in (start_seq + 1..).zip(events) {
-        if event.seq != expected_seq || event.prev_hash != prev {
-            return Some(expected_seq.min(event.seq));
+/// The action the retention job records after sealing an anchor; its metadata names the anchor
+/// (`through_seq`, `through_hash`): the last event it removed.
+pub const PURGED: &str = "audit.events.purged";
+
+/// Where the kept part of a chain begins: the last removed event's `seq` and hash, as named by
+/// the chain's latest purge event (so the anchor itself is protected by the chain after it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Anchor {
+    pub seq: i64,
+    pub hash: String,
+}
+
+impl Anchor {
+    /// The anchor a purge event names; `None` for any other event.
+    pub fn named_by(event: &Event) -> Option<Anchor> {
+        if event.action != PURGED {
+            return None;
         }
-        let computed = hex(&hash(&from_hex(&prev), event));
-        if computed != event.hash {
-            return Some(event.seq);
-        }
-        prev = computed;
+        let seq = event.metadata.get("through_seq")?.as_i64()?;
+        let hash = event.metadata.get("through_hash")?.as_str()?.to_owned();
+        Some(Anchor { seq, hash })
     }
-    None
+}
+
+/// The first bad `seq` of a whole chain held in memory (an export), walked from the genesis or
+/// from the anchor its latest purge event names; `None`: the chain holds.
+pub fn first_bad(events: &[Event]) -> Option<i64> {
+    let first = events.first()?;
+    let anchor = events.iter().rev().find_map(Anchor::named_by);
+    let mut walk = match Walk::start(first, anchor) {
+        Ok(walk) => walk,
+        Err(bad) => return Some(bad),
+    };
+    walk.feed(events).and_then(|()| walk.finish()).err()
+}
+
+/// Walks a chain in `seq` order, page by page, and says where it first breaks: a gap, a wrong
+/// `prev_hash`, a wrong `hash`, or an anchored event whose hash is not the anchor's.
+#[derive(Debug, Clone)]
+pub struct Walk {
+    prev: String,
+    last_seq: i64,
+    anchor: Option<Anchor>,
+    checked: i64,
+}
+
+impl Walk {
+    /// Starts before `first`, the oldest event kept: from the genesis when it is `seq` 1;
+    /// otherwise the events before it must have been removed under `anchor` (the chain's latest
+    /// purge event), or the first missing `seq` is the error.
+    pub fn start(first: &Event, anchor: Option<Anchor>) -> Result<Walk, i64> {
+        if first.seq == 1 {
+            return Ok(Walk { prev: hex(&GENESIS), last_seq: 0, anchor, checked: 0 });
+        }
+        let anchor = match anchor {
+            Some(a) if a.seq >= first.seq - 1 => a,
+            other => return Err(other.map_or(0, |a| a.seq) + 1),
+        };
+        if anchor.seq == first.seq - 1 && anchor.hash != first.prev_hash {
+            return Err(first.seq);
+        }
+        // Events up to the anchor that are still there (a purge cut short) must lead to it.
+        Ok(Walk { prev: first.prev_hash.clone(), last_seq: first.seq - 1, anchor: Some(anchor), checked: 0 })
+    }
+
+    /// Checks the next events; `Err` is the first bad `seq`.
+    pub fn feed(&mut self, events: &[Event]) -> Result<(), i64> {
+        for event in events {
+            let expected = self.last_seq + 1;
+            if event.seq != expected || event.prev_hash != self.prev {
+                return Err(expected.min(event.seq));
+            }
+            let computed = hex(&hash(&from_hex(&self.prev), event));
+            let anchored = self.anchor.as_ref().is_some_and(|a| a.seq == event.seq && a.hash != computed);
+            if computed != event.hash || anchored {
+                return Err(event.seq);
+            }
+            self.prev = computed;
+            self.last_seq = event.seq;
+            self.checked += 1;
+        }
+        Ok(())
+    }
+
+    /// After the last event: an anchor past the end means events are missing from the end.
+    pub fn finish(&self) -> Result<(), i64> {
+        match &self.anchor {
+            Some(a) if a.seq > self.last_seq => Err(self.last_seq + 1),
+            _ => Ok(()),
+        }
+    }
+
+    /// The `seq` and hash of the last event checked (the start's, before any).
+    pub fn head(&self) -> (i64, &str) {
+        (self.last_seq, &self.prev)
+    }
+
+    pub fn checked(&self) -> i64 {
+        self.checked
+    }
 }
 
 pub fn from_hex(text: &str) -> Vec<u8> {

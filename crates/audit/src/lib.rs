@@ -6,12 +6,15 @@
 
 pub mod chain;
 pub mod checkpoint;
+pub mod jobs;
 pub mod model;
+pub mod retention;
 pub mod service;
 mod store;
 
 use vextrus_db::{Migration, ModuleMigrations};
 
+pub use checkpoint::Signer;
 pub use model::{Actor, ActorKind, Event, NewEvent, Outcome, Target, changes};
 pub use service::{VerifyReport, export_page, record, search, verify};
 pub use store::Filter;
@@ -22,5 +25,6 @@ pub const MIGRATIONS: ModuleMigrations = ModuleMigrations {
         Migration { version: 1, name: "events", sql: include_str!("../migrations/0001_events.sql") },
         Migration { version: 2, name: "append_function", sql: include_str!("../migrations/0002_append_function.sql") },
         Migration { version: 3, name: "checkpoints", sql: include_str!("../migrations/0003_checkpoints.sql") },
+        Migration { version: 4, name: "retention", sql: include_str!("../migrations/0004_retention.sql") },
     ],
 };

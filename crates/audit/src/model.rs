@@ -129,6 +129,9 @@ pub struct NewEvent {
     /// `{"field": {"before": …, "after": …}}` for what changed; never secrets.
     pub changes: serde_json::Value,
     pub metadata: serde_json::Value,
+    /// When it happened, if not now: for importing history (and tests). The chain is ordered
+    /// by `seq`; retention removes a chain's oldest events in `seq` order.
+    pub occurred_at: Option<DateTime<Utc>>,
 }
 
 impl NewEvent {
@@ -141,7 +144,13 @@ impl NewEvent {
             outcome: Outcome::Success,
             changes: serde_json::json!({}),
             metadata: serde_json::json!({}),
+            occurred_at: None,
         }
+    }
+
+    pub fn at(mut self, occurred_at: DateTime<Utc>) -> Self {
+        self.occurred_at = Some(occurred_at);
+        self
     }
 
     pub fn target(mut self, target: Target) -> Self {

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 use vextrus_db::{DbError, TenantId, Tx};
 
-use crate::chain::{self, GENESIS};
+use crate::chain::{self, Anchor, Walk};
 
 use crate::model::{Event, NewEvent};
 use crate::store::{self, Filter};
@@ -16,7 +16,7 @@ use crate::store::{self, Filter};
 /// Serialised per tenant by the head's row lock, held until `tx` ends, so `seq` has no gaps and
 /// the chain no forks.
 pub async fn record(tx: &mut impl Tx, new: NewEvent) -> Result<Event, DbError> {
-    let now = Utc::now();
+    let now = new.occurred_at.unwrap_or_else(Utc::now);
     // PostgreSQL keeps microseconds; the hash must be over what will be read back.
     let occurred_at = DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
     let mut event = Event {
@@ -53,32 +53,44 @@ pub struct VerifyReport {
     pub first_bad_seq: Option<i64>,
 }
 
-/// Recomputes the tenant's whole chain from the genesis and compares it with the head.
+/// Recomputes the tenant's chain from its first kept event (from the genesis, or from the anchor
+/// its latest purge event names) and compares the end with the head.
 pub async fn verify(tx: &mut impl Tx, tenant: TenantId) -> Result<VerifyReport, DbError> {
     const PAGE: i64 = 5_000;
-    let (mut prev, mut last_seq, mut checked) = (GENESIS.to_vec(), 0i64, 0i64);
+    let bad = |checked: i64, seq: i64| VerifyReport { ok: false, events_checked: checked, first_bad_seq: Some(seq) };
+    let head = store::head(tx, tenant).await?;
+    let Some(first) = store::in_order(tx, tenant, 0, 1).await?.pop() else {
+        // No events: right only if there never were any.
+        return Ok(match head {
+            Some((seq, _)) if seq > 0 => bad(0, 1),
+            _ => VerifyReport { ok: true, events_checked: 0, first_bad_seq: None },
+        });
+    };
+    let anchor = store::latest(tx, tenant, chain::PURGED).await?.as_ref().and_then(Anchor::named_by);
+    let mut walk = match Walk::start(&first, anchor) {
+        Ok(walk) => walk,
+        Err(seq) => return Ok(bad(0, seq)),
+    };
     loop {
-        let page = store::in_order(tx, tenant, last_seq, PAGE).await?;
+        let page = store::in_order(tx, tenant, walk.head().0, PAGE).await?;
         if page.is_empty() {
             break;
         }
-        if let Some(bad) = chain::first_bad(&page, &prev, last_seq) {
-            checked += page.iter().take_while(|e| e.seq < bad).count() as i64;
-            return Ok(VerifyReport { ok: false, events_checked: checked, first_bad_seq: Some(bad) });
+        if let Err(seq) = walk.feed(&page) {
+            return Ok(bad(walk.checked(), seq));
         }
-        checked += page.len() as i64;
-        let last = page.last().expect("not empty");
-        prev = chain::from_hex(&last.hash);
-        last_seq = last.seq;
+    }
+    if let Err(seq) = walk.finish() {
+        return Ok(bad(walk.checked(), seq));
     }
     // Events deleted from the end leave the head ahead of the last event.
-    let head = store::head(tx, tenant).await?;
+    let (last_seq, last_hash) = walk.head();
     if let Some((head_seq, head_hash)) = head
-        && (head_seq != last_seq || head_hash != prev)
+        && (head_seq != last_seq || chain::hex(&head_hash) != last_hash)
     {
-        return Ok(VerifyReport { ok: false, events_checked: checked, first_bad_seq: Some(last_seq + 1) });
+        return Ok(bad(walk.checked(), last_seq + 1));
     }
-    Ok(VerifyReport { ok: true, events_checked: checked, first_bad_seq: None })
+    Ok(VerifyReport { ok: true, events_checked: walk.checked(), first_bad_seq: None })
 }
 
 /// A page of the export (see `store::export_page`).

@@ -261,6 +261,21 @@ pub const FIELDS: &[Field] = &[
         default: "8",
         doc: "Attempts before a failing job moves to the dead-letter state (per-job override possible).",
     },
+    Field {
+        key: "audit.retention_months",
+        env_aliases: &[],
+        kind: Kind::Int,
+        default: "12",
+        doc: "How long an organization's audit events are kept unless it chooses otherwise \
+              (`PUT /v1/audit/settings`); a daily job removes older ones after sealing a signed anchor.",
+    },
+    Field {
+        key: "audit.min_retention_months",
+        env_aliases: &[],
+        kind: Kind::Int,
+        default: "12",
+        doc: "The least retention an organization may choose (1–120). PCI DSS and ISO 27001 ask for a year.",
+    },
 ];
 
 /// The field with this dotted key.

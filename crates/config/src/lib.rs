@@ -12,5 +12,5 @@ mod model;
 
 pub use fields::{FIELDS, Field, Kind, field};
 pub use load::{ConfigError, Loaded, Sources, load};
-pub use model::{AuthConfig, Config, DatabaseConfig, HttpConfig, JobsConfig, LogConfig, LogFormat};
+pub use model::{AuditConfig, AuthConfig, Config, DatabaseConfig, HttpConfig, JobsConfig, LogConfig, LogFormat};
 pub use secrecy::{ExposeSecret, SecretString};

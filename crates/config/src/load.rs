@@ -242,6 +242,14 @@ fn validate(config: &Config, origins: &BTreeMap<String, String>) -> Result<(), C
             return Err(fail(key, "must be at least 1".into()));
         }
     }
+    let audit = &config.audit;
+    if !(1..=120).contains(&audit.min_retention_months) {
+        return Err(fail("audit.min_retention_months", "must be between 1 and 120".into()));
+    }
+    if !(audit.min_retention_months..=120).contains(&audit.retention_months) {
+        let bounds = format!("must be between audit.min_retention_months ({}) and 120", audit.min_retention_months);
+        return Err(fail("audit.retention_months", bounds));
+    }
     if config.data_dir.as_os_str().is_empty() {
         return Err(fail("data_dir", "must not be empty".into()));
     }

@@ -26,6 +26,7 @@ pub struct Config {
     pub http: HttpConfig,
     pub database: DatabaseConfig,
     pub jobs: JobsConfig,
+    pub audit: AuditConfig,
 }
 
 impl Default for Config {
@@ -42,6 +43,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             database: DatabaseConfig::default(),
             jobs: JobsConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }
@@ -165,6 +167,19 @@ pub struct JobsConfig {
 impl Default for JobsConfig {
     fn default() -> Self {
         Self { concurrency: 4, poll_interval_secs: 5, lease_secs: 60, max_attempts: 8 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct AuditConfig {
+    pub retention_months: u32,
+    pub min_retention_months: u32,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self { retention_months: 12, min_retention_months: 12 }
     }
 }
 

@@ -39,15 +39,7 @@ impl Job for SendPasswordReset {
     const KIND: &'static str = "identity.send_password_reset";
 }
 
-pub fn register_jobs(registry: &mut Registry, config: IdentityConfig, keys: crate::keys::KeyRing) {
-    registry.register(move |ctx: JobContext, _: crate::checkpoints::SealAuditCheckpoints| {
-        let keys = keys.clone();
-        async move {
-            let sealed = crate::checkpoints::seal(&ctx.db, &keys).await?;
-            tracing::info!(sealed, "audit checkpoints sealed");
-            Ok(())
-        }
-    });
+pub fn register_jobs(registry: &mut Registry, config: IdentityConfig) {
     let resets = config.clone();
     registry.register(move |ctx: JobContext, job: SendPasswordReset| {
         let config = resets.clone();

@@ -4,7 +4,6 @@
 pub mod api_keys;
 mod auth;
 mod authn;
-pub mod checkpoints;
 mod error;
 pub mod http;
 pub mod invitations;

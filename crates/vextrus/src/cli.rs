@@ -53,13 +53,16 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Verify an NDJSON audit export offline: its hash chain, and its signed checkpoints against
-    /// a JWKS (the platform's `/.well-known/jwks.json`). Exit status 1 if anything is wrong.
+    /// Verify an NDJSON audit export offline: its hash chain (from the genesis, or from the
+    /// signed anchor its latest retention purge names), and its signed checkpoints against a JWKS.
+    /// Exit status 1 if anything is wrong.
     Verify {
         /// The export (`GET /v1/audit/export`, NDJSON).
         #[arg(long)]
         export: std::path::PathBuf,
-        /// The JWKS with the keys that signed the checkpoints.
+        /// The keys that signed the checkpoints: the platform's `/.well-known/audit-keys.json`
+        /// (every key that ever signed; `/.well-known/jwks.json` lacks retired ones, whose
+        /// checkpoints are then skipped).
         #[arg(long)]
         jwks: std::path::PathBuf,
     },

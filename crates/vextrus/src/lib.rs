@@ -35,6 +35,7 @@ pub struct ModuleSettings {
     pub identity: IdentityConfig,
     pub auth: Auth,
     pub access: Access,
+    pub retention: vextrus_audit::retention::Policy,
 }
 
 /// The shared state, with every module's own state registered.
@@ -44,6 +45,7 @@ pub fn state(db: Database, operator_token: OperatorToken, modules: &ModuleSettin
     extensions.insert(modules.identity.clone());
     extensions.insert(modules.auth.clone());
     extensions.insert(modules.access.clone());
+    extensions.insert(modules.retention);
     extensions.insert(Authenticator::new(authenticator.clone()));
     extensions.insert(authenticator);
     AppState { db, operator_token, migrations: MODULES, modules: Arc::new(extensions) }
@@ -61,7 +63,8 @@ pub fn api() -> OpenApiRouter<AppState> {
 /// Every module's job handlers.
 pub fn jobs(modules: &ModuleSettings) -> Registry {
     let mut registry = Registry::new();
-    vextrus_identity::register_jobs(&mut registry, modules.identity.clone(), modules.auth.keys.clone());
+    vextrus_identity::register_jobs(&mut registry, modules.identity.clone());
+    vextrus_audit::jobs::register_jobs(&mut registry, Arc::new(modules.auth.keys.clone()), modules.retention);
     registry
 }
 

@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 /// Routes that need no credentials, and why.
 const PUBLIC: &[&str] = &[
     "GET /.well-known/jwks.json",            // public keys
+    "GET /.well-known/audit-keys.json",      // public keys, retired ones too
     "GET /.well-known/openid-configuration", // discovery
     "GET /healthz",                          // probes
     "GET /readyz",

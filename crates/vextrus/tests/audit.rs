@@ -7,7 +7,7 @@ use common::{TestApp, problem};
 use reqwest::Method;
 use serde_json::{Value, json};
 use vextrus_audit::{Actor, NewEvent, Target};
-use vextrus_db::TenantId;
+use vextrus_db::{TenantId, Tx};
 
 async fn events(app: &TestApp, token: &str, query: &str) -> Value {
     app.ok_json_get(token, &format!("/v1/audit/events{query}")).await
@@ -211,10 +211,10 @@ async fn exports_stream_every_event_and_the_ndjson_verifies_offline() {
     assert_eq!(events.len(), 33, "create, sign-up, sign-in and 30 updates");
     assert_eq!(events.first().unwrap().seq, 1);
     // The export alone (no database) proves the chain.
-    assert_eq!(vextrus_audit::chain::first_bad(&events, &vextrus_audit::chain::GENESIS, 0), None);
+    assert_eq!(vextrus_audit::chain::first_bad(&events), None);
     let mut edited = events.clone();
     edited[10].changes = json!({"name": {"before": "forged", "after": "forged"}});
-    assert_eq!(vextrus_audit::chain::first_bad(&edited, &vextrus_audit::chain::GENESIS, 0), Some(11));
+    assert_eq!(vextrus_audit::chain::first_bad(&edited), Some(11));
 
     let csv = app.as_user(&owner, Method::GET, "/v1/audit/export?format=csv").send().await.unwrap();
     assert!(csv.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
@@ -244,9 +244,9 @@ async fn an_export_with_signed_checkpoints_verifies_offline_with_the_cli() {
         app.ok_json(&owner, Method::PATCH, "/v1/orgs/sealed-co", json!({"name": name})).await;
     }
     // The sealing job's work, as the worker would run it.
-    let sealed = vextrus_identity::checkpoints::seal(&app.db.db, &app.auth.keys).await.unwrap();
+    let sealed = vextrus_audit::checkpoint::seal_heads(&app.db.db, &app.auth.keys).await.unwrap();
     assert!(sealed >= 1);
-    assert_eq!(vextrus_identity::checkpoints::seal(&app.db.db, &app.auth.keys).await.unwrap(), 0, "nothing new");
+    assert_eq!(vextrus_audit::checkpoint::seal_heads(&app.db.db, &app.auth.keys).await.unwrap(), 0, "nothing new");
 
     let dir = tempfile::tempdir().unwrap();
     let export = app.as_user(&owner, Method::GET, "/v1/audit/export").send().await.unwrap().text().await.unwrap();
@@ -277,5 +277,231 @@ async fn an_export_with_signed_checkpoints_verifies_offline_with_the_cli() {
     std::fs::write(dir.path().join("other.json"), other_jwks).unwrap();
     let foreign = verify(&path("export.ndjson"), &path("other.json"));
     assert_eq!(foreign.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&foreign.stderr).contains("unknown key"));
+    assert!(String::from_utf8_lossy(&foreign.stderr).contains("no checkpoint is signed by a key of the JWKS"));
+}
+
+/// Records `n` events in `tenant`'s chain, at `at` (one millisecond apart).
+async fn record_at(app: &TestApp, tenant: TenantId, n: i64, at: chrono::DateTime<chrono::Utc>) {
+    let mut tx = app.db.db.tenant(tenant).await.unwrap();
+    for i in 0..n {
+        let event = NewEvent::new(tenant, Actor::system(), "test.thing.update")
+            .target(Target::new("thing", i))
+            .at(at + chrono::Duration::milliseconds(i));
+        vextrus_audit::record(&mut tx, event).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+}
+
+async fn verify_chain(app: &TestApp, tenant: TenantId) -> vextrus_audit::VerifyReport {
+    let mut tx = app.db.db.tenant(tenant).await.unwrap();
+    let report = vextrus_audit::verify(&mut tx, tenant).await.unwrap();
+    tx.commit().await.unwrap();
+    report
+}
+
+#[tokio::test]
+async fn retention_removes_old_events_after_sealing_an_anchor_and_the_rest_still_verifies() {
+    use vextrus_audit::retention::{self, Policy};
+    let app = TestApp::start().await;
+    let db = &app.db.db;
+    let (x, y) = (TenantId::new_v7(), TenantId::new_v7());
+    let now = chrono::Utc::now();
+    let old = now.checked_sub_months(chrono::Months::new(14)).unwrap();
+    let mut tx = db.system().await.unwrap();
+    sqlx::query("SELECT audit.ensure_partitions($1, 1)").bind(old.date_naive()).execute(tx.conn()).await.unwrap();
+    tx.commit().await.unwrap();
+    let old_partition = format!("audit.events_{}", old.format("%Y_%m"));
+    record_at(&app, x, 5, old).await;
+    record_at(&app, y, 3, old).await;
+    record_at(&app, x, 3, now).await;
+    record_at(&app, y, 1, now).await;
+    // y keeps two years; x the default year.
+    let mut tx = db.tenant(y).await.unwrap();
+    retention::choose_months(&mut tx, y, 24).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let report = retention::run(db, &app.auth.keys, &Policy::default(), chrono::Utc::now()).await.unwrap();
+    assert_eq!((report.anchors_sealed, report.events_removed), (1, 5), "{report:?}");
+    assert!(!report.partitions_dropped.contains(&old_partition.replace("audit.", "")), "y's events are still in it");
+    let x_report = verify_chain(&app, x).await;
+    assert!(x_report.ok && x_report.events_checked == 4, "3 kept and the purge event: {x_report:?}");
+    let y_report = verify_chain(&app, y).await;
+    assert!(y_report.ok && y_report.events_checked == 4, "{y_report:?}");
+
+    // The anchor is signed with a published key, at the last removed event; the purge event names it.
+    let mut tx = db.tenant(x).await.unwrap();
+    let sealed = vextrus_audit::checkpoint::of_tenant(&mut tx, x).await.unwrap();
+    let kept = vextrus_audit::search(&mut tx, x, &Default::default(), 10).await.unwrap();
+    tx.commit().await.unwrap();
+    let anchor = sealed.iter().find(|c| c.kind == vextrus_audit::checkpoint::Kind::Anchor).expect("an anchor");
+    assert_eq!(anchor.seq, 5);
+    let jwks = serde_json::to_value(app.auth.keys.jwks()).unwrap();
+    let key = jwks["keys"].as_array().unwrap().iter().find(|k| k["kid"] == anchor.kid.as_str()).unwrap();
+    let public = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, key["x"].as_str().unwrap());
+    assert!(anchor.signed_by(&public.unwrap()));
+    let purge = &kept[0];
+    assert_eq!((purge.seq, purge.action.as_str()), (9, "audit.events.purged"));
+    assert_eq!(purge.metadata["through_seq"], 5);
+    assert_eq!(purge.metadata["through_hash"], anchor.hash.as_str());
+    assert_eq!(kept.last().unwrap().seq, 6);
+
+    // Nothing new to remove: nothing happens.
+    let again = retention::run(db, &app.auth.keys, &Policy::default(), chrono::Utc::now()).await.unwrap();
+    assert_eq!((again.anchors_sealed, again.events_removed), (0, 0), "{again:?}");
+
+    // y shortens to a year: its old events go, and with them the whole month's partition.
+    let mut tx = db.tenant(y).await.unwrap();
+    retention::choose_months(&mut tx, y, 12).await.unwrap();
+    tx.commit().await.unwrap();
+    let report = retention::run(db, &app.auth.keys, &Policy::default(), chrono::Utc::now()).await.unwrap();
+    assert_eq!((report.anchors_sealed, report.events_removed), (1, 3), "{report:?}");
+    assert!(report.partitions_dropped.contains(&old_partition.replace("audit.", "")), "{report:?}");
+    let mut conn = app.db.owner_conn().await;
+    let exists: Option<String> =
+        sqlx::query_scalar("SELECT to_regclass($1)::text").bind(&old_partition).fetch_one(&mut conn).await.unwrap();
+    assert_eq!(exists, None);
+    assert!(verify_chain(&app, y).await.ok);
+
+    // The owner functions refuse what no anchor covers.
+    let mut tx = db.system().await.unwrap();
+    let refused = sqlx::query("SELECT audit.purge_through($1, 8)").bind(x).execute(tx.conn()).await;
+    assert!(refused.unwrap_err().to_string().contains("no anchor checkpoint"));
+    drop(tx);
+
+    // Removing kept events is still found: the first kept one, or the purge event itself.
+    let owner_url = app.db.owner_url();
+    let tamper = |sql: String| {
+        let url = owner_url.clone();
+        async move {
+            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url).await.unwrap();
+            let mut tx = sqlx::Connection::begin(&mut conn).await.unwrap();
+            sqlx::query("SET LOCAL vextrus.audit_retention = 'on'").execute(&mut *tx).await.unwrap();
+            sqlx::query(&sql).execute(&mut *tx).await.unwrap();
+            tx.commit().await.unwrap();
+        }
+    };
+    tamper(format!("DELETE FROM audit.events WHERE tenant_id = '{x}' AND seq = 6")).await;
+    let report = verify_chain(&app, x).await;
+    assert_eq!((report.ok, report.first_bad_seq), (false, Some(6)), "the anchor accounts for 1–5 only: {report:?}");
+    tamper(format!("DELETE FROM audit.events WHERE tenant_id = '{y}' AND seq = 5")).await;
+    let report = verify_chain(&app, y).await;
+    assert_eq!((report.ok, report.first_bad_seq), (false, Some(1)), "no purge event accounts for 1–3: {report:?}");
+}
+
+#[tokio::test]
+async fn after_retention_an_export_still_verifies_offline_from_its_anchor() {
+    let app = TestApp::start().await;
+    app.sign_up("kept-co", "owner@kept.example", "kept-owner").await;
+    let owner = app.access_token("kept-owner", None).await;
+    app.ok_json(&owner, Method::PATCH, "/v1/orgs/kept-co", json!({"name": "Before"})).await;
+    // Thirteen months on, every event so far is past the default year.
+    let later = chrono::Utc::now().checked_add_months(chrono::Months::new(13)).unwrap();
+    let policy = vextrus_audit::retention::Policy::default();
+    let report = vextrus_audit::retention::run(&app.db.db, &app.auth.keys, &policy, later).await.unwrap();
+    assert_eq!(report.events_removed, 4, "{report:?}");
+    for name in ["After one", "After two"] {
+        app.ok_json(&owner, Method::PATCH, "/v1/orgs/kept-co", json!({"name": name})).await;
+    }
+    let verified = app.ok_json_get(&owner, "/v1/audit/verify").await;
+    assert_eq!(verified, json!({"ok": true, "events_checked": 3, "first_bad_seq": null}));
+    vextrus_audit::checkpoint::seal_heads(&app.db.db, &app.auth.keys).await.unwrap();
+
+    let export = app.as_user(&owner, Method::GET, "/v1/audit/export").send().await.unwrap().text().await.unwrap();
+    let jwks = app.client.get(app.url("/.well-known/jwks.json")).send().await.unwrap().text().await.unwrap();
+    let keys = jwks_keys(&jwks);
+    let report = vextrus_audit::checkpoint::verify_export(&export, &keys);
+    assert!(report.ok, "{report:?}");
+    assert_eq!((report.events_checked, report.checkpoints_checked), (3, 2), "anchor and head: {report:?}");
+    assert_eq!((report.sealed_through_seq, report.unsealed_events), (Some(7), 0));
+
+    // Without the purge event nothing accounts for the missing start.
+    let cut: String = export.lines().filter(|l| !l.contains("audit.events.purged")).map(|l| format!("{l}\n")).collect();
+    let report = vextrus_audit::checkpoint::verify_export(&cut, &keys);
+    assert_eq!((report.ok, report.first_bad_seq), (false, Some(1)), "{report:?}");
+    // Nor without the anchor's signature.
+    let unsigned: String =
+        export.lines().filter(|l| !l.contains("\"kind\":\"anchor\"")).map(|l| format!("{l}\n")).collect();
+    let report = vextrus_audit::checkpoint::verify_export(&unsigned, &keys);
+    assert!(!report.ok && report.problem.unwrap().contains("anchor"));
+}
+
+fn jwks_keys(jwks: &str) -> std::collections::HashMap<String, Vec<u8>> {
+    let jwks: Value = serde_json::from_str(jwks).unwrap();
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            let x = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, k["x"].as_str().unwrap());
+            (k["kid"].as_str().unwrap().to_owned(), x.unwrap())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn owners_choose_the_retention_within_the_platform_bounds() {
+    let app = TestApp::start().await;
+    app.sign_up("ret-co", "owner@ret.example", "ret-owner").await;
+    let owner = app.access_token("ret-owner", None).await;
+    let current = app.ok_json_get(&owner, "/v1/audit/settings").await;
+    assert_eq!(current["retention_months"], 12);
+    assert_eq!(current["chosen_retention_months"], Value::Null);
+    assert_eq!(
+        (current["min_retention_months"].clone(), current["max_retention_months"].clone()),
+        (json!(12), json!(120))
+    );
+
+    for months in [0, 6, 121] {
+        let refused =
+            app.as_user(&owner, Method::PUT, "/v1/audit/settings").json(&json!({"retention_months": months})).send();
+        problem(refused.await.unwrap(), 422, "invalid_field").await;
+    }
+    let chosen = app.ok_json(&owner, Method::PUT, "/v1/audit/settings", json!({"retention_months": 36})).await;
+    assert_eq!((chosen["retention_months"].clone(), chosen["chosen_retention_months"].clone()), (json!(36), json!(36)));
+    let recorded = events(&app, &owner, "?action=audit.settings").await;
+    assert_eq!(recorded["items"][0]["changes"], json!({"retention_months": {"before": 12, "after": 36}}));
+
+    // An admin reads the trail but does not decide how long it is kept.
+    app.join(&owner, "admin@ret.example", "ret-admin", &["admin"]).await;
+    let admin = app.access_token("ret-admin", None).await;
+    assert_eq!(app.ok_json_get(&admin, "/v1/audit/settings").await["retention_months"], 36);
+    let refused = app.as_user(&admin, Method::PUT, "/v1/audit/settings").json(&json!({"retention_months": 12})).send();
+    problem(refused.await.unwrap(), 403, "permission_denied").await;
+}
+
+#[tokio::test]
+async fn checkpoints_sealed_by_a_retired_key_verify_with_the_audit_keys() {
+    let app = TestApp::start().await;
+    app.sign_up("rotate-co", "owner@rotate.example", "rotate-owner").await;
+    app.access_token("rotate-owner", None).await;
+    let keys = &app.auth.keys;
+    vextrus_audit::checkpoint::seal_heads(&app.db.db, keys).await.unwrap();
+    // A new key signs from now; the old one leaves the JWKS (as it does once its tokens expired).
+    let mut tx = app.db.db.system().await.unwrap();
+    let zero = chrono::Duration::zero();
+    let new = vextrus_identity::keys::rotate(&mut tx, keys.master(), zero, zero).await.unwrap();
+    sqlx::query("UPDATE identity.signing_keys SET expires_at = now() - interval '1 hour' WHERE kid <> $1")
+        .bind(&new.kid)
+        .execute(tx.conn())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    keys.reload(&app.db.db).await.unwrap();
+    let owner = app.access_token("rotate-owner", None).await;
+    app.ok_json(&owner, Method::PATCH, "/v1/orgs/rotate-co", json!({"name": "Rotated"})).await;
+    vextrus_audit::checkpoint::seal_heads(&app.db.db, keys).await.unwrap();
+
+    let export = app.as_user(&owner, Method::GET, "/v1/audit/export").send().await.unwrap().text().await.unwrap();
+    let jwks = app.client.get(app.url("/.well-known/jwks.json")).send().await.unwrap().text().await.unwrap();
+    let every = app.client.get(app.url("/.well-known/audit-keys.json")).send().await.unwrap().text().await.unwrap();
+    assert_eq!(jwks_keys(&jwks).len(), 1);
+    assert_eq!(jwks_keys(&every).len(), 2);
+    // The current JWKS checks the newest checkpoint and skips the retired key's…
+    let report = vextrus_audit::checkpoint::verify_export(&export, &jwks_keys(&jwks));
+    assert!(report.ok, "{report:?}");
+    assert_eq!((report.checkpoints_checked, report.checkpoints_skipped), (1, 1));
+    // …the audit keys check both.
+    let report = vextrus_audit::checkpoint::verify_export(&export, &jwks_keys(&every));
+    assert_eq!((report.ok, report.checkpoints_checked, report.checkpoints_skipped), (true, 2, 0), "{report:?}");
+    assert_eq!(report.sealed_through_seq, Some(5), "create, sign-up, two sign-ins, the update");
 }

@@ -143,6 +143,14 @@ async fn every_mutating_route_records_an_event() {
     )
     .await;
     w.call(
+        "PUT /v1/audit/settings",
+        "/v1/audit/settings",
+        Some(&owner),
+        Body::Json(json!({"retention_months": 24})),
+        expect("audit.settings.update", Some(&owner_id), Some(&org_id)),
+    )
+    .await;
+    w.call(
         "POST /v1/roles",
         "/v1/roles",
         Some(&owner),

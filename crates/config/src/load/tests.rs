@@ -117,6 +117,7 @@ fn every_field_in_the_catalogue_is_a_real_key() {
     // Setting each key through its environment variable must not produce an "unknown key" warning.
     for field in FIELDS {
         let value = match field.kind {
+            Kind::Int if field.key.starts_with("audit.") => "12",
             Kind::Int => "5",
             Kind::Bool => "true",
             _ if field.key == "listen" => "127.0.0.1:9",
@@ -130,4 +131,18 @@ fn every_field_in_the_catalogue_is_a_real_key() {
         let loaded = load(&s).unwrap_or_else(|e| panic!("{}: {e}", field.key));
         assert!(loaded.warnings.is_empty(), "{}: {:?}", field.key, loaded.warnings);
     }
+}
+
+#[test]
+fn audit_retention_stays_within_its_bounds() {
+    let load_env = |pairs: &[(&str, &str)]| {
+        let env = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        load(&Sources { file: Some("/dev/null".into()), env, flags: vec![] })
+    };
+    let err = load_env(&[("VEXTRUS_AUDIT_RETENTION_MONTHS", "6")]).unwrap_err().to_string();
+    assert!(err.contains("audit.retention_months") && err.contains("(12)"), "{err}");
+    let lowered = load_env(&[("VEXTRUS_AUDIT_RETENTION_MONTHS", "6"), ("VEXTRUS_AUDIT_MIN_RETENTION_MONTHS", "3")]);
+    assert_eq!(lowered.unwrap().config.audit.retention_months, 6);
+    let err = load_env(&[("VEXTRUS_AUDIT_MIN_RETENTION_MONTHS", "0")]).unwrap_err().to_string();
+    assert!(err.contains("audit.min_retention_months"), "{err}");
 }

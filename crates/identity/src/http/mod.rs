@@ -28,6 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(mailbox::dev_mailbox))
         .routes(routes!(token::token))
         .routes(routes!(well_known::jwks))
+        .routes(routes!(well_known::audit_keys))
         .routes(routes!(well_known::openid_configuration))
         .routes(routes!(verify::verify))
         .routes(routes!(me::get_me))

@@ -49,6 +49,12 @@ pub struct Jwk {
     pub alg: &'static str,
 }
 
+impl Jwk {
+    fn ed25519(kid: String, public_key: &[u8]) -> Self {
+        Jwk { kty: "OKP", crv: "Ed25519", x: URL_SAFE_NO_PAD.encode(public_key), kid, use_: "sig", alg: "EdDSA" }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Jwks {
     pub keys: Vec<Jwk>,
@@ -237,18 +243,7 @@ impl KeyRing {
 
     pub fn jwks(&self) -> Jwks {
         let loaded = self.read();
-        let mut keys: Vec<Jwk> = loaded
-            .public
-            .iter()
-            .map(|(kid, x)| Jwk {
-                kty: "OKP",
-                crv: "Ed25519",
-                x: URL_SAFE_NO_PAD.encode(x),
-                kid: kid.clone(),
-                use_: "sig",
-                alg: "EdDSA",
-            })
-            .collect();
+        let mut keys: Vec<Jwk> = loaded.public.iter().map(|(kid, x)| Jwk::ed25519(kid.clone(), x)).collect();
         keys.sort_by(|a, b| a.kid.cmp(&b.kid));
         Jwks { keys }
     }
@@ -269,6 +264,16 @@ async fn create_key(tx: &mut SystemTx, master: &MasterKey, activates_at: DateTim
     .await
     .map_err(DbError::from)?;
     Ok(kid)
+}
+
+/// Every key that ever signed, retired ones included: what verifies audit checkpoints sealed
+/// long ago (tokens are verified only with [`KeyRing::jwks`]).
+pub async fn every_public_key(tx: &mut SystemTx) -> Result<Jwks, KeyError> {
+    let rows: Vec<(String, Vec<u8>)> = sqlx::query_as("SELECT kid, public_key FROM identity.signing_keys ORDER BY kid")
+        .fetch_all(tx.conn())
+        .await
+        .map_err(DbError::from)?;
+    Ok(Jwks { keys: rows.into_iter().map(|(kid, x)| Jwk::ed25519(kid, &x)).collect() })
 }
 
 /// A key as `vextrus admin keys list` shows it.
@@ -308,4 +313,11 @@ pub async fn rotate(
     let kid = create_key(tx, master, activates_at).await?;
     let info = list_keys(tx).await?.into_iter().find(|k| k.kid == kid).ok_or(KeyError::NoActiveKey)?;
     Ok(info)
+}
+
+/// Audit checkpoints are signed with the token key, so the published keys verify them.
+impl vextrus_audit::Signer for KeyRing {
+    fn sign(&self, message: &[u8]) -> Result<(String, Vec<u8>), vextrus_audit::checkpoint::BoxError> {
+        Ok(self.sign_bytes(message)?)
+    }
 }

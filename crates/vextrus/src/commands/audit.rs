@@ -19,6 +19,18 @@ pub fn audit(cmd: AuditCommand) -> anyhow::Result<()> {
             let report = vextrus_audit::checkpoint::verify_export(&ndjson, &keys);
             println!("{}", serde_json::to_string_pretty(&report)?);
             anyhow::ensure!(report.ok, "the export does not verify: {}", report.problem.unwrap_or_default());
+            if report.unsealed_events > 0 {
+                eprintln!(
+                    "note: the last {} event(s) are chained but not yet covered by a signed checkpoint",
+                    report.unsealed_events
+                );
+            }
+            if report.checkpoints_skipped > 0 {
+                eprintln!(
+                    "note: {} checkpoint(s) skipped (signed by keys this JWKS lacks, or outside the export)",
+                    report.checkpoints_skipped
+                );
+            }
             Ok(())
         }
     }

@@ -47,6 +47,10 @@ pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
         },
         auth,
         access: vextrus::access(&db).await.context("loading the access catalog and roles")?,
+        retention: vextrus_audit::retention::Policy {
+            default_months: config.audit.retention_months,
+            min_months: config.audit.min_retention_months,
+        },
     };
     if modules.identity.dev_mailbox {
         tracing::info!("dev mailbox on: mail is kept in the database (GET /v1/dev/mailbox), not sent");
@@ -90,7 +94,7 @@ pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
     tokio::spawn(modules.auth.orgs.clone().follow(db.clone(), stopped(stopping.clone())));
     tokio::spawn(modules.access.clone().follow(db.clone(), stopped(stopping.clone())));
     tokio::spawn(refresh_keys(modules.auth.keys.clone(), db.clone(), stopping.clone()));
-    tokio::spawn(schedule_checkpoints(db.clone(), stopping.clone()));
+    tokio::spawn(schedule_audit_jobs(db.clone(), stopping.clone()));
     if let Some(path) = token_path {
         tokio::spawn(follow_token_file(operator_token, path, stopping.clone()));
     }
@@ -126,25 +130,29 @@ pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
 }
 
 /// Every 15 minutes (and at start), asks for the audit chains' heads to be sealed in signed
-/// checkpoints. A job, so that with several instances one of them does it (the dedup key).
-async fn schedule_checkpoints(db: Database, stopping: watch::Receiver<bool>) {
+/// checkpoints, and once a day for retention to be applied. Jobs, so that with several
+/// instances one of them does each (the dedup keys).
+async fn schedule_audit_jobs(db: Database, stopping: watch::Receiver<bool>) {
+    use vextrus_audit::jobs::{ApplyRetention, SealCheckpoints};
+    use vextrus_db::jobs::{EnqueueOptions, enqueue_with};
+    const PERIOD: Duration = Duration::from_secs(15 * 60);
+    const RETENTION_EVERY: u32 = 24 * 4;
     let work = async {
-        loop {
+        for round in 0u32.. {
             let enqueued = async {
                 let mut tx = db.system().await?;
-                let options = vextrus_db::jobs::EnqueueOptions { run_at: None, dedup_key: Some("seal".into()) };
-                vextrus_db::jobs::enqueue_with(
-                    &mut tx,
-                    &vextrus_identity::checkpoints::SealAuditCheckpoints {},
-                    options,
-                )
-                .await?;
+                let options = EnqueueOptions { run_at: None, dedup_key: Some("seal".into()) };
+                enqueue_with(&mut tx, &SealCheckpoints {}, options).await?;
+                if round % RETENTION_EVERY == 0 {
+                    let options = EnqueueOptions { run_at: None, dedup_key: Some("retention".into()) };
+                    enqueue_with(&mut tx, &ApplyRetention {}, options).await?;
+                }
                 tx.commit().await
             };
             if let Err(e) = enqueued.await {
-                tracing::warn!(error = %e, "could not schedule audit checkpoints");
+                tracing::warn!(error = %e, "could not schedule audit jobs");
             }
-            tokio::time::sleep(Duration::from_secs(15 * 60)).await;
+            tokio::time::sleep(PERIOD).await;
         }
     };
     tokio::select! {

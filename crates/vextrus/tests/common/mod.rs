@@ -52,7 +52,7 @@ pub async fn modules(db: &vextrus_db::Database) -> vextrus::ModuleSettings {
     tokio::spawn(auth.orgs.clone().follow(db.clone(), std::future::pending()));
     let access = vextrus::access(db).await.unwrap();
     tokio::spawn(access.clone().follow(db.clone(), std::future::pending()));
-    vextrus::ModuleSettings { identity: dev_identity(), auth, access }
+    vextrus::ModuleSettings { identity: dev_identity(), auth, access, retention: Default::default() }
 }
 
 pub fn dev_identity() -> vextrus_identity::IdentityConfig {

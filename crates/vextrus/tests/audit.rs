@@ -479,7 +479,7 @@ async fn checkpoints_sealed_by_a_retired_key_verify_with_the_audit_keys() {
     // A new key signs from now; the old one leaves the JWKS (as it does once its tokens expired).
     let mut tx = app.db.db.system().await.unwrap();
     let zero = chrono::Duration::zero();
-    let new = vextrus_identity::keys::rotate(&mut tx, keys.master(), zero, zero).await.unwrap();
+    let new = vextrus_identity::keys::rotate(&mut tx, keys.master(), zero, zero, Actor::system()).await.unwrap();
     sqlx::query("UPDATE identity.signing_keys SET expires_at = now() - interval '1 hour' WHERE kid <> $1")
         .bind(&new.kid)
         .execute(tx.conn())

@@ -256,6 +256,7 @@ async fn key_rotation_publishes_first_and_keeps_old_tokens_valid() {
         ring.master(),
         chrono::Duration::minutes(10),
         chrono::Duration::minutes(15),
+        vextrus_audit::Actor::system(),
     )
     .await
     .unwrap();
@@ -274,10 +275,15 @@ async fn key_rotation_publishes_first_and_keeps_old_tokens_valid() {
 
     // Rotate again, immediately: new tokens use the newest key; older tokens still verify.
     let mut tx = app.db.db.system().await.unwrap();
-    let now_key =
-        vextrus_identity::keys::rotate(&mut tx, ring.master(), chrono::Duration::zero(), chrono::Duration::minutes(15))
-            .await
-            .unwrap();
+    let now_key = vextrus_identity::keys::rotate(
+        &mut tx,
+        ring.master(),
+        chrono::Duration::zero(),
+        chrono::Duration::minutes(15),
+        vextrus_audit::Actor::system(),
+    )
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
     ring.reload(&app.db.db).await.unwrap();
     let after = app.login_to("keyholder", None).await["access_token"].as_str().unwrap().to_owned();

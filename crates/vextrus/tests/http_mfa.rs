@@ -258,8 +258,20 @@ async fn platform_operators_are_users_with_a_second_factor() {
     assert_eq!((status, body["error_description"].as_str().unwrap()), (400, "You are not a platform operator."));
 
     let mut tx = app.db.db.system().await.unwrap();
-    vextrus_identity::operators::set_platform_role(&mut tx, "operator-one", true).await.unwrap();
+    let cli = vextrus_audit::Actor::new(vextrus_audit::ActorKind::PlatformOperator, None, Some("cli:root".into()));
+    let granted = vextrus_identity::operators::set_platform_role(&mut tx, "operator-one", true, cli.clone());
+    let granted = granted.await.unwrap();
     tx.commit().await.unwrap();
+    // Recorded in the platform's chain, with who did it.
+    let mut tx = app.db.db.system().await.unwrap();
+    let filter =
+        vextrus_audit::Filter { action_prefix: Some("identity.platform_operator".into()), ..Default::default() };
+    let recorded = vextrus_audit::search(&mut tx, vextrus_db::TenantId::PLATFORM, &filter, 5).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(recorded.len(), 1);
+    assert_eq!((recorded[0].action.as_str(), &recorded[0].actor), ("identity.platform_operator.grant", &cli));
+    assert_eq!(recorded[0].target, Some(vextrus_audit::Target::new("user", granted.id)));
+    assert_eq!(recorded[0].changes, json!({"platform_role": {"before": null, "after": "platform_admin"}}));
     let (status, body) = app.token(&platform_form(None)).await;
     assert_eq!(status, 400);
     assert!(body["error_description"].as_str().unwrap().contains("second factor"), "{body}");
@@ -288,7 +300,7 @@ async fn platform_operators_are_users_with_a_second_factor() {
 
     // Revoked: the platform session cannot refresh.
     let mut tx = app.db.db.system().await.unwrap();
-    vextrus_identity::operators::set_platform_role(&mut tx, "operator-one", false).await.unwrap();
+    vextrus_identity::operators::set_platform_role(&mut tx, "operator-one", false, cli).await.unwrap();
     tx.commit().await.unwrap();
     let refresh = signed_in["refresh_token"].as_str().unwrap();
     let (status, body) = app.token(&[("grant_type", "refresh_token"), ("refresh_token", refresh)]).await;

@@ -301,6 +301,7 @@ pub async fn rotate(
     master: &MasterKey,
     publish_lead: Duration,
     token_lifetime: Duration,
+    actor: vextrus_audit::Actor,
 ) -> Result<KeyInfo, KeyError> {
     let activates_at = Utc::now() + publish_lead;
     let retire_at = activates_at + token_lifetime + Duration::seconds(jwt::LEEWAY_SECS);
@@ -312,6 +313,10 @@ pub async fn rotate(
         .map_err(DbError::from)?;
     let kid = create_key(tx, master, activates_at).await?;
     let info = list_keys(tx).await?.into_iter().find(|k| k.kid == kid).ok_or(KeyError::NoActiveKey)?;
+    let event = vextrus_audit::NewEvent::new(vextrus_db::TenantId::PLATFORM, actor, "identity.signing_key.rotate")
+        .target(vextrus_audit::Target::new("signing_key", &kid))
+        .metadata(serde_json::json!({"activates_at": activates_at, "previous_keys_retire_at": retire_at}));
+    vextrus_audit::record(tx, event).await?;
     Ok(info)
 }
 

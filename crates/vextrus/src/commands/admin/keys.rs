@@ -6,6 +6,7 @@ use vextrus_config::Config;
 use vextrus_db::Database;
 use vextrus_identity::keys::{self, KeyInfo};
 
+use super::cli_operator;
 use crate::cli::KeysCommand;
 
 pub async fn run(db: &Database, config: &Config, embedded: bool, cmd: KeysCommand) -> anyhow::Result<()> {
@@ -20,7 +21,7 @@ pub async fn run(db: &Database, config: &Config, embedded: bool, cmd: KeysComman
             let master = platform::master_key(config, embedded)?;
             let lead = if now { Duration::zero() } else { Duration::seconds(config.auth.key_publish_lead_secs as i64) };
             let lifetime = Duration::seconds(config.auth.access_token_ttl_secs as i64);
-            let key = keys::rotate(&mut tx, &master, lead, lifetime).await?;
+            let key = keys::rotate(&mut tx, &master, lead, lifetime, cli_operator()).await?;
             tx.commit().await?;
             println!("added key {}: published now, signs from {}", key.kid, when(key.activates_at));
             print(&keys::list_keys(&mut db.system().await?).await?);

@@ -53,3 +53,12 @@ async fn pending(options: &vextrus_db::DatabaseOptions) -> anyhow::Result<Vec<St
     let mut conn = options.owner.connect().await.context("connecting to the database")?;
     Ok(vextrus_db::pending_migrations(&mut conn, vextrus::MODULES).await?)
 }
+
+/// Who acts from the command line: a platform operator at this machine, named by the OS user.
+fn cli_operator() -> vextrus_audit::Actor {
+    let who = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    let mut actor =
+        vextrus_audit::Actor::new(vextrus_audit::ActorKind::PlatformOperator, None, Some(format!("cli:{who}")));
+    actor.user_agent = Some(format!("vextrus-cli/{}", env!("CARGO_PKG_VERSION")));
+    actor
+}

@@ -5,6 +5,7 @@ use vextrus_db::Database;
 use vextrus_tenancy::model::{NewOrganization, OrgRef, SettingsChange};
 use vextrus_tenancy::{Currency, Locale, OrgName, OrgSlug, OrgStatus, Organization, Timezone, service};
 
+use super::cli_operator;
 use crate::cli::{OrgCommand, StatusArg};
 
 pub async fn run(db: &Database, cmd: OrgCommand) -> anyhow::Result<()> {
@@ -115,13 +116,4 @@ fn print_table(orgs: &[Organization]) {
     if orgs.is_empty() {
         println!("(no organizations)");
     }
-}
-
-/// Who acts from the command line: a platform operator at this machine, named by the OS user.
-fn cli_operator() -> vextrus_audit::Actor {
-    let who = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-    let mut actor =
-        vextrus_audit::Actor::new(vextrus_audit::ActorKind::PlatformOperator, None, Some(format!("cli:{who}")));
-    actor.user_agent = Some(format!("vextrus-cli/{}", env!("CARGO_PKG_VERSION")));
-    actor
 }

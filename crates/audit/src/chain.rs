@@ -67,7 +67,7 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// The action the retention job records after sealing an anchor; its metadata names the anchor
 /// (`through_seq`, `through_hash`): the last event it removed.
-pub const PURGED: &str = "audit.events.purged";
+pub const PURGED: &str = purged!();
 
 /// Where the kept part of a chain begins: the last removed event's `seq` and hash, as named by
 /// the chain's latest purge event (so the anchor itself is protected by the chain after it).

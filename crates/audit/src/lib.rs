@@ -4,6 +4,13 @@
 //! This crate is the core that every module records through; it depends on no feature crate.
 //! The HTTP API (with its permission guards) is `vextrus-audit-api`.
 
+/// The purge event's action, for SQL text as well as Rust (see `chain::PURGED`).
+macro_rules! purged {
+    () => {
+        "audit.events.purged"
+    };
+}
+
 pub mod chain;
 pub mod checkpoint;
 pub mod jobs;
@@ -26,5 +33,10 @@ pub const MIGRATIONS: ModuleMigrations = ModuleMigrations {
         Migration { version: 2, name: "append_function", sql: include_str!("../migrations/0002_append_function.sql") },
         Migration { version: 3, name: "checkpoints", sql: include_str!("../migrations/0003_checkpoints.sql") },
         Migration { version: 4, name: "retention", sql: include_str!("../migrations/0004_retention.sql") },
+        Migration {
+            version: 5,
+            name: "append_one_update",
+            sql: include_str!("../migrations/0005_append_one_update.sql"),
+        },
     ],
 };

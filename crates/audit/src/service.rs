@@ -66,7 +66,7 @@ pub async fn verify(tx: &mut impl Tx, tenant: TenantId) -> Result<VerifyReport, 
             _ => VerifyReport { ok: true, events_checked: 0, first_bad_seq: None },
         });
     };
-    let anchor = store::latest(tx, tenant, chain::PURGED).await?.as_ref().and_then(Anchor::named_by);
+    let anchor = store::latest_purge(tx, tenant).await?.as_ref().and_then(Anchor::named_by);
     let mut walk = match Walk::start(&first, anchor) {
         Ok(walk) => walk,
         Err(seq) => return Ok(bad(0, seq)),

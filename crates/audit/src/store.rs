@@ -126,15 +126,17 @@ pub(crate) async fn in_order(
     Ok(rows.into_iter().map(Into::into).collect())
 }
 
-/// The chain's newest event with `action`.
-pub(crate) async fn latest(tx: &mut impl Tx, tenant: TenantId, action: &str) -> Result<Option<Event>, DbError> {
+/// The chain's newest purge event (the action is spelled out so that the partial index on purge
+/// events serves every execution of the prepared statement).
+pub(crate) async fn latest_purge(tx: &mut impl Tx, tenant: TenantId) -> Result<Option<Event>, DbError> {
     let row: Option<Row> = sqlx::query_as(concat!(
         "SELECT ",
         event_columns!(),
-        " FROM audit.events WHERE tenant_id = $1 AND action = $2 ORDER BY seq DESC LIMIT 1"
+        " FROM audit.events WHERE tenant_id = $1 AND action = '",
+        purged!(),
+        "' ORDER BY seq DESC LIMIT 1"
     ))
     .bind(tenant)
-    .bind(action)
     .fetch_optional(tx.conn())
     .await?;
     Ok(row.map(Into::into))

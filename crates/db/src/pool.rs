@@ -106,6 +106,9 @@ impl Database {
                 .min_connections(0)
                 .acquire_timeout(Duration::from_secs(5))
                 .idle_timeout(Some(Duration::from_secs(300)))
+                // No ping (a round trip) on every acquire: a transaction's BEGIN finds a
+                // connection that was cut while idle, and `begin` then takes another.
+                .test_before_acquire(false)
         };
         let app = pool(options.max_connections).connect_with(options.app.clone()).await?;
         let system_max = (options.max_connections / 4).max(2);

@@ -64,11 +64,8 @@ pub struct TenantTx {
 
 impl TenantTx {
     pub(crate) async fn begin(pool: &PgPool, tenant: TenantId) -> Result<Self, DbError> {
-        let mut tx = pool.begin().await?;
-        sqlx::query("SELECT set_config('vextrus.tenant_id', $1, true)")
-            .bind(tenant.to_string())
-            .execute(&mut *tx)
-            .await?;
+        // One round trip for both; the tenant is a UUID we format ourselves, safe to inline.
+        let tx = begin_with(pool, format!("BEGIN; SELECT set_config('vextrus.tenant_id', '{tenant}', true)")).await?;
         Ok(Self { tx, tenant })
     }
 
@@ -105,7 +102,7 @@ pub struct SystemTx {
 
 impl SystemTx {
     pub(crate) async fn begin(pool: &PgPool) -> Result<Self, DbError> {
-        Ok(Self { tx: pool.begin().await? })
+        Ok(Self { tx: begin_with(pool, "BEGIN".to_owned()).await? })
     }
 
     pub async fn commit(self) -> Result<(), DbError> {
@@ -157,6 +154,25 @@ impl Tx for ScopedTx {
         match self {
             Self::Tenant(tx) => tx.scope(),
             Self::System(tx) => tx.scope(),
+        }
+    }
+}
+
+/// Begins with `statement`. Pooled connections are not pinged before use, so a connection the
+/// server dropped while it sat idle (a restart, a proxy's timeout) fails here, on BEGIN, before
+/// anything was done: it is discarded and the next one tried, up to the pool's size.
+async fn begin_with(
+    pool: &PgPool,
+    statement: String,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+    let mut attempts = pool.size() + 1;
+    loop {
+        match pool.begin_with(statement.clone()).await {
+            Err(sqlx::Error::Io(e)) if attempts > 1 => {
+                tracing::debug!(error = %e, "a pooled connection was cut; taking another");
+                attempts -= 1;
+            }
+            other => return other,
         }
     }
 }

@@ -302,3 +302,34 @@ async fn listeners_do_not_take_pool_connections() {
     }
     assert_eq!(listeners.len(), max + 1);
 }
+
+#[tokio::test]
+async fn connections_cut_while_idle_are_replaced_on_begin() {
+    let t = test_db().await;
+    // Fill both pools with idle connections, then have the server drop every one of them (as a
+    // restart or a proxy's idle timeout would).
+    let tenant = TenantId::new_v7();
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(t.db.tenant(tenant).await.unwrap());
+    }
+    drop(held);
+    drop(t.db.system().await.unwrap());
+    let mut owner = t.owner_conn().await;
+    let cut: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                                WHERE datname = current_database() AND pid <> pg_backend_pid()) t",
+    )
+    .fetch_one(&mut owner)
+    .await
+    .unwrap();
+    assert!(cut >= 4, "{cut} connections cut");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The next transactions still work: BEGIN finds the dead connections and takes fresh ones.
+    let mut tx = t.db.tenant(tenant).await.unwrap();
+    let seen: String =
+        sqlx::query_scalar("SELECT current_setting('vextrus.tenant_id')").fetch_one(tx.conn()).await.unwrap();
+    assert_eq!(seen, tenant.to_string());
+    tx.commit().await.unwrap();
+    t.db.system().await.unwrap().commit().await.unwrap();
+}

@@ -99,10 +99,19 @@ impl ApiError {
 
 impl From<vextrus_db::DbError> for ApiError {
     fn from(e: vextrus_db::DbError) -> Self {
-        if let vextrus_db::DbError::Sqlx(sqlx::Error::PoolTimedOut) = e {
-            return Self::unavailable("database_busy", "All database connections are busy; retry shortly.");
+        match e {
+            vextrus_db::DbError::Sqlx(sqlx::Error::PoolTimedOut) => {
+                Self::unavailable("database_busy", "All database connections are busy; retry shortly.")
+            }
+            // Not the client's fault, nor a bug: the database is restarting or unreachable.
+            vextrus_db::DbError::Sqlx(
+                ref cut @ (sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed),
+            ) => {
+                tracing::warn!(error = %cut, "database unreachable");
+                Self::unavailable("database_unreachable", "The database cannot be reached; retry shortly.")
+            }
+            e => Self::internal(e),
         }
-        Self::internal(e)
     }
 }
 

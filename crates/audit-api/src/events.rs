@@ -38,7 +38,7 @@ pub struct EventPage {
     pub next_cursor: Option<i64>,
 }
 
-/// Search the organization's audit trail, newest first.
+/// Search the organization's audit trail, newest first (platform operators: the platform's chain).
 #[utoipa::path(get, path = "/v1/audit/events", tag = "audit", security(("bearer" = [])),
     params(EventParams),
     responses(
@@ -63,7 +63,7 @@ pub async fn list_events(
         to: params.to,
         before_seq: params.cursor,
     };
-    let tenant = permitted.tenant()?;
+    let tenant = crate::chain_of(&permitted);
     let mut tx = db.tenant(tenant).await?;
     let mut items = vextrus_audit::search(&mut tx, tenant, &filter, limit + 1).await?;
     tx.commit().await?;

@@ -6,8 +6,9 @@ use vextrus_server::{ApiError, Problem};
 
 use crate::EventsRead;
 
-/// Recompute the organization's hash chain from its first event: `ok`, how many events were
-/// checked, and the first `seq` where it breaks (an edited, deleted or reordered event).
+/// Recompute the organization's hash chain (platform operators: the platform's) from its first
+/// kept event: `ok`, how many events were checked, and the first `seq` where it breaks (an
+/// edited, deleted or reordered event).
 #[utoipa::path(get, path = "/v1/audit/verify", tag = "audit", security(("bearer" = [])),
     responses(
         (status = 200, body = VerifyReport),
@@ -18,7 +19,7 @@ pub async fn verify_chain(
     permitted: Permitted<EventsRead>,
     State(db): State<Database>,
 ) -> Result<axum::Json<VerifyReport>, ApiError> {
-    let tenant = permitted.tenant()?;
+    let tenant = crate::chain_of(&permitted);
     let mut tx = db.tenant(tenant).await?;
     let report = vextrus_audit::verify(&mut tx, tenant).await?;
     tx.commit().await?;

@@ -151,6 +151,23 @@ async fn fresh_data_dir_serves_and_a_restart_keeps_organizations() {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     assert_eq!(client.get(server.url("/v1/orgs")).bearer_auth(&token).send().await.unwrap().status(), 200);
+    // The switch is in the platform's audit chain, which operators read with the same API.
+    let recorded = loop {
+        let url = server.url("/v1/audit/events?action=platform.admin_token");
+        let page: Value = client.get(url).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+        if let Some(event) = page["items"].as_array().and_then(|items| items.first()).cloned() {
+            break event;
+        }
+        assert!(Instant::now() < deadline, "the rotation was not recorded: {page}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        (recorded["action"].as_str(), recorded["actor"]["type"].as_str()),
+        (Some("platform.admin_token.rotate"), Some("system"))
+    );
+    let verified: Value =
+        client.get(server.url("/v1/audit/verify")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    assert_eq!(verified["ok"], true, "{verified}");
     // Operators are granted by login; an unknown one is a clear error.
     let (ok, _, err) = run(vextrus(&["admin", "operator", "grant", "nobody-here", "--data-dir", data_dir]));
     assert!(!ok);

@@ -96,7 +96,7 @@ pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
     tokio::spawn(refresh_keys(modules.auth.keys.clone(), db.clone(), stopping.clone()));
     tokio::spawn(schedule_audit_jobs(db.clone(), stopping.clone()));
     if let Some(path) = token_path {
-        tokio::spawn(follow_token_file(operator_token, path, stopping.clone()));
+        tokio::spawn(follow_token_file(db.clone(), operator_token, path, stopping.clone()));
     }
     let worker = tokio::spawn(worker.run(stopped(stopping.clone())));
     let sampler = tokio::spawn(sample_metrics(db.clone(), stopping.clone()));
@@ -162,7 +162,13 @@ async fn schedule_audit_jobs(db: Database, stopping: watch::Receiver<bool>) {
 }
 
 /// `vextrus admin token rotate` replaces the generated token file; switch to the new token.
-async fn follow_token_file(token: OperatorToken, path: std::path::PathBuf, stopping: watch::Receiver<bool>) {
+/// The switch is recorded in the platform's audit chain.
+async fn follow_token_file(
+    db: Database,
+    token: OperatorToken,
+    path: std::path::PathBuf,
+    stopping: watch::Receiver<bool>,
+) {
     let work = async {
         loop {
             tokio::time::sleep(Duration::from_secs(2)).await;
@@ -170,6 +176,20 @@ async fn follow_token_file(token: OperatorToken, path: std::path::PathBuf, stopp
                 && token.replace(Some(current))
             {
                 tracing::info!(path = %path.display(), "admin token rotated: the previous one no longer works");
+                let recorded = async {
+                    let mut tx = db.system().await?;
+                    let event = vextrus_audit::NewEvent::new(
+                        vextrus_db::TenantId::PLATFORM,
+                        vextrus_audit::Actor::system(),
+                        "platform.admin_token.rotate",
+                    )
+                    .metadata(serde_json::json!({"file": path.display().to_string()}));
+                    vextrus_audit::record(&mut tx, event).await?;
+                    tx.commit().await
+                };
+                if let Err(e) = recorded.await {
+                    tracing::error!(error = %e, "could not record the admin token rotation in the audit trail");
+                }
             }
         }
     };

@@ -276,6 +276,21 @@ pub const FIELDS: &[Field] = &[
         default: "12",
         doc: "The least retention an organization may choose (1–120). PCI DSS and ISO 27001 ask for a year.",
     },
+    Field {
+        key: "storage.local_dir",
+        env_aliases: &[],
+        kind: Kind::Str,
+        default: "<data_dir>/objects",
+        doc: "Directory where objects (registry tarballs) are kept.",
+    },
+    Field {
+        key: "registry.max_tarball_bytes",
+        env_aliases: &[],
+        kind: Kind::Int,
+        default: "104857600",
+        doc: "Largest package tarball the npm registry accepts (100 MiB); the publish request may be a third \
+              larger (base64).",
+    },
 ];
 
 /// The field with this dotted key.

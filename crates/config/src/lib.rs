@@ -12,5 +12,8 @@ mod model;
 
 pub use fields::{FIELDS, Field, Kind, field};
 pub use load::{ConfigError, Loaded, Sources, load};
-pub use model::{AuditConfig, AuthConfig, Config, DatabaseConfig, HttpConfig, JobsConfig, LogConfig, LogFormat};
+pub use model::{
+    AuditConfig, AuthConfig, Config, DatabaseConfig, HttpConfig, JobsConfig, LogConfig, LogFormat, RegistryConfig,
+    StorageConfig,
+};
 pub use secrecy::{ExposeSecret, SecretString};

@@ -27,6 +27,8 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub jobs: JobsConfig,
     pub audit: AuditConfig,
+    pub storage: StorageConfig,
+    pub registry: RegistryConfig,
 }
 
 impl Default for Config {
@@ -44,6 +46,8 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             jobs: JobsConfig::default(),
             audit: AuditConfig::default(),
+            storage: StorageConfig::default(),
+            registry: RegistryConfig::default(),
         }
     }
 }
@@ -180,6 +184,32 @@ pub struct AuditConfig {
 impl Default for AuditConfig {
     fn default() -> Self {
         Self { retention_months: 12, min_retention_months: 12 }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct StorageConfig {
+    /// `None`: `<data_dir>/objects`.
+    pub local_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// Where objects are kept on the local file system.
+    pub fn storage_dir(&self) -> PathBuf {
+        self.storage.local_dir.clone().unwrap_or_else(|| self.data_dir.join("objects"))
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct RegistryConfig {
+    pub max_tarball_bytes: u64,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        Self { max_tarball_bytes: 100 * 1024 * 1024 }
     }
 }
 

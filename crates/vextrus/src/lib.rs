@@ -19,6 +19,7 @@ pub const MODULES: &[ModuleMigrations] = &[
     vextrus_tenancy::MIGRATIONS,
     vextrus_access::MIGRATIONS,
     vextrus_identity::MIGRATIONS,
+    vextrus_registry::MIGRATIONS,
 ];
 
 /// Every module's permissions: the platform's part of the access catalog.
@@ -27,6 +28,7 @@ pub const PERMISSIONS: &[&[PermissionDef]] = &[
     vextrus_audit_api::PERMISSIONS,
     vextrus_tenancy::permissions::PERMISSIONS,
     vextrus_identity::permissions::PERMISSIONS,
+    vextrus_registry::PERMISSIONS,
 ];
 
 /// What the modules are configured with.
@@ -36,6 +38,7 @@ pub struct ModuleSettings {
     pub auth: Auth,
     pub access: Access,
     pub retention: vextrus_audit::retention::Policy,
+    pub registry: vextrus_registry::RegistrySettings,
 }
 
 /// The shared state, with every module's own state registered.
@@ -46,6 +49,7 @@ pub fn state(db: Database, operator_token: OperatorToken, modules: &ModuleSettin
     extensions.insert(modules.auth.clone());
     extensions.insert(modules.access.clone());
     extensions.insert(modules.retention);
+    extensions.insert(modules.registry.clone());
     extensions.insert(Authenticator::new(authenticator.clone()));
     extensions.insert(authenticator);
     AppState { db, operator_token, migrations: MODULES, modules: Arc::new(extensions) }
@@ -58,6 +62,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(vextrus_access::http::router())
         .merge(vextrus_audit_api::router())
         .merge(vextrus_identity::http::router())
+        .merge(vextrus_registry::router())
 }
 
 /// Every module's job handlers.

@@ -51,6 +51,11 @@ pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
             default_months: config.audit.retention_months,
             min_months: config.audit.min_retention_months,
         },
+        registry: vextrus_registry::RegistrySettings {
+            storage: vextrus_storage::Storage::local(&config.storage_dir()).context("opening object storage")?,
+            public_url: config.public_url.clone(),
+            max_tarball_bytes: usize::try_from(config.registry.max_tarball_bytes).unwrap_or(usize::MAX),
+        },
     };
     if modules.identity.dev_mailbox {
         tracing::info!("dev mailbox on: mail is kept in the database (GET /v1/dev/mailbox), not sent");

@@ -1,0 +1,465 @@
+//! The npm registry protocol at `/npm/`. Paths are parsed here rather than by the router,
+//! because clients spell scoped names three ways (`@scope%2fname`, `@scope%2Fname`,
+//! `@scope/name`) and tarball paths two. Errors are npm's `{"error": "…"}`: platform problems
+//! (401/403 from the guards) are rewritten to that shape on the way out.
+
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRef, FromRequestParts, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header, request::Parts};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use futures_util::StreamExt;
+use serde_json::{Map, Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use vextrus_access::{Permitted, Subject};
+use vextrus_db::{Database, TenantId};
+use vextrus_server::AppState;
+
+use crate::model::PackageName;
+use crate::service::{self, Package, RegistryError};
+use crate::{PackagesManage, PackagesPublish, PackagesRead, RegistrySettings};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .route("/npm", any(dispatch))
+        .route("/npm/", any(dispatch))
+        .route("/npm/{*rest}", any(dispatch))
+        // Publishes carry whole tarballs; the registry enforces its own limit.
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(axum::middleware::map_response(npm_error_shape))
+}
+
+/// An error as npm shows it.
+#[derive(Debug)]
+struct NpmError(StatusCode, String);
+
+impl IntoResponse for NpmError {
+    fn into_response(self) -> Response {
+        (self.0, axum::Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+fn not_found() -> NpmError {
+    NpmError(StatusCode::NOT_FOUND, "not found".into())
+}
+
+impl From<RegistryError> for NpmError {
+    fn from(e: RegistryError) -> Self {
+        match e {
+            RegistryError::Invalid(m) => NpmError(StatusCode::BAD_REQUEST, m),
+            RegistryError::TooLarge(m) => NpmError(StatusCode::PAYLOAD_TOO_LARGE, m),
+            e @ RegistryError::VersionExists(_) => NpmError(StatusCode::CONFLICT, e.to_string()),
+            RegistryError::Conflict(m) => NpmError(StatusCode::CONFLICT, m),
+            RegistryError::NotFound => not_found(),
+            e @ (RegistryError::Db(_) | RegistryError::Storage(_)) => {
+                tracing::error!(error = %e, "registry request failed");
+                NpmError(StatusCode::INTERNAL_SERVER_ERROR, "internal error".into())
+            }
+        }
+    }
+}
+
+impl From<vextrus_db::DbError> for NpmError {
+    fn from(e: vextrus_db::DbError) -> Self {
+        RegistryError::Db(e).into()
+    }
+}
+
+/// Problem documents (from the platform's guards and extractors) become `{"error": …}`.
+async fn npm_error_shape(response: Response) -> Response {
+    let problem = response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v == "application/problem+json");
+    if !problem {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
+    let problem: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    let message = match (problem["title"].as_str(), problem["detail"].as_str()) {
+        (Some(title), Some(detail)) => format!("{title}: {detail}"),
+        (Some(title), None) => title.to_owned(),
+        _ => parts.status.canonical_reason().unwrap_or("error").to_owned(),
+    };
+    let body = serde_json::to_vec(&json!({"error": message, "code": problem["code"]})).unwrap_or_default();
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(body))
+}
+
+/// Who the request is, and that it holds `P` (the guards' 401/403 otherwise).
+async fn permitted<P: vextrus_access::Permission>(
+    parts: &mut Parts,
+    state: &AppState,
+) -> Result<Permitted<P>, Response> {
+    Permitted::<P>::from_request_parts(parts, state).await.map_err(IntoResponse::into_response)
+}
+
+async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
+    let (mut parts, body) = request.into_parts();
+    match route(&state, &mut parts, body).await {
+        Ok(response) | Err(response) => response,
+    }
+}
+
+/// The path after `/npm/`, split into percent-decoded segments.
+fn segments(path: &str) -> Result<Vec<String>, NpmError> {
+    path.trim_start_matches("/npm")
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| percent_decode(s).ok_or_else(|| NpmError(StatusCode::BAD_REQUEST, "bad percent-encoding".into())))
+        .collect()
+}
+
+/// A package name at the start of `segments` (`@scope%2fname`, or `@scope` then `name`), and
+/// what follows it.
+fn name_and_rest(segments: &[String]) -> Result<(PackageName, &[String]), NpmError> {
+    let invalid = |m: String| NpmError(StatusCode::BAD_REQUEST, format!("invalid package name: {m}"));
+    match segments {
+        [first, second, rest @ ..] if first.starts_with('@') && !first.contains('/') => {
+            Ok((PackageName::parse(&format!("{first}/{second}")).map_err(invalid)?, rest))
+        }
+        [first, rest @ ..] => Ok((PackageName::parse(first).map_err(invalid)?, rest)),
+        [] => Err(not_found()),
+    }
+}
+
+async fn route(state: &AppState, parts: &mut Parts, body: Body) -> Result<Response, Response> {
+    let segments = segments(parts.uri.path()).map_err(IntoResponse::into_response)?;
+    let method = parts.method.clone();
+    let words: Vec<&str> = segments.iter().map(String::as_str).collect();
+    match (&method, words.as_slice()) {
+        (&Method::GET, ["-", "ping"]) => Ok(axum::Json(json!({})).into_response()),
+        (&Method::GET, ["-", "whoami"]) => {
+            let subject = Subject::from_request_parts(parts, state).await.map_err(IntoResponse::into_response)?;
+            let username = subject.username.as_deref().map_or_else(|| subject.id.to_string(), str::to_owned);
+            Ok(axum::Json(json!({ "username": username })).into_response())
+        }
+        (_, ["-", "package", ..]) => dist_tags(state, parts, &segments[2..], body).await,
+        (_, ["-", ..]) => Err(not_found().into_response()),
+        (&Method::GET | &Method::HEAD, _) => read(state, parts, &segments).await,
+        (&Method::PUT, _) => write(state, parts, &segments, body).await,
+        _ => Err(NpmError(StatusCode::METHOD_NOT_ALLOWED, format!("{method} is not supported here")).into_response()),
+    }
+}
+
+/// The organization whose scope `name` is in, if it is the subject's: other organizations'
+/// packages are answered as not found (their existence is not disclosed).
+async fn own_scope(db: &Database, subject: &Subject, name: &PackageName) -> Result<Option<TenantId>, NpmError> {
+    let Some(tenant) = subject.tenant() else {
+        return Ok(None);
+    };
+    let Some(scope) = name.scope() else {
+        return Ok(None);
+    };
+    let mut tx = db.tenant(tenant).await?;
+    let org = vextrus_tenancy::service::current(&mut tx).await.map_err(|e| {
+        tracing::error!(error = %e, "registry: the subject's organization could not be read");
+        NpmError(StatusCode::INTERNAL_SERVER_ERROR, "internal error".into())
+    })?;
+    tx.commit().await?;
+    Ok((org.slug.as_str() == scope).then_some(tenant))
+}
+
+async fn read(state: &AppState, parts: &mut Parts, segments: &[String]) -> Result<Response, Response> {
+    let (name, rest) = name_and_rest(segments).map_err(IntoResponse::into_response)?;
+    let permitted = permitted::<PackagesRead>(parts, state).await?;
+    let db = Database::from_ref(state);
+    let tenant = own_scope(&db, permitted.subject(), &name)
+        .await
+        .map_err(IntoResponse::into_response)?
+        .ok_or_else(|| not_found().into_response())?;
+    let settings = RegistrySettings::from_ref(state);
+    let base = base_url(&settings, &parts.headers);
+    match rest {
+        [dash, file] if dash == "-" => tarball(&db, &settings, tenant, &name, file).await,
+        [] | [_] => {
+            let mut tx = db.tenant(tenant).await.map_err(|e| NpmError::from(e).into_response())?;
+            let package = service::load(&mut tx, tenant, &name).await.map_err(|e| NpmError::from(e).into_response())?;
+            let _ = tx.commit().await;
+            let package = package.ok_or_else(|| not_found().into_response())?;
+            if let [wanted] = rest {
+                let version = package.tags.get(wanted).unwrap_or(wanted);
+                let row = package.versions.iter().find(|v| &v.version == version);
+                let row = row.ok_or_else(|| not_found().into_response())?;
+                return Ok(json_response(&parts.headers, version_doc(&package, row, &base), "application/json"));
+            }
+            let write = parts.uri.query().is_some_and(|q| q.split('&').any(|p| p == "write=true"));
+            let accept = parts.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+            if !write && accept.contains("application/vnd.npm.install-v1+json") {
+                let doc = packument(&package, &base, true);
+                return Ok(json_response(&parts.headers, doc, "application/vnd.npm.install-v1+json"));
+            }
+            Ok(json_response(&parts.headers, packument(&package, &base, false), "application/json"))
+        }
+        _ => Err(not_found().into_response()),
+    }
+}
+
+async fn tarball(
+    db: &Database,
+    settings: &RegistrySettings,
+    tenant: TenantId,
+    name: &PackageName,
+    file: &str,
+) -> Result<Response, Response> {
+    let found = service::tarball_of(db, tenant, name, file).await.map_err(|e| NpmError::from(e).into_response())?;
+    let (key, _) = found.ok_or_else(|| not_found().into_response())?;
+    let object = settings
+        .storage
+        .get(&key)
+        .await
+        .map_err(|e| NpmError::from(RegistryError::Storage(e)).into_response())?
+        .ok_or_else(|| {
+            tracing::error!(key, "a published tarball is missing from object storage");
+            NpmError(StatusCode::INTERNAL_SERVER_ERROR, "the tarball is missing from storage".into()).into_response()
+        })?;
+    let mut response =
+        Body::from_stream(object.bytes.map(|chunk| chunk.map_err(std::io::Error::other))).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(object.size));
+    // Versions are immutable: a tarball's bytes never change.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"));
+    Ok(response)
+}
+
+async fn write(state: &AppState, parts: &mut Parts, segments: &[String], body: Body) -> Result<Response, Response> {
+    let (name, rest) = name_and_rest(segments).map_err(IntoResponse::into_response)?;
+    if !rest.is_empty() {
+        return Err(not_found().into_response());
+    }
+    let permitted = permitted::<PackagesPublish>(parts, state).await?;
+    let db = Database::from_ref(state);
+    let settings = RegistrySettings::from_ref(state);
+    let Some(tenant) = own_scope(&db, permitted.subject(), &name).await.map_err(IntoResponse::into_response)? else {
+        let scope = name.scope().map_or_else(|| "unscoped packages".to_owned(), |s| format!("@{s}"));
+        let message = format!("you cannot publish {name}: {scope} is not your organization's scope");
+        return Err(NpmError(StatusCode::FORBIDDEN, message).into_response());
+    };
+    // Base64 makes the body a third larger than the tarball; JSON around it is small.
+    let limit = settings.max_tarball_bytes / 3 * 4 + 1024 * 1024;
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
+        let message = format!("the publish is larger than the {} byte limit", settings.max_tarball_bytes);
+        NpmError(StatusCode::PAYLOAD_TOO_LARGE, message).into_response()
+    })?;
+    let doc: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| NpmError(StatusCode::BAD_REQUEST, format!("the body is not JSON: {e}")).into_response())?;
+    let has_tarball = doc.get("_attachments").and_then(Value::as_object).is_some_and(|a| !a.is_empty());
+    if !has_tarball {
+        let message = "changing a package without publishing a version (deprecate, star, unpublish) is not \
+                       supported by this registry yet";
+        return Err(NpmError(StatusCode::BAD_REQUEST, message.into()).into_response());
+    }
+    let actor = permitted.subject().into();
+    let published = service::publish(&db, &settings.storage, tenant, &name, &doc, settings.max_tarball_bytes, actor)
+        .await
+        .map_err(|e| NpmError::from(e).into_response())?;
+    tracing::info!(package = %name, version = %published.version, bytes = published.size, "package published");
+    let ok = if published.created_package { "created new package" } else { "package changed" };
+    Ok((StatusCode::CREATED, axum::Json(json!({"ok": ok, "success": true}))).into_response())
+}
+
+/// `/-/package/{name}/dist-tags[/{tag}]`.
+async fn dist_tags(state: &AppState, parts: &mut Parts, segments: &[String], body: Body) -> Result<Response, Response> {
+    let (name, rest) = name_and_rest(segments).map_err(IntoResponse::into_response)?;
+    let db = Database::from_ref(state);
+    let method = parts.method.clone();
+    let subject = match method {
+        Method::GET => permitted::<PackagesRead>(parts, state).await?.subject().clone(),
+        _ => permitted::<PackagesManage>(parts, state).await?.subject().clone(),
+    };
+    let tenant = own_scope(&db, &subject, &name)
+        .await
+        .map_err(IntoResponse::into_response)?
+        .ok_or_else(|| not_found().into_response())?;
+    let fail = |e: RegistryError| NpmError::from(e).into_response();
+    match (method, rest) {
+        (Method::GET, [dist]) if dist == "dist-tags" => {
+            let mut tx = db.tenant(tenant).await.map_err(|e| fail(e.into()))?;
+            let package = service::load(&mut tx, tenant, &name).await.map_err(|e| fail(e.into()))?;
+            let _ = tx.commit().await;
+            let package = package.ok_or_else(|| not_found().into_response())?;
+            Ok(json_response(&parts.headers, json!(package.tags), "application/json"))
+        }
+        (Method::PUT, [dist, tag]) if dist == "dist-tags" => {
+            let bytes = axum::body::to_bytes(body, 1024).await.unwrap_or_default();
+            let version: String = serde_json::from_slice(&bytes).map_err(|_| {
+                NpmError(StatusCode::BAD_REQUEST, "the body must be a JSON string: the version".into()).into_response()
+            })?;
+            service::set_tag(&db, tenant, &name, tag, &version, (&subject).into()).await.map_err(fail)?;
+            Ok((StatusCode::CREATED, axum::Json(json!({"ok": "package tagged"}))).into_response())
+        }
+        (Method::DELETE, [dist, tag]) if dist == "dist-tags" => {
+            service::remove_tag(&db, tenant, &name, tag, (&subject).into()).await.map_err(fail)?;
+            Ok((StatusCode::CREATED, axum::Json(json!({"ok": "tag removed"}))).into_response())
+        }
+        _ => Err(not_found().into_response()),
+    }
+}
+
+/// The URL clients reach the platform at: configured, or as the request (or the proxy in front)
+/// says.
+fn base_url(settings: &RegistrySettings, headers: &HeaderMap) -> String {
+    if let Some(url) = &settings.public_url {
+        return url.trim_end_matches('/').to_owned();
+    }
+    let header =
+        |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(|v| v.split(',').next().unwrap_or(v).trim());
+    let proto = header("x-forwarded-proto").filter(|p| matches!(*p, "http" | "https")).unwrap_or("http");
+    let host = header("x-forwarded-host").or_else(|| header("host")).unwrap_or("localhost");
+    format!("{proto}://{host}")
+}
+
+fn tarball_url(base: &str, name: &PackageName, version: &str) -> String {
+    format!("{base}/npm/{name}/-/{}", name.tarball_file(version))
+}
+
+/// A version's manifest as served: as published, with `dist` completed and `deprecated`.
+fn version_doc(package: &Package, row: &crate::store::VersionRow, base: &str) -> Value {
+    let mut manifest = row.manifest.as_object().cloned().unwrap_or_default();
+    let mut dist = manifest.get("dist").and_then(Value::as_object).cloned().unwrap_or_default();
+    dist.insert("integrity".into(), json!(row.integrity));
+    dist.insert("shasum".into(), json!(row.shasum));
+    dist.insert("tarball".into(), json!(tarball_url(base, &package.name, &row.version)));
+    manifest.insert("dist".into(), Value::Object(dist));
+    manifest.insert("_id".into(), json!(format!("{}@{}", package.name, row.version)));
+    if let Some(deprecated) = &row.deprecated {
+        manifest.insert("deprecated".into(), json!(deprecated));
+    }
+    Value::Object(manifest)
+}
+
+/// The fields an installer needs (npm's abbreviated metadata).
+const ABBREVIATED: &[&str] = &[
+    "name",
+    "version",
+    "deprecated",
+    "dependencies",
+    "optionalDependencies",
+    "devDependencies",
+    "bundleDependencies",
+    "bundledDependencies",
+    "peerDependencies",
+    "peerDependenciesMeta",
+    "acceptDependencies",
+    "bin",
+    "directories",
+    "dist",
+    "engines",
+    "cpu",
+    "os",
+    "libc",
+    "funding",
+    "_hasShrinkwrap",
+    "hasInstallScript",
+];
+
+fn packument(package: &Package, base: &str, abbreviated: bool) -> Value {
+    let time_of = |t: chrono::DateTime<chrono::Utc>| json!(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+    let mut versions = Map::new();
+    let mut time = Map::new();
+    time.insert("created".into(), time_of(package.row.created_at));
+    time.insert("modified".into(), time_of(package.row.modified_at));
+    for row in &package.versions {
+        let mut doc = version_doc(package, row, base);
+        if abbreviated && let Value::Object(full) = &doc {
+            let scripts = full.get("scripts").and_then(Value::as_object);
+            let install_script =
+                scripts.is_some_and(|s| ["preinstall", "install", "postinstall"].iter().any(|k| s.contains_key(*k)));
+            let mut short: Map<String, Value> = full
+                .iter()
+                .filter(|(k, _)| ABBREVIATED.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            short.entry("hasInstallScript").or_insert(json!(install_script));
+            doc = Value::Object(short);
+        }
+        versions.insert(row.version.clone(), doc);
+        time.insert(row.version.clone(), time_of(row.published_at));
+    }
+    let modified = time_of(package.row.modified_at);
+    if abbreviated {
+        return json!({
+            "name": package.name.as_str(),
+            "modified": modified,
+            "dist-tags": package.tags,
+            "versions": versions,
+            "time": time,
+        });
+    }
+    let latest = package.tags.get("latest").and_then(|v| package.versions.iter().find(|r| &r.version == v));
+    let description = latest.and_then(|r| r.manifest.get("description").cloned()).unwrap_or(Value::Null);
+    let readme = latest.and_then(|r| r.manifest.get("readme").cloned()).unwrap_or(json!(""));
+    json!({
+        "_id": package.name.as_str(),
+        "_rev": format!("{}-{}", package.row.rev, crate::service::hex(&package.row.rev.to_be_bytes())),
+        "name": package.name.as_str(),
+        "description": description,
+        "dist-tags": package.tags,
+        "versions": versions,
+        "time": time,
+        "modified": modified,
+        "readme": readme,
+    })
+}
+
+/// A JSON answer with a weak ETag over its bytes; 304 when the client has it.
+fn json_response(request: &HeaderMap, doc: Value, content_type: &'static str) -> Response {
+    let body = serde_json::to_vec(&doc).unwrap_or_default();
+    let digest = ring::digest::digest(&ring::digest::SHA256, &body);
+    let etag = format!("W/\"{}\"", crate::service::hex(&digest.as_ref()[..16]));
+    let matches = request
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim().trim_start_matches("W/") == etag.trim_start_matches("W/")));
+    let etag_value = HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("W/\"0\""));
+    if matches {
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag_value)]).into_response();
+    }
+    let mut response = Bytes::from(body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::ETAG, etag_value);
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+    headers.insert(header::VARY, HeaderValue::from_static("Accept, Authorization"));
+    response
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scoped_names_are_read_in_every_spelling() {
+        for path in ["/npm/@vextrus%2fkernel", "/npm/@vextrus%2Fkernel", "/npm/@vextrus/kernel"] {
+            let segments = segments(path).unwrap();
+            let (name, rest) = name_and_rest(&segments).unwrap();
+            assert_eq!((name.as_str(), rest.len()), ("@vextrus/kernel", 0), "{path}");
+        }
+        for path in ["/npm/@vextrus/kernel/-/kernel-1.0.0.tgz", "/npm/@vextrus%2fkernel/-/kernel-1.0.0.tgz"] {
+            let segments = segments(path).unwrap();
+            let (name, rest) = name_and_rest(&segments).unwrap();
+            assert_eq!(
+                (name.as_str(), rest),
+                ("@vextrus/kernel", &["-".to_owned(), "kernel-1.0.0.tgz".to_owned()][..])
+            );
+        }
+        assert!(segments("/npm/%zz").is_err());
+    }
+}

@@ -1,0 +1,45 @@
+//! The private npm registry, served at `/npm/` (`registry=http://host:8080/npm/`): an
+//! organization's packages live in its own scope (`@<slug>`), are read and published with the
+//! platform's tokens and permissions, and every change is audited.
+
+mod http;
+pub mod model;
+pub mod service;
+mod store;
+mod tarball;
+
+use vextrus_db::{Migration, ModuleMigrations};
+use vextrus_server::AppState;
+use vextrus_storage::Storage;
+
+pub use http::router;
+
+vextrus_access::permissions! {
+    /// Install the organization's packages.
+    pub PackagesRead = "registry.packages.read", grants [Admin, Member, Viewer];
+    /// Publish new versions of the organization's packages.
+    pub PackagesPublish = "registry.packages.publish", grants [Admin, Member];
+    /// Change dist-tags, deprecate and unpublish the organization's packages.
+    pub PackagesManage = "registry.packages.manage", grants [Admin];
+}
+
+pub const MIGRATIONS: ModuleMigrations = ModuleMigrations {
+    module: "registry",
+    migrations: &[Migration { version: 1, name: "packages", sql: include_str!("../migrations/0001_packages.sql") }],
+};
+
+/// How the registry is set up.
+#[derive(Debug, Clone)]
+pub struct RegistrySettings {
+    pub storage: Storage,
+    /// Where clients reach the platform (tarball URLs); `None`: from the request's
+    /// `X-Forwarded-Proto`/`X-Forwarded-Host` or `Host`.
+    pub public_url: Option<String>,
+    pub max_tarball_bytes: usize,
+}
+
+impl axum::extract::FromRef<AppState> for RegistrySettings {
+    fn from_ref(state: &AppState) -> Self {
+        state.module::<RegistrySettings>()
+    }
+}

@@ -1,0 +1,261 @@
+//! Registry operations. Publishing writes the tarball's bytes first (content-addressed, so a
+//! retry or a concurrent upload of the same bytes is harmless), then the metadata and its audit
+//! event in one transaction: a failed publish leaves no version behind, and a version, once
+//! published, never changes.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use ring::digest::{SHA1_FOR_LEGACY_USE_ONLY, SHA512, digest};
+use serde_json::Value;
+use vextrus_audit::{Actor, NewEvent, Target};
+use vextrus_db::{Database, DbError, TenantId, Tx};
+use vextrus_storage::{Storage, StorageError};
+
+use crate::model::{PackageName, parse_tag, parse_version};
+use crate::store::{self, PackageRow, VersionRow};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("cannot publish over the previously published version {0}")]
+    VersionExists(String),
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// A package as stored: what packuments are built from.
+#[derive(Debug, Clone)]
+pub struct Package {
+    pub name: PackageName,
+    pub row: PackageRow,
+    pub versions: Vec<VersionRow>,
+    pub tags: BTreeMap<String, String>,
+}
+
+pub async fn load(tx: &mut impl Tx, tenant: TenantId, name: &PackageName) -> Result<Option<Package>, DbError> {
+    let Some(row) = store::package(tx, tenant, name.as_str()).await? else {
+        return Ok(None);
+    };
+    let versions = store::versions(tx, tenant, name.as_str()).await?;
+    let tags = store::tags(tx, tenant, name.as_str()).await?;
+    Ok(Some(Package { name: name.clone(), row, versions, tags }))
+}
+
+/// What a publish added.
+#[derive(Debug, Clone)]
+pub struct Published {
+    pub version: String,
+    pub tags: Vec<String>,
+    pub size: usize,
+    pub created_package: bool,
+}
+
+/// Publishes the one version in an npm publish document (`PUT /{name}` with `_attachments`).
+pub async fn publish(
+    db: &Database,
+    storage: &Storage,
+    tenant: TenantId,
+    name: &PackageName,
+    doc: &Value,
+    max_tarball_bytes: usize,
+    actor: Actor,
+) -> Result<Published, RegistryError> {
+    let invalid = |m: String| RegistryError::Invalid(m);
+    if doc.get("name").and_then(Value::as_str).is_some_and(|n| n != name.as_str()) {
+        return Err(invalid(format!("the document names {} but was sent to {name}", doc["name"])));
+    }
+    let versions = doc.get("versions").and_then(Value::as_object).ok_or_else(|| invalid("no versions".into()))?;
+    let [(version, manifest)] = versions.iter().collect::<Vec<_>>()[..] else {
+        return Err(invalid("a publish carries exactly one version".into()));
+    };
+    let version = parse_version(version).map_err(invalid)?;
+    let mut manifest = manifest.as_object().cloned().ok_or_else(|| invalid("the version is not an object".into()))?;
+    if manifest.get("name").and_then(Value::as_str) != Some(name.as_str())
+        || manifest.get("version").and_then(Value::as_str).map(parse_version) != Some(Ok(version.clone()))
+    {
+        return Err(invalid(format!("the manifest does not name {name}@{version}")));
+    }
+    let attachments =
+        doc.get("_attachments").and_then(Value::as_object).ok_or_else(|| invalid("no _attachments".into()))?;
+    let [(_, attachment)] = attachments.iter().collect::<Vec<_>>()[..] else {
+        return Err(invalid("a publish carries exactly one tarball".into()));
+    };
+    let data = attachment.get("data").and_then(Value::as_str).ok_or_else(|| invalid("no tarball data".into()))?;
+    if data.len() / 4 * 3 > max_tarball_bytes + 3 {
+        return Err(RegistryError::TooLarge(format!("the tarball is larger than {max_tarball_bytes} bytes")));
+    }
+    let tarball = base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .map_err(|e| invalid(format!("the tarball is not base64: {e}")))?;
+    if tarball.is_empty() || tarball.len() > max_tarball_bytes {
+        return Err(RegistryError::TooLarge(format!("the tarball is larger than {max_tarball_bytes} bytes")));
+    }
+    if let Some(length) = attachment.get("length").and_then(Value::as_u64)
+        && length != tarball.len() as u64
+    {
+        return Err(invalid(format!("the tarball is {} bytes, not the {length} announced", tarball.len())));
+    }
+    // The client's integrity must be the bytes' (pacote refuses a mismatch at install time).
+    let sha512 = digest(&SHA512, &tarball);
+    let integrity = format!("sha512-{}", base64::engine::general_purpose::STANDARD.encode(sha512.as_ref()));
+    let shasum = hex(digest(&SHA1_FOR_LEGACY_USE_ONLY, &tarball).as_ref());
+    let dist = manifest.get("dist").cloned().unwrap_or(Value::Null);
+    if let Some(claimed) = dist.get("integrity").and_then(Value::as_str)
+        && claimed != integrity
+    {
+        return Err(invalid(format!("dist.integrity {claimed} does not match the tarball ({integrity})")));
+    }
+    if let Some(claimed) = dist.get("shasum").and_then(Value::as_str)
+        && claimed != shasum
+    {
+        return Err(invalid(format!("dist.shasum {claimed} does not match the tarball ({shasum})")));
+    }
+    crate::tarball::check(&tarball, name.as_str(), &version).map_err(invalid)?;
+    let mut tags = Vec::new();
+    if let Some(requested) = doc.get("dist-tags").and_then(Value::as_object) {
+        for (tag, target) in requested {
+            if target.as_str().map(parse_version) == Some(Ok(version.clone())) {
+                tags.push(parse_tag(tag).map_err(invalid)?);
+            }
+        }
+    }
+
+    // Bytes first, under their own hash: nothing refers to them until the metadata commits.
+    let object_key = format!("registry/sha512/{}", hex(sha512.as_ref()));
+    let size = tarball.len();
+    storage.put_if_absent(&object_key, Bytes::from(tarball)).await?;
+
+    // What is served is rebuilt from the request's URL; the client's own fields are dropped.
+    manifest.remove("_attachments");
+    if let Some(Value::Object(dist)) = manifest.get_mut("dist") {
+        dist.remove("tarball");
+    }
+    let manifest = Value::Object(manifest);
+    let mut tx = db.tenant(tenant).await?;
+    let created_package = store::lock_or_create(&mut tx, tenant, name.as_str()).await?;
+    let publisher = actor.id;
+    let inserted = store::insert_version(
+        &mut tx,
+        tenant,
+        name.as_str(),
+        &version,
+        &manifest,
+        &integrity,
+        &shasum,
+        &object_key,
+        i64::try_from(size).unwrap_or(i64::MAX),
+        publisher,
+    )
+    .await?;
+    if !inserted {
+        return Err(RegistryError::VersionExists(version));
+    }
+    for tag in &tags {
+        store::set_tag(&mut tx, tenant, name.as_str(), tag, &version).await?;
+    }
+    // `latest` exists whenever a version does.
+    if !store::tags(&mut tx, tenant, name.as_str()).await?.contains_key("latest") {
+        store::set_tag(&mut tx, tenant, name.as_str(), "latest", &version).await?;
+        tags.push("latest".into());
+    }
+    store::touch(&mut tx, tenant, name.as_str()).await?;
+    let event = NewEvent::new(tenant, actor, "registry.package.publish")
+        .target(Target::new("package", name))
+        .metadata(serde_json::json!({"version": version, "integrity": integrity, "size": size, "tags": tags}));
+    vextrus_audit::record(&mut tx, event).await?;
+    tx.commit().await?;
+    Ok(Published { version, tags, size, created_package })
+}
+
+/// Points `tag` at `version`.
+pub async fn set_tag(
+    db: &Database,
+    tenant: TenantId,
+    name: &PackageName,
+    tag: &str,
+    version: &str,
+    actor: Actor,
+) -> Result<(), RegistryError> {
+    let tag = parse_tag(tag).map_err(RegistryError::Invalid)?;
+    let version = parse_version(version).map_err(RegistryError::Invalid)?;
+    let mut tx = db.tenant(tenant).await?;
+    if store::package(&mut tx, tenant, name.as_str()).await?.is_none() {
+        return Err(RegistryError::NotFound);
+    }
+    store::lock_or_create(&mut tx, tenant, name.as_str()).await?;
+    if store::tarball(&mut tx, tenant, name.as_str(), &version).await?.is_none() {
+        return Err(RegistryError::Invalid(format!("{name} has no version {version}")));
+    }
+    let before = store::tags(&mut tx, tenant, name.as_str()).await?.get(&tag).cloned();
+    store::set_tag(&mut tx, tenant, name.as_str(), &tag, &version).await?;
+    store::touch(&mut tx, tenant, name.as_str()).await?;
+    let event = NewEvent::new(tenant, actor, "registry.dist_tag.set").target(Target::new("package", name)).changes(
+        vextrus_audit::changes(
+            &serde_json::json!({ tag.as_str(): before }),
+            &serde_json::json!({ tag.as_str(): version }),
+            &[],
+        ),
+    );
+    vextrus_audit::record(&mut tx, event).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Removes `tag` (never `latest`, which exists while any version does).
+pub async fn remove_tag(
+    db: &Database,
+    tenant: TenantId,
+    name: &PackageName,
+    tag: &str,
+    actor: Actor,
+) -> Result<(), RegistryError> {
+    if tag == "latest" {
+        return Err(RegistryError::Conflict("the latest tag cannot be removed".into()));
+    }
+    let mut tx = db.tenant(tenant).await?;
+    if store::package(&mut tx, tenant, name.as_str()).await?.is_none() {
+        return Err(RegistryError::NotFound);
+    }
+    store::lock_or_create(&mut tx, tenant, name.as_str()).await?;
+    let Some(was) = store::remove_tag(&mut tx, tenant, name.as_str(), tag).await? else {
+        return Err(RegistryError::NotFound);
+    };
+    store::touch(&mut tx, tenant, name.as_str()).await?;
+    let event = NewEvent::new(tenant, actor, "registry.dist_tag.remove")
+        .target(Target::new("package", name))
+        .changes(serde_json::json!({ tag: {"before": was, "after": null} }));
+    vextrus_audit::record(&mut tx, event).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Where a version's tarball is stored.
+pub async fn tarball_of(
+    db: &Database,
+    tenant: TenantId,
+    name: &PackageName,
+    file: &str,
+) -> Result<Option<(String, i64)>, DbError> {
+    let Some(version) = file.strip_prefix(&format!("{}-", name.bare())).and_then(|f| f.strip_suffix(".tgz")) else {
+        return Ok(None);
+    };
+    let mut tx = db.tenant(tenant).await?;
+    let found = store::tarball(&mut tx, tenant, name.as_str(), version).await?;
+    tx.commit().await?;
+    Ok(found)
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,158 @@
+//! SQL for `registry.*`. Every statement names the tenant; Row-Level Security keeps other
+//! organizations' packages out of reach as well.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+use vextrus_db::{DbError, TenantId, Tx};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PackageRow {
+    pub rev: i64,
+    pub created_at: DateTime<Utc>,
+    pub modified_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct VersionRow {
+    pub version: String,
+    pub manifest: serde_json::Value,
+    pub integrity: String,
+    pub shasum: String,
+    pub size: i64,
+    pub published_at: DateTime<Utc>,
+    pub deprecated: Option<String>,
+}
+
+pub async fn package(tx: &mut impl Tx, tenant: TenantId, name: &str) -> Result<Option<PackageRow>, DbError> {
+    Ok(sqlx::query_as("SELECT rev, created_at, modified_at FROM registry.packages WHERE tenant_id = $1 AND name = $2")
+        .bind(tenant)
+        .bind(name)
+        .fetch_optional(tx.conn())
+        .await?)
+}
+
+pub async fn versions(tx: &mut impl Tx, tenant: TenantId, name: &str) -> Result<Vec<VersionRow>, DbError> {
+    Ok(sqlx::query_as(
+        "SELECT version, manifest, integrity, shasum, size, published_at, deprecated FROM registry.versions
+          WHERE tenant_id = $1 AND name = $2 ORDER BY published_at, version",
+    )
+    .bind(tenant)
+    .bind(name)
+    .fetch_all(tx.conn())
+    .await?)
+}
+
+pub async fn tags(tx: &mut impl Tx, tenant: TenantId, name: &str) -> Result<BTreeMap<String, String>, DbError> {
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT tag, version FROM registry.dist_tags WHERE tenant_id = $1 AND name = $2")
+            .bind(tenant)
+            .bind(name)
+            .fetch_all(tx.conn())
+            .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Creates the package if it is new, then locks it: changes to one package are serialised
+/// (its `rev` and tags stay consistent), different packages proceed in parallel.
+pub async fn lock_or_create(tx: &mut impl Tx, tenant: TenantId, name: &str) -> Result<bool, DbError> {
+    let created = sqlx::query("INSERT INTO registry.packages (tenant_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+        .bind(tenant)
+        .bind(name)
+        .execute(tx.conn())
+        .await?
+        .rows_affected()
+        == 1;
+    sqlx::query("SELECT 1 FROM registry.packages WHERE tenant_id = $1 AND name = $2 FOR UPDATE")
+        .bind(tenant)
+        .bind(name)
+        .execute(tx.conn())
+        .await?;
+    Ok(created)
+}
+
+/// The new version, unless it exists (`false`: nothing was written).
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_version(
+    tx: &mut impl Tx,
+    tenant: TenantId,
+    name: &str,
+    version: &str,
+    manifest: &serde_json::Value,
+    integrity: &str,
+    shasum: &str,
+    object_key: &str,
+    size: i64,
+    published_by: Option<Uuid>,
+) -> Result<bool, DbError> {
+    let inserted = sqlx::query(
+        "INSERT INTO registry.versions (tenant_id, name, version, manifest, integrity, shasum, object_key, size,
+                                        published_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+    )
+    .bind(tenant)
+    .bind(name)
+    .bind(version)
+    .bind(manifest)
+    .bind(integrity)
+    .bind(shasum)
+    .bind(object_key)
+    .bind(size)
+    .bind(published_by)
+    .execute(tx.conn())
+    .await?;
+    Ok(inserted.rows_affected() == 1)
+}
+
+pub async fn set_tag(tx: &mut impl Tx, tenant: TenantId, name: &str, tag: &str, version: &str) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO registry.dist_tags (tenant_id, name, tag, version) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (tenant_id, name, tag) DO UPDATE SET version = EXCLUDED.version",
+    )
+    .bind(tenant)
+    .bind(name)
+    .bind(tag)
+    .bind(version)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+pub async fn remove_tag(tx: &mut impl Tx, tenant: TenantId, name: &str, tag: &str) -> Result<Option<String>, DbError> {
+    Ok(sqlx::query_scalar(
+        "DELETE FROM registry.dist_tags WHERE tenant_id = $1 AND name = $2 AND tag = $3 RETURNING version",
+    )
+    .bind(tenant)
+    .bind(name)
+    .bind(tag)
+    .fetch_optional(tx.conn())
+    .await?)
+}
+
+/// A change was made: the next `rev`, and the modification time.
+pub async fn touch(tx: &mut impl Tx, tenant: TenantId, name: &str) -> Result<(), DbError> {
+    sqlx::query("UPDATE registry.packages SET rev = rev + 1, modified_at = now() WHERE tenant_id = $1 AND name = $2")
+        .bind(tenant)
+        .bind(name)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
+/// Where a version's tarball is, and its size.
+pub async fn tarball(
+    tx: &mut impl Tx,
+    tenant: TenantId,
+    name: &str,
+    version: &str,
+) -> Result<Option<(String, i64)>, DbError> {
+    Ok(sqlx::query_as(
+        "SELECT object_key, size FROM registry.versions WHERE tenant_id = $1 AND name = $2 AND version = $3",
+    )
+    .bind(tenant)
+    .bind(name)
+    .bind(version)
+    .fetch_optional(tx.conn())
+    .await?)
+}

@@ -1,0 +1,229 @@
+//! The npm registry at `/npm/`, driven by the real npm client: publish, install, dist-tags,
+//! and what another organization's token and a read-only key may do.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::TestApp;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// An npm run in `dir` with its own user config (the token) and cache; answers (ok, stdout, stderr).
+struct Npm {
+    home: PathBuf,
+}
+
+impl Npm {
+    fn new(root: &Path, app: &TestApp, token: &str) -> Self {
+        let home = root.join(format!("npm-home-{}", &token[..12.min(token.len())]));
+        std::fs::create_dir_all(&home).unwrap();
+        let registry = format!("{}/npm/", app.base);
+        let auth_key = registry.trim_start_matches("http:");
+        std::fs::write(
+            home.join(".npmrc"),
+            format!(
+                "registry={registry}\n{auth_key}:_authToken={token}\naudit=false\nfund=false\nupdate-notifier=false\n"
+            ),
+        )
+        .unwrap();
+        Npm { home }
+    }
+
+    async fn run(&self, dir: &Path, args: &[&str]) -> (bool, String, String) {
+        let output = tokio::process::Command::new("npm")
+            .args(args)
+            .current_dir(dir)
+            .env("HOME", &self.home)
+            .env("NPM_CONFIG_USERCONFIG", self.home.join(".npmrc"))
+            .env("npm_config_cache", self.home.join("cache"))
+            .env_remove("NPM_CONFIG_REGISTRY")
+            .output()
+            .await
+            .expect("npm runs");
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        (output.status.success(), text(&output.stdout), text(&output.stderr))
+    }
+}
+
+fn package(root: &Path, name: &str, version: &str, body: &str) -> PathBuf {
+    let dir = root.join(format!("{}-{version}", name.replace('/', "-")));
+    std::fs::create_dir_all(&dir).unwrap();
+    let manifest = json!({"name": name, "version": version, "main": "index.js", "license": "MIT"});
+    std::fs::write(dir.join("package.json"), serde_json::to_string_pretty(&manifest).unwrap()).unwrap();
+    std::fs::write(dir.join("index.js"), body).unwrap();
+    dir
+}
+
+async fn api_key(app: &TestApp, token: &str, permissions: &[&str]) -> String {
+    let body = json!({"name": "npm", "permissions": permissions});
+    let created: Value = app.ok_json(token, Method::POST, "/v1/me/api-keys", body).await;
+    created["secret"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn npm_publishes_and_installs_an_organizations_package_and_outsiders_get_404() {
+    let app = TestApp::start().await;
+    app.sign_up("vextrus", "owner@vextrus.example", "vx-owner").await;
+    let owner = app.access_token("vx-owner", None).await;
+    let key =
+        api_key(&app, &owner, &["registry.packages.read", "registry.packages.publish", "registry.packages.manage"])
+            .await;
+    let root = tempfile::tempdir().unwrap();
+    let npm = Npm::new(root.path(), &app, &key);
+
+    let (ok, out, err) = npm.run(root.path(), &["whoami"]).await;
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "vx-owner");
+
+    let kernel = package(root.path(), "@vextrus/kernel", "1.0.0", "module.exports = 'kernel 1.0.0';\n");
+    let (ok, _, err) = npm.run(&kernel, &["publish"]).await;
+    assert!(ok, "npm publish: {err}");
+    let newer = package(root.path(), "@vextrus/kernel", "1.1.0", "module.exports = 'kernel 1.1.0';\n");
+    let (ok, _, err) = npm.run(&newer, &["publish", "--tag", "next"]).await;
+    assert!(ok, "npm publish --tag next: {err}");
+
+    // The packument as npm's installer asks for it.
+    let abbreviated: Value = app
+        .client
+        .get(app.url("/npm/@vextrus%2fkernel"))
+        .bearer_auth(&key)
+        .header("accept", "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(abbreviated["dist-tags"], json!({"latest": "1.0.0", "next": "1.1.0"}));
+    assert!(abbreviated["time"]["1.1.0"].is_string() && abbreviated["modified"].is_string());
+    let dist = &abbreviated["versions"]["1.0.0"]["dist"];
+    assert_eq!(dist["tarball"], format!("{}/npm/@vextrus/kernel/-/kernel-1.0.0.tgz", app.base));
+    assert!(dist["integrity"].as_str().unwrap().starts_with("sha512-"));
+
+    // Republishing a version: refused, and the stored tarball is unchanged.
+    let forged = package(&root.path().join("forged"), "@vextrus/kernel", "1.0.0", "module.exports = 'forged';\n");
+    let (ok, _, err) = npm.run(&forged, &["publish"]).await;
+    assert!(!ok, "a republish must fail");
+    assert!(err.contains("409") || err.contains("previously published"), "{err}");
+    let again: Value = app.ok_json_get(&key, "/npm/@vextrus%2fkernel").await;
+    assert_eq!(again["versions"]["1.0.0"]["dist"]["integrity"], dist["integrity"]);
+
+    // dist-tags with npm.
+    let (ok, _, err) = npm.run(root.path(), &["dist-tag", "add", "@vextrus/kernel@1.1.0", "stable"]).await;
+    assert!(ok, "{err}");
+    let (ok, out, err) = npm.run(root.path(), &["dist-tag", "ls", "@vextrus/kernel"]).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("stable: 1.1.0") && out.contains("latest: 1.0.0"), "{out}");
+    let (ok, _, err) = npm.run(root.path(), &["dist-tag", "rm", "@vextrus/kernel", "stable"]).await;
+    assert!(ok, "{err}");
+
+    // A consumer installs it and runs it.
+    let consumer = root.path().join("consumer");
+    std::fs::create_dir_all(&consumer).unwrap();
+    let manifest = json!({"name": "consumer", "version": "1.0.0", "private": true,
+                          "dependencies": {"@vextrus/kernel": "^1.0.0"}});
+    std::fs::write(consumer.join("package.json"), manifest.to_string()).unwrap();
+    let (ok, _, err) = npm.run(&consumer, &["install"]).await;
+    assert!(ok, "npm install: {err}");
+    let ran = tokio::process::Command::new("node")
+        .args(["-e", "console.log(require('@vextrus/kernel'))"])
+        .current_dir(&consumer)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&ran.stdout).trim(), "kernel 1.0.0", "latest, not next");
+
+    // Another organization's owner: cannot see it (404) nor publish into the scope (403).
+    app.sign_up("other-co", "owner@other.example", "other-owner").await;
+    let other = app.access_token("other-owner", None).await;
+    let outsider = Npm::new(root.path(), &app, &api_key(&app, &other, &["registry.packages.read"]).await);
+    let elsewhere = root.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::fs::write(elsewhere.join("package.json"), manifest.to_string()).unwrap();
+    let (ok, _, err) = outsider.run(&elsewhere, &["install"]).await;
+    assert!(!ok && err.contains("404"), "{err}");
+    let intruder = Npm::new(root.path(), &app, &other);
+    let sneaky = package(&root.path().join("sneaky"), "@vextrus/kernel", "9.0.0", "module.exports = 'x';\n");
+    let (ok, _, err) = intruder.run(&sneaky, &["publish"]).await;
+    assert!(!ok && err.contains("403"), "{err}");
+
+    // A read-only key installs but cannot publish; no token at all gets 401.
+    let reader = Npm::new(root.path(), &app, &api_key(&app, &owner, &["registry.packages.read"]).await);
+    let third = package(root.path(), "@vextrus/kernel", "1.2.0", "module.exports = 'kernel 1.2.0';\n");
+    let (ok, _, err) = reader.run(&third, &["publish"]).await;
+    assert!(!ok && err.contains("403"), "{err}");
+    let anonymous = app.client.get(app.url("/npm/@vextrus%2fkernel")).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let body: Value = anonymous.json().await.unwrap();
+    assert!(body["error"].is_string(), "npm's error shape: {body}");
+
+    // Each publish and tag change is in the organization's audit trail.
+    let trail = app.ok_json_get(&owner, "/v1/audit/events?action=registry.").await;
+    let actions: Vec<&str> = trail["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(
+        actions,
+        ["registry.dist_tag.remove", "registry.dist_tag.set", "registry.package.publish", "registry.package.publish"]
+    );
+}
+
+#[tokio::test]
+async fn bad_publishes_get_clear_errors_and_leave_nothing_behind() {
+    let app = TestApp::start().await;
+    app.sign_up("acme", "owner@acme.example", "acme-owner").await;
+    let owner = app.access_token("acme-owner", None).await;
+    let put = |body: Value| app.client.put(app.url("/npm/@acme%2fwidget")).bearer_auth(&owner).json(&body).send();
+    let tarball = |name: &str, version: &str| -> String {
+        use base64::Engine as _;
+        let dir = tempfile::tempdir().unwrap();
+        let pkg = dir.path().join("package");
+        std::fs::create_dir_all(&pkg).unwrap();
+        std::fs::write(pkg.join("package.json"), json!({"name": name, "version": version}).to_string()).unwrap();
+        let out =
+            std::process::Command::new("tar").args(["-czf", "-", "package"]).current_dir(dir.path()).output().unwrap();
+        base64::engine::general_purpose::STANDARD.encode(out.stdout)
+    };
+    let doc = |version: &str, data: &str| {
+        json!({"_id": "@acme/widget", "name": "@acme/widget", "dist-tags": {"latest": version},
+               "versions": {version: {"name": "@acme/widget", "version": version}},
+               "_attachments": {format!("@acme/widget-{version}.tgz"): {"content_type": "application/octet-stream", "data": data}}})
+    };
+    let cases = [
+        (doc("1.0", &tarball("@acme/widget", "1.0.0")), 400, "not a valid semver"),
+        (doc("1.0.0", "not base64!"), 400, "not base64"),
+        (doc("1.0.0", &tarball("@acme/other", "1.0.0")), 400, "package.json is @acme/other@1.0.0"),
+        (doc("1.0.0", "UEsDBAo="), 400, "not gzip"),
+    ];
+    for (body, status, message) in cases {
+        let response = put(body).await.unwrap();
+        assert_eq!(response.status(), status);
+        let error: Value = response.json().await.unwrap();
+        assert!(error["error"].as_str().unwrap().contains(message), "{error}");
+    }
+    let mut wrong_integrity = doc("1.0.0", &tarball("@acme/widget", "1.0.0"));
+    wrong_integrity["versions"]["1.0.0"]["dist"] = json!({"integrity": "sha512-AAAA"});
+    let response = put(wrong_integrity).await.unwrap();
+    assert_eq!(response.status(), 400);
+    let malformed = app.client.put(app.url("/npm/@acme%2fwidget")).bearer_auth(&owner).body("{not json").send().await;
+    assert_eq!(malformed.unwrap().status(), 400);
+    let unscoped = app.client.put(app.url("/npm/widget")).bearer_auth(&owner).json(&doc("1.0.0", "")).send().await;
+    assert_eq!(unscoped.unwrap().status(), 403);
+    // Nothing was stored.
+    let missing = app.client.get(app.url("/npm/@acme%2fwidget")).bearer_auth(&owner).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+
+    // Then a good one, and a 304 on revalidation.
+    assert_eq!(put(doc("1.0.0", &tarball("@acme/widget", "1.0.0"))).await.unwrap().status(), 201);
+    let first = app.client.get(app.url("/npm/@acme%2fwidget")).bearer_auth(&owner).send().await.unwrap();
+    let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+    assert!(etag.starts_with("W/\""), "{etag}");
+    let again = app
+        .client
+        .get(app.url("/npm/@acme/widget"))
+        .bearer_auth(&owner)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+}

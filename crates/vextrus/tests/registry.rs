@@ -31,19 +31,40 @@ impl Npm {
     }
 
     async fn run(&self, dir: &Path, args: &[&str]) -> (bool, String, String) {
-        let output = tokio::process::Command::new("npm")
+        self.tool(dir, "npm", args).await
+    }
+
+    /// Any client (npm, pnpm, yarn, node, changeset) with this home, config and caches.
+    async fn tool(&self, dir: &Path, program: &str, args: &[&str]) -> (bool, String, String) {
+        let path = format!("{}:{}", node_tools().join(".bin").display(), std::env::var("PATH").unwrap_or_default());
+        let output = tokio::process::Command::new(program)
             .args(args)
             .current_dir(dir)
+            .env("PATH", path)
             .env("HOME", &self.home)
             .env("NPM_CONFIG_USERCONFIG", self.home.join(".npmrc"))
             .env("npm_config_cache", self.home.join("cache"))
+            .env("YARN_CACHE_FOLDER", self.home.join("yarn1-cache"))
             .env_remove("NPM_CONFIG_REGISTRY")
             .output()
             .await
-            .expect("npm runs");
+            .unwrap_or_else(|e| panic!("{program} runs: {e}"));
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         (output.status.success(), text(&output.stdout), text(&output.stderr))
     }
+}
+
+/// pnpm, yarn 1, yarn 4 and Changesets, as `scripts/ensure-node-tools.sh` installs them.
+fn node_tools() -> PathBuf {
+    let dir = std::env::var_os("VEXTRUS_NODE_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/node-tools/node_modules"));
+    assert!(
+        dir.join(".bin/pnpm").exists(),
+        "{} lacks the npm clients: run scripts/ensure-node-tools.sh",
+        dir.display()
+    );
+    dir
 }
 
 fn package(root: &Path, name: &str, version: &str, body: &str) -> PathBuf {
@@ -226,4 +247,156 @@ async fn bad_publishes_get_clear_errors_and_leave_nothing_behind() {
         .await
         .unwrap();
     assert_eq!(again.status(), 304);
+}
+
+fn write_json(path: &Path, value: &Value) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, serde_json::to_string_pretty(value).unwrap()).unwrap();
+}
+
+/// The company's monorepo: four packages that depend on each other, released with Changesets.
+fn monorepo(root: &Path) -> PathBuf {
+    let repo = root.join("packages-repo");
+    write_json(
+        &repo.join("package.json"),
+        &json!({"name": "vextrus-packages", "private": true, "workspaces": ["packages/*"],
+                "scripts": {"version-packages": "changeset version", "release": "changeset publish"}}),
+    );
+    write_json(
+        &repo.join(".changeset/config.json"),
+        &json!({"changelog": false, "commit": false, "access": "restricted", "baseBranch": "main",
+                "updateInternalDependencies": "patch", "fixed": [], "linked": [], "ignore": []}),
+    );
+    let packages: [(&str, &[&str]); 4] = [
+        ("kernel", &[]),
+        ("utils", &["kernel"]),
+        ("contracts", &["kernel"]),
+        ("distributed-transactions", &["contracts", "utils"]),
+    ];
+    for (name, deps) in packages {
+        let dependencies: serde_json::Map<String, Value> =
+            deps.iter().map(|d| (format!("@vextrus/{d}"), json!("^0.1.0"))).collect();
+        let dir = repo.join("packages").join(name);
+        write_json(
+            &dir.join("package.json"),
+            &json!({"name": format!("@vextrus/{name}"), "version": "0.1.0", "main": "index.js", "license": "MIT",
+                    "dependencies": dependencies}),
+        );
+        let requires: String = deps.iter().map(|d| format!("require('@vextrus/{d}');\n")).collect();
+        std::fs::write(
+            dir.join("index.js"),
+            format!("{requires}module.exports = '@vextrus/{name}@' + require('./package.json').version;\n"),
+        )
+        .unwrap();
+    }
+    let names: String = packages.iter().map(|(n, _)| format!("\"@vextrus/{n}\": major\n")).collect();
+    std::fs::write(repo.join(".changeset/first-release.md"), format!("---\n{names}---\n\nFirst release.\n")).unwrap();
+    repo
+}
+
+#[tokio::test]
+async fn changesets_publishes_the_monorepo_and_npm_pnpm_yarn1_yarn4_install_it() {
+    let app = TestApp::start().await;
+    app.sign_up("vextrus", "owner@vextrus.example", "vx-owner").await;
+    let owner = app.access_token("vx-owner", None).await;
+    let key = api_key(&app, &owner, &["registry.packages.read", "registry.packages.publish"]).await;
+    let root = tempfile::tempdir().unwrap();
+    let npm = Npm::new(root.path(), &app, &key);
+    let repo = monorepo(root.path());
+    for args in [
+        &["init", "-q", "-b", "main"][..],
+        &["-c", "user.name=ci", "-c", "user.email=ci@vextrus.example", "commit", "-q", "--allow-empty", "-m", "start"],
+    ] {
+        let (ok, _, err) = npm.tool(&repo, "git", args).await;
+        assert!(ok, "git: {err}");
+    }
+
+    // First release: 1.0.0 of all four (through npm scripts, as a team runs them: npm hands
+    // Changesets the registry).
+    let (ok, _, err) = npm.run(&repo, &["run", "version-packages"]).await;
+    assert!(ok, "changeset version: {err}");
+    let (ok, out, err) = npm.run(&repo, &["run", "release"]).await;
+    assert!(ok, "changeset publish: {out}{err}");
+    // A fix across the packages: 1.0.1 of each.
+    let patches: String = ["kernel", "utils", "contracts", "distributed-transactions"]
+        .iter()
+        .map(|n| format!("\"@vextrus/{n}\": patch\n"))
+        .collect();
+    std::fs::write(repo.join(".changeset/fix.md"), format!("---\n{patches}---\n\nFix.\n")).unwrap();
+    let (ok, _, err) = npm.run(&repo, &["run", "version-packages"]).await;
+    assert!(ok, "changeset version: {err}");
+    let (ok, out, err) = npm.run(&repo, &["run", "release"]).await;
+    assert!(ok, "changeset publish: {out}{err}");
+    for name in ["kernel", "utils", "contracts", "distributed-transactions"] {
+        let doc = app.ok_json_get(&key, &format!("/npm/@vextrus%2f{name}")).await;
+        let versions: Vec<&String> = doc["versions"].as_object().unwrap().keys().collect();
+        assert_eq!(versions, ["1.0.0", "1.0.1"], "@vextrus/{name}");
+        assert_eq!(doc["dist-tags"]["latest"], "1.0.1");
+    }
+
+    // A consumer project, installed by each client twice: cold, then from its lockfile.
+    let yarn1 = node_tools().join("yarn/bin/yarn.js");
+    let yarn4 = node_tools().join("@yarnpkg/cli-dist/bin/yarn.js");
+    let (yarn1, yarn4) = (yarn1.to_str().unwrap(), yarn4.to_str().unwrap());
+    let store = npm.home.join("pnpm-store");
+    let store = store.to_str().unwrap();
+    let clients: [(&str, &str, Vec<&str>, Vec<&str>, &str); 4] = [
+        ("npm", "npm", vec!["install"], vec!["ci"], "package-lock.json"),
+        (
+            "pnpm",
+            "pnpm",
+            vec!["install", "--no-frozen-lockfile", "--store-dir", store],
+            vec!["install", "--frozen-lockfile", "--store-dir", store],
+            "pnpm-lock.yaml",
+        ),
+        (
+            "yarn1",
+            "node",
+            vec![yarn1, "install", "--non-interactive"],
+            vec![yarn1, "install", "--frozen-lockfile", "--non-interactive"],
+            "yarn.lock",
+        ),
+        ("yarn4", "node", vec![yarn4, "install", "--no-immutable"], vec![yarn4, "install", "--immutable"], "yarn.lock"),
+    ];
+    for (label, program, cold, warm, lockfile) in clients {
+        let consumer = root.path().join(format!("consumer-{label}"));
+        write_json(
+            &consumer.join("package.json"),
+            &json!({"name": format!("consumer-{label}"), "version": "1.0.0", "private": true,
+                    "dependencies": {"@vextrus/distributed-transactions": "^1.0.0", "@vextrus/kernel": "^1.0.0"},
+                    "scripts": {"check": "node check.js"}}),
+        );
+        std::fs::write(
+            consumer.join("check.js"),
+            "console.log(require('@vextrus/distributed-transactions'), require('@vextrus/kernel'));\n",
+        )
+        .unwrap();
+        if label == "yarn4" {
+            let registry = format!("{}/npm/", app.base);
+            std::fs::write(
+                consumer.join(".yarnrc.yml"),
+                format!(
+                    "npmRegistryServer: \"{registry}\"\nnpmAuthToken: \"{key}\"\nnpmAlwaysAuth: true\n\
+                     unsafeHttpWhitelist:\n  - \"127.0.0.1\"\nnodeLinker: node-modules\nenableTelemetry: false\n\
+                     enableGlobalCache: false\nnpmMinimalAgeGate: 0\n"
+                ),
+            )
+            .unwrap();
+        }
+        for (round, args) in [("cold", &cold), ("from the lockfile", &warm)] {
+            if round != "cold" {
+                std::fs::remove_dir_all(consumer.join("node_modules")).unwrap();
+            }
+            let (ok, out, err) = npm.tool(&consumer, program, args).await;
+            assert!(ok, "{label} install ({round}): {out}{err}");
+            assert!(consumer.join(lockfile).exists(), "{label} wrote {lockfile}");
+            let (ok, out, err) = npm.tool(&consumer, "node", &["check.js"]).await;
+            assert!(ok, "{label} ({round}): {err}");
+            assert_eq!(
+                out.trim(),
+                "@vextrus/distributed-transactions@1.0.1 @vextrus/kernel@1.0.1",
+                "{label} ({round})"
+            );
+        }
+    }
 }

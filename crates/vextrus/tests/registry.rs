@@ -340,7 +340,9 @@ async fn changesets_publishes_the_monorepo_and_npm_pnpm_yarn1_yarn4_install_it()
     let (yarn1, yarn4) = (yarn1.to_str().unwrap(), yarn4.to_str().unwrap());
     let store = npm.home.join("pnpm-store");
     let store = store.to_str().unwrap();
-    let clients: [(&str, &str, Vec<&str>, Vec<&str>, &str); 4] = [
+    /// (label, program, cold install, install from the lockfile, lockfile)
+    type Client<'a> = (&'a str, &'a str, Vec<&'a str>, Vec<&'a str>, &'a str);
+    let clients: [Client; 4] = [
         ("npm", "npm", vec!["install"], vec!["ci"], "package-lock.json"),
         (
             "pnpm",

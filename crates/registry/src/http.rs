@@ -11,7 +11,7 @@ use axum::routing::any;
 use futures_util::StreamExt;
 use serde_json::{Map, Value, json};
 use utoipa_axum::router::OpenApiRouter;
-use vextrus_access::{Permitted, Subject};
+use vextrus_access::{Permission as _, Permitted, Subject};
 use vextrus_db::{Database, TenantId};
 use vextrus_server::AppState;
 
@@ -50,6 +50,7 @@ impl From<RegistryError> for NpmError {
             RegistryError::TooLarge(m) => NpmError(StatusCode::PAYLOAD_TOO_LARGE, m),
             e @ RegistryError::VersionExists(_) => NpmError(StatusCode::CONFLICT, e.to_string()),
             RegistryError::Conflict(m) => NpmError(StatusCode::CONFLICT, m),
+            RegistryError::Forbidden(m) => NpmError(StatusCode::FORBIDDEN, m),
             RegistryError::NotFound => not_found(),
             e @ (RegistryError::Db(_) | RegistryError::Storage(_)) => {
                 tracing::error!(error = %e, "registry request failed");
@@ -136,7 +137,7 @@ async fn route(state: &AppState, parts: &mut Parts, body: Body) -> Result<Respon
         (_, ["-", "package", ..]) => dist_tags(state, parts, &segments[2..], body).await,
         (_, ["-", ..]) => Err(not_found().into_response()),
         (&Method::GET | &Method::HEAD, _) => read(state, parts, &segments).await,
-        (&Method::PUT, _) => write(state, parts, &segments, body).await,
+        (&Method::PUT | &Method::DELETE, _) => write(state, parts, &segments, body).await,
         _ => Err(NpmError(StatusCode::METHOD_NOT_ALLOWED, format!("{method} is not supported here")).into_response()),
     }
 }
@@ -224,9 +225,6 @@ async fn tarball(
 
 async fn write(state: &AppState, parts: &mut Parts, segments: &[String], body: Body) -> Result<Response, Response> {
     let (name, rest) = name_and_rest(segments).map_err(IntoResponse::into_response)?;
-    if !rest.is_empty() {
-        return Err(not_found().into_response());
-    }
     let permitted = permitted::<PackagesPublish>(parts, state).await?;
     let db = Database::from_ref(state);
     let settings = RegistrySettings::from_ref(state);
@@ -235,6 +233,35 @@ async fn write(state: &AppState, parts: &mut Parts, segments: &[String], body: B
         let message = format!("you cannot publish {name}: {scope} is not your organization's scope");
         return Err(NpmError(StatusCode::FORBIDDEN, message).into_response());
     };
+    let allowed = service::Allowed {
+        manage: vextrus_access::Access::from_ref(state).check(permitted.subject(), PackagesManage::KEY).is_ok(),
+    };
+    let actor: vextrus_audit::Actor = permitted.subject().into();
+    let fail = |e: RegistryError| NpmError::from(e).into_response();
+    match (&parts.method, rest) {
+        (&Method::PUT, []) => {}
+        (&Method::PUT, [dash, rev]) if dash == "-rev" => {
+            let doc = read_json(body, 16 * 1024 * 1024).await?;
+            service::update(&db, tenant, &name, &doc, service::Edit::Unpublish { rev }, allowed, actor)
+                .await
+                .map_err(fail)?;
+            return Ok((StatusCode::CREATED, axum::Json(json!({"ok": "package changed"}))).into_response());
+        }
+        (&Method::DELETE, [dash, rev]) if dash == "-rev" => {
+            service::unpublish_package(&db, tenant, &name, rev, allowed, actor).await.map_err(fail)?;
+            return Ok((StatusCode::CREATED, axum::Json(json!({"ok": "package removed"}))).into_response());
+        }
+        // npm removes the version from the document first; this only confirms it is gone.
+        (&Method::DELETE, [dash, file, rev_word, _]) if dash == "-" && rev_word == "-rev" => {
+            let still_there = service::tarball_of(&db, tenant, &name, file).await.map_err(|e| fail(e.into()))?;
+            if still_there.is_some() {
+                let message = "unpublish the version first (npm unpublish does): its tarball is still published";
+                return Err(NpmError(StatusCode::CONFLICT, message.into()).into_response());
+            }
+            return Ok((StatusCode::CREATED, axum::Json(json!({"ok": "tarball removed"}))).into_response());
+        }
+        _ => return Err(not_found().into_response()),
+    }
     // Base64 makes the body a third larger than the tarball; JSON around it is small.
     let limit = settings.max_tarball_bytes / 3 * 4 + 1024 * 1024;
     let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
@@ -245,17 +272,24 @@ async fn write(state: &AppState, parts: &mut Parts, segments: &[String], body: B
         .map_err(|e| NpmError(StatusCode::BAD_REQUEST, format!("the body is not JSON: {e}")).into_response())?;
     let has_tarball = doc.get("_attachments").and_then(Value::as_object).is_some_and(|a| !a.is_empty());
     if !has_tarball {
-        let message = "changing a package without publishing a version (deprecate, star, unpublish) is not \
-                       supported by this registry yet";
-        return Err(NpmError(StatusCode::BAD_REQUEST, message.into()).into_response());
+        // Deprecation (or undeprecation) of versions listed in the document.
+        service::update(&db, tenant, &name, &doc, service::Edit::Deprecate, allowed, actor).await.map_err(fail)?;
+        return Ok((StatusCode::CREATED, axum::Json(json!({"ok": "package changed", "success": true}))).into_response());
     }
-    let actor = permitted.subject().into();
     let published = service::publish(&db, &settings.storage, tenant, &name, &doc, settings.max_tarball_bytes, actor)
         .await
         .map_err(|e| NpmError::from(e).into_response())?;
     tracing::info!(package = %name, version = %published.version, bytes = published.size, "package published");
     let ok = if published.created_package { "created new package" } else { "package changed" };
     Ok((StatusCode::CREATED, axum::Json(json!({"ok": ok, "success": true}))).into_response())
+}
+
+async fn read_json(body: Body, limit: usize) -> Result<Value, Response> {
+    let bytes = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| NpmError(StatusCode::PAYLOAD_TOO_LARGE, "the document is too large".into()).into_response())?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| NpmError(StatusCode::BAD_REQUEST, format!("the body is not JSON: {e}")).into_response())
 }
 
 /// `/-/package/{name}/dist-tags[/{tag}]`.
@@ -391,7 +425,7 @@ fn packument(package: &Package, base: &str, abbreviated: bool) -> Value {
     let readme = latest.and_then(|r| r.manifest.get("readme").cloned()).unwrap_or(json!(""));
     json!({
         "_id": package.name.as_str(),
-        "_rev": format!("{}-{}", package.row.rev, crate::service::hex(&package.row.rev.to_be_bytes())),
+        "_rev": service::rev_of(package.row.rev),
         "name": package.name.as_str(),
         "description": description,
         "dist-tags": package.tags,

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use bytes::Bytes;
 use ring::digest::{SHA1_FOR_LEGACY_USE_ONLY, SHA512, digest};
-use serde_json::Value;
+use serde_json::{Value, json};
 use vextrus_audit::{Actor, NewEvent, Target};
 use vextrus_db::{Database, DbError, TenantId, Tx};
 use vextrus_storage::{Storage, StorageError};
@@ -28,6 +28,8 @@ pub enum RegistryError {
     NotFound,
     #[error("{0}")]
     Conflict(String),
+    #[error("{0}")]
+    Forbidden(String),
     #[error(transparent)]
     Db(#[from] DbError),
     #[error(transparent)]
@@ -258,4 +260,164 @@ pub async fn tarball_of(
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// How long after publishing its publisher may still unpublish a version; later it takes
+/// `registry.packages.manage`.
+pub const UNPUBLISH_WINDOW_HOURS: i64 = 72;
+
+/// What a change to a package document (`PUT /{name}` without a tarball) may do, by the
+/// caller's permissions.
+#[derive(Debug, Clone, Copy)]
+pub struct Allowed {
+    /// `registry.packages.manage`: deprecate, and unpublish at any age.
+    pub manage: bool,
+}
+
+/// Which change a package document makes.
+#[derive(Debug, Clone, Copy)]
+pub enum Edit<'a> {
+    /// `PUT /{name}`: the deprecations it states.
+    Deprecate,
+    /// `PUT /{name}/-rev/{rev}`: the versions it no longer lists go.
+    Unpublish { rev: &'a str },
+}
+
+/// The CouchDB-style revision clients send back (`_rev`).
+pub fn rev_of(rev: i64) -> String {
+    format!("{rev}-{}", hex(&rev.to_be_bytes()))
+}
+
+/// Applies a package document as npm sends it to deprecate (`versions[v].deprecated`, "" to
+/// undeprecate) or, on the `/-rev/{rev}` path, to unpublish (the versions it no longer lists).
+/// A `_rev` that is not the current one is a conflict: someone changed the package meanwhile.
+pub async fn update(
+    db: &Database,
+    tenant: TenantId,
+    name: &PackageName,
+    doc: &Value,
+    edit: Edit<'_>,
+    allowed: Allowed,
+    actor: Actor,
+) -> Result<(), RegistryError> {
+    let (rev, unpublish) = match edit {
+        Edit::Deprecate => (None, false),
+        Edit::Unpublish { rev } => (Some(rev), true),
+    };
+    let listed =
+        doc.get("versions").and_then(Value::as_object).ok_or_else(|| RegistryError::Invalid("no versions".into()))?;
+    let mut tx = db.tenant(tenant).await?;
+    if store::package(&mut tx, tenant, name.as_str()).await?.is_none() {
+        return Err(RegistryError::NotFound);
+    }
+    store::lock_or_create(&mut tx, tenant, name.as_str()).await?;
+    let package = load(&mut tx, tenant, name).await?.ok_or(RegistryError::NotFound)?;
+    let current = rev_of(package.row.rev);
+    if let Some(sent) = rev.or_else(|| doc.get("_rev").and_then(Value::as_str))
+        && sent != current
+    {
+        return Err(RegistryError::Conflict(format!(
+            "the package changed meanwhile (revision {sent} is not {current})"
+        )));
+    }
+    let mut deprecations = serde_json::Map::new();
+    for row in &package.versions {
+        let Some(sent) = listed.get(&row.version) else { continue };
+        let Some(message) = sent.get("deprecated").and_then(Value::as_str) else { continue };
+        let message = (!message.is_empty()).then_some(message);
+        if message != row.deprecated.as_deref() {
+            deprecations.insert(row.version.clone(), json!({"before": row.deprecated, "after": message}));
+        }
+    }
+    if !deprecations.is_empty() && !allowed.manage {
+        return Err(RegistryError::Forbidden("deprecating needs the permission registry.packages.manage".into()));
+    }
+    let removed: Vec<&VersionRow> =
+        if unpublish { package.versions.iter().filter(|v| !listed.contains_key(&v.version)).collect() } else { vec![] };
+    check_unpublish(&removed, allowed)?;
+    for (version, change) in &deprecations {
+        store::set_deprecated(&mut tx, tenant, name.as_str(), version, change["after"].as_str()).await?;
+    }
+    for row in &removed {
+        store::delete_version(&mut tx, tenant, name.as_str(), &row.version).await?;
+    }
+    let remaining: Vec<&VersionRow> =
+        package.versions.iter().filter(|v| !removed.iter().any(|r| r.version == v.version)).collect();
+    if remaining.is_empty() {
+        store::delete_package(&mut tx, tenant, name.as_str()).await?;
+    } else {
+        if !store::tags(&mut tx, tenant, name.as_str()).await?.contains_key("latest")
+            && let Some(newest) = newest(&remaining)
+        {
+            store::set_tag(&mut tx, tenant, name.as_str(), "latest", &newest).await?;
+        }
+        store::touch(&mut tx, tenant, name.as_str()).await?;
+    }
+    if !deprecations.is_empty() {
+        let event = NewEvent::new(tenant, actor.clone(), "registry.package.deprecate")
+            .target(Target::new("package", name))
+            .changes(Value::Object(deprecations));
+        vextrus_audit::record(&mut tx, event).await?;
+    }
+    if !removed.is_empty() {
+        let versions: Vec<&str> = removed.iter().map(|v| v.version.as_str()).collect();
+        let event = NewEvent::new(tenant, actor, "registry.package.unpublish")
+            .target(Target::new("package", name))
+            .metadata(json!({"versions": versions, "package_removed": remaining.is_empty()}));
+        vextrus_audit::record(&mut tx, event).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Removes the whole package (`DELETE /{name}/-rev/{rev}`).
+pub async fn unpublish_package(
+    db: &Database,
+    tenant: TenantId,
+    name: &PackageName,
+    rev: &str,
+    allowed: Allowed,
+    actor: Actor,
+) -> Result<(), RegistryError> {
+    let mut tx = db.tenant(tenant).await?;
+    if store::package(&mut tx, tenant, name.as_str()).await?.is_none() {
+        return Err(RegistryError::NotFound);
+    }
+    store::lock_or_create(&mut tx, tenant, name.as_str()).await?;
+    let package = load(&mut tx, tenant, name).await?.ok_or(RegistryError::NotFound)?;
+    if rev != rev_of(package.row.rev) {
+        return Err(RegistryError::Conflict("the package changed meanwhile".into()));
+    }
+    check_unpublish(&package.versions.iter().collect::<Vec<_>>(), allowed)?;
+    store::delete_package(&mut tx, tenant, name.as_str()).await?;
+    let versions: Vec<&str> = package.versions.iter().map(|v| v.version.as_str()).collect();
+    let event = NewEvent::new(tenant, actor, "registry.package.unpublish")
+        .target(Target::new("package", name))
+        .metadata(json!({"versions": versions, "package_removed": true}));
+    vextrus_audit::record(&mut tx, event).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+fn check_unpublish(removed: &[&VersionRow], allowed: Allowed) -> Result<(), RegistryError> {
+    let window = chrono::Duration::hours(UNPUBLISH_WINDOW_HOURS);
+    if let Some(old) = removed.iter().find(|v| chrono::Utc::now() - v.published_at > window)
+        && !allowed.manage
+    {
+        return Err(RegistryError::Forbidden(format!(
+            "{} was published more than {UNPUBLISH_WINDOW_HOURS} hours ago: unpublishing it needs the permission \
+             registry.packages.manage",
+            old.version
+        )));
+    }
+    Ok(())
+}
+
+/// The highest version, releases before prereleases.
+fn newest(versions: &[&VersionRow]) -> Option<String> {
+    versions
+        .iter()
+        .filter_map(|v| semver::Version::parse(&v.version).ok())
+        .max_by_key(|v| (v.pre.is_empty(), v.clone()))
+        .map(|v| v.to_string())
 }

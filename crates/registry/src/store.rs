@@ -156,3 +156,40 @@ pub async fn tarball(
     .fetch_optional(tx.conn())
     .await?)
 }
+
+pub async fn set_deprecated(
+    tx: &mut impl Tx,
+    tenant: TenantId,
+    name: &str,
+    version: &str,
+    message: Option<&str>,
+) -> Result<(), DbError> {
+    sqlx::query("UPDATE registry.versions SET deprecated = $4 WHERE tenant_id = $1 AND name = $2 AND version = $3")
+        .bind(tenant)
+        .bind(name)
+        .bind(version)
+        .bind(message)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
+/// Removes a version (its tags go with it).
+pub async fn delete_version(tx: &mut impl Tx, tenant: TenantId, name: &str, version: &str) -> Result<(), DbError> {
+    sqlx::query("DELETE FROM registry.versions WHERE tenant_id = $1 AND name = $2 AND version = $3")
+        .bind(tenant)
+        .bind(name)
+        .bind(version)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
+pub async fn delete_package(tx: &mut impl Tx, tenant: TenantId, name: &str) -> Result<(), DbError> {
+    sqlx::query("DELETE FROM registry.packages WHERE tenant_id = $1 AND name = $2")
+        .bind(tenant)
+        .bind(name)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}

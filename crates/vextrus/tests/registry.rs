@@ -402,3 +402,109 @@ async fn changesets_publishes_the_monorepo_and_npm_pnpm_yarn1_yarn4_install_it()
         }
     }
 }
+
+#[tokio::test]
+async fn npm_deprecates_and_unpublishes_within_the_rules() {
+    let app = TestApp::start().await;
+    app.sign_up("vextrus", "owner@vextrus.example", "vx-owner").await;
+    let owner = app.access_token("vx-owner", None).await;
+    let manager =
+        api_key(&app, &owner, &["registry.packages.read", "registry.packages.publish", "registry.packages.manage"])
+            .await;
+    let publisher = api_key(&app, &owner, &["registry.packages.read", "registry.packages.publish"]).await;
+    let root = tempfile::tempdir().unwrap();
+    let (npm, npm_publisher) = (Npm::new(root.path(), &app, &manager), Npm::new(root.path(), &app, &publisher));
+    for version in ["1.0.0", "1.1.0", "1.2.0"] {
+        let dir = package(root.path(), "@vextrus/utils", version, "module.exports = 1;\n");
+        let (ok, _, err) = npm_publisher.run(&dir, &["publish"]).await;
+        assert!(ok, "{err}");
+    }
+    let (ok, out, err) = npm.run(root.path(), &["view", "@vextrus/utils", "versions", "--json"]).await;
+    assert!(ok, "{err}");
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap(), json!(["1.0.0", "1.1.0", "1.2.0"]));
+
+    // Deprecating takes `manage`; "" undeprecates.
+    let (ok, _, err) = npm_publisher.run(root.path(), &["deprecate", "@vextrus/utils@1.0.0", "use 1.2"]).await;
+    assert!(!ok && err.contains("403"), "{err}");
+    let (ok, _, err) = npm.run(root.path(), &["deprecate", "@vextrus/utils@1.0.0", "use 1.2"]).await;
+    assert!(ok, "{err}");
+    let doc = app.ok_json_get(&manager, "/npm/@vextrus%2futils").await;
+    assert_eq!(doc["versions"]["1.0.0"]["deprecated"], "use 1.2");
+    let (ok, _, err) = npm.run(root.path(), &["deprecate", "@vextrus/utils@1.0.0", ""]).await;
+    assert!(ok, "{err}");
+    let doc = app.ok_json_get(&manager, "/npm/@vextrus%2futils").await;
+    assert!(doc["versions"]["1.0.0"].get("deprecated").is_none(), "{doc}");
+
+    // A fresh version its publisher may unpublish; `latest` moves to the newest that is left.
+    let (ok, _, err) = npm_publisher.run(root.path(), &["unpublish", "@vextrus/utils@1.2.0", "--force"]).await;
+    assert!(ok, "{err}");
+    let doc = app.ok_json_get(&manager, "/npm/@vextrus%2futils").await;
+    assert_eq!(doc["dist-tags"]["latest"], "1.1.0");
+    assert!(doc["versions"].get("1.2.0").is_none());
+    // Past the 72-hour window it takes `manage`.
+    let mut conn = app.db.owner_conn().await;
+    sqlx::query("UPDATE registry.versions SET published_at = now() - interval '4 days' WHERE version = '1.1.0'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let (ok, _, err) = npm_publisher.run(root.path(), &["unpublish", "@vextrus/utils@1.1.0", "--force"]).await;
+    assert!(!ok && err.contains("403"), "{err}");
+    let (ok, _, err) = npm.run(root.path(), &["unpublish", "@vextrus/utils@1.1.0", "--force"]).await;
+    assert!(ok, "{err}");
+    // The whole package.
+    let (ok, _, err) = npm.run(root.path(), &["unpublish", "@vextrus/utils", "--force"]).await;
+    assert!(ok, "{err}");
+    let gone = app.client.get(app.url("/npm/@vextrus%2futils")).bearer_auth(&manager).send().await.unwrap();
+    assert_eq!(gone.status(), 404);
+    let trail = app.ok_json_get(&owner, "/v1/audit/events?action=registry.package.").await;
+    let actions: Vec<&str> = trail["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(
+        &actions[..5],
+        ["registry.package.unpublish"; 3].iter().chain(&["registry.package.deprecate"; 2]).copied().collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn twenty_concurrent_publishes_of_one_package_all_survive() {
+    let app = TestApp::start().await;
+    app.sign_up("vextrus", "owner@vextrus.example", "vx-owner").await;
+    let owner = app.access_token("vx-owner", None).await;
+    let root = tempfile::tempdir().unwrap();
+    let tarball = |version: &str| -> String {
+        use base64::Engine as _;
+        let dir = root.path().join(format!("src-{version}/package"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("package.json"), json!({"name": "@vextrus/contracts", "version": version}).to_string())
+            .unwrap();
+        let out = std::process::Command::new("tar")
+            .args(["-czf", "-", "package"])
+            .current_dir(dir.parent().unwrap())
+            .output()
+            .unwrap();
+        base64::engine::general_purpose::STANDARD.encode(out.stdout)
+    };
+    let versions: Vec<String> = (0..20).map(|i| format!("2.0.{i}")).collect();
+    let publishes = versions.iter().map(|version| {
+        let body = json!({"name": "@vextrus/contracts", "dist-tags": {"latest": version},
+            "versions": {version: {"name": "@vextrus/contracts", "version": version}},
+            "_attachments": {format!("@vextrus/contracts-{version}.tgz"): {"data": tarball(version)}}});
+        app.client.put(app.url("/npm/@vextrus%2fcontracts")).bearer_auth(&owner).json(&body).send()
+    });
+    for response in futures_util::future::join_all(publishes).await {
+        assert_eq!(response.unwrap().status(), 201);
+    }
+    let doc = app.ok_json_get(&owner, "/npm/@vextrus%2fcontracts").await;
+    let mut stored: Vec<&str> = doc["versions"].as_object().unwrap().keys().map(String::as_str).collect();
+    stored.sort_by_key(|v| v.rsplit('.').next().unwrap().parse::<u32>().unwrap());
+    assert_eq!(stored, versions.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(versions.contains(&doc["dist-tags"]["latest"].as_str().unwrap().to_owned()));
+    // Each is installable: its tarball is there and matches its integrity.
+    for version in &versions {
+        let url = doc["versions"][version]["dist"]["tarball"].as_str().unwrap();
+        let bytes = app.client.get(url).bearer_auth(&owner).send().await.unwrap().bytes().await.unwrap();
+        use base64::Engine as _;
+        let digest = ring::digest::digest(&ring::digest::SHA512, &bytes);
+        let integrity = format!("sha512-{}", base64::engine::general_purpose::STANDARD.encode(digest.as_ref()));
+        assert_eq!(doc["versions"][version]["dist"]["integrity"], integrity.as_str());
+    }
+}

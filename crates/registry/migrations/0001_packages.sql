@@ -27,6 +27,8 @@ CREATE TABLE registry.versions (
     size         bigint      NOT NULL CHECK (size > 0),
     published_at timestamptz NOT NULL DEFAULT now(),
     published_by uuid,
+    -- The publisher's username as it was (npm shows maintainers by name).
+    published_by_name text,
     deprecated   text,
     PRIMARY KEY (tenant_id, name, version),
     FOREIGN KEY (tenant_id, name) REFERENCES registry.packages ON DELETE CASCADE

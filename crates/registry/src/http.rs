@@ -134,6 +134,7 @@ async fn route(state: &AppState, parts: &mut Parts, body: Body) -> Result<Respon
             let username = subject.username.as_deref().map_or_else(|| subject.id.to_string(), str::to_owned);
             Ok(axum::Json(json!({ "username": username })).into_response())
         }
+        (&Method::GET, ["-", "v1", "search"]) => search(state, parts).await,
         (_, ["-", "package", ..]) => dist_tags(state, parts, &segments[2..], body).await,
         (_, ["-", ..]) => Err(not_found().into_response()),
         (&Method::GET | &Method::HEAD, _) => read(state, parts, &segments).await,
@@ -185,11 +186,18 @@ async fn read(state: &AppState, parts: &mut Parts, segments: &[String]) -> Resul
             }
             let write = parts.uri.query().is_some_and(|q| q.split('&').any(|p| p == "write=true"));
             let accept = parts.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
-            if !write && accept.contains("application/vnd.npm.install-v1+json") {
-                let doc = packument(&package, &base, true);
-                return Ok(json_response(&parts.headers, doc, "application/vnd.npm.install-v1+json"));
-            }
-            Ok(json_response(&parts.headers, packument(&package, &base, false), "application/json"))
+            let abbreviated = !write && accept.contains("application/vnd.npm.install-v1+json");
+            let (doc, content_type) = if abbreviated {
+                (packument(&package, &base, true), "application/vnd.npm.install-v1+json")
+            } else {
+                (packument(&package, &base, false), "application/json")
+            };
+            let response = json_response(&parts.headers, doc, content_type);
+            let format = if abbreviated { "abbreviated" } else { "full" };
+            let status = if response.status() == StatusCode::NOT_MODIFIED { "304" } else { "200" };
+            metrics::counter!("vextrus_registry_packument_responses_total", "format" => format, "status" => status)
+                .increment(1);
+            Ok(response)
         }
         _ => Err(not_found().into_response()),
     }
@@ -213,6 +221,7 @@ async fn tarball(
             tracing::error!(key, "a published tarball is missing from object storage");
             NpmError(StatusCode::INTERNAL_SERVER_ERROR, "the tarball is missing from storage".into()).into_response()
         })?;
+    metrics::counter!("vextrus_registry_downloads_total").increment(1);
     let mut response =
         Body::from_stream(object.bytes.map(|chunk| chunk.map_err(std::io::Error::other))).into_response();
     let headers = response.headers_mut();
@@ -282,6 +291,58 @@ async fn write(state: &AppState, parts: &mut Parts, segments: &[String], body: B
     tracing::info!(package = %name, version = %published.version, bytes = published.size, "package published");
     let ok = if published.created_package { "created new package" } else { "package changed" };
     Ok((StatusCode::CREATED, axum::Json(json!({"ok": ok, "success": true}))).into_response())
+}
+
+/// `/-/v1/search?text=&size=&from=`: the caller's organization's packages.
+async fn search(state: &AppState, parts: &mut Parts) -> Result<Response, Response> {
+    let permitted = permitted::<PackagesRead>(parts, state).await?;
+    let mut text = String::new();
+    let (mut size, mut from) = (20i64, 0i64);
+    for pair in parts.uri.query().unwrap_or("").split('&') {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let value = percent_decode(&value.replace('+', " ")).unwrap_or_default();
+        match key {
+            "text" => text = value,
+            "size" => size = value.parse::<i64>().unwrap_or(20).clamp(1, 250),
+            "from" => from = value.parse::<i64>().unwrap_or(0).max(0),
+            _ => {}
+        }
+    }
+    let (hits, total) = match permitted.subject().tenant() {
+        Some(tenant) => {
+            let db = Database::from_ref(state);
+            let mut tx = db.tenant(tenant).await.map_err(|e| NpmError::from(e).into_response())?;
+            let found = crate::store::search(&mut tx, tenant, text.trim(), size, from)
+                .await
+                .map_err(|e| NpmError::from(e).into_response())?;
+            let _ = tx.commit().await;
+            found
+        }
+        None => (Vec::new(), 0),
+    };
+    let objects: Vec<Value> = hits
+        .iter()
+        .map(|hit| {
+            let people: Vec<Value> = hit.publisher.iter().map(|u| json!({"username": u})).collect();
+            json!({
+                "package": {
+                    "name": hit.name,
+                    "scope": hit.name.strip_prefix('@').and_then(|n| n.split_once('/')).map_or("unscoped", |(s, _)| s),
+                    "version": hit.version,
+                    "description": hit.manifest.get("description"),
+                    "keywords": hit.manifest.get("keywords"),
+                    "date": hit.modified_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    "links": {},
+                    "publisher": people.first(),
+                    "maintainers": people,
+                },
+                "score": {"final": 1.0, "detail": {"quality": 1.0, "popularity": 1.0, "maintenance": 1.0}},
+                "searchScore": 1.0,
+            })
+        })
+        .collect();
+    let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    Ok(axum::Json(json!({"objects": objects, "total": total, "time": time})).into_response())
 }
 
 async fn read_json(body: Body, limit: usize) -> Result<Value, Response> {

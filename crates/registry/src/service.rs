@@ -136,7 +136,9 @@ pub async fn publish(
     // Bytes first, under their own hash: nothing refers to them until the metadata commits.
     let object_key = format!("registry/sha512/{}", hex(sha512.as_ref()));
     let size = tarball.len();
-    storage.put_if_absent(&object_key, Bytes::from(tarball)).await?;
+    if storage.put_if_absent(&object_key, Bytes::from(tarball)).await? {
+        metrics::counter!("vextrus_registry_stored_bytes_total").increment(size as u64);
+    }
 
     // What is served is rebuilt from the request's URL; the client's own fields are dropped.
     manifest.remove("_attachments");
@@ -157,7 +159,7 @@ pub async fn publish(
         &shasum,
         &object_key,
         i64::try_from(size).unwrap_or(i64::MAX),
-        publisher,
+        (publisher, actor.username.as_deref()),
     )
     .await?;
     if !inserted {
@@ -177,6 +179,7 @@ pub async fn publish(
         .metadata(serde_json::json!({"version": version, "integrity": integrity, "size": size, "tags": tags}));
     vextrus_audit::record(&mut tx, event).await?;
     tx.commit().await?;
+    metrics::counter!("vextrus_registry_publishes_total").increment(1);
     Ok(Published { version, tags, size, created_package })
 }
 

@@ -84,12 +84,12 @@ pub async fn insert_version(
     shasum: &str,
     object_key: &str,
     size: i64,
-    published_by: Option<Uuid>,
+    published_by: (Option<Uuid>, Option<&str>),
 ) -> Result<bool, DbError> {
     let inserted = sqlx::query(
         "INSERT INTO registry.versions (tenant_id, name, version, manifest, integrity, shasum, object_key, size,
-                                        published_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+                                        published_by, published_by_name)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
     )
     .bind(tenant)
     .bind(name)
@@ -99,7 +99,8 @@ pub async fn insert_version(
     .bind(shasum)
     .bind(object_key)
     .bind(size)
-    .bind(published_by)
+    .bind(published_by.0)
+    .bind(published_by.1)
     .execute(tx.conn())
     .await?;
     Ok(inserted.rows_affected() == 1)
@@ -192,4 +193,52 @@ pub async fn delete_package(tx: &mut impl Tx, tenant: TenantId, name: &str) -> R
         .execute(tx.conn())
         .await?;
     Ok(())
+}
+
+/// One search hit: a package, its latest version's manifest and who published that.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Hit {
+    pub name: String,
+    pub version: String,
+    pub manifest: serde_json::Value,
+    pub modified_at: DateTime<Utc>,
+    pub publisher: Option<String>,
+}
+
+/// Packages whose name, description or keywords contain `text` (case-insensitive), by name.
+pub async fn search(
+    tx: &mut impl Tx,
+    tenant: TenantId,
+    text: &str,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<Hit>, i64), DbError> {
+    let pattern = format!("%{}%", text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+    let hits: Vec<Hit> = sqlx::query_as(
+        "SELECT p.name, v.version, v.manifest, p.modified_at, v.published_by_name AS publisher
+           FROM registry.packages p
+           JOIN registry.dist_tags t ON t.tenant_id = p.tenant_id AND t.name = p.name AND t.tag = 'latest'
+           JOIN registry.versions v ON v.tenant_id = t.tenant_id AND v.name = t.name AND v.version = t.version
+          WHERE p.tenant_id = $1
+            AND (p.name ILIKE $2 OR v.manifest->>'description' ILIKE $2 OR v.manifest->>'keywords' ILIKE $2)
+          ORDER BY p.name LIMIT $3 OFFSET $4",
+    )
+    .bind(tenant)
+    .bind(&pattern)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(tx.conn())
+    .await?;
+    let total: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM registry.packages p
+           JOIN registry.dist_tags t ON t.tenant_id = p.tenant_id AND t.name = p.name AND t.tag = 'latest'
+           JOIN registry.versions v ON v.tenant_id = t.tenant_id AND v.name = t.name AND v.version = t.version
+          WHERE p.tenant_id = $1
+            AND (p.name ILIKE $2 OR v.manifest->>'description' ILIKE $2 OR v.manifest->>'keywords' ILIKE $2)",
+    )
+    .bind(tenant)
+    .bind(&pattern)
+    .fetch_one(tx.conn())
+    .await?;
+    Ok((hits, total))
 }

@@ -122,6 +122,14 @@ async fn npm_publishes_and_installs_an_organizations_package_and_outsiders_get_4
     assert_eq!(dist["tarball"], format!("{}/npm/@vextrus/kernel/-/kernel-1.0.0.tgz", app.base));
     assert!(dist["integrity"].as_str().unwrap().starts_with("sha512-"));
 
+    // npm search finds it (with the publisher as maintainer); another organization's search does not.
+    let (ok, out, err) = npm.run(root.path(), &["search", "kernel", "--json"]).await;
+    assert!(ok, "{err}");
+    let found: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(found[0]["name"], "@vextrus/kernel");
+    assert_eq!(found[0]["version"], "1.0.0");
+    assert_eq!(found[0]["maintainers"][0]["username"], "vx-owner");
+
     // Republishing a version: refused, and the stored tarball is unchanged.
     let forged = package(&root.path().join("forged"), "@vextrus/kernel", "1.0.0", "module.exports = 'forged';\n");
     let (ok, _, err) = npm.run(&forged, &["publish"]).await;
@@ -164,6 +172,9 @@ async fn npm_publishes_and_installs_an_organizations_package_and_outsiders_get_4
     std::fs::write(elsewhere.join("package.json"), manifest.to_string()).unwrap();
     let (ok, _, err) = outsider.run(&elsewhere, &["install"]).await;
     assert!(!ok && err.contains("404"), "{err}");
+    let (ok, out, err) = outsider.run(root.path(), &["search", "kernel", "--json"]).await;
+    assert!(ok, "{err}");
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap(), json!([]), "no other organization's packages");
     let intruder = Npm::new(root.path(), &app, &other);
     let sneaky = package(&root.path().join("sneaky"), "@vextrus/kernel", "9.0.0", "module.exports = 'x';\n");
     let (ok, _, err) = intruder.run(&sneaky, &["publish"]).await;
@@ -247,6 +258,14 @@ async fn bad_publishes_get_clear_errors_and_leave_nothing_behind() {
         .await
         .unwrap();
     assert_eq!(again.status(), 304);
+    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    for series in [
+        "vextrus_registry_publishes_total",
+        "vextrus_registry_stored_bytes_total",
+        "vextrus_registry_packument_responses_total{format=\"full\",status=\"304\"}",
+    ] {
+        assert!(metrics.contains(series), "{series} in {metrics}");
+    }
 }
 
 fn write_json(path: &Path, value: &Value) {

@@ -99,6 +99,23 @@ pub async fn password_grant(
     auth: &Auth,
     req: PasswordLogin<'_>,
 ) -> Result<TokenResponse, GrantError> {
+    let proven = prove_password(tx, auth, &req).await?;
+    let expires = Utc::now() + auth.refresh_ttl;
+    let session = store::insert_session(tx, proven.user, proven.target.tenant(), expires, req.user_agent).await?;
+    issue(tx, auth, session, proven.user, &proven.username, proven.target, proven.enrolled).await
+}
+
+/// What a password (and second factor) proved: who, and where they sign in.
+struct Proven {
+    user: Uuid,
+    username: String,
+    target: Target,
+    enrolled: bool,
+}
+
+/// The checks every password sign-in makes: an active account, its password, the
+/// organization, and the second factor when the account has one.
+async fn prove_password(tx: &mut SystemTx, auth: &Auth, req: &PasswordLogin<'_>) -> Result<Proven, GrantError> {
     const BAD_LOGIN: &str = "The username or password is incorrect.";
     let user = store::credentials(tx, req.login).await?;
     let ok = password::verify(req.password, user.as_ref().and_then(|u| u.password_hash.as_deref()));
@@ -117,9 +134,60 @@ pub async fn password_grant(
             return Err(GrantError::InvalidGrant("The one-time code is not valid."));
         }
     }
-    let expires = Utc::now() + auth.refresh_ttl;
-    let session = store::insert_session(tx, user.id, target.tenant(), expires, req.user_agent).await?;
-    issue(tx, auth, session, user.id, &user.username, target, enrolled).await
+    Ok(Proven { user: user.id, username: user.username, target, enrolled })
+}
+
+/// A command-line client's sign-in (`npm login`, `npm token create`): the password grant's
+/// checks, but what it gets is an API key limited to `permissions` in the organization, instead
+/// of a session. Recorded as a sign-in, and the key's creation, in the organization's chain.
+pub async fn cli_key(
+    tx: &mut SystemTx,
+    auth: &Auth,
+    req: PasswordLogin<'_>,
+    name: &str,
+    permissions: Vec<vextrus_access::PermissionKey>,
+    expires_at: Option<chrono::DateTime<Utc>>,
+) -> Result<(String, crate::api_keys::Created), GrantError> {
+    let proven = prove_password(tx, auth, &req).await?;
+    let Target::Org(_) = &proven.target else {
+        return Err(GrantError::InvalidGrant("Platform operators have no packages: sign in to an organization."));
+    };
+    let tenant = proven.target.tenant();
+    let roles = vextrus_access::service::roles_of(tx, tenant, proven.user).await?;
+    if roles.is_empty() {
+        return Err(GrantError::InvalidGrant("You hold no role in that organization."));
+    }
+    if !proven.enrolled && mfa::required_by_policy(tx, tenant, &roles).await? {
+        return Err(GrantError::InvalidGrant("Your organization requires a second factor: enable one first."));
+    }
+    store::touch_membership(tx, tenant, proven.user).await?;
+    let actor =
+        vextrus_audit::Actor::new(vextrus_audit::ActorKind::User, Some(proven.user), Some(proven.username.clone()));
+    let new = crate::api_keys::NewApiKey { name: name.to_owned(), permissions: Some(permissions), expires_at };
+    let created =
+        crate::api_keys::create(tx, tenant, crate::api_keys::Owner::User(proven.user), new, actor.clone()).await?;
+    let event = vextrus_audit::NewEvent::new(tenant, actor, "authn_login_success")
+        .target(vextrus_audit::Target::new("api_key", created.key.id))
+        .metadata(serde_json::json!({"client": name, "mfa": proven.enrolled}));
+    vextrus_audit::record(tx, event).await?;
+    Ok((proven.username, created))
+}
+
+/// A failed sign-in: counted for throttling and recorded in the platform's chain (no tenant is
+/// known for it), without the login as typed (people type passwords into it). In a transaction
+/// of its own: the sign-in's is rolled back.
+pub async fn record_login_failure(
+    db: &vextrus_db::Database,
+    keys: &crate::throttle::ThrottleKeys,
+    description: &str,
+) -> Result<(), DbError> {
+    let mut counting = db.system().await?;
+    crate::throttle::failed(&mut counting, keys).await?;
+    let event = vextrus_audit::NewEvent::new(TenantId::PLATFORM, vextrus_audit::Actor::anonymous(), "authn_login_fail")
+        .outcome(vextrus_audit::Outcome::Failure)
+        .metadata(serde_json::json!({"reason": description}));
+    vextrus_audit::record(&mut counting, event).await?;
+    counting.commit().await
 }
 
 pub async fn refresh_grant(

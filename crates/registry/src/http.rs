@@ -31,7 +31,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// An error as npm shows it.
 #[derive(Debug)]
-struct NpmError(StatusCode, String);
+pub(crate) struct NpmError(pub(crate) StatusCode, pub(crate) String);
 
 impl IntoResponse for NpmError {
     fn into_response(self) -> Response {
@@ -87,7 +87,7 @@ async fn npm_error_shape(response: Response) -> Response {
 }
 
 /// Who the request is, and that it holds `P` (the guards' 401/403 otherwise).
-async fn permitted<P: vextrus_access::Permission>(
+pub(crate) async fn permitted<P: vextrus_access::Permission>(
     parts: &mut Parts,
     state: &AppState,
 ) -> Result<Permitted<P>, Response> {
@@ -135,6 +135,10 @@ async fn route(state: &AppState, parts: &mut Parts, body: Body) -> Result<Respon
             Ok(axum::Json(json!({ "username": username })).into_response())
         }
         (&Method::GET, ["-", "v1", "search"]) => search(state, parts).await,
+        (&Method::PUT, ["-", "user", user, ..]) if user.starts_with("org.couchdb.user:") => {
+            crate::credentials::legacy_login(state, parts, body).await
+        }
+        (_, ["-", "npm", "v1", "tokens", rest @ ..]) => crate::credentials::tokens(state, parts, rest, body).await,
         (_, ["-", "package", ..]) => dist_tags(state, parts, &segments[2..], body).await,
         (_, ["-", ..]) => Err(not_found().into_response()),
         (&Method::GET | &Method::HEAD, _) => read(state, parts, &segments).await,
@@ -345,7 +349,7 @@ async fn search(state: &AppState, parts: &mut Parts) -> Result<Response, Respons
     Ok(axum::Json(json!({"objects": objects, "total": total, "time": time})).into_response())
 }
 
-async fn read_json(body: Body, limit: usize) -> Result<Value, Response> {
+pub(crate) async fn read_json(body: Body, limit: usize) -> Result<Value, Response> {
     let bytes = axum::body::to_bytes(body, limit)
         .await
         .map_err(|_| NpmError(StatusCode::PAYLOAD_TOO_LARGE, "the document is too large".into()).into_response())?;

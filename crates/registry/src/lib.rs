@@ -2,6 +2,7 @@
 //! organization's packages live in its own scope (`@<slug>`), are read and published with the
 //! platform's tokens and permissions, and every change is audited.
 
+mod credentials;
 mod http;
 pub mod model;
 pub mod service;

@@ -527,3 +527,115 @@ async fn twenty_concurrent_publishes_of_one_package_all_survive() {
         assert_eq!(doc["versions"][version]["dist"]["integrity"], integrity.as_str());
     }
 }
+
+/// Drives an interactive command through a pseudo-terminal (npm reads prompts from a TTY only),
+/// answering each `PROMPT=ANSWER` in turn.
+const PTY_DRIVER: &str = r#"
+import os, pty, select, sys, time
+sep = sys.argv.index("--")
+answers = [a.split("=", 1) for a in sys.argv[1:sep]]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp(sys.argv[sep + 1], sys.argv[sep + 1:])
+seen, deadline = b"", time.time() + 60
+while time.time() < deadline:
+    ready, _, _ = select.select([fd], [], [], 0.5)
+    if fd in ready:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+        sys.stdout.write(chunk.decode(errors="replace"))
+        while answers and answers[0][0].encode() in seen:
+            prompt, answer = answers.pop(0)
+            seen = seen.split(prompt.encode(), 1)[1]
+            os.write(fd, (answer + "\r").encode())
+_, status = os.waitpid(pid, 0)
+sys.exit(os.waitstatus_to_exitcode(status))
+"#;
+
+#[tokio::test]
+async fn npm_login_whoami_and_tokens_use_the_platforms_credentials() {
+    let app = TestApp::start().await;
+    app.sign_up("vextrus", "owner@vextrus.example", "vx-owner").await;
+    let root = tempfile::tempdir().unwrap();
+    let driver = root.path().join("drive_tty.py");
+    std::fs::write(&driver, PTY_DRIVER).unwrap();
+    let registry = format!("{}/npm/", app.base);
+    // A home with no token yet: npm login writes it.
+    let npm = Npm::new(root.path(), &app, "none-yet");
+    std::fs::write(npm.home.join(".npmrc"), format!("registry={registry}\n")).unwrap();
+    let login = |password: &str| {
+        let (driver, password) = (driver.to_str().unwrap().to_owned(), format!("Password:={password}"));
+        let npm = &npm;
+        let root = root.path();
+        async move {
+            npm.tool(
+                root,
+                "python3",
+                &[&driver, "Username:=vx-owner", &password, "--", "npm", "login", "--auth-type=legacy"],
+            )
+            .await
+        }
+    };
+    let (ok, out, _) = login("not-the-password").await;
+    assert!(!ok && out.contains("incorrect"), "a wrong password: {out}");
+    assert!(!std::fs::read_to_string(npm.home.join(".npmrc")).unwrap().contains("_authToken"));
+    let (ok, out, err) = login(common::PASSWORD).await;
+    assert!(ok, "npm login: {out}{err}");
+    assert!(std::fs::read_to_string(npm.home.join(".npmrc")).unwrap().contains(":_authToken=vxk_"));
+    let (ok, out, err) = npm.run(root.path(), &["whoami"]).await;
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "vx-owner");
+
+    // npm 11's token create (password given as a flag), read-only.
+    let (ok, out, err) = npm
+        .run(
+            root.path(),
+            &[
+                "token",
+                "create",
+                "--password",
+                common::PASSWORD,
+                "--name",
+                "ci-read",
+                "--packages-and-scopes-permission",
+                "read-only",
+                "--json",
+            ],
+        )
+        .await;
+    assert!(ok, "npm token create: {err}");
+    let created: Value = serde_json::from_str(&out).unwrap();
+    let read_only = created["token"].as_str().unwrap().to_owned();
+    let (ok, out, err) = npm.run(root.path(), &["token", "list", "--json"]).await;
+    assert!(ok, "{err}");
+    let listed: Value = serde_json::from_str(&out).unwrap();
+    let names: Vec<&str> = listed.as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), 2, "{listed}");
+    assert!(names.contains(&"npm login") && names.contains(&"ci-read"), "{names:?}");
+    assert!(!out.contains(&read_only[17..]), "secrets are never listed");
+
+    // The read-only token reads but cannot publish.
+    let reader = Npm::new(root.path(), &app, &read_only);
+    let kernel = package(root.path(), "@vextrus/kernel", "1.0.0", "module.exports = 1;\n");
+    let (ok, _, err) = npm.run(&kernel, &["publish"]).await;
+    assert!(ok, "{err}");
+    let (ok, out, err) = reader.run(root.path(), &["view", "@vextrus/kernel", "version"]).await;
+    assert!(ok && out.trim() == "1.0.0", "{out}{err}");
+    let newer = package(root.path(), "@vextrus/kernel", "1.0.1", "module.exports = 2;\n");
+    let (ok, _, err) = reader.run(&newer, &["publish"]).await;
+    assert!(!ok && err.contains("403"), "{err}");
+
+    // Revoked: it no longer works.
+    // npm shows the shortest unambiguous start of each key as its id (it redacts whole UUIDs).
+    let id =
+        listed.as_array().unwrap().iter().find(|t| t["name"] == "ci-read").unwrap()["id"].as_str().unwrap().to_owned();
+    let (ok, _, err) = npm.run(root.path(), &["token", "revoke", &id]).await;
+    assert!(ok, "{err}");
+    let (ok, _, err) = reader.run(root.path(), &["whoami"]).await;
+    assert!(!ok && err.contains("401"), "{err}");
+}

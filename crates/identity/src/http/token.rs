@@ -129,19 +129,7 @@ pub async fn token(
             match &result {
                 Err(GrantError::InvalidGrant(description)) => {
                     drop(tx);
-                    let mut counting = db.system().await?;
-                    throttle::failed(&mut counting, &keys).await?;
-                    // No tenant is known for a failed sign-in: it goes to the platform's chain,
-                    // without the login as typed (people type passwords into it).
-                    let event = vextrus_audit::NewEvent::new(
-                        vextrus_db::TenantId::PLATFORM,
-                        vextrus_audit::Actor::anonymous(),
-                        "authn_login_fail",
-                    )
-                    .outcome(vextrus_audit::Outcome::Failure)
-                    .metadata(serde_json::json!({"reason": description}));
-                    vextrus_audit::record(&mut counting, event).await?;
-                    counting.commit().await?;
+                    tokens::record_login_failure(&db, &keys, description).await?;
                     return Ok(oauth_error("invalid_grant", *description));
                 }
                 Ok(_) => throttle::succeeded(&mut tx, &keys).await?,

@@ -10,6 +10,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use futures_util::StreamExt;
 use serde_json::{Map, Value, json};
+use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate as _};
 use utoipa_axum::router::OpenApiRouter;
 use vextrus_access::{Permission as _, Permitted, Subject};
 use vextrus_db::{Database, TenantId};
@@ -27,6 +29,12 @@ pub fn router() -> OpenApiRouter<AppState> {
         // Publishes carry whole tarballs; the registry enforces its own limit.
         .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(axum::middleware::map_response(npm_error_shape))
+        // Packuments compress well; tarballs are gzip already.
+        .layer(
+            CompressionLayer::new()
+                .gzip(true)
+                .compress_when(DefaultPredicate::new().and(NotForContentType::const_new("application/octet-stream"))),
+        )
 }
 
 /// An error as npm shows it.

@@ -258,6 +258,19 @@ async fn bad_publishes_get_clear_errors_and_leave_nothing_behind() {
         .await
         .unwrap();
     assert_eq!(again.status(), 304);
+    let gzipped = app
+        .client
+        .get(app.url("/npm/@acme%2fwidget"))
+        .bearer_auth(&owner)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gzipped.headers()["content-encoding"], "gzip");
+    let body = gzipped.bytes().await.unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&body[..]), &mut text).unwrap();
+    assert_eq!(serde_json::from_str::<Value>(&text).unwrap()["name"], "@acme/widget");
     let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
     for series in [
         "vextrus_registry_publishes_total",

@@ -10,7 +10,7 @@ use axum::http::{HeaderValue, Method, StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use vextrus_access::{PermissionKey, Subject, SubjectKind};
-use vextrus_db::Database;
+use vextrus_db::{Database, Tx as _};
 use vextrus_identity::api_keys::{self, Owner};
 use vextrus_identity::throttle::{self, ThrottleKeys};
 use vextrus_identity::tokens::{self, GrantError, PasswordLogin};
@@ -48,6 +48,7 @@ async fn mint(
     login: &str,
     password: &str,
     org: Option<&str>,
+    otp: Option<&str>,
     wanted: Wanted<'_>,
 ) -> Result<(String, api_keys::Created), Response> {
     let db = Database::from_ref(state);
@@ -55,7 +56,6 @@ async fn mint(
     let config = IdentityConfig::from_ref(state);
     let client = ClientAddr::from_request_parts(parts, state).await.map_err(IntoResponse::into_response)?;
     let keys = ThrottleKeys::new(login, client.ip(config.trust_forwarded_for));
-    let otp = parts.headers.get("npm-otp").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let user_agent = parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let mut tx = db.system().await.map_err(internal)?;
     if let Some(seconds) = throttle::wait(&mut tx, &keys).await.map_err(internal)? {
@@ -64,7 +64,7 @@ async fn mint(
         response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         return Err(response);
     }
-    let request = PasswordLogin { login, password, org, otp: otp.as_deref(), user_agent: user_agent.as_deref() };
+    let request = PasswordLogin { login, password, org, otp, user_agent: user_agent.as_deref() };
     let permissions = registry_permissions(wanted.readonly);
     match tokens::cli_key(&mut tx, &auth, request, wanted.name, permissions, wanted.expires_at).await {
         Ok(minted) => {
@@ -88,6 +88,11 @@ async fn mint(
     }
 }
 
+/// The one-time code npm sends after an `OTP` challenge.
+fn npm_otp(parts: &Parts) -> Option<String> {
+    parts.headers.get("npm-otp").and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
 /// `PUT /-/user/org.couchdb.user:{name}` with `{name, password}`.
 pub(crate) async fn legacy_login(state: &AppState, parts: &mut Parts, body: Body) -> Result<Response, Response> {
     let doc = read_json(body, 64 * 1024).await?;
@@ -95,7 +100,8 @@ pub(crate) async fn legacy_login(state: &AppState, parts: &mut Parts, body: Body
         return Err(NpmError(StatusCode::BAD_REQUEST, "send name and password".into()).into_response());
     };
     let wanted = Wanted { name: "npm login", readonly: false, expires_at: None };
-    let (username, created) = mint(state, parts, name, password, None, wanted).await?;
+    let otp = npm_otp(parts);
+    let (username, created) = mint(state, parts, name, password, None, otp.as_deref(), wanted).await?;
     let answer = json!({"ok": format!("you are authenticated as '{username}'"), "token": created.secret});
     Ok((StatusCode::CREATED, axum::Json(answer)).into_response())
 }
@@ -158,7 +164,8 @@ pub(crate) async fn tokens(
                 expires_at: days.map(|d| chrono::Utc::now() + chrono::Duration::days(d)),
             };
             let org = tenant.to_string();
-            let (_, created) = mint(state, parts, &username, password, Some(&org), wanted).await?;
+            let otp = npm_otp(parts);
+            let (_, created) = mint(state, parts, &username, password, Some(&org), otp.as_deref(), wanted).await?;
             let answer = json!({
                 "token": created.secret,
                 "key": created.key.id,
@@ -185,4 +192,204 @@ pub(crate) async fn tokens(
         }
         _ => Err(NpmError(StatusCode::NOT_FOUND, "not found".into()).into_response()),
     }
+}
+
+/// How long a browser login may take.
+const WEB_LOGIN_MINUTES: i64 = 10;
+
+/// 256 random bits, base64url.
+fn random_secret() -> String {
+    use base64::Engine as _;
+    let mut bytes = [0u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).expect("the OS provides randomness");
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn sha256(text: &str) -> Vec<u8> {
+    ring::digest::digest(&ring::digest::SHA256, text.as_bytes()).as_ref().to_vec()
+}
+
+/// `POST /-/v1/login`: npm starts a browser login; answers where to sign in and where to wait.
+pub(crate) async fn web_login_start(state: &AppState, parts: &Parts) -> Result<Response, Response> {
+    let db = Database::from_ref(state);
+    let (id, done) = (random_secret(), random_secret());
+    let mut tx = db.system().await.map_err(internal)?;
+    sqlx::query(
+        "INSERT INTO registry.web_logins (id, done_hash, expires_at) VALUES ($1, $2, now() + make_interval(mins => $3))",
+    )
+    .bind(&id)
+    .bind(sha256(&done))
+    .bind(i32::try_from(WEB_LOGIN_MINUTES).unwrap_or(10))
+    .execute(tx.conn())
+    .await
+    .map_err(internal)?;
+    // Old, abandoned logins go as new ones come.
+    sqlx::query("DELETE FROM registry.web_logins WHERE expires_at < now() - interval '1 day'")
+        .execute(tx.conn())
+        .await
+        .map_err(internal)?;
+    tx.commit().await.map_err(internal)?;
+    let base = crate::http::base_url(&crate::RegistrySettings::from_ref(state), &parts.headers);
+    let answer = json!({
+        "loginUrl": format!("{base}/npm/-/v1/login/web/{id}"),
+        "doneUrl": format!("{base}/npm/-/v1/done/{done}"),
+    });
+    Ok(axum::Json(answer).into_response())
+}
+
+/// Whether a login with this id is waiting for its user.
+async fn pending(db: &Database, id: &str) -> Result<bool, Response> {
+    let mut tx = db.system().await.map_err(internal)?;
+    let waiting: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM registry.web_logins WHERE id = $1 AND sealed_token IS NULL AND expires_at > now())",
+    )
+    .bind(id)
+    .fetch_one(tx.conn())
+    .await
+    .map_err(internal)?;
+    tx.commit().await.map_err(internal)?;
+    Ok(waiting)
+}
+
+fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>\
+         <meta name=\"viewport\" content=\"width=device-width\"><style>body{{font-family:sans-serif;max-width:28em;\
+         margin:3em auto;padding:0 1em}}label{{display:block;margin:.8em 0}}input{{width:100%;padding:.4em}}\
+         button{{margin-top:1em;padding:.5em 1.2em}}.error{{color:#b00}}</style></head><body><h1>{title}</h1>{body}\
+         </body></html>"
+    );
+    let mut response = (status, axum::response::Html(html)).into_response();
+    let headers = response.headers_mut();
+    // Never framed (clickjacking), no scripts at all, not cached.
+    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    headers.insert(
+        "content-security-policy",
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+        ),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn form(error: Option<&str>) -> String {
+    let error = error.map(|e| format!("<p class=\"error\">{e}</p>")).unwrap_or_default();
+    format!(
+        "<p>The npm command line asks to sign in to this registry. Sign in with your Vextrus account to \
+         approve it; it will get a token for the registry only.</p>{error}<form method=\"post\">\
+         <label>Username or email<input name=\"username\" autocomplete=\"username\" required></label>\
+         <label>Password<input name=\"password\" type=\"password\" autocomplete=\"current-password\" required></label>\
+         <label>One-time code (if you use two-factor authentication)<input name=\"otp\" inputmode=\"numeric\" \
+         autocomplete=\"one-time-code\"></label><button type=\"submit\">Sign in and approve npm</button></form>"
+    )
+}
+
+fn gone() -> Response {
+    page(
+        StatusCode::NOT_FOUND,
+        "Login expired",
+        "<p>This login is unknown, finished or expired. Run <code>npm login</code> again.</p>",
+    )
+}
+
+/// `GET /-/v1/login/web/{id}`: the sign-in page.
+pub(crate) async fn web_login_page(state: &AppState, id: &str) -> Result<Response, Response> {
+    if !pending(&Database::from_ref(state), id).await? {
+        return Ok(gone());
+    }
+    Ok(page(StatusCode::OK, "Sign in to npm", &form(None)))
+}
+
+/// `POST /-/v1/login/web/{id}`: the form; on success the key is kept (sealed) for npm to fetch.
+pub(crate) async fn web_login_approve(
+    state: &AppState,
+    parts: &mut Parts,
+    id: &str,
+    body: Body,
+) -> Result<Response, Response> {
+    let db = Database::from_ref(state);
+    if !pending(&db, id).await? {
+        return Ok(gone());
+    }
+    let bytes = axum::body::to_bytes(body, 16 * 1024).await.unwrap_or_default();
+    let fields: std::collections::HashMap<String, String> =
+        serde_urlencoded_pairs(&String::from_utf8_lossy(&bytes)).into_iter().collect();
+    let (Some(username), Some(password)) = (fields.get("username"), fields.get("password")) else {
+        return Ok(page(StatusCode::BAD_REQUEST, "Sign in to npm", &form(Some("Enter your username and password."))));
+    };
+    let otp = fields.get("otp").map(String::as_str).filter(|o| !o.trim().is_empty());
+    let wanted = Wanted { name: "npm login (web)", readonly: false, expires_at: None };
+    let (username, created) = match mint(state, parts, username, password, None, otp, wanted).await {
+        Ok(minted) => minted,
+        Err(response) => {
+            let message = match response.status() {
+                StatusCode::UNAUTHORIZED => "The username, password or one-time code is not right.",
+                StatusCode::TOO_MANY_REQUESTS => "Too many failed sign-ins: wait a few minutes.",
+                _ => "Signing in failed; try again.",
+            };
+            return Ok(page(response.status(), "Sign in to npm", &form(Some(message))));
+        }
+    };
+    let auth = Auth::from_ref(state);
+    let sealed = auth.keys.master().seal(&format!("npm-web-login:{id}"), created.secret.as_bytes());
+    let mut tx = db.system().await.map_err(internal)?;
+    sqlx::query("UPDATE registry.web_logins SET sealed_token = $2 WHERE id = $1 AND sealed_token IS NULL")
+        .bind(id)
+        .bind(sealed)
+        .execute(tx.conn())
+        .await
+        .map_err(internal)?;
+    tx.commit().await.map_err(internal)?;
+    let done = format!("<p>Signed in as <b>{}</b>. Return to your terminal: npm is logged in.</p>", escape(&username));
+    Ok(page(StatusCode::OK, "npm is approved", &done))
+}
+
+/// `GET /-/v1/done/{secret}`: 202 (retry) until approved, then the token, once.
+pub(crate) async fn web_login_done(state: &AppState, secret: &str) -> Result<Response, Response> {
+    let db = Database::from_ref(state);
+    let mut tx = db.system().await.map_err(internal)?;
+    let row: Option<(String, Option<Vec<u8>>, bool)> = sqlx::query_as(
+        "SELECT id, sealed_token, expires_at > now() FROM registry.web_logins WHERE done_hash = $1 FOR UPDATE",
+    )
+    .bind(sha256(secret))
+    .fetch_optional(tx.conn())
+    .await
+    .map_err(internal)?;
+    match row {
+        Some((id, Some(sealed), _)) => {
+            sqlx::query("DELETE FROM registry.web_logins WHERE id = $1")
+                .bind(&id)
+                .execute(tx.conn())
+                .await
+                .map_err(internal)?;
+            tx.commit().await.map_err(internal)?;
+            let token =
+                Auth::from_ref(state).keys.master().open(&format!("npm-web-login:{id}"), &sealed).map_err(internal)?;
+            let token = String::from_utf8(token).map_err(internal)?;
+            Ok(axum::Json(json!({ "token": token })).into_response())
+        }
+        Some((_, None, true)) => {
+            let mut response = (StatusCode::ACCEPTED, axum::Json(json!({}))).into_response();
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+            Ok(response)
+        }
+        _ => Err(NpmError(StatusCode::NOT_FOUND, "this login is unknown or expired".into()).into_response()),
+    }
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// `a=1&b=x+y` → pairs, percent- and plus-decoded.
+fn serde_urlencoded_pairs(text: &str) -> Vec<(String, String)> {
+    text.split('&')
+        .filter(|p| !p.is_empty())
+        .filter_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let decode = |s: &str| crate::http::percent_decode(&s.replace('+', " "));
+            Some((decode(k)?, decode(v)?))
+        })
+        .collect()
 }

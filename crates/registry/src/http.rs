@@ -147,6 +147,12 @@ async fn route(state: &AppState, parts: &mut Parts, body: Body) -> Result<Respon
             crate::credentials::legacy_login(state, parts, body).await
         }
         (_, ["-", "npm", "v1", "tokens", rest @ ..]) => crate::credentials::tokens(state, parts, rest, body).await,
+        (&Method::POST, ["-", "v1", "login"]) => crate::credentials::web_login_start(state, parts).await,
+        (&Method::GET, ["-", "v1", "login", "web", id]) => crate::credentials::web_login_page(state, id).await,
+        (&Method::POST, ["-", "v1", "login", "web", id]) => {
+            crate::credentials::web_login_approve(state, parts, id, body).await
+        }
+        (&Method::GET, ["-", "v1", "done", secret]) => crate::credentials::web_login_done(state, secret).await,
         (_, ["-", "package", ..]) => dist_tags(state, parts, &segments[2..], body).await,
         (_, ["-", ..]) => Err(not_found().into_response()),
         (&Method::GET | &Method::HEAD, _) => read(state, parts, &segments).await,
@@ -405,7 +411,7 @@ async fn dist_tags(state: &AppState, parts: &mut Parts, segments: &[String], bod
 
 /// The URL clients reach the platform at: configured, or as the request (or the proxy in front)
 /// says.
-fn base_url(settings: &RegistrySettings, headers: &HeaderMap) -> String {
+pub(crate) fn base_url(settings: &RegistrySettings, headers: &HeaderMap) -> String {
     if let Some(url) = &settings.public_url {
         return url.trim_end_matches('/').to_owned();
     }
@@ -531,7 +537,7 @@ fn json_response(request: &HeaderMap, doc: Value, content_type: &'static str) ->
     response
 }
 
-fn percent_decode(s: &str) -> Option<String> {
+pub(crate) fn percent_decode(s: &str) -> Option<String> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -26,7 +26,10 @@ vextrus_access::permissions! {
 
 pub const MIGRATIONS: ModuleMigrations = ModuleMigrations {
     module: "registry",
-    migrations: &[Migration { version: 1, name: "packages", sql: include_str!("../migrations/0001_packages.sql") }],
+    migrations: &[
+        Migration { version: 1, name: "packages", sql: include_str!("../migrations/0001_packages.sql") },
+        Migration { version: 2, name: "web_logins", sql: include_str!("../migrations/0002_web_logins.sql") },
+    ],
 };
 
 /// How the registry is set up.

@@ -652,3 +652,64 @@ async fn npm_login_whoami_and_tokens_use_the_platforms_credentials() {
     let (ok, _, err) = reader.run(root.path(), &["whoami"]).await;
     assert!(!ok && err.contains("401"), "{err}");
 }
+
+#[tokio::test]
+async fn npm_login_through_the_browser_page() {
+    use tokio::io::AsyncBufReadExt as _;
+    let app = TestApp::start().await;
+    app.sign_up("vextrus", "owner@vextrus.example", "vx-owner").await;
+    let root = tempfile::tempdir().unwrap();
+    let npm = Npm::new(root.path(), &app, "none-yet");
+    std::fs::write(npm.home.join(".npmrc"), format!("registry={}/npm/\n", app.base)).unwrap();
+    // npm 11's default login: it prints the page's URL and waits on the done URL.
+    let mut child = tokio::process::Command::new("npm")
+        .args(["login"])
+        .current_dir(root.path())
+        .env("HOME", &npm.home)
+        .env("NPM_CONFIG_USERCONFIG", npm.home.join(".npmrc"))
+        .env("npm_config_cache", npm.home.join("cache"))
+        .env("BROWSER", "false")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let page_url = loop {
+        let line = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("npm prints the login URL")
+            .unwrap()
+            .expect("npm is still running");
+        if let Some(at) = line.find("http") {
+            break line[at..].trim().to_owned();
+        }
+    };
+    assert!(page_url.starts_with(&format!("{}/npm/-/v1/login/web/", app.base)), "{page_url}");
+
+    // The browser: the page, a wrong password (the page says so), then the right one.
+    let page = app.client.get(&page_url).send().await.unwrap();
+    assert_eq!(page.headers()["x-frame-options"], "DENY");
+    assert!(page.text().await.unwrap().contains("<form method=\"post\">"));
+    let wrong =
+        app.client.post(&page_url).form(&[("username", "vx-owner"), ("password", "nope")]).send().await.unwrap();
+    assert_eq!(wrong.status(), 401);
+    assert!(wrong.text().await.unwrap().contains("not right"));
+    let approved = app
+        .client
+        .post(&page_url)
+        .form(&[("username", "vx-owner"), ("password", common::PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(approved.status(), 200);
+    assert!(approved.text().await.unwrap().contains("Signed in as <b>vx-owner</b>"));
+
+    let status = tokio::time::timeout(std::time::Duration::from_secs(30), child.wait()).await.expect("npm finishes");
+    assert!(status.unwrap().success());
+    assert!(std::fs::read_to_string(npm.home.join(".npmrc")).unwrap().contains(":_authToken=vxk_"));
+    let (ok, out, err) = npm.run(root.path(), &["whoami"]).await;
+    assert!(ok && out.trim() == "vx-owner", "{out}{err}");
+    // The page is single-use.
+    assert_eq!(app.client.get(&page_url).send().await.unwrap().status(), 404);
+}

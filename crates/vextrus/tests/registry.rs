@@ -713,3 +713,38 @@ async fn npm_login_through_the_browser_page() {
     // The page is single-use.
     assert_eq!(app.client.get(&page_url).send().await.unwrap().status(), 404);
 }
+
+#[tokio::test]
+async fn npm_login_asks_for_the_one_time_code_when_mfa_is_on() {
+    use vextrus_identity::totp;
+    let app = TestApp::start().await;
+    app.sign_up("vextrus", "owner@vextrus.example", "vx-owner").await;
+    let owner = app.access_token("vx-owner", None).await;
+    let started: Value = app.ok_json(&owner, Method::POST, "/v1/me/mfa/totp", json!({})).await;
+    let secret = totp::from_base32(started["secret"].as_str().unwrap()).unwrap();
+    let code = |offset: i64| format!("{:06}", totp::code_at(&secret, totp::step_of(chrono::Utc::now().timestamp()) + offset));
+    app.ok_json(&owner, Method::POST, "/v1/me/mfa/totp/confirm", json!({"code": code(0)})).await;
+
+    let login = |otp: Option<String>| {
+        let mut request = app
+            .client
+            .put(app.url("/npm/-/user/org.couchdb.user:vx-owner"))
+            .json(&json!({"_id": "org.couchdb.user:vx-owner", "name": "vx-owner", "password": common::PASSWORD,
+                          "type": "user", "roles": []}));
+        if let Some(otp) = otp {
+            request = request.header("npm-otp", otp);
+        }
+        request.send()
+    };
+    // Without the code: npm's OTP challenge (npm then asks and retries with npm-otp).
+    let challenged = login(None).await.unwrap();
+    assert_eq!(challenged.status(), 401);
+    assert_eq!(challenged.headers()["www-authenticate"], "OTP");
+    let wrong = login(Some("000000".into())).await.unwrap();
+    assert_eq!(wrong.status(), 401);
+    let signed_in = login(Some(code(1))).await.unwrap();
+    assert_eq!(signed_in.status(), 201);
+    let token = signed_in.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned();
+    let whoami: Value = app.ok_json_get(&token, "/npm/-/whoami").await;
+    assert_eq!(whoami["username"], "vx-owner");
+}

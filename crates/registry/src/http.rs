@@ -22,6 +22,9 @@ use crate::service::{self, Package, RegistryError};
 use crate::{PackagesManage, PackagesPublish, PackagesRead, RegistrySettings};
 
 pub fn router() -> OpenApiRouter<AppState> {
+    let scopes = OpenApiRouter::new()
+        .routes(utoipa_axum::routes!(crate::scopes::list_scopes, crate::scopes::claim_scope))
+        .routes(utoipa_axum::routes!(crate::scopes::release_scope));
     OpenApiRouter::new()
         .route("/npm", any(dispatch))
         .route("/npm/", any(dispatch))
@@ -35,6 +38,7 @@ pub fn router() -> OpenApiRouter<AppState> {
                 .gzip(true)
                 .compress_when(DefaultPredicate::new().and(NotForContentType::const_new("application/octet-stream"))),
         )
+        .merge(scopes)
 }
 
 /// An error as npm shows it.
@@ -164,19 +168,13 @@ async fn route(state: &AppState, parts: &mut Parts, body: Body) -> Result<Respon
 /// The organization whose scope `name` is in, if it is the subject's: other organizations'
 /// packages are answered as not found (their existence is not disclosed).
 async fn own_scope(db: &Database, subject: &Subject, name: &PackageName) -> Result<Option<TenantId>, NpmError> {
-    let Some(tenant) = subject.tenant() else {
-        return Ok(None);
-    };
-    let Some(scope) = name.scope() else {
+    let (Some(tenant), Some(scope)) = (subject.tenant(), name.scope()) else {
         return Ok(None);
     };
     let mut tx = db.tenant(tenant).await?;
-    let org = vextrus_tenancy::service::current(&mut tx).await.map_err(|e| {
-        tracing::error!(error = %e, "registry: the subject's organization could not be read");
-        NpmError(StatusCode::INTERNAL_SERVER_ERROR, "internal error".into())
-    })?;
+    let owns = crate::scopes::owns(&mut tx, tenant, scope).await?;
     tx.commit().await?;
-    Ok((org.slug.as_str() == scope).then_some(tenant))
+    Ok(owns.then_some(tenant))
 }
 
 async fn read(state: &AppState, parts: &mut Parts, segments: &[String]) -> Result<Response, Response> {

@@ -5,6 +5,7 @@
 mod credentials;
 mod http;
 pub mod model;
+mod scopes;
 pub mod service;
 mod store;
 mod tarball;
@@ -22,6 +23,8 @@ vextrus_access::permissions! {
     pub PackagesPublish = "registry.packages.publish", grants [Admin, Member];
     /// Change dist-tags, deprecate and unpublish the organization's packages.
     pub PackagesManage = "registry.packages.manage", grants [Admin];
+    /// Claim and release npm scopes for the organization (owners only by default).
+    pub ScopesManage = "registry.scopes.manage", grants [];
 }
 
 pub const MIGRATIONS: ModuleMigrations = ModuleMigrations {
@@ -29,6 +32,7 @@ pub const MIGRATIONS: ModuleMigrations = ModuleMigrations {
     migrations: &[
         Migration { version: 1, name: "packages", sql: include_str!("../migrations/0001_packages.sql") },
         Migration { version: 2, name: "web_logins", sql: include_str!("../migrations/0002_web_logins.sql") },
+        Migration { version: 3, name: "scopes", sql: include_str!("../migrations/0003_scopes.sql") },
     ],
 };
 

@@ -43,6 +43,7 @@ fn body_for(method: &str, path: &str) -> Option<Value> {
         ("POST", "/v1/invitations") => json!({"email": "pwned@example.com", "roles": ["viewer"]}),
         ("POST", "/v1/service-accounts") => json!({"name": "Pwned", "roles": ["viewer"]}),
         ("POST", "/v1/me/api-keys") => json!({"name": "Pwned"}),
+        ("POST", "/v1/registry/scopes") => json!({"scope": "pwned-scope"}),
         ("POST", "/v1/authz/check") => json!({"permission": "identity.members.read"}),
         ("PUT", "/v1/authz/permissions") => json!({"permissions": []}),
         _ if method == "POST" || method == "PUT" || method == "PATCH" => json!({}),
@@ -86,6 +87,7 @@ async fn victim(app: &TestApp) -> Victim {
             json!({"email": "pending@victim.example", "roles": ["viewer"]}),
         )
         .await;
+    app.ok_json(&owner, Method::POST, "/v1/registry/scopes", json!({"scope": "victim-scope"})).await;
     let session = common::claims(&owner)["sid"].as_str().unwrap().to_owned();
     let org_id = org["organization"]["id"].as_str().unwrap().to_owned();
     let ids = HashMap::from([
@@ -97,12 +99,14 @@ async fn victim(app: &TestApp) -> Victim {
         ("/v1/me/sessions/{id}", session),
         ("/v1/me/api-keys/{id}", own_key["id"].as_str().unwrap().to_owned()),
         ("key", account_key["id"].as_str().unwrap().to_owned()),
+        ("scope", "victim-scope".to_owned()),
     ]);
     let secrets = vec![
         org_id,
         "victim-co".into(),
         "victim.example".into(),
         "victim-role".into(),
+        "victim-scope".into(),
         account_id,
         account["client_id"].as_str().unwrap().to_owned(),
         own_key["prefix"].as_str().unwrap().to_owned(),
@@ -120,7 +124,11 @@ fn fill(path: &str, ids: &HashMap<&'static str, String>, nonexistent: bool) -> S
         let name = &rest[start + 1..end];
         out.push_str(&rest[..start]);
         let value = if nonexistent {
-            if name == "role" { "no-such-role".to_owned() } else { uuid::Uuid::now_v7().to_string() }
+            match name {
+                "role" => "no-such-role".to_owned(),
+                "scope" => "no-such-scope".to_owned(),
+                _ => uuid::Uuid::now_v7().to_string(),
+            }
         } else {
             let route_key = format!("{}{{{name}}}", &path[..path.find(&format!("{{{name}}}")).unwrap()]);
             ids.iter()

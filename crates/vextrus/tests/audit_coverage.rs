@@ -143,6 +143,22 @@ async fn every_mutating_route_records_an_event() {
     )
     .await;
     w.call(
+        "POST /v1/registry/scopes",
+        "/v1/registry/scopes",
+        Some(&owner),
+        Body::Json(json!({"scope": "cover-extra"})),
+        expect("registry.scope.claim", Some(&owner_id), Some("@cover-extra")),
+    )
+    .await;
+    w.call(
+        "DELETE /v1/registry/scopes/{scope}",
+        "/v1/registry/scopes/cover-extra",
+        Some(&owner),
+        Body::None,
+        expect("registry.scope.release", Some(&owner_id), Some("@cover-extra")),
+    )
+    .await;
+    w.call(
         "PUT /v1/audit/settings",
         "/v1/audit/settings",
         Some(&owner),

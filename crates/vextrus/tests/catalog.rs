@@ -31,7 +31,8 @@ async fn violations(conn: &mut PgConnection) -> Vec<String> {
           WHERE (SELECT attname FROM pg_attribute WHERE attrelid = t.oid AND attnum = i.indkey[0]) IS DISTINCT FROM 'tenant_id'
             -- Lookups that must find the tenant from a global key, each justified in its migration.
             AND i.indexrelid::regclass::text NOT IN (
-                'identity.api_keys_prefix', 'identity.service_accounts_client_id', 'identity.memberships_user')
+                'identity.api_keys_prefix', 'identity.service_accounts_client_id', 'identity.memberships_user',
+                'registry.scopes_scope')
          UNION ALL
          SELECT t.name || ': foreign key ' || k.conname || ' does not start with tenant_id'
            FROM tenant_tables t JOIN pg_constraint k ON k.conrelid = t.oid AND k.contype = 'f'

@@ -722,7 +722,8 @@ async fn npm_login_asks_for_the_one_time_code_when_mfa_is_on() {
     let owner = app.access_token("vx-owner", None).await;
     let started: Value = app.ok_json(&owner, Method::POST, "/v1/me/mfa/totp", json!({})).await;
     let secret = totp::from_base32(started["secret"].as_str().unwrap()).unwrap();
-    let code = |offset: i64| format!("{:06}", totp::code_at(&secret, totp::step_of(chrono::Utc::now().timestamp()) + offset));
+    let code =
+        |offset: i64| format!("{:06}", totp::code_at(&secret, totp::step_of(chrono::Utc::now().timestamp()) + offset));
     app.ok_json(&owner, Method::POST, "/v1/me/mfa/totp/confirm", json!({"code": code(0)})).await;
 
     let login = |otp: Option<String>| {
@@ -747,4 +748,45 @@ async fn npm_login_asks_for_the_one_time_code_when_mfa_is_on() {
     let token = signed_in.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned();
     let whoami: Value = app.ok_json_get(&token, "/npm/-/whoami").await;
     assert_eq!(whoami["username"], "vx-owner");
+}
+
+#[tokio::test]
+async fn an_organization_publishes_into_a_scope_it_claimed_and_keeps_it() {
+    let app = TestApp::start().await;
+    app.sign_up("vextrus-ltd", "owner@ltd.example", "ltd-owner").await;
+    let owner = app.access_token("ltd-owner", None).await;
+    let claimed = app.ok_json(&owner, Method::POST, "/v1/registry/scopes", json!({"scope": "@vextrus"})).await;
+    assert_eq!((claimed["scope"].as_str(), claimed["source"].as_str()), (Some("vextrus"), Some("claimed")));
+    let scopes = app.ok_json_get(&owner, "/v1/registry/scopes").await;
+    let listed: Vec<&str> = scopes["items"].as_array().unwrap().iter().map(|s| s["scope"].as_str().unwrap()).collect();
+    assert_eq!(listed, ["vextrus-ltd", "vextrus"]);
+
+    let key = api_key(&app, &owner, &["registry.packages.read", "registry.packages.publish"]).await;
+    let root = tempfile::tempdir().unwrap();
+    let npm = Npm::new(root.path(), &app, &key);
+    let kernel = package(root.path(), "@vextrus/kernel", "1.0.0", "module.exports = 'claimed';\n");
+    let (ok, _, err) = npm.run(&kernel, &["publish"]).await;
+    assert!(ok, "{err}");
+
+    // Another organization cannot claim it, nor the first one's slug.
+    app.sign_up("rival", "owner@rival.example", "rival-owner").await;
+    let rival = app.access_token("rival-owner", None).await;
+    for scope in ["vextrus", "vextrus-ltd"] {
+        let refused = app.as_user(&rival, Method::POST, "/v1/registry/scopes").json(&json!({"scope": scope})).send();
+        common::problem(refused.await.unwrap(), 409, "scope_taken").await;
+    }
+    // An organization created later with the slug `vextrus` does not get the claimed scope.
+    app.sign_up("vextrus", "owner@late.example", "late-owner").await;
+    let late = app.access_token("late-owner", None).await;
+    let latecomer = Npm::new(root.path(), &app, &late);
+    let (ok, _, err) = latecomer.run(root.path(), &["view", "@vextrus/kernel"]).await;
+    assert!(!ok && err.contains("404"), "{err}");
+    let squat = package(&root.path().join("squat"), "@vextrus/kernel", "2.0.0", "module.exports = 'x';\n");
+    let (ok, _, err) = latecomer.run(&squat, &["publish"]).await;
+    assert!(!ok && err.contains("403"), "{err}");
+    assert!(app.ok_json_get(&late, "/v1/registry/scopes").await["items"].as_array().unwrap().is_empty());
+
+    // A scope with packages is kept.
+    let busy = app.as_user(&owner, Method::DELETE, "/v1/registry/scopes/vextrus").send().await.unwrap();
+    common::problem(busy, 409, "scope_in_use").await;
 }

@@ -248,11 +248,45 @@ async fn tarball(
     Ok(response)
 }
 
-async fn write(state: &AppState, parts: &mut Parts, segments: &[String], body: Body) -> Result<Response, Response> {
+async fn write(state: &AppState, parts: &mut Parts, segments: &[String], mut body: Body) -> Result<Response, Response> {
     let (name, rest) = name_and_rest(segments).map_err(IntoResponse::into_response)?;
-    let permitted = permitted::<PackagesPublish>(parts, state).await?;
     let db = Database::from_ref(state);
     let settings = RegistrySettings::from_ref(state);
+    // Who asks first (401 before any body is read); what they may do depends on the document.
+    let subject = Subject::from_request_parts(parts, state).await.map_err(IntoResponse::into_response)?;
+    let document = if parts.method == Method::PUT && rest.is_empty() {
+        // Base64 makes the body a third larger than the tarball; JSON around it is small.
+        let limit = settings.max_tarball_bytes / 3 * 4 + 1024 * 1024;
+        let bytes = axum::body::to_bytes(std::mem::take(&mut body), limit).await.map_err(|_| {
+            let message = format!("the publish is larger than the {} byte limit", settings.max_tarball_bytes);
+            NpmError(StatusCode::PAYLOAD_TOO_LARGE, message).into_response()
+        })?;
+        let doc: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| NpmError(StatusCode::BAD_REQUEST, format!("the body is not JSON: {e}")).into_response())?;
+        Some(doc)
+    } else {
+        None
+    };
+    let starring = document.as_ref().is_some_and(|d| {
+        d.get("users").is_some()
+            && d.get("versions").is_none()
+            && d.get("_attachments").and_then(Value::as_object).is_none_or(|a| a.is_empty())
+    });
+    if starring {
+        // A star is a reader's gesture.
+        permitted::<PackagesRead>(parts, state).await?;
+        let tenant = own_scope(&db, &subject, &name)
+            .await
+            .map_err(IntoResponse::into_response)?
+            .ok_or_else(|| not_found().into_response())?;
+        let username = subject.username.as_deref().unwrap_or_default().to_owned();
+        let doc = document.unwrap_or_default();
+        service::star(&db, tenant, &name, &doc, &username, (&subject).into())
+            .await
+            .map_err(|e| NpmError::from(e).into_response())?;
+        return Ok((StatusCode::CREATED, axum::Json(json!({"ok": "package changed", "success": true}))).into_response());
+    }
+    let permitted = permitted::<PackagesPublish>(parts, state).await?;
     let Some(tenant) = own_scope(&db, permitted.subject(), &name).await.map_err(IntoResponse::into_response)? else {
         let scope = name.scope().map_or_else(|| "unscoped packages".to_owned(), |s| format!("@{s}"));
         let message = format!("you cannot publish {name}: {scope} is not your organization's scope");
@@ -287,14 +321,7 @@ async fn write(state: &AppState, parts: &mut Parts, segments: &[String], body: B
         }
         _ => return Err(not_found().into_response()),
     }
-    // Base64 makes the body a third larger than the tarball; JSON around it is small.
-    let limit = settings.max_tarball_bytes / 3 * 4 + 1024 * 1024;
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
-        let message = format!("the publish is larger than the {} byte limit", settings.max_tarball_bytes);
-        NpmError(StatusCode::PAYLOAD_TOO_LARGE, message).into_response()
-    })?;
-    let doc: Value = serde_json::from_slice(&bytes)
-        .map_err(|e| NpmError(StatusCode::BAD_REQUEST, format!("the body is not JSON: {e}")).into_response())?;
+    let doc = document.unwrap_or_default();
     let has_tarball = doc.get("_attachments").and_then(Value::as_object).is_some_and(|a| !a.is_empty());
     if !has_tarball {
         // Deprecation (or undeprecation) of versions listed in the document.
@@ -510,6 +537,7 @@ fn packument(package: &Package, base: &str, abbreviated: bool) -> Value {
         "time": time,
         "modified": modified,
         "readme": readme,
+        "users": package.stars.iter().map(|u| (u.clone(), json!(true))).collect::<Map<String, Value>>(),
     })
 }
 

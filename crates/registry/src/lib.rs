@@ -33,6 +33,7 @@ pub const MIGRATIONS: ModuleMigrations = ModuleMigrations {
         Migration { version: 1, name: "packages", sql: include_str!("../migrations/0001_packages.sql") },
         Migration { version: 2, name: "web_logins", sql: include_str!("../migrations/0002_web_logins.sql") },
         Migration { version: 3, name: "scopes", sql: include_str!("../migrations/0003_scopes.sql") },
+        Migration { version: 4, name: "stars", sql: include_str!("../migrations/0004_stars.sql") },
     ],
 };
 

@@ -43,6 +43,8 @@ pub struct Package {
     pub row: PackageRow,
     pub versions: Vec<VersionRow>,
     pub tags: BTreeMap<String, String>,
+    /// Usernames that starred it.
+    pub stars: Vec<String>,
 }
 
 pub async fn load(tx: &mut impl Tx, tenant: TenantId, name: &PackageName) -> Result<Option<Package>, DbError> {
@@ -51,7 +53,8 @@ pub async fn load(tx: &mut impl Tx, tenant: TenantId, name: &PackageName) -> Res
     };
     let versions = store::versions(tx, tenant, name.as_str()).await?;
     let tags = store::tags(tx, tenant, name.as_str()).await?;
-    Ok(Some(Package { name: name.clone(), row, versions, tags }))
+    let stars = store::stars(tx, tenant, name.as_str()).await?;
+    Ok(Some(Package { name: name.clone(), row, versions, tags, stars }))
 }
 
 /// What a publish added.
@@ -423,4 +426,28 @@ fn newest(versions: &[&VersionRow]) -> Option<String> {
         .filter_map(|v| semver::Version::parse(&v.version).ok())
         .max_by_key(|v| (v.pre.is_empty(), v.clone()))
         .map(|v| v.to_string())
+}
+
+/// `npm star` / `npm unstar`: the document's `users` says whether `username` stars the package
+/// (only the caller's own star changes, whatever else the document lists).
+pub async fn star(
+    db: &Database,
+    tenant: TenantId,
+    name: &PackageName,
+    doc: &Value,
+    username: &str,
+    actor: Actor,
+) -> Result<(), RegistryError> {
+    let starred = doc.get("users").and_then(Value::as_object).is_some_and(|u| u.get(username) == Some(&json!(true)));
+    let mut tx = db.tenant(tenant).await?;
+    if store::package(&mut tx, tenant, name.as_str()).await?.is_none() {
+        return Err(RegistryError::NotFound);
+    }
+    if store::set_star(&mut tx, tenant, name.as_str(), username, starred).await? {
+        let action = if starred { "registry.package.star" } else { "registry.package.unstar" };
+        vextrus_audit::record(&mut tx, NewEvent::new(tenant, actor, action).target(Target::new("package", name)))
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }

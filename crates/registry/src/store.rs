@@ -242,3 +242,28 @@ pub async fn search(
     .await?;
     Ok((hits, total))
 }
+
+pub async fn stars(tx: &mut impl Tx, tenant: TenantId, name: &str) -> Result<Vec<String>, DbError> {
+    Ok(sqlx::query_scalar("SELECT username FROM registry.stars WHERE tenant_id = $1 AND name = $2 ORDER BY username")
+        .bind(tenant)
+        .bind(name)
+        .fetch_all(tx.conn())
+        .await?)
+}
+
+/// Stars or unstars; answers whether anything changed.
+pub async fn set_star(
+    tx: &mut impl Tx,
+    tenant: TenantId,
+    name: &str,
+    username: &str,
+    starred: bool,
+) -> Result<bool, DbError> {
+    let sql = if starred {
+        "INSERT INTO registry.stars (tenant_id, name, username) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
+    } else {
+        "DELETE FROM registry.stars WHERE tenant_id = $1 AND name = $2 AND username = $3"
+    };
+    let changed = sqlx::query(sql).bind(tenant).bind(name).bind(username).execute(tx.conn()).await?.rows_affected();
+    Ok(changed > 0)
+}

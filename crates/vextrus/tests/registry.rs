@@ -467,6 +467,15 @@ async fn npm_deprecates_and_unpublishes_within_the_rules() {
     let doc = app.ok_json_get(&manager, "/npm/@vextrus%2futils").await;
     assert!(doc["versions"]["1.0.0"].get("deprecated").is_none(), "{doc}");
 
+    // npm star / unstar: the caller's own star, shown in `users`.
+    let (ok, _, err) = npm.run(root.path(), &["star", "@vextrus/utils"]).await;
+    assert!(ok, "{err}");
+    let doc = app.ok_json_get(&manager, "/npm/@vextrus%2futils").await;
+    assert_eq!(doc["users"], json!({"vx-owner": true}));
+    let (ok, _, err) = npm.run(root.path(), &["unstar", "@vextrus/utils"]).await;
+    assert!(ok, "{err}");
+    assert_eq!(app.ok_json_get(&manager, "/npm/@vextrus%2futils").await["users"], json!({}));
+
     // A fresh version its publisher may unpublish; `latest` moves to the newest that is left.
     let (ok, _, err) = npm_publisher.run(root.path(), &["unpublish", "@vextrus/utils@1.2.0", "--force"]).await;
     assert!(ok, "{err}");
@@ -491,8 +500,12 @@ async fn npm_deprecates_and_unpublishes_within_the_rules() {
     let trail = app.ok_json_get(&owner, "/v1/audit/events?action=registry.package.").await;
     let actions: Vec<&str> = trail["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
     assert_eq!(
-        &actions[..5],
-        ["registry.package.unpublish"; 3].iter().chain(&["registry.package.deprecate"; 2]).copied().collect::<Vec<_>>()
+        &actions[..7],
+        ["registry.package.unpublish"; 3]
+            .into_iter()
+            .chain(["registry.package.unstar", "registry.package.star"])
+            .chain(["registry.package.deprecate"; 2])
+            .collect::<Vec<_>>()
     );
 }
 

@@ -9,6 +9,16 @@ use serde_json::{Value, json};
 use vextrus_audit::{Actor, NewEvent, Target};
 use vextrus_db::{TenantId, Tx};
 
+/// Runs `sql` as the owner role with the append-only trigger's switch on: what someone who gets
+/// around the protections can do.
+async fn tamper(app: &TestApp, sql: &str) {
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&app.db.owner_url()).await.unwrap();
+    let mut tx = sqlx::Connection::begin(&mut conn).await.unwrap();
+    sqlx::query("SET LOCAL vextrus.audit_retention = 'on'").execute(&mut *tx).await.unwrap();
+    sqlx::query(sql).execute(&mut *tx).await.unwrap();
+    tx.commit().await.unwrap();
+}
+
 async fn events(app: &TestApp, token: &str, query: &str) -> Value {
     app.ok_json_get(token, &format!("/v1/audit/events{query}")).await
 }
@@ -105,17 +115,8 @@ async fn tampering_through_the_owner_role_is_found() {
     assert!(refused.is_err());
 
     // …but an owner who switches it off can edit; verify names the event.
-    let tamper = |sql: &'static str| {
-        let url = app.db.owner_url();
-        async move {
-            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url).await.unwrap();
-            let mut tx = sqlx::Connection::begin(&mut conn).await.unwrap();
-            sqlx::query("SET LOCAL vextrus.audit_retention = 'on'").execute(&mut *tx).await.unwrap();
-            sqlx::query(sql).execute(&mut *tx).await.unwrap();
-            tx.commit().await.unwrap();
-        }
-    };
-    tamper("UPDATE audit.events SET changes = '{\"name\": {\"before\": \"x\", \"after\": \"y\"}}' WHERE seq = 3").await;
+    tamper(&app, "UPDATE audit.events SET changes = '{\"name\": {\"before\": \"x\", \"after\": \"y\"}}' WHERE seq = 3")
+        .await;
     let report = app.ok_json_get(&owner, "/v1/audit/verify").await;
     assert_eq!((report["ok"].clone(), report["first_bad_seq"].clone()), (json!(false), json!(3)), "{report}");
     assert_eq!(report["events_checked"], 2);
@@ -129,26 +130,16 @@ async fn deleted_and_reordered_events_are_found() {
     for name in ["One", "Two", "Three", "Four"] {
         app.ok_json(&owner, Method::PATCH, "/v1/orgs/gaps-co", json!({"name": name})).await;
     }
-    let run = |sql: String| {
-        let url = app.db.owner_url();
-        async move {
-            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url).await.unwrap();
-            let mut tx = sqlx::Connection::begin(&mut conn).await.unwrap();
-            sqlx::query("SET LOCAL vextrus.audit_retention = 'on'").execute(&mut *tx).await.unwrap();
-            sqlx::query(&sql).execute(&mut *tx).await.unwrap();
-            tx.commit().await.unwrap();
-        }
-    };
     // Swap two events' places in the sequence.
-    run("UPDATE audit.events SET seq = CASE seq WHEN 4 THEN 5 ELSE 4 END WHERE seq IN (4, 5)".into()).await;
+    tamper(&app, "UPDATE audit.events SET seq = CASE seq WHEN 4 THEN 5 ELSE 4 END WHERE seq IN (4, 5)").await;
     let report = app.ok_json_get(&owner, "/v1/audit/verify").await;
     assert_eq!(report["first_bad_seq"], 4, "{report}");
-    run("UPDATE audit.events SET seq = CASE seq WHEN 4 THEN 5 ELSE 4 END WHERE seq IN (4, 5)".into()).await;
+    tamper(&app, "UPDATE audit.events SET seq = CASE seq WHEN 4 THEN 5 ELSE 4 END WHERE seq IN (4, 5)").await;
     assert_eq!(app.ok_json_get(&owner, "/v1/audit/verify").await["ok"], true);
     // Delete one in the middle, then the last one.
-    run("DELETE FROM audit.events WHERE seq = 6".into()).await;
+    tamper(&app, "DELETE FROM audit.events WHERE seq = 6").await;
     assert_eq!(app.ok_json_get(&owner, "/v1/audit/verify").await["first_bad_seq"], 6);
-    run("DELETE FROM audit.events WHERE seq = 5".into()).await;
+    tamper(&app, "DELETE FROM audit.events WHERE seq = 5").await;
     let report = app.ok_json_get(&owner, "/v1/audit/verify").await;
     assert_eq!(report["first_bad_seq"], 5, "a deleted tail is found through the chain's head: {report}");
 }
@@ -369,21 +360,10 @@ async fn retention_removes_old_events_after_sealing_an_anchor_and_the_rest_still
     drop(tx);
 
     // Removing kept events is still found: the first kept one, or the purge event itself.
-    let owner_url = app.db.owner_url();
-    let tamper = |sql: String| {
-        let url = owner_url.clone();
-        async move {
-            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url).await.unwrap();
-            let mut tx = sqlx::Connection::begin(&mut conn).await.unwrap();
-            sqlx::query("SET LOCAL vextrus.audit_retention = 'on'").execute(&mut *tx).await.unwrap();
-            sqlx::query(&sql).execute(&mut *tx).await.unwrap();
-            tx.commit().await.unwrap();
-        }
-    };
-    tamper(format!("DELETE FROM audit.events WHERE tenant_id = '{x}' AND seq = 6")).await;
+    tamper(&app, &format!("DELETE FROM audit.events WHERE tenant_id = '{x}' AND seq = 6")).await;
     let report = verify_chain(&app, x).await;
     assert_eq!((report.ok, report.first_bad_seq), (false, Some(6)), "the anchor accounts for 1–5 only: {report:?}");
-    tamper(format!("DELETE FROM audit.events WHERE tenant_id = '{y}' AND seq = 5")).await;
+    tamper(&app, &format!("DELETE FROM audit.events WHERE tenant_id = '{y}' AND seq = 5")).await;
     let report = verify_chain(&app, y).await;
     assert_eq!((report.ok, report.first_bad_seq), (false, Some(1)), "no purge event accounts for 1–3: {report:?}");
 }

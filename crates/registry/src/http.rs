@@ -179,12 +179,8 @@ async fn own_scope(db: &Database, subject: &Subject, name: &PackageName) -> Resu
 
 async fn read(state: &AppState, parts: &mut Parts, segments: &[String]) -> Result<Response, Response> {
     let (name, rest) = name_and_rest(segments).map_err(IntoResponse::into_response)?;
-    let permitted = permitted::<PackagesRead>(parts, state).await?;
     let db = Database::from_ref(state);
-    let tenant = own_scope(&db, permitted.subject(), &name)
-        .await
-        .map_err(IntoResponse::into_response)?
-        .ok_or_else(|| not_found().into_response())?;
+    let tenant = reader_tenant(state, parts, &db, &name).await?;
     let settings = RegistrySettings::from_ref(state);
     let base = base_url(&settings, &parts.headers);
     match rest {
@@ -216,6 +212,48 @@ async fn read(state: &AppState, parts: &mut Parts, segments: &[String]) -> Resul
             Ok(response)
         }
         _ => Err(not_found().into_response()),
+    }
+}
+
+/// The organization whose package the request may read. Its members (holding
+/// `registry.packages.read`) read everything in their scopes; anyone else reads a package only as
+/// far as its visibility allows: `public` without a token, `signed_in` with any valid one.
+/// Otherwise: 404 for the signed-in (existence is not disclosed), 401 without a token.
+async fn reader_tenant(
+    state: &AppState,
+    parts: &mut Parts,
+    db: &Database,
+    name: &PackageName,
+) -> Result<TenantId, Response> {
+    let anonymous = !parts.headers.contains_key(header::AUTHORIZATION);
+    let hidden = || {
+        if anonymous {
+            NpmError(StatusCode::UNAUTHORIZED, "authentication required: run npm login".into()).into_response()
+        } else {
+            not_found().into_response()
+        }
+    };
+    if !anonymous {
+        let subject = Subject::from_request_parts(parts, state).await.map_err(IntoResponse::into_response)?;
+        if let Some(tenant) = own_scope(db, &subject, name).await.map_err(IntoResponse::into_response)? {
+            permitted::<PackagesRead>(parts, state).await?;
+            return Ok(tenant);
+        }
+    }
+    let Some(scope) = name.scope() else {
+        return Err(hidden());
+    };
+    let owner = crate::scopes::owner_of(db, scope).await.map_err(|e| NpmError::from(e).into_response())?;
+    let Some(owner) = owner else {
+        return Err(hidden());
+    };
+    let mut tx = db.tenant(owner).await.map_err(|e| NpmError::from(e).into_response())?;
+    let row =
+        crate::store::package(&mut tx, owner, name.as_str()).await.map_err(|e| NpmError::from(e).into_response())?;
+    let _ = tx.commit().await;
+    match row.map(|r| r.visibility) {
+        Some(v) if v == "public" || (v == "signed_in" && !anonymous) => Ok(owner),
+        _ => Err(hidden()),
     }
 }
 
@@ -405,12 +443,42 @@ async fn dist_tags(state: &AppState, parts: &mut Parts, segments: &[String], bod
         Method::GET => permitted::<PackagesRead>(parts, state).await?.subject().clone(),
         _ => permitted::<PackagesManage>(parts, state).await?.subject().clone(),
     };
+    if let [access] = rest
+        && method == Method::POST
+        && access == "access"
+    {
+        // `npm access set status=public|private`, and `signed_in` for every platform user.
+        let tenant = own_scope(&db, &subject, &name)
+            .await
+            .map_err(IntoResponse::into_response)?
+            .ok_or_else(|| not_found().into_response())?;
+        let doc = read_json(body, 16 * 1024).await?;
+        let Some(access) = doc["access"].as_str() else {
+            return Err(NpmError(
+                StatusCode::BAD_REQUEST,
+                "send {\"access\": \"public\"|\"restricted\"|\"signed_in\"}".into(),
+            )
+            .into_response());
+        };
+        service::set_visibility(&db, tenant, &name, access, (&subject).into())
+            .await
+            .map_err(|e| NpmError::from(e).into_response())?;
+        return Ok(StatusCode::OK.into_response());
+    }
     let tenant = own_scope(&db, &subject, &name)
         .await
         .map_err(IntoResponse::into_response)?
         .ok_or_else(|| not_found().into_response())?;
     let fail = |e: RegistryError| NpmError::from(e).into_response();
     match (method, rest) {
+        (Method::GET, [word]) if word == "visibility" => {
+            let mut tx = db.tenant(tenant).await.map_err(|e| fail(e.into()))?;
+            let row = crate::store::package(&mut tx, tenant, name.as_str()).await.map_err(|e| fail(e.into()))?;
+            let _ = tx.commit().await;
+            let row = row.ok_or_else(|| not_found().into_response())?;
+            let answer = json!({"public": row.visibility == "public", "visibility": row.visibility});
+            Ok(axum::Json(answer).into_response())
+        }
         (Method::GET, [dist]) if dist == "dist-tags" => {
             let mut tx = db.tenant(tenant).await.map_err(|e| fail(e.into()))?;
             let package = service::load(&mut tx, tenant, &name).await.map_err(|e| fail(e.into()))?;

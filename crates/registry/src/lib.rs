@@ -34,6 +34,7 @@ pub const MIGRATIONS: ModuleMigrations = ModuleMigrations {
         Migration { version: 2, name: "web_logins", sql: include_str!("../migrations/0002_web_logins.sql") },
         Migration { version: 3, name: "scopes", sql: include_str!("../migrations/0003_scopes.sql") },
         Migration { version: 4, name: "stars", sql: include_str!("../migrations/0004_stars.sql") },
+        Migration { version: 5, name: "visibility", sql: include_str!("../migrations/0005_visibility.sql") },
     ],
 };
 

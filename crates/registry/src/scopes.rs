@@ -28,6 +28,27 @@ pub(crate) async fn owns(tx: &mut TenantTx, tenant: TenantId, scope: &str) -> Re
     }
 }
 
+/// The organization that owns `scope`, found from the scope alone (for reading a package that
+/// is visible beyond its organization).
+pub(crate) async fn owner_of(db: &Database, scope: &str) -> Result<Option<TenantId>, DbError> {
+    let mut tx = db.system().await?;
+    let claimant: Option<TenantId> =
+        sqlx::query_scalar("SELECT registry.scope_claimant($1)").bind(scope).fetch_one(tx.conn()).await?;
+    let owner = match (claimant, vextrus_tenancy::OrgSlug::parse(scope)) {
+        (Some(claimant), _) => Some(claimant),
+        (None, Ok(slug)) => {
+            match vextrus_tenancy::service::get(&mut tx, &vextrus_tenancy::model::OrgRef::Slug(slug)).await {
+                Ok(org) => Some(org.id),
+                Err(vextrus_tenancy::TenancyError::Db(e)) => return Err(e),
+                Err(_) => None,
+            }
+        }
+        (None, Err(_)) => None,
+    };
+    tx.commit().await?;
+    Ok(owner)
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ScopeInfo {
     /// Without the `@`.

@@ -451,3 +451,36 @@ pub async fn star(
     tx.commit().await?;
     Ok(())
 }
+
+/// Who besides the organization may read the package: `organization`, `signed_in` or `public`
+/// (npm's `restricted`/`private` and `public` map to the first and last).
+pub async fn set_visibility(
+    db: &Database,
+    tenant: TenantId,
+    name: &PackageName,
+    visibility: &str,
+    actor: Actor,
+) -> Result<(), RegistryError> {
+    let visibility = match visibility {
+        "organization" | "restricted" | "private" => "organization",
+        "signed_in" => "signed_in",
+        "public" => "public",
+        other => {
+            return Err(RegistryError::Invalid(format!("unknown access {other:?}: public, signed_in or restricted")));
+        }
+    };
+    let mut tx = db.tenant(tenant).await?;
+    let Some(row) = store::package(&mut tx, tenant, name.as_str()).await? else {
+        return Err(RegistryError::NotFound);
+    };
+    if row.visibility != visibility {
+        store::set_visibility(&mut tx, tenant, name.as_str(), visibility).await?;
+        store::touch(&mut tx, tenant, name.as_str()).await?;
+        let event = NewEvent::new(tenant, actor, "registry.package.visibility")
+            .target(Target::new("package", name))
+            .changes(json!({"visibility": {"before": row.visibility, "after": visibility}}));
+        vextrus_audit::record(&mut tx, event).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}

@@ -12,6 +12,8 @@ pub struct PackageRow {
     pub rev: i64,
     pub created_at: DateTime<Utc>,
     pub modified_at: DateTime<Utc>,
+    /// `organization`, `signed_in` or `public`.
+    pub visibility: String,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -26,11 +28,13 @@ pub struct VersionRow {
 }
 
 pub async fn package(tx: &mut impl Tx, tenant: TenantId, name: &str) -> Result<Option<PackageRow>, DbError> {
-    Ok(sqlx::query_as("SELECT rev, created_at, modified_at FROM registry.packages WHERE tenant_id = $1 AND name = $2")
-        .bind(tenant)
-        .bind(name)
-        .fetch_optional(tx.conn())
-        .await?)
+    Ok(sqlx::query_as(
+        "SELECT rev, created_at, modified_at, visibility FROM registry.packages WHERE tenant_id = $1 AND name = $2",
+    )
+    .bind(tenant)
+    .bind(name)
+    .fetch_optional(tx.conn())
+    .await?)
 }
 
 pub async fn versions(tx: &mut impl Tx, tenant: TenantId, name: &str) -> Result<Vec<VersionRow>, DbError> {
@@ -266,4 +270,14 @@ pub async fn set_star(
     };
     let changed = sqlx::query(sql).bind(tenant).bind(name).bind(username).execute(tx.conn()).await?.rows_affected();
     Ok(changed > 0)
+}
+
+pub async fn set_visibility(tx: &mut impl Tx, tenant: TenantId, name: &str, visibility: &str) -> Result<(), DbError> {
+    sqlx::query("UPDATE registry.packages SET visibility = $3 WHERE tenant_id = $1 AND name = $2")
+        .bind(tenant)
+        .bind(name)
+        .bind(visibility)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
 }

@@ -803,3 +803,76 @@ async fn an_organization_publishes_into_a_scope_it_claimed_and_keeps_it() {
     let busy = app.as_user(&owner, Method::DELETE, "/v1/registry/scopes/vextrus").send().await.unwrap();
     common::problem(busy, 409, "scope_in_use").await;
 }
+
+#[tokio::test]
+async fn packages_can_be_readable_by_every_signed_in_user_or_by_anyone() {
+    let app = TestApp::start().await;
+    app.sign_up("vextrus", "owner@vextrus.example", "vx-owner").await;
+    let owner = app.access_token("vx-owner", None).await;
+    let key =
+        api_key(&app, &owner, &["registry.packages.read", "registry.packages.publish", "registry.packages.manage"])
+            .await;
+    let root = tempfile::tempdir().unwrap();
+    let npm = Npm::new(root.path(), &app, &key);
+    let utils = package(root.path(), "@vextrus/utils", "1.0.0", "module.exports = 'shared utils';\n");
+    let (ok, _, err) = npm.run(&utils, &["publish"]).await;
+    assert!(ok, "{err}");
+
+    let anonymous = Npm::new(root.path(), &app, "anonymous");
+    std::fs::write(anonymous.home.join(".npmrc"), format!("registry={}/npm/\n", app.base)).unwrap();
+    app.sign_up("partner", "owner@partner.example", "partner-owner").await;
+    let partner = Npm::new(root.path(), &app, &app.access_token("partner-owner", None).await);
+    let consumer = root.path().join("consumer");
+    write_json(
+        &consumer.join("package.json"),
+        &json!({"name": "consumer", "version": "1.0.0", "private": true, "dependencies": {"@vextrus/utils": "1.0.0"}}),
+    );
+    let install = |who: &'static str| {
+        let (npm, consumer) = (if who == "anonymous" { &anonymous } else { &partner }, consumer.clone());
+        async move {
+            let _ = std::fs::remove_dir_all(consumer.join("node_modules"));
+            let _ = std::fs::remove_file(consumer.join("package-lock.json"));
+            npm.run(&consumer, &["install", "--prefer-online"]).await
+        }
+    };
+    // The organization's own: nobody else reads it.
+    let (ok, _, err) = install("anonymous").await;
+    assert!(!ok && err.contains("401"), "{err}");
+    let (ok, _, err) = install("partner").await;
+    assert!(!ok && err.contains("404"), "{err}");
+
+    // `npm access set status=public`: anyone installs it, without a token.
+    let (ok, _, err) = npm.run(root.path(), &["access", "set", "status=public", "@vextrus/utils"]).await;
+    assert!(ok, "{err}");
+    let (ok, out, err) = npm.run(root.path(), &["access", "get", "status", "@vextrus/utils"]).await;
+    assert!(ok && out.contains("public"), "{out}{err}");
+    let (ok, _, err) = install("anonymous").await;
+    assert!(ok, "{err}");
+    let ran = tokio::process::Command::new("node")
+        .args(["-e", "console.log(require('@vextrus/utils'))"])
+        .current_dir(&consumer)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&ran.stdout).trim(), "shared utils");
+    // …but publishing and changing it stay the organization's.
+    let (ok, _, err) = partner.run(root.path(), &["access", "set", "status=private", "@vextrus/utils"]).await;
+    assert!(!ok && err.contains("404"), "{err}");
+
+    // `signed_in`: every platform user with a valid token, nobody without one.
+    let limited = app
+        .client
+        .post(app.url("/npm/-/package/@vextrus%2futils/access"))
+        .bearer_auth(&key)
+        .json(&json!({"access": "signed_in"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(limited.status(), 200);
+    let (ok, _, err) = install("anonymous").await;
+    assert!(!ok && err.contains("401"), "{err}");
+    let (ok, _, err) = install("partner").await;
+    assert!(ok, "{err}");
+    let trail = app.ok_json_get(&owner, "/v1/audit/events?action=registry.package.visibility").await;
+    assert_eq!(trail["items"][0]["changes"], json!({"visibility": {"before": "public", "after": "signed_in"}}));
+}

@@ -281,8 +281,9 @@ async fn tarball(
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(object.size));
-    // Versions are immutable: a tarball's bytes never change.
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"));
+    // Versions are immutable: a tarball's bytes never change. `private`: an answer to an
+    // authenticated request must not land in a shared cache (another client would get it).
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=31536000, immutable"));
     Ok(response)
 }
 

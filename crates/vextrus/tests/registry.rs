@@ -546,7 +546,9 @@ async fn twenty_concurrent_publishes_of_one_package_all_survive() {
     // Each is installable: its tarball is there and matches its integrity.
     for version in &versions {
         let url = doc["versions"][version]["dist"]["tarball"].as_str().unwrap();
-        let bytes = app.client.get(url).bearer_auth(&owner).send().await.unwrap().bytes().await.unwrap();
+        let response = app.client.get(url).bearer_auth(&owner).send().await.unwrap();
+        assert!(response.headers()["cache-control"].to_str().unwrap().starts_with("private"), "never in shared caches");
+        let bytes = response.bytes().await.unwrap();
         use base64::Engine as _;
         let digest = ring::digest::digest(&ring::digest::SHA512, &bytes);
         let integrity = format!("sha512-{}", base64::engine::general_purpose::STANDARD.encode(digest.as_ref()));

@@ -76,6 +76,15 @@ fn package(root: &Path, name: &str, version: &str, body: &str) -> PathBuf {
     dir
 }
 
+const EVERY_REGISTRY_PERMISSION: &[&str] =
+    &["registry.packages.read", "registry.packages.publish", "registry.packages.manage"];
+
+/// Signs up the organization `vextrus` (so the scope `@vextrus`); answers its owner's token.
+async fn vextrus(app: &TestApp) -> String {
+    app.sign_up("vextrus", "owner@vextrus.example", "vx-owner").await;
+    app.access_token("vx-owner", None).await
+}
+
 async fn api_key(app: &TestApp, token: &str, permissions: &[&str]) -> String {
     let body = json!({"name": "npm", "permissions": permissions});
     let created: Value = app.ok_json(token, Method::POST, "/v1/me/api-keys", body).await;
@@ -85,11 +94,8 @@ async fn api_key(app: &TestApp, token: &str, permissions: &[&str]) -> String {
 #[tokio::test]
 async fn npm_publishes_and_installs_an_organizations_package_and_outsiders_get_404() {
     let app = TestApp::start().await;
-    app.sign_up("vextrus", "owner@vextrus.example", "vx-owner").await;
-    let owner = app.access_token("vx-owner", None).await;
-    let key =
-        api_key(&app, &owner, &["registry.packages.read", "registry.packages.publish", "registry.packages.manage"])
-            .await;
+    let owner = vextrus(&app).await;
+    let key = api_key(&app, &owner, EVERY_REGISTRY_PERMISSION).await;
     let root = tempfile::tempdir().unwrap();
     let npm = Npm::new(root.path(), &app, &key);
 
@@ -329,8 +335,7 @@ fn monorepo(root: &Path) -> PathBuf {
 #[tokio::test]
 async fn changesets_publishes_the_monorepo_and_npm_pnpm_yarn1_yarn4_install_it() {
     let app = TestApp::start().await;
-    app.sign_up("vextrus", "owner@vextrus.example", "vx-owner").await;
-    let owner = app.access_token("vx-owner", None).await;
+    let owner = vextrus(&app).await;
     let key = api_key(&app, &owner, &["registry.packages.read", "registry.packages.publish"]).await;
     let root = tempfile::tempdir().unwrap();
     let npm = Npm::new(root.path(), &app, &key);
@@ -438,11 +443,8 @@ async fn changesets_publishes_the_monorepo_and_npm_pnpm_yarn1_yarn4_install_it()
 #[tokio::test]
 async fn npm_deprecates_and_unpublishes_within_the_rules() {
     let app = TestApp::start().await;
-    app.sign_up("vextrus", "owner@vextrus.example", "vx-owner").await;
-    let owner = app.access_token("vx-owner", None).await;
-    let manager =
-        api_key(&app, &owner, &["registry.packages.read", "registry.packages.publish", "registry.packages.manage"])
-            .await;
+    let owner = vextrus(&app).await;
+    let manager = api_key(&app, &owner, EVERY_REGISTRY_PERMISSION).await;
     let publisher = api_key(&app, &owner, &["registry.packages.read", "registry.packages.publish"]).await;
     let root = tempfile::tempdir().unwrap();
     let (npm, npm_publisher) = (Npm::new(root.path(), &app, &manager), Npm::new(root.path(), &app, &publisher));
@@ -512,8 +514,7 @@ async fn npm_deprecates_and_unpublishes_within_the_rules() {
 #[tokio::test]
 async fn twenty_concurrent_publishes_of_one_package_all_survive() {
     let app = TestApp::start().await;
-    app.sign_up("vextrus", "owner@vextrus.example", "vx-owner").await;
-    let owner = app.access_token("vx-owner", None).await;
+    let owner = vextrus(&app).await;
     let root = tempfile::tempdir().unwrap();
     let tarball = |version: &str| -> String {
         use base64::Engine as _;
@@ -588,7 +589,7 @@ sys.exit(os.waitstatus_to_exitcode(status))
 #[tokio::test]
 async fn npm_login_whoami_and_tokens_use_the_platforms_credentials() {
     let app = TestApp::start().await;
-    app.sign_up("vextrus", "owner@vextrus.example", "vx-owner").await;
+    vextrus(&app).await;
     let root = tempfile::tempdir().unwrap();
     let driver = root.path().join("drive_tty.py");
     std::fs::write(&driver, PTY_DRIVER).unwrap();
@@ -672,7 +673,7 @@ async fn npm_login_whoami_and_tokens_use_the_platforms_credentials() {
 async fn npm_login_through_the_browser_page() {
     use tokio::io::AsyncBufReadExt as _;
     let app = TestApp::start().await;
-    app.sign_up("vextrus", "owner@vextrus.example", "vx-owner").await;
+    vextrus(&app).await;
     let root = tempfile::tempdir().unwrap();
     let npm = Npm::new(root.path(), &app, "none-yet");
     std::fs::write(npm.home.join(".npmrc"), format!("registry={}/npm/\n", app.base)).unwrap();
@@ -733,8 +734,7 @@ async fn npm_login_through_the_browser_page() {
 async fn npm_login_asks_for_the_one_time_code_when_mfa_is_on() {
     use vextrus_identity::totp;
     let app = TestApp::start().await;
-    app.sign_up("vextrus", "owner@vextrus.example", "vx-owner").await;
-    let owner = app.access_token("vx-owner", None).await;
+    let owner = vextrus(&app).await;
     let started: Value = app.ok_json(&owner, Method::POST, "/v1/me/mfa/totp", json!({})).await;
     let secret = totp::from_base32(started["secret"].as_str().unwrap()).unwrap();
     let code =
@@ -809,11 +809,8 @@ async fn an_organization_publishes_into_a_scope_it_claimed_and_keeps_it() {
 #[tokio::test]
 async fn packages_can_be_readable_by_every_signed_in_user_or_by_anyone() {
     let app = TestApp::start().await;
-    app.sign_up("vextrus", "owner@vextrus.example", "vx-owner").await;
-    let owner = app.access_token("vx-owner", None).await;
-    let key =
-        api_key(&app, &owner, &["registry.packages.read", "registry.packages.publish", "registry.packages.manage"])
-            .await;
+    let owner = vextrus(&app).await;
+    let key = api_key(&app, &owner, EVERY_REGISTRY_PERMISSION).await;
     let root = tempfile::tempdir().unwrap();
     let npm = Npm::new(root.path(), &app, &key);
     let utils = package(root.path(), "@vextrus/utils", "1.0.0", "module.exports = 'shared utils';\n");

@@ -6,4 +6,6 @@ cd "$(dirname "$0")/.."
 scripts/ensure-postgres.sh
 scripts/ensure-node-tools.sh
 python3 -c 'import jwt, cryptography' 2>/dev/null || python3 -m pip install -q 'pyjwt[crypto]'
+# An S3-compatible server for the object storage tests.
+command -v moto_server >/dev/null || python3 -m pip install -q 'moto[server]'
 exec cargo test --workspace --locked "$@"

@@ -243,6 +243,21 @@ fn validate(config: &Config, origins: &BTreeMap<String, String>) -> Result<(), C
             return Err(fail(key, "must be at least 1".into()));
         }
     }
+    let storage = &config.storage;
+    match storage.backend.as_str() {
+        "local" => {}
+        "s3" => {
+            let missing = [
+                ("storage.s3_bucket", storage.s3_bucket.is_none()),
+                ("storage.s3_access_key_id", storage.s3_access_key_id.is_none()),
+                ("storage.s3_secret_access_key", storage.s3_secret_access_key.is_none()),
+            ];
+            if let Some((key, _)) = missing.iter().find(|(_, absent)| *absent) {
+                return Err(fail(key, "is required with storage.backend = \"s3\"".into()));
+            }
+        }
+        other => return Err(fail("storage.backend", format!("{other:?} is not `local` or `s3`"))),
+    }
     let audit = &config.audit;
     if !(1..=120).contains(&audit.min_retention_months) {
         return Err(fail("audit.min_retention_months", "must be between 1 and 120".into()));

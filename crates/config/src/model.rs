@@ -187,11 +187,36 @@ impl Default for AuditConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct StorageConfig {
+    /// `local` or `s3`.
+    pub backend: String,
     /// `None`: `<data_dir>/objects`.
     pub local_dir: Option<PathBuf>,
+    pub s3_bucket: Option<String>,
+    pub s3_region: String,
+    /// S3-compatible servers (MinIO); `None`: AWS.
+    pub s3_endpoint: Option<String>,
+    pub s3_access_key_id: Option<String>,
+    #[serde(serialize_with = "redact_opt")]
+    pub s3_secret_access_key: Option<SecretString>,
+    pub s3_allow_http: bool,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            backend: "local".into(),
+            local_dir: None,
+            s3_bucket: None,
+            s3_region: "us-east-1".into(),
+            s3_endpoint: None,
+            s3_access_key_id: None,
+            s3_secret_access_key: None,
+            s3_allow_http: false,
+        }
+    }
 }
 
 impl Config {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
 use futures_util::{StreamExt, TryStreamExt};
+use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, PutMode, PutOptions, PutPayload};
@@ -25,6 +26,22 @@ pub enum StorageError {
 #[derive(Debug, Clone)]
 pub struct Storage {
     store: Arc<dyn ObjectStore>,
+    /// Whether the store refuses a create over an existing object by itself (the local file
+    /// system); S3-compatible servers differ, so there a write is preceded by a lookup.
+    atomic_create: bool,
+}
+
+/// An S3 or S3-compatible (MinIO) bucket.
+#[derive(Debug, Clone)]
+pub struct S3Settings {
+    pub bucket: String,
+    pub region: String,
+    /// For MinIO and other S3-compatible servers; `None`: AWS.
+    pub endpoint: Option<String>,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    /// Allow `http://` endpoints (a MinIO on the same host).
+    pub allow_http: bool,
 }
 
 /// An object being read: its size and its bytes, as a stream (never held whole in memory).
@@ -45,13 +62,37 @@ impl Storage {
         let directory = |source| StorageError::Directory { path: dir.display().to_string(), source };
         std::fs::create_dir_all(dir).map_err(directory)?;
         let store = LocalFileSystem::new_with_prefix(dir)?;
-        Ok(Storage { store: Arc::new(store) })
+        Ok(Storage { store: Arc::new(store), atomic_create: true })
+    }
+
+    /// Objects in an S3 bucket.
+    pub fn s3(settings: &S3Settings) -> Result<Self, StorageError> {
+        let mut builder = AmazonS3Builder::new()
+            .with_bucket_name(&settings.bucket)
+            .with_region(&settings.region)
+            .with_access_key_id(&settings.access_key_id)
+            .with_secret_access_key(&settings.secret_access_key)
+            .with_allow_http(settings.allow_http);
+        if let Some(endpoint) = &settings.endpoint {
+            builder = builder.with_endpoint(endpoint).with_virtual_hosted_style_request(false);
+        }
+        Ok(Storage { store: Arc::new(builder.build()?), atomic_create: false })
     }
 
     /// Writes `bytes` at `key` unless an object is already there; answers whether it wrote.
+    /// Keys are content-addressed, so two writers racing on one key write the same bytes.
     pub async fn put_if_absent(&self, key: &str, bytes: Bytes) -> Result<bool, StorageError> {
-        let options = PutOptions { mode: PutMode::Create, ..Default::default() };
-        match self.store.put_opts(&ObjectPath::from(key), PutPayload::from_bytes(bytes), options).await {
+        let path = ObjectPath::from(key);
+        if !self.atomic_create {
+            match self.store.head(&path).await {
+                Ok(_) => return Ok(false),
+                Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let mode = if self.atomic_create { PutMode::Create } else { PutMode::Overwrite };
+        let options = PutOptions { mode, ..Default::default() };
+        match self.store.put_opts(&path, PutPayload::from_bytes(bytes), options).await {
             Ok(_) => Ok(true),
             Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
             Err(e) => Err(e.into()),

@@ -192,3 +192,20 @@ fn tighten(path: &Path) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Object storage as configured: a local directory, or an S3/MinIO bucket.
+pub fn storage(config: &Config) -> anyhow::Result<vextrus_storage::Storage> {
+    let s = &config.storage;
+    if s.backend != "s3" {
+        return Ok(vextrus_storage::Storage::local(&config.storage_dir())?);
+    }
+    let settings = vextrus_storage::S3Settings {
+        bucket: s.s3_bucket.clone().unwrap_or_default(),
+        region: s.s3_region.clone(),
+        endpoint: s.s3_endpoint.clone(),
+        access_key_id: s.s3_access_key_id.clone().unwrap_or_default(),
+        secret_access_key: s.s3_secret_access_key.as_ref().map(|k| k.expose_secret().to_owned()).unwrap_or_default(),
+        allow_http: s.s3_allow_http,
+    };
+    Ok(vextrus_storage::Storage::s3(&settings)?)
+}

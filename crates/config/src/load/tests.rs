@@ -123,6 +123,7 @@ fn every_field_in_the_catalogue_is_a_real_key() {
             _ if field.key == "listen" => "127.0.0.1:9",
             _ if field.key.ends_with("_role") => "role_x",
             _ if field.key == "log.format" => "json",
+            _ if field.key == "storage.backend" => "local",
             _ if field.key == "public_url" => "https://erp.example.com",
             _ => "value",
         };
@@ -145,4 +146,25 @@ fn audit_retention_stays_within_its_bounds() {
     assert_eq!(lowered.unwrap().config.audit.retention_months, 6);
     let err = load_env(&[("VEXTRUS_AUDIT_MIN_RETENTION_MONTHS", "0")]).unwrap_err().to_string();
     assert!(err.contains("audit.min_retention_months"), "{err}");
+}
+
+#[test]
+fn the_s3_backend_needs_its_bucket_and_keys() {
+    let load_env = |pairs: &[(&str, &str)]| {
+        let env = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        load(&Sources { file: Some("/dev/null".into()), env, flags: vec![] })
+    };
+    let err = load_env(&[("VEXTRUS_STORAGE_BACKEND", "s3")]).unwrap_err().to_string();
+    assert!(err.contains("storage.s3_bucket"), "{err}");
+    let err = load_env(&[("VEXTRUS_STORAGE_BACKEND", "ftp")]).unwrap_err().to_string();
+    assert!(err.contains("storage.backend"), "{err}");
+    let ok = load_env(&[
+        ("VEXTRUS_STORAGE_BACKEND", "s3"),
+        ("VEXTRUS_STORAGE_S3_BUCKET", "objects"),
+        ("AWS_ACCESS_KEY_ID", "id"),
+        ("AWS_SECRET_ACCESS_KEY", "secret"),
+    ]);
+    let config = ok.unwrap().config;
+    assert_eq!(config.storage.s3_access_key_id.as_deref(), Some("id"));
+    assert!(!format!("{:?}", config.storage).contains("secret\""), "the secret is redacted");
 }

@@ -52,7 +52,7 @@ pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
             min_months: config.audit.min_retention_months,
         },
         registry: vextrus_registry::RegistrySettings {
-            storage: vextrus_storage::Storage::local(&config.storage_dir()).context("opening object storage")?,
+            storage: platform::storage(&config).context("opening object storage")?,
             public_url: config.public_url.clone(),
             max_tarball_bytes: usize::try_from(config.registry.max_tarball_bytes).unwrap_or(usize::MAX),
         },

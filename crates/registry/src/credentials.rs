@@ -313,8 +313,7 @@ pub(crate) async fn web_login_approve(
         return Ok(gone());
     }
     let bytes = axum::body::to_bytes(body, 16 * 1024).await.unwrap_or_default();
-    let fields: std::collections::HashMap<String, String> =
-        serde_urlencoded_pairs(&String::from_utf8_lossy(&bytes)).into_iter().collect();
+    let fields: std::collections::HashMap<String, String> = url::form_urlencoded::parse(&bytes).into_owned().collect();
     let (Some(username), Some(password)) = (fields.get("username"), fields.get("password")) else {
         return Ok(page(StatusCode::BAD_REQUEST, "Sign in to npm", &form(Some("Enter your username and password."))));
     };
@@ -380,16 +379,4 @@ pub(crate) async fn web_login_done(state: &AppState, secret: &str) -> Result<Res
 
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
-
-/// `a=1&b=x+y` → pairs, percent- and plus-decoded.
-fn serde_urlencoded_pairs(text: &str) -> Vec<(String, String)> {
-    text.split('&')
-        .filter(|p| !p.is_empty())
-        .filter_map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let decode = |s: &str| crate::http::percent_decode(&s.replace('+', " "));
-            Some((decode(k)?, decode(v)?))
-        })
-        .collect()
 }

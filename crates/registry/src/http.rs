@@ -380,11 +380,9 @@ async fn search(state: &AppState, parts: &mut Parts) -> Result<Response, Respons
     let permitted = permitted::<PackagesRead>(parts, state).await?;
     let mut text = String::new();
     let (mut size, mut from) = (20i64, 0i64);
-    for pair in parts.uri.query().unwrap_or("").split('&') {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let value = percent_decode(&value.replace('+', " ")).unwrap_or_default();
-        match key {
-            "text" => text = value,
+    for (key, value) in url::form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes()) {
+        match key.as_ref() {
+            "text" => text = value.into_owned(),
             "size" => size = value.parse::<i64>().unwrap_or(20).clamp(1, 250),
             "from" => from = value.parse::<i64>().unwrap_or(0).max(0),
             _ => {}
@@ -632,7 +630,7 @@ fn json_response(request: &HeaderMap, doc: Value, content_type: &'static str) ->
     response
 }
 
-pub(crate) fn percent_decode(s: &str) -> Option<String> {
+fn percent_decode(s: &str) -> Option<String> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

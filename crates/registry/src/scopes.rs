@@ -120,18 +120,8 @@ pub async fn claim_scope(
     crate::model::PackageName::parse(&format!("@{scope}/x"))
         .map_err(|e| ApiError::invalid_field("scope", e.replace("scope", "scope name")))?;
     let taken = || ApiError::conflict("scope_taken", format!("@{scope} belongs to another organization"));
-    // Another organization's slug is its scope already.
-    let mut system = db.system().await?;
-    let slug_owner: Option<TenantId> = match vextrus_tenancy::OrgSlug::parse(&scope) {
-        Ok(slug) => match vextrus_tenancy::service::get(&mut system, &vextrus_tenancy::model::OrgRef::Slug(slug)).await
-        {
-            Ok(org) => Some(org.id),
-            Err(vextrus_tenancy::TenancyError::NotFound(_)) => None,
-            Err(e) => return Err(ApiError::internal(e)),
-        },
-        Err(_) => None,
-    };
-    system.commit().await?;
+    // Another organization's slug (or claim) is its scope already.
+    let slug_owner = owner_of(&db, &scope).await?;
     if slug_owner.is_some_and(|o| o != tenant) {
         return Err(taken());
     }

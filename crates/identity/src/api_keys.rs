@@ -3,9 +3,11 @@
 //! A key acts for its owner (a user or a service account) in one organization, with at most the
 //! owner's current roles, further limited to the key's own permission list when it has one.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
+pub use ipnet::IpNet;
 use uuid::Uuid;
 use vextrus_access::{PermissionKey, Scope, Subject, SubjectKind};
 use vextrus_db::{DbError, SystemTx, TenantId, Tx};
@@ -17,6 +19,8 @@ pub const KEY_PREFIX: &str = "vxk_";
 const PREFIX_HEX: usize = 12;
 /// `last_used_at` is written at most this often per key, so a busy key does not write per request.
 const TOUCH_EVERY: Duration = Duration::seconds(60);
+/// The most networks one key may list.
+pub const MAX_NETWORKS: usize = 50;
 
 /// Whose key it is.
 #[derive(Debug, Clone, Copy)]
@@ -42,7 +46,41 @@ impl Owner {
 pub struct NewApiKey {
     pub name: String,
     pub permissions: Option<Vec<PermissionKey>>,
+    /// The networks the key may be used from; absent: anywhere.
+    pub allowed_cidrs: Option<Vec<IpNet>>,
     pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Reads a list of networks as CIDR (`10.0.0.0/8`, `2001:db8::/32`; a bare address is that one
+/// host). An address with bits set beyond its prefix is refused rather than silently widened or
+/// narrowed: `10.1.2.3/8` names no network. The error names the entry.
+pub fn parse_networks(entries: &[impl AsRef<str>]) -> Result<Vec<IpNet>, (usize, String)> {
+    if entries.is_empty() || entries.len() > MAX_NETWORKS {
+        return Err((0, format!("list between 1 and {MAX_NETWORKS} networks")));
+    }
+    let mut networks = Vec::with_capacity(entries.len());
+    for (i, entry) in entries.iter().enumerate() {
+        let text = entry.as_ref().trim();
+        let network = match text.parse::<IpNet>() {
+            Ok(network) => network,
+            Err(_) => match text.parse::<IpAddr>() {
+                Ok(address) => IpNet::from(address),
+                Err(_) => return Err((i, format!("{text:?} is not a network in CIDR notation (like 10.0.0.0/8)"))),
+            },
+        };
+        if network.trunc() != network {
+            return Err((i, format!("{text:?} has bits set beyond its prefix: did you mean {}?", network.trunc())));
+        }
+        networks.push(network);
+    }
+    Ok(networks)
+}
+
+/// Whether a client address falls in one of a key's networks. IPv4 clients that reach an IPv6
+/// socket (`::ffff:10.0.0.1`) count as the IPv4 address they are.
+fn admits(networks: &[String], client: Option<IpAddr>) -> bool {
+    let Some(client) = client.map(|c| c.to_canonical()) else { return false };
+    networks.iter().filter_map(|n| n.parse::<IpNet>().ok()).any(|n| n.contains(&client))
 }
 
 /// A created key and its secret, which is never shown again.
@@ -65,6 +103,7 @@ pub async fn create(
     let secret_part = random_token();
     let (owner_kind, owner_id) = owner.parts();
     let permissions: Option<Vec<String>> = new.permissions.map(|p| p.iter().map(|k| k.as_str().to_owned()).collect());
+    let allowed_cidrs: Option<Vec<String>> = new.allowed_cidrs.map(|n| n.iter().map(IpNet::to_string).collect());
     let row = NewKeyRow {
         prefix: &prefix,
         secret_hash: &sha256(&secret_part),
@@ -72,6 +111,7 @@ pub async fn create(
         owner_id,
         name: &new.name,
         permissions: permissions.as_deref(),
+        allowed_cidrs: allowed_cidrs.as_deref(),
         expires_at: new.expires_at,
     };
     let key = store::insert(tx, tenant, row).await?;
@@ -79,7 +119,7 @@ pub async fn create(
         .target(vextrus_audit::Target::new("api_key", key.id))
         .metadata(serde_json::json!({
             "prefix": key.prefix, "owner_kind": key.owner_kind, "owner_id": key.owner_id,
-            "permissions": key.permissions, "expires_at": key.expires_at,
+            "permissions": key.permissions, "allowed_cidrs": key.allowed_cidrs, "expires_at": key.expires_at,
         }));
     vextrus_audit::record(tx, event).await?;
     Ok(Created { key, secret: format!("{KEY_PREFIX}{prefix}_{secret_part}") })
@@ -116,13 +156,21 @@ pub enum KeyRejected {
     Malformed,
     #[error("unknown, wrong secret, revoked, expired, or its owner lost access")]
     Invalid,
+    /// A good key, presented from outside its networks.
+    #[error("used from an address outside the key's networks")]
+    AddressNotAllowed,
     #[error(transparent)]
     Db(#[from] DbError),
 }
 
-/// The subject a presented key stands for. Runs in a system transaction: the key names its
-/// organization only once it is found.
-pub async fn authenticate(tx: &mut SystemTx, presented: &str) -> Result<(Subject, TenantId), KeyRejected> {
+/// The subject a presented key stands for, presented from `client` (unknown: only keys without
+/// networks work). Runs in a system transaction: the key names its organization only once it is
+/// found.
+pub async fn authenticate(
+    tx: &mut SystemTx,
+    presented: &str,
+    client: Option<IpAddr>,
+) -> Result<(Subject, TenantId), KeyRejected> {
     let rest = presented.strip_prefix(KEY_PREFIX).ok_or(KeyRejected::Malformed)?;
     let (prefix, secret) = rest.split_at_checked(PREFIX_HEX).ok_or(KeyRejected::Malformed)?;
     let secret = secret.strip_prefix('_').ok_or(KeyRejected::Malformed)?;
@@ -138,6 +186,11 @@ pub async fn authenticate(tx: &mut SystemTx, presented: &str) -> Result<(Subject
         && key.owner_name.is_some();
     if !usable {
         return Err(KeyRejected::Invalid);
+    }
+    if let Some(networks) = &key.allowed_cidrs
+        && !admits(networks, client)
+    {
+        return Err(KeyRejected::AddressNotAllowed);
     }
     let roles = vextrus_access::service::roles_of(tx, key.tenant_id, key.owner_id).await?;
     if roles.is_empty() {
@@ -158,4 +211,36 @@ pub async fn authenticate(tx: &mut SystemTx, presented: &str) -> Result<(Subject
         limit: key.permissions.map(|p| p.into_iter().map(String::into_boxed_str).collect()),
     };
     Ok((subject, key.tenant_id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn networks_parse_strictly() {
+        let ok = parse_networks(&["10.0.0.0/8", "192.168.1.7", "2001:db8::/32"]).unwrap();
+        assert_eq!(
+            ok.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            ["10.0.0.0/8", "192.168.1.7/32", "2001:db8::/32"]
+        );
+        let (at, message) = parse_networks(&["10.0.0.0/8", "10.1.2.3/8"]).unwrap_err();
+        assert_eq!(at, 1);
+        assert!(message.contains("did you mean 10.0.0.0/8"), "{message}");
+        assert_eq!(parse_networks(&["10.0.0.0/8", "ten"]).unwrap_err().0, 1);
+        assert!(parse_networks(&["10.0.0.0/33"]).is_err());
+        assert!(parse_networks(&[] as &[&str]).is_err());
+    }
+
+    #[test]
+    fn a_client_must_fall_in_a_network() {
+        let networks = vec!["10.0.0.0/8".to_owned(), "2001:db8::/32".to_owned()];
+        let at = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        assert!(admits(&networks, at("10.200.0.1")));
+        assert!(admits(&networks, at("::ffff:10.0.0.1")));
+        assert!(admits(&networks, at("2001:db8::1")));
+        assert!(!admits(&networks, at("11.0.0.1")));
+        assert!(!admits(&networks, at("127.0.0.1")));
+        assert!(!admits(&networks, None));
+    }
 }

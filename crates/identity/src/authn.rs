@@ -11,7 +11,7 @@ use axum::http::{HeaderValue, StatusCode};
 use uuid::Uuid;
 use vextrus_access::{Authenticate, Builtin, Scope, Subject, SubjectKind};
 use vextrus_db::{Database, TenantId};
-use vextrus_server::{ApiError, OperatorToken, bearer_token};
+use vextrus_server::{ApiError, ClientAddr, OperatorToken, bearer_token};
 
 use crate::api_keys::{self, KEY_PREFIX, KeyRejected};
 use crate::auth::Auth;
@@ -27,6 +27,8 @@ struct Parts_ {
     auth: Auth,
     operator: OperatorToken,
     db: Database,
+    /// API keys' networks are checked against `X-Forwarded-For` (behind a proxy that sets it).
+    trust_forwarded_for: bool,
 }
 
 fn suspended() -> ApiError {
@@ -41,14 +43,15 @@ pub(crate) fn looks_like_jwt(credential: &str) -> bool {
 }
 
 impl IdentityAuthenticator {
-    pub fn new(auth: Auth, operator: OperatorToken, db: Database) -> Self {
-        Self(Arc::new(Parts_ { auth, operator, db }))
+    pub fn new(auth: Auth, operator: OperatorToken, db: Database, trust_forwarded_for: bool) -> Self {
+        Self(Arc::new(Parts_ { auth, operator, db, trust_forwarded_for }))
     }
 
-    /// The subject of a bearer credential.
-    pub async fn subject(&self, credential: &str) -> Result<Subject, ApiError> {
+    /// The subject of a bearer credential, presented by `client` (which matters for API keys
+    /// limited to networks).
+    pub async fn subject(&self, credential: &str, client: &ClientAddr) -> Result<Subject, ApiError> {
         if credential.starts_with(KEY_PREFIX) {
-            return self.api_key(credential).await;
+            return self.api_key(credential, client.ip(self.0.trust_forwarded_for)).await;
         }
         if looks_like_jwt(credential) {
             return self.access_token(credential);
@@ -103,14 +106,19 @@ impl IdentityAuthenticator {
         Ok((subject, headers))
     }
 
-    async fn api_key(&self, presented: &str) -> Result<Subject, ApiError> {
+    async fn api_key(&self, presented: &str, client: Option<std::net::IpAddr>) -> Result<Subject, ApiError> {
         let mut tx = self.0.db.system().await?;
-        let found = api_keys::authenticate(&mut tx, presented).await;
+        let found = api_keys::authenticate(&mut tx, presented, client).await;
         tx.commit().await?;
         match found {
             Ok((_, tenant)) if self.0.auth.orgs.is_suspended(tenant.as_uuid()) => Err(suspended()),
             Ok((subject, _)) => Ok(subject),
             Err(KeyRejected::Db(e)) => Err(e.into()),
+            Err(KeyRejected::AddressNotAllowed) => {
+                tracing::info!(client = ?client, "an API key was used from outside its networks");
+                Err(ApiError::new(StatusCode::FORBIDDEN, "address_not_allowed", "Address not allowed")
+                    .detail("This API key may only be used from the networks it was created for."))
+            }
             Err(e) => {
                 tracing::info!(reason = %e, "rejected an API key");
                 Err(ApiError::unauthorized("The API key is not valid."))
@@ -221,7 +229,7 @@ impl Authenticate for IdentityAuthenticator {
             let credential = bearer_token(&parts.headers).ok_or_else(|| {
                 ApiError::unauthorized("Send an access token or API key as `Authorization: Bearer <token>`.")
             })?;
-            self.subject(credential).await
+            self.subject(credential, &ClientAddr::of(parts)).await
         })
     }
 }

@@ -47,6 +47,11 @@ pub const MIGRATIONS: ModuleMigrations = ModuleMigrations {
             sql: include_str!("../migrations/0006_service_accounts.sql"),
         },
         Migration { version: 7, name: "mfa_and_abuse", sql: include_str!("../migrations/0007_mfa_and_abuse.sql") },
+        Migration {
+            version: 8,
+            name: "api_key_networks",
+            sql: include_str!("../migrations/0008_api_key_networks.sql"),
+        },
     ],
 };
 

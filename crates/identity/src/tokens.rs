@@ -144,9 +144,7 @@ pub async fn cli_key(
     tx: &mut SystemTx,
     auth: &Auth,
     req: PasswordLogin<'_>,
-    name: &str,
-    permissions: Vec<vextrus_access::PermissionKey>,
-    expires_at: Option<chrono::DateTime<Utc>>,
+    new: crate::api_keys::NewApiKey,
 ) -> Result<(String, crate::api_keys::Created), GrantError> {
     let proven = prove_password(tx, auth, &req).await?;
     let Target::Org(_) = &proven.target else {
@@ -163,12 +161,11 @@ pub async fn cli_key(
     store::touch_membership(tx, tenant, proven.user).await?;
     let actor =
         vextrus_audit::Actor::new(vextrus_audit::ActorKind::User, Some(proven.user), Some(proven.username.clone()));
-    let new = crate::api_keys::NewApiKey { name: name.to_owned(), permissions: Some(permissions), expires_at };
     let created =
         crate::api_keys::create(tx, tenant, crate::api_keys::Owner::User(proven.user), new, actor.clone()).await?;
     let event = vextrus_audit::NewEvent::new(tenant, actor, "authn_login_success")
         .target(vextrus_audit::Target::new("api_key", created.key.id))
-        .metadata(serde_json::json!({"client": name, "mfa": proven.enrolled}));
+        .metadata(serde_json::json!({"client": created.key.name, "mfa": proven.enrolled}));
     vextrus_audit::record(tx, event).await?;
     Ok((proven.username, created))
 }

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use vextrus_access::{PermissionKey, Subject, SubjectKind};
 use vextrus_db::{Database, Tx as _};
-use vextrus_identity::api_keys::{self, Owner};
+use vextrus_identity::api_keys::{self, NewApiKey, Owner};
 use vextrus_identity::throttle::{self, ThrottleKeys};
 use vextrus_identity::tokens::{self, GrantError, PasswordLogin};
 use vextrus_identity::{Auth, IdentityConfig};
@@ -19,26 +19,20 @@ use vextrus_server::{AppState, ClientAddr};
 
 use crate::http::{NpmError, read_json};
 
-/// What registry tokens may do: read, or read, publish and manage.
-fn registry_permissions(readonly: bool) -> Vec<PermissionKey> {
+/// A registry token: it may read, or read, publish and manage.
+fn registry_key(name: &str, readonly: bool) -> NewApiKey {
     let keys: &[&str] = if readonly {
         &["registry.packages.read"]
     } else {
         &["registry.packages.read", "registry.packages.publish", "registry.packages.manage"]
     };
-    keys.iter().filter_map(|k| PermissionKey::parse(k).ok()).collect()
+    let permissions = keys.iter().filter_map(|k| PermissionKey::parse(k).ok()).collect();
+    NewApiKey { name: name.to_owned(), permissions: Some(permissions), allowed_cidrs: None, expires_at: None }
 }
 
 fn internal(e: impl std::fmt::Display) -> Response {
     tracing::error!(error = %e, "registry credentials failed");
     NpmError(StatusCode::INTERNAL_SERVER_ERROR, "internal error".into()).into_response()
-}
-
-/// The key a sign-in mints.
-struct Wanted<'a> {
-    name: &'a str,
-    readonly: bool,
-    expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Checks a password (and `npm-otp`) and mints a registry key, throttled like every sign-in.
@@ -49,7 +43,7 @@ async fn mint(
     password: &str,
     org: Option<&str>,
     otp: Option<&str>,
-    wanted: Wanted<'_>,
+    wanted: NewApiKey,
 ) -> Result<(String, api_keys::Created), Response> {
     let db = Database::from_ref(state);
     let auth = Auth::from_ref(state);
@@ -65,8 +59,7 @@ async fn mint(
         return Err(response);
     }
     let request = PasswordLogin { login, password, org, otp, user_agent: user_agent.as_deref() };
-    let permissions = registry_permissions(wanted.readonly);
-    match tokens::cli_key(&mut tx, &auth, request, wanted.name, permissions, wanted.expires_at).await {
+    match tokens::cli_key(&mut tx, &auth, request, wanted).await {
         Ok(minted) => {
             throttle::succeeded(&mut tx, &keys).await.map_err(internal)?;
             tx.commit().await.map_err(internal)?;
@@ -88,6 +81,20 @@ async fn mint(
     }
 }
 
+/// `cidr_whitelist` of `npm token create --cidr=…`: absent or empty for a key usable anywhere.
+fn networks_of(list: &Value) -> Result<Option<Vec<api_keys::IpNet>>, NpmError> {
+    let bad = |message: String| NpmError(StatusCode::BAD_REQUEST, format!("cidr_whitelist: {message}"));
+    let entries: Vec<&str> = match list {
+        Value::Null => return Ok(None),
+        Value::Array(items) if items.is_empty() => return Ok(None),
+        Value::Array(items) => {
+            items.iter().map(Value::as_str).collect::<Option<_>>().ok_or_else(|| bad("list strings".into()))?
+        }
+        _ => return Err(bad("send a list of networks".into())),
+    };
+    api_keys::parse_networks(&entries).map(Some).map_err(|(_, message)| bad(message))
+}
+
 /// The one-time code npm sends after an `OTP` challenge.
 fn npm_otp(parts: &Parts) -> Option<String> {
     parts.headers.get("npm-otp").and_then(|v| v.to_str().ok()).map(str::to_owned)
@@ -99,7 +106,7 @@ pub(crate) async fn legacy_login(state: &AppState, parts: &mut Parts, body: Body
     let (Some(name), Some(password)) = (doc["name"].as_str(), doc["password"].as_str()) else {
         return Err(NpmError(StatusCode::BAD_REQUEST, "send name and password".into()).into_response());
     };
-    let wanted = Wanted { name: "npm login", readonly: false, expires_at: None };
+    let wanted = registry_key("npm login", false);
     let otp = npm_otp(parts);
     let (username, created) = mint(state, parts, name, password, None, otp.as_deref(), wanted).await?;
     let answer = json!({"ok": format!("you are authenticated as '{username}'"), "token": created.secret});
@@ -131,13 +138,15 @@ pub(crate) async fn tokens(
                 .filter(|k| k.revoked_at.is_none())
                 .map(|k| {
                     let readonly = k.permissions.as_ref().is_some_and(|p| p.iter().all(|p| p.ends_with(".read")));
+                    // npm shows networks as given; the platform keeps single hosts as `/32`.
+                    let networks = k.allowed_cidrs.clone().unwrap_or_default();
                     json!({
                         "key": k.id,
                         "name": k.name,
                         "token": format!("{}{}_…", api_keys::KEY_PREFIX, k.prefix),
                         "readonly": readonly,
                         "automation": false,
-                        "cidr_whitelist": null,
+                        "cidr_whitelist": networks,
                         "created": k.created_at,
                         "updated": k.last_used_at.unwrap_or(k.created_at),
                     })
@@ -150,19 +159,14 @@ pub(crate) async fn tokens(
             let Some(password) = doc["password"].as_str() else {
                 return Err(NpmError(StatusCode::BAD_REQUEST, "send your password".into()).into_response());
             };
-            if doc["cidr_whitelist"].as_array().is_some_and(|c| !c.is_empty()) {
-                let message = "CIDR-restricted tokens are not supported by this registry yet";
-                return Err(NpmError(StatusCode::BAD_REQUEST, message.into()).into_response());
-            }
             // npm ≤ 10 sends `readonly`; npm 11 `packages_and_scopes_permission`.
             let readonly = doc["readonly"].as_bool().unwrap_or(false)
                 || doc["packages_and_scopes_permission"].as_str() == Some("read-only");
             let days = doc["expires"].as_i64().filter(|d| (1..=3650).contains(d));
-            let wanted = Wanted {
-                name: doc["name"].as_str().filter(|n| !n.trim().is_empty()).unwrap_or("npm token"),
-                readonly,
-                expires_at: days.map(|d| chrono::Utc::now() + chrono::Duration::days(d)),
-            };
+            let name = doc["name"].as_str().filter(|n| !n.trim().is_empty()).unwrap_or("npm token");
+            let mut wanted = registry_key(name, readonly);
+            wanted.expires_at = days.map(|d| chrono::Utc::now() + chrono::Duration::days(d));
+            wanted.allowed_cidrs = networks_of(&doc["cidr_whitelist"]).map_err(IntoResponse::into_response)?;
             let org = tenant.to_string();
             let otp = npm_otp(parts);
             let (_, created) = mint(state, parts, &username, password, Some(&org), otp.as_deref(), wanted).await?;
@@ -172,7 +176,7 @@ pub(crate) async fn tokens(
                 "name": created.key.name,
                 "expires": created.key.expires_at,
                 "readonly": readonly,
-                "cidr_whitelist": [],
+                "cidr_whitelist": created.key.allowed_cidrs.unwrap_or_default(),
                 "created": created.key.created_at,
                 "updated": created.key.created_at,
             });
@@ -318,7 +322,7 @@ pub(crate) async fn web_login_approve(
         return Ok(page(StatusCode::BAD_REQUEST, "Sign in to npm", &form(Some("Enter your username and password."))));
     };
     let otp = fields.get("otp").map(String::as_str).filter(|o| !o.trim().is_empty());
-    let wanted = Wanted { name: "npm login (web)", readonly: false, expires_at: None };
+    let wanted = registry_key("npm login (web)", false);
     let (username, created) = match mint(state, parts, username, password, None, otp, wanted).await {
         Ok(minted) => minted,
         Err(response) => {

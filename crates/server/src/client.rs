@@ -25,6 +25,13 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self::of(parts))
+    }
+}
+
+impl ClientAddr {
+    /// The addresses of the request these parts belong to.
+    pub fn of(parts: &Parts) -> Self {
         let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
         let forwarded = parts
             .headers
@@ -34,6 +41,6 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
             .flat_map(|v| v.split(','))
             .last()
             .and_then(|last| last.trim().parse().ok());
-        Ok(Self { peer, forwarded })
+        Self { peer, forwarded }
     }
 }

@@ -43,7 +43,12 @@ pub struct ModuleSettings {
 
 /// The shared state, with every module's own state registered.
 pub fn state(db: Database, operator_token: OperatorToken, modules: &ModuleSettings) -> AppState {
-    let authenticator = IdentityAuthenticator::new(modules.auth.clone(), operator_token.clone(), db.clone());
+    let authenticator = IdentityAuthenticator::new(
+        modules.auth.clone(),
+        operator_token.clone(),
+        db.clone(),
+        modules.identity.trust_forwarded_for,
+    );
     let mut extensions = axum::http::Extensions::new();
     extensions.insert(modules.identity.clone());
     extensions.insert(modules.auth.clone());

@@ -212,6 +212,69 @@ async fn api_keys_are_shown_once_limited_and_revocable() {
 }
 
 #[tokio::test]
+async fn keys_limited_to_networks_work_only_from_them() {
+    for behind_proxy in [false, true] {
+        let app = if behind_proxy { TestApp::start_behind_proxy().await } else { TestApp::start().await };
+        app.sign_up("net-co", "owner@net.example", "net-owner").await;
+        let owner = app.access_token("net-owner", None).await;
+        let key_for = |networks: Value| {
+            let body = json!({"name": "CI", "allowed_cidrs": networks});
+            let (app, owner) = (&app, &owner);
+            async move {
+                let created = create_key(app, owner, "/v1/me/api-keys", body).await;
+                assert_eq!(created.status(), 201);
+                let created: Value = created.json().await.unwrap();
+                (created["secret"].as_str().unwrap().to_owned(), created["allowed_cidrs"].clone())
+            }
+        };
+        let (office, listed) = key_for(json!(["10.0.0.0/8", "2001:db8::/32"])).await;
+        assert_eq!(listed, json!(["10.0.0.0/8", "2001:db8::/32"]));
+        let (local, listed) = key_for(json!(["127.0.0.1"])).await;
+        assert_eq!(listed, json!(["127.0.0.1/32"]), "one host is a /32");
+
+        // The tests reach the server from 127.0.0.1.
+        let from = |key: &str, forwarded: Option<&str>| {
+            let mut request = app.as_user(key, Method::GET, "/v1/members");
+            if let Some(address) = forwarded {
+                request = request.header("x-forwarded-for", address);
+            }
+            request.send()
+        };
+        if behind_proxy {
+            // The proxy says where the request came from.
+            assert_eq!(from(&office, Some("10.20.30.40")).await.unwrap().status(), 200);
+            problem(from(&office, None).await.unwrap(), 403, "address_not_allowed").await;
+            problem(from(&local, Some("10.20.30.40")).await.unwrap(), 403, "address_not_allowed").await;
+            let gate = app.as_user(&office, Method::GET, "/auth/verify").header("x-forwarded-for", "10.0.0.9");
+            assert_eq!(gate.send().await.unwrap().status(), 200, "forward-auth sees the gateway's X-Forwarded-For");
+        } else {
+            // A header anyone can send proves nothing here.
+            problem(from(&office, Some("10.20.30.40")).await.unwrap(), 403, "address_not_allowed").await;
+            assert_eq!(from(&local, Some("10.20.30.40")).await.unwrap().status(), 200);
+            let gate = app.as_user(&office, Method::GET, "/auth/verify").send().await.unwrap();
+            problem(gate, 403, "address_not_allowed").await;
+        }
+    }
+
+    let app = TestApp::start().await;
+    app.sign_up("net-co", "owner@net.example", "net-owner").await;
+    let owner = app.access_token("net-owner", None).await;
+    for (networks, field) in [
+        (json!(["10.0.0.0/8", "10.1.2.3/8"]), "allowed_cidrs[1]"),
+        (json!(["a network"]), "allowed_cidrs[0]"),
+        (json!(["10.0.0.0/33"]), "allowed_cidrs[0]"),
+        (json!([]), "allowed_cidrs[0]"),
+    ] {
+        let refused =
+            create_key(&app, &owner, "/v1/me/api-keys", json!({"name": "CI", "allowed_cidrs": networks})).await;
+        let body = problem(refused, 422, "invalid_field").await;
+        assert_eq!(body["errors"][0]["field"], field, "{body}");
+    }
+    let listed = app.ok_json_get(&owner, "/v1/me/api-keys").await;
+    assert_eq!(listed["items"], json!([]), "nothing half-made");
+}
+
+#[tokio::test]
 async fn keys_die_with_their_owners_access() {
     let app = TestApp::start().await;
     app.sign_up("die-co", "owner@die.example", "die-owner").await;

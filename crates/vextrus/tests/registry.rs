@@ -670,6 +670,42 @@ async fn npm_login_whoami_and_tokens_use_the_platforms_credentials() {
 }
 
 #[tokio::test]
+async fn npm_tokens_limited_to_networks_work_only_from_them() {
+    let app = TestApp::start().await;
+    let owner = vextrus(&app).await;
+    let root = tempfile::tempdir().unwrap();
+    let npm = Npm::new(root.path(), &app, &api_key(&app, &owner, EVERY_REGISTRY_PERMISSION).await);
+    let create = |cidr: &'static str| {
+        let npm = &npm;
+        let root = root.path();
+        async move {
+            let args = ["token", "create", "--password", common::PASSWORD, "--name", cidr, "--cidr", cidr, "--json"];
+            let (ok, out, err) = npm.run(root, &args).await;
+            assert!(ok, "npm token create --cidr {cidr}: {err}");
+            let created: Value = serde_json::from_str(&out).unwrap();
+            assert_eq!(created["cidr_whitelist"], json!([cidr]));
+            created["token"].as_str().unwrap().to_owned()
+        }
+    };
+    let office = Npm::new(root.path(), &app, &create("10.0.0.0/8").await);
+    let here = Npm::new(root.path(), &app, &create("127.0.0.0/8").await);
+    let (ok, out, err) = here.run(root.path(), &["whoami"]).await;
+    assert!(ok && out.trim() == "vx-owner", "{out}{err}");
+    let (ok, _, err) = office.run(root.path(), &["whoami"]).await;
+    assert!(!ok && err.contains("403") && err.contains("networks"), "{err}");
+    let kernel = package(root.path(), "@vextrus/kernel", "1.0.0", "module.exports = 1;\n");
+    let (ok, _, err) = office.run(&kernel, &["publish"]).await;
+    assert!(!ok && err.contains("403"), "{err}");
+
+    let (ok, out, err) = npm.run(root.path(), &["token", "list"]).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("10.0.0.0/8") && out.contains("127.0.0.0/8"), "npm token list shows the networks: {out}");
+    let (ok, _, err) =
+        npm.run(root.path(), &["token", "create", "--password", common::PASSWORD, "--cidr", "10.0.0.0/33"]).await;
+    assert!(!ok && err.contains("CIDR"), "npm checks the list itself: {err}");
+}
+
+#[tokio::test]
 async fn npm_login_through_the_browser_page() {
     use tokio::io::AsyncBufReadExt as _;
     let app = TestApp::start().await;

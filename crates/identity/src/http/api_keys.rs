@@ -21,6 +21,10 @@ pub struct CreateApiKey {
     pub name: String,
     /// The most the key may do (catalog keys); absent: whatever its owner may.
     pub permissions: Option<Vec<String>>,
+    /// The networks the key may be used from, in CIDR notation (`203.0.113.0/24`, a bare address
+    /// for one host; at most 50); absent: anywhere. Elsewhere the key answers 403
+    /// `address_not_allowed`.
+    pub allowed_cidrs: Option<Vec<String>>,
     /// Days until the key stops working (1–3650); absent: no expiry.
     pub expires_in_days: Option<u32>,
 }
@@ -72,7 +76,14 @@ pub(super) fn parse_new_key(body: CreateApiKey, access: &Access, creator: &Subje
         Some(days @ 1..=3650) => Some(Utc::now() + Duration::days(i64::from(days))),
         Some(_) => return Err(ApiError::invalid_field("expires_in_days", "must be between 1 and 3650")),
     };
-    Ok(NewApiKey { name, permissions, expires_at })
+    let allowed_cidrs = body
+        .allowed_cidrs
+        .map(|entries| {
+            api_keys::parse_networks(&entries)
+                .map_err(|(i, message)| ApiError::invalid_field(format!("allowed_cidrs[{i}]"), message))
+        })
+        .transpose()?;
+    Ok(NewApiKey { name, permissions, allowed_cidrs, expires_at })
 }
 
 /// Your API keys in the current organization (never their secrets).

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use vextrus_access::{Access, denied};
-use vextrus_server::{ApiError, Problem, Query, bearer_token};
+use vextrus_server::{ApiError, ClientAddr, Problem, Query, bearer_token};
 
 use crate::IdentityAuthenticator;
 use crate::authn::{IDENTITY_HEADER_NAMES, identity_headers, looks_like_jwt};
@@ -24,11 +24,13 @@ pub struct VerifyParams {
     pub require: Option<String>,
 }
 
-/// The two headers forward-auth reads, taken without copying the whole header map.
+/// The two headers forward-auth reads, taken without copying the whole header map, and the
+/// client's address (for API keys limited to networks).
 #[derive(Debug)]
 pub struct ForwardAuth {
     credential: Option<String>,
     require: Option<String>,
+    client: ClientAddr,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for ForwardAuth {
@@ -36,7 +38,8 @@ impl<S: Send + Sync> FromRequestParts<S> for ForwardAuth {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let require = parts.headers.get("x-vextrus-require").and_then(|v| v.to_str().ok()).map(str::to_owned);
-        Ok(Self { credential: bearer_token(&parts.headers).map(str::to_owned), require })
+        let credential = bearer_token(&parts.headers).map(str::to_owned);
+        Ok(Self { credential, require, client: ClientAddr::of(parts) })
     }
 }
 
@@ -47,20 +50,20 @@ impl<S: Send + Sync> FromRequestParts<S> for ForwardAuth {
     responses(
         (status = 200, description = "Allowed: headers X-Vextrus-User, X-Vextrus-Tenant, X-Vextrus-Roles, X-Vextrus-Username; empty body"),
         (status = 401, description = "`unauthorized`: missing, malformed, forged or expired token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "`org_suspended`, `permission_denied`, `org_required`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`org_suspended`, `permission_denied`, `org_required`, `address_not_allowed`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn verify(
     State(authn): State<IdentityAuthenticator>,
     State(access): State<Access>,
     Query(params): Query<VerifyParams>,
-    ForwardAuth { credential, require }: ForwardAuth,
+    ForwardAuth { credential, require, client }: ForwardAuth,
 ) -> Result<Response, ApiError> {
     let credential = credential
         .ok_or_else(|| ApiError::unauthorized("Send an access token or API key as `Authorization: Bearer <token>`."))?;
     let (subject, headers) = if looks_like_jwt(&credential) {
         authn.access_token_with_headers(&credential)?
     } else {
-        let subject = authn.subject(&credential).await?;
+        let subject = authn.subject(&credential, &client).await?;
         let headers = identity_headers(&subject);
         (subject, headers)
     };

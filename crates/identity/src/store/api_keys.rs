@@ -18,6 +18,8 @@ pub(crate) struct KeyForAuth {
     pub expires_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
     pub last_used_at: Option<DateTime<Utc>>,
+    /// The networks the key may be used from (`cidr` as text); absent: anywhere.
+    pub allowed_cidrs: Option<Vec<String>>,
     /// The owning user's username or service account's client id, if the owner is active.
     pub owner_name: Option<String>,
 }
@@ -25,7 +27,7 @@ pub(crate) struct KeyForAuth {
 pub(crate) async fn for_auth(tx: &mut SystemTx, prefix: &str) -> Result<Option<KeyForAuth>, DbError> {
     Ok(sqlx::query_as(
         "SELECT k.tenant_id, k.id, k.secret_hash, k.owner_kind, k.owner_id, k.permissions, k.expires_at,
-                k.revoked_at, k.last_used_at,
+                k.revoked_at, k.last_used_at, k.allowed_cidrs::text[] AS allowed_cidrs,
                 CASE k.owner_kind
                     WHEN 'user' THEN (SELECT u.username FROM identity.users u
                                        WHERE u.id = k.owner_id AND u.status = 'active')
@@ -60,6 +62,8 @@ pub struct ApiKey {
     pub owner_id: Uuid,
     /// The most the key may do; absent: whatever its owner may.
     pub permissions: Option<Vec<String>>,
+    /// The networks (CIDR) the key may be used from; absent: anywhere.
+    pub allowed_cidrs: Option<Vec<String>>,
     pub expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
@@ -68,7 +72,8 @@ pub struct ApiKey {
 
 macro_rules! key_columns {
     () => {
-        "id, prefix, name, owner_kind, owner_id, permissions, expires_at, created_at, last_used_at, revoked_at"
+        "id, prefix, name, owner_kind, owner_id, permissions, allowed_cidrs::text[] AS allowed_cidrs, expires_at,
+         created_at, last_used_at, revoked_at"
     };
 }
 
@@ -80,14 +85,15 @@ pub(crate) struct NewKeyRow<'a> {
     pub owner_id: Uuid,
     pub name: &'a str,
     pub permissions: Option<&'a [String]>,
+    pub allowed_cidrs: Option<&'a [String]>,
     pub expires_at: Option<DateTime<Utc>>,
 }
 
 pub(crate) async fn insert(tx: &mut impl Tx, tenant: TenantId, key: NewKeyRow<'_>) -> Result<ApiKey, DbError> {
     Ok(sqlx::query_as(concat!(
         "INSERT INTO identity.api_keys (tenant_id, id, prefix, secret_hash, owner_kind, owner_id, name, permissions,
-                                        expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ",
+                                        expires_at, allowed_cidrs)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::cidr[]) RETURNING ",
         key_columns!()
     ))
     .bind(tenant)
@@ -99,6 +105,7 @@ pub(crate) async fn insert(tx: &mut impl Tx, tenant: TenantId, key: NewKeyRow<'_
     .bind(key.name)
     .bind(key.permissions)
     .bind(key.expires_at)
+    .bind(key.allowed_cidrs)
     .fetch_one(tx.conn())
     .await?)
 }

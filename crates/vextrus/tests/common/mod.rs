@@ -86,8 +86,22 @@ impl TestApp {
     }
 
     pub async fn start_with(settings: HttpSettings) -> Self {
+        Self::start_configured(settings, |_| {}).await
+    }
+
+    /// Behind a proxy that sets `X-Forwarded-For` (`http.trust_forwarded_for`).
+    pub async fn start_behind_proxy() -> Self {
+        let settings = HttpSettings::new(64 * 1024, Duration::from_secs(10));
+        Self::start_configured(settings, |modules| modules.identity.trust_forwarded_for = true).await
+    }
+
+    pub async fn start_configured(
+        settings: HttpSettings,
+        configure: impl FnOnce(&mut vextrus::ModuleSettings),
+    ) -> Self {
         let db = test_db().await;
-        let modules = modules(&db.db).await;
+        let mut modules = modules(&db.db).await;
+        configure(&mut modules);
         let auth = modules.auth.clone();
         let state = vextrus::state(db.db.clone(), OperatorToken::new(Some(SecretString::from(TOKEN))), &modules);
         let (router, openapi) = vextrus::app(state, settings);

@@ -151,11 +151,9 @@ async fn setup(dir: &std::path::Path) -> anyhow::Result<Setup> {
         auth: auth.clone(),
         access: vextrus::access(&db).await?,
         retention: Default::default(),
-        registry: vextrus_registry::RegistrySettings {
-            storage: vextrus_storage::Storage::local(&std::env::temp_dir().join("vextrus-bench-objects"))?,
-            public_url: None,
-            max_tarball_bytes: 1 << 20,
-        },
+        registry: vextrus_registry::RegistrySettings::new(vextrus_storage::Storage::local(
+            &std::env::temp_dir().join("vextrus-bench-objects"),
+        )?),
     };
     let state = vextrus::state(db.clone(), OperatorToken::new(Some(SecretString::from("unused"))), &modules);
     // `/healthz` is made quiet too, so that it shows the cost of the middleware every route

@@ -340,6 +340,30 @@ pub const FIELDS: &[Field] = &[
         doc: "Largest package tarball the npm registry accepts (100 MiB); the publish request may be a third \
               larger (base64).",
     },
+    Field {
+        key: "registry.allow_unscoped",
+        env_aliases: &[],
+        kind: Kind::Bool,
+        default: "false",
+        doc: "Let organizations publish unscoped package names (`left-pad`, not `@org/left-pad`): the first \
+              organization to publish a name owns it while any version of it exists. Off: only scopes.",
+    },
+    Field {
+        key: "registry.adduser_org",
+        env_aliases: &[],
+        kind: Kind::Str,
+        default: "",
+        doc: "Slug of the organization that `npm adduser` with a new username joins: it creates the platform \
+              user (address unverified) with the role `registry.adduser_role`. Empty: `npm adduser` creates \
+              no user.",
+    },
+    Field {
+        key: "registry.adduser_role",
+        env_aliases: &[],
+        kind: Kind::Str,
+        default: "viewer",
+        doc: "Role of users `npm adduser` creates: `viewer` (install) or `member` (install and publish).",
+    },
 ];
 
 /// The field with this dotted key.

@@ -258,6 +258,10 @@ fn validate(config: &Config, origins: &BTreeMap<String, String>) -> Result<(), C
         }
         other => return Err(fail("storage.backend", format!("{other:?} is not `local` or `s3`"))),
     }
+    if !matches!(config.registry.adduser_role.as_str(), "viewer" | "member") {
+        let role = &config.registry.adduser_role;
+        return Err(fail("registry.adduser_role", format!("{role:?} is not `viewer` or `member`")));
+    }
     let audit = &config.audit;
     if !(1..=120).contains(&audit.min_retention_months) {
         return Err(fail("audit.min_retention_months", "must be between 1 and 120".into()));

@@ -230,11 +230,19 @@ impl Config {
 #[serde(default)]
 pub struct RegistryConfig {
     pub max_tarball_bytes: u64,
+    pub allow_unscoped: bool,
+    pub adduser_org: String,
+    pub adduser_role: String,
 }
 
 impl Default for RegistryConfig {
     fn default() -> Self {
-        Self { max_tarball_bytes: 100 * 1024 * 1024 }
+        Self {
+            max_tarball_bytes: 100 * 1024 * 1024,
+            allow_unscoped: false,
+            adduser_org: String::new(),
+            adduser_role: "viewer".into(),
+        }
     }
 }
 

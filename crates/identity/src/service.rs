@@ -62,15 +62,58 @@ pub async fn sign_up(
         .target(Target::new("user", created.id))
         .metadata(serde_json::json!({"email": created.email, "roles": ["owner"]}));
     vextrus_audit::record(tx, event).await?;
-
-    let token = random_token();
-    let expires_at = Utc::now() + VERIFICATION_TTL;
-    store::insert_verification(tx, &sha256(&token), created.id, &user.email, expires_at).await?;
-    // A platform-level job: tenant transactions cannot see its payload (the token).
-    let job = SendVerificationEmail { to: user.email.to_string(), name: created.display_name.clone(), token };
-    jobs::enqueue(tx, &job).await?;
+    send_verification(tx, &created, &user.email).await?;
     tracing::info!(org = %org.id, user = %created.id, kind = SendVerificationEmail::KIND, "signed up");
     Ok((org, created))
+}
+
+/// Sends (through the job queue, in the caller's transaction) the link that verifies `email`.
+async fn send_verification(tx: &mut SystemTx, user: &User, email: &EmailAddress) -> Result<(), IdentityError> {
+    let token = random_token();
+    let expires_at = Utc::now() + VERIFICATION_TTL;
+    store::insert_verification(tx, &sha256(&token), user.id, email, expires_at).await?;
+    // A platform-level job: tenant transactions cannot see its payload (the token).
+    let job = SendVerificationEmail { to: email.to_string(), name: user.display_name.clone(), token };
+    jobs::enqueue(tx, &job).await?;
+    Ok(())
+}
+
+/// A new account that joins an existing organization with one role, without an invitation
+/// (`npm adduser`, where the configuration allows it). The address is unverified: the link
+/// that verifies it is sent. `None` when the username is taken (the caller signs in instead).
+pub async fn join_as_new_user(
+    tx: &mut SystemTx,
+    org: vextrus_db::TenantId,
+    user: NewUser,
+    role: RoleKey,
+    via: &str,
+) -> Result<Option<User>, IdentityError> {
+    if store::credentials(tx, user.username.as_str()).await?.is_some() {
+        return Ok(None);
+    }
+    let password_hash = user.password.hash();
+    let row = NewUserRow {
+        email: &user.email,
+        username: &user.username,
+        phone: user.phone.as_ref(),
+        display_name: &user.display_name,
+        locale: "bn-BD",
+        password_hash: &password_hash,
+    };
+    let created = store::insert_user(tx, row).await.map_err(|e| match e.constraint() {
+        Some("users_email_key") => IdentityError::EmailTaken,
+        Some("users_username_key") => IdentityError::UsernameTaken,
+        _ => e.into(),
+    })?;
+    store::insert_membership(tx, org, created.id).await?;
+    let roles = vextrus_access::service::assign(tx, org, created.id, &[role], AccessActor::Platform).await?;
+    let actor = Actor::new(ActorKind::User, Some(created.id), Some(created.username.clone()));
+    let event = NewEvent::new(org, actor, "identity.user.signup")
+        .target(Target::new("user", created.id))
+        .metadata(serde_json::json!({"email": created.email, "roles": roles, "via": via}));
+    vextrus_audit::record(tx, event).await?;
+    send_verification(tx, &created, &user.email).await?;
+    Ok(Some(created))
 }
 
 /// Uses a verification token; the address it was sent to becomes verified. Users are global,

@@ -1,8 +1,8 @@
 //! npm's credentials on the platform's: `npm login` (legacy: `PUT /-/user/org.couchdb.user:…`)
 //! checks the platform username, password and second factor (`npm-otp`) and answers an API key
-//! limited to the registry's permissions; `npm token list|create|revoke` manage those keys. No
-//! platform user is ever created here (`npm adduser` with a new name is refused like a wrong
-//! password).
+//! limited to the registry's permissions; `npm token list|create|revoke` manage those keys.
+//! `npm adduser` with a new name creates a platform user only where `registry.adduser_org` says
+//! which organization it joins; otherwise it is refused like a wrong password.
 
 use axum::body::Body;
 use axum::extract::{FromRef, FromRequestParts};
@@ -106,11 +106,61 @@ pub(crate) async fn legacy_login(state: &AppState, parts: &mut Parts, body: Body
     let (Some(name), Some(password)) = (doc["name"].as_str(), doc["password"].as_str()) else {
         return Err(NpmError(StatusCode::BAD_REQUEST, "send name and password".into()).into_response());
     };
+    // `npm adduser` sends an address; `npm login` does not.
+    if let (Some(email), Some(adduser)) = (doc["email"].as_str(), &crate::RegistrySettings::from_ref(state).adduser) {
+        add_user(state, adduser, name, password, email).await?;
+    }
     let wanted = registry_key("npm login", false);
     let otp = npm_otp(parts);
     let (username, created) = mint(state, parts, name, password, None, otp.as_deref(), wanted).await?;
     let answer = json!({"ok": format!("you are authenticated as '{username}'"), "token": created.secret});
     Ok((StatusCode::CREATED, axum::Json(answer)).into_response())
+}
+
+/// `npm adduser` with a username nobody has: the platform user is created in the configured
+/// organization (then signed in like anyone). A taken username is left to the sign-in, which
+/// checks its password.
+async fn add_user(
+    state: &AppState,
+    adduser: &crate::AddUser,
+    name: &str,
+    password: &str,
+    email: &str,
+) -> Result<(), Response> {
+    use vextrus_identity::IdentityError;
+    use vextrus_identity::model::{DisplayName, EmailAddress, Username};
+    use vextrus_identity::password::Password;
+    let bad =
+        |field: &str, message: String| NpmError(StatusCode::BAD_REQUEST, format!("{field}: {message}")).into_response();
+    let user = vextrus_identity::service::NewUser {
+        username: Username::parse(name).map_err(|m| bad("username", m))?,
+        email: EmailAddress::parse(email).map_err(|m| bad("email", m))?,
+        password: Password::parse(password).map_err(|m| bad("password", m))?,
+        display_name: DisplayName::parse(name).map_err(|m| bad("name", m))?,
+        phone: None,
+    };
+    let role = vextrus_access::RoleKey::parse(&adduser.role).map_err(internal)?;
+    let db = Database::from_ref(state);
+    let mut tx = db.system().await.map_err(internal)?;
+    let slug = vextrus_tenancy::OrgSlug::parse(&adduser.org).map_err(internal)?;
+    let org = match vextrus_tenancy::service::get(&mut tx, &vextrus_tenancy::model::OrgRef::Slug(slug)).await {
+        Ok(org) => org,
+        Err(vextrus_tenancy::TenancyError::Db(e)) => return Err(internal(e)),
+        Err(_) => {
+            tracing::warn!(org = adduser.org, "registry.adduser_org names no organization");
+            let message = "this registry cannot create users now: ask an administrator";
+            return Err(NpmError(StatusCode::SERVICE_UNAVAILABLE, message.into()).into_response());
+        }
+    };
+    match vextrus_identity::service::join_as_new_user(&mut tx, org.id, user, role, "npm adduser").await {
+        Ok(_) => tx.commit().await.map_err(internal),
+        Err(IdentityError::EmailTaken) => {
+            Err(NpmError(StatusCode::CONFLICT, "that email address already has an account".into()).into_response())
+        }
+        // Taken meanwhile: the sign-in decides (this transaction rolls back).
+        Err(IdentityError::UsernameTaken) => Ok(()),
+        Err(e) => Err(internal(e)),
+    }
 }
 
 /// `/-/npm/v1/tokens`: the signed-in user's keys in this organization.

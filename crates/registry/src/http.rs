@@ -165,16 +165,33 @@ async fn route(state: &AppState, parts: &mut Parts, body: Body) -> Result<Respon
     }
 }
 
-/// The organization whose scope `name` is in, if it is the subject's: other organizations'
-/// packages are answered as not found (their existence is not disclosed).
+/// The organization that owns `name` (its scope, or for an unscoped name the package itself),
+/// if it is the subject's: other organizations' packages are answered as not found (their
+/// existence is not disclosed).
 async fn own_scope(db: &Database, subject: &Subject, name: &PackageName) -> Result<Option<TenantId>, NpmError> {
-    let (Some(tenant), Some(scope)) = (subject.tenant(), name.scope()) else {
+    let Some(tenant) = subject.tenant() else {
         return Ok(None);
     };
     let mut tx = db.tenant(tenant).await?;
-    let owns = crate::scopes::owns(&mut tx, tenant, scope).await?;
+    let owns = match name.scope() {
+        Some(scope) => crate::scopes::owns(&mut tx, tenant, scope).await?,
+        None => crate::scopes::unscoped_owner(&mut tx, name.as_str()).await? == Some(tenant),
+    };
     tx.commit().await?;
     Ok(owns.then_some(tenant))
+}
+
+/// The organization that owns `name`, found from the name alone.
+async fn owner_of(db: &Database, name: &PackageName) -> Result<Option<TenantId>, NpmError> {
+    match name.scope() {
+        Some(scope) => Ok(crate::scopes::owner_of(db, scope).await?),
+        None => {
+            let mut tx = db.system().await?;
+            let owner = crate::scopes::unscoped_owner(&mut tx, name.as_str()).await?;
+            tx.commit().await?;
+            Ok(owner)
+        }
+    }
 }
 
 async fn read(state: &AppState, parts: &mut Parts, segments: &[String]) -> Result<Response, Response> {
@@ -240,10 +257,7 @@ async fn reader_tenant(
             return Ok(tenant);
         }
     }
-    let Some(scope) = name.scope() else {
-        return Err(hidden());
-    };
-    let owner = crate::scopes::owner_of(db, scope).await.map_err(|e| NpmError::from(e).into_response())?;
+    let owner = owner_of(db, name).await.map_err(IntoResponse::into_response)?;
     let Some(owner) = owner else {
         return Err(hidden());
     };
@@ -326,10 +340,25 @@ async fn write(state: &AppState, parts: &mut Parts, segments: &[String], mut bod
         return Ok((StatusCode::CREATED, axum::Json(json!({"ok": "package changed", "success": true}))).into_response());
     }
     let permitted = permitted::<PackagesPublish>(parts, state).await?;
-    let Some(tenant) = own_scope(&db, permitted.subject(), &name).await.map_err(IntoResponse::into_response)? else {
-        let scope = name.scope().map_or_else(|| "unscoped packages".to_owned(), |s| format!("@{s}"));
-        let message = format!("you cannot publish {name}: {scope} is not your organization's scope");
-        return Err(NpmError(StatusCode::FORBIDDEN, message).into_response());
+    let tenant = match own_scope(&db, permitted.subject(), &name).await.map_err(IntoResponse::into_response)? {
+        Some(tenant) => tenant,
+        // A new unscoped name goes to the first organization that publishes it.
+        None if name.scope().is_none()
+            && settings.allow_unscoped
+            && owner_of(&db, &name).await.map_err(IntoResponse::into_response)?.is_none() =>
+        {
+            permitted.subject().tenant().ok_or_else(|| not_found().into_response())?
+        }
+        None => {
+            let message = match name.scope() {
+                Some(scope) => format!("you cannot publish {name}: @{scope} is not your organization's scope"),
+                None if settings.allow_unscoped => format!("you cannot publish {name}: another organization owns it"),
+                None => format!(
+                    "you cannot publish {name}: this registry takes only scoped packages (@<your organization>/…)"
+                ),
+            };
+            return Err(NpmError(StatusCode::FORBIDDEN, message).into_response());
+        }
     };
     let allowed = service::Allowed {
         manage: vextrus_access::Access::from_ref(state).check(permitted.subject(), PackagesManage::KEY).is_ok(),

@@ -35,6 +35,7 @@ pub const MIGRATIONS: ModuleMigrations = ModuleMigrations {
         Migration { version: 3, name: "scopes", sql: include_str!("../migrations/0003_scopes.sql") },
         Migration { version: 4, name: "stars", sql: include_str!("../migrations/0004_stars.sql") },
         Migration { version: 5, name: "visibility", sql: include_str!("../migrations/0005_visibility.sql") },
+        Migration { version: 6, name: "unscoped", sql: include_str!("../migrations/0006_unscoped.sql") },
     ],
 };
 
@@ -46,6 +47,26 @@ pub struct RegistrySettings {
     /// `X-Forwarded-Proto`/`X-Forwarded-Host` or `Host`.
     pub public_url: Option<String>,
     pub max_tarball_bytes: usize,
+    /// Organizations may publish unscoped names (the first to publish one owns it).
+    pub allow_unscoped: bool,
+    /// Who `npm adduser` creates; `None`: nobody.
+    pub adduser: Option<AddUser>,
+}
+
+/// `npm adduser` with a new username creates a platform user in this organization.
+#[derive(Debug, Clone)]
+pub struct AddUser {
+    /// The organization's slug (looked up when someone signs up, so it may be created later).
+    pub org: String,
+    /// `viewer` or `member`.
+    pub role: String,
+}
+
+impl RegistrySettings {
+    /// Scopes only, 100 MiB tarballs, tarball URLs from the request, no `npm adduser`.
+    pub fn new(storage: Storage) -> Self {
+        Self { storage, public_url: None, max_tarball_bytes: 100 * 1024 * 1024, allow_unscoped: false, adduser: None }
+    }
 }
 
 impl axum::extract::FromRef<AppState> for RegistrySettings {

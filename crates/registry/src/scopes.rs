@@ -28,6 +28,11 @@ pub(crate) async fn owns(tx: &mut TenantTx, tenant: TenantId, scope: &str) -> Re
     }
 }
 
+/// The organization that owns an unscoped name (`left-pad`): the one that published it.
+pub(crate) async fn unscoped_owner(tx: &mut impl Tx, name: &str) -> Result<Option<TenantId>, DbError> {
+    Ok(sqlx::query_scalar("SELECT registry.unscoped_owner($1)").bind(name).fetch_one(tx.conn()).await?)
+}
+
 /// The organization that owns `scope`, found from the scope alone (for reading a package that
 /// is visible beyond its organization).
 pub(crate) async fn owner_of(db: &Database, scope: &str) -> Result<Option<TenantId>, DbError> {

@@ -150,7 +150,9 @@ pub async fn publish(
     }
     let manifest = Value::Object(manifest);
     let mut tx = db.tenant(tenant).await?;
-    let created_package = store::lock_or_create(&mut tx, tenant, name.as_str()).await?;
+    let created_package = store::lock_or_create(&mut tx, tenant, name.as_str())
+        .await?
+        .ok_or_else(|| RegistryError::Forbidden(format!("{name} belongs to another organization")))?;
     let publisher = actor.id;
     let inserted = store::insert_version(
         &mut tx,

@@ -59,8 +59,9 @@ pub async fn tags(tx: &mut impl Tx, tenant: TenantId, name: &str) -> Result<BTre
 }
 
 /// Creates the package if it is new, then locks it: changes to one package are serialised
-/// (its `rev` and tags stay consistent), different packages proceed in parallel.
-pub async fn lock_or_create(tx: &mut impl Tx, tenant: TenantId, name: &str) -> Result<bool, DbError> {
+/// (its `rev` and tags stay consistent), different packages proceed in parallel. Whether it was
+/// created; `None` when it cannot be: another organization owns the (unscoped) name.
+pub async fn lock_or_create(tx: &mut impl Tx, tenant: TenantId, name: &str) -> Result<Option<bool>, DbError> {
     let created = sqlx::query("INSERT INTO registry.packages (tenant_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING")
         .bind(tenant)
         .bind(name)
@@ -68,12 +69,14 @@ pub async fn lock_or_create(tx: &mut impl Tx, tenant: TenantId, name: &str) -> R
         .await?
         .rows_affected()
         == 1;
-    sqlx::query("SELECT 1 FROM registry.packages WHERE tenant_id = $1 AND name = $2 FOR UPDATE")
+    let locked = sqlx::query("SELECT 1 FROM registry.packages WHERE tenant_id = $1 AND name = $2 FOR UPDATE")
         .bind(tenant)
         .bind(name)
         .execute(tx.conn())
-        .await?;
-    Ok(created)
+        .await?
+        .rows_affected()
+        == 1;
+    Ok(locked.then_some(created))
 }
 
 /// The new version, unless it exists (`false`: nothing was written).

@@ -10,6 +10,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 /// An npm run in `dir` with its own user config (the token) and cache; answers (ok, stdout, stderr).
+#[derive(Clone)]
 struct Npm {
     home: PathBuf,
 }
@@ -582,6 +583,8 @@ while time.time() < deadline:
             prompt, answer = answers.pop(0)
             seen = seen.split(prompt.encode(), 1)[1]
             os.write(fd, (answer + "\r").encode())
+if time.time() >= deadline:
+    os.kill(pid, 9)  # a prompt nobody answers: fail instead of waiting forever
 _, status = os.waitpid(pid, 0)
 sys.exit(os.waitstatus_to_exitcode(status))
 "#;
@@ -703,6 +706,115 @@ async fn npm_tokens_limited_to_networks_work_only_from_them() {
     let (ok, _, err) =
         npm.run(root.path(), &["token", "create", "--password", common::PASSWORD, "--cidr", "10.0.0.0/33"]).await;
     assert!(!ok && err.contains("CIDR"), "npm checks the list itself: {err}");
+}
+
+/// An instance that takes unscoped names and lets `npm adduser` join `vextrus` as a member.
+async fn open_registry() -> TestApp {
+    let settings = vextrus_server::HttpSettings::new(64 * 1024, std::time::Duration::from_secs(10));
+    TestApp::start_configured(settings, |modules| {
+        modules.registry.allow_unscoped = true;
+        modules.registry.adduser = Some(vextrus_registry::AddUser { org: "vextrus".into(), role: "member".into() });
+    })
+    .await
+}
+
+#[tokio::test]
+async fn where_configured_organizations_publish_unscoped_names_first_come_first_owned() {
+    let app = open_registry().await;
+    let owner = vextrus(&app).await;
+    app.sign_up("rival", "owner@rival.example", "rival-owner").await;
+    let rival = app.access_token("rival-owner", None).await;
+    let root = tempfile::tempdir().unwrap();
+    let ours = Npm::new(root.path(), &app, &api_key(&app, &owner, EVERY_REGISTRY_PERMISSION).await);
+    let theirs = Npm::new(root.path(), &app, &api_key(&app, &rival, EVERY_REGISTRY_PERMISSION).await);
+
+    let (ok, _, err) = ours.run(&package(root.path(), "bd-taka", "1.0.0", "module.exports = 1;\n"), &["publish"]).await;
+    assert!(ok, "{err}");
+    let (ok, _, err) =
+        theirs.run(&package(root.path(), "bd-taka", "1.0.1", "module.exports = 2;\n"), &["publish"]).await;
+    assert!(!ok && err.contains("403") && err.contains("another organization owns it"), "{err}");
+    let (ok, _, err) = theirs.run(root.path(), &["view", "bd-taka", "version"]).await;
+    assert!(!ok && err.contains("404"), "another organization's unscoped package is not disclosed: {err}");
+    let (ok, _, err) = ours.run(&package(root.path(), "bd-taka", "1.0.1", "module.exports = 2;\n"), &["publish"]).await;
+    assert!(ok, "{err}");
+    let consumer = root.path().join("consumer");
+    std::fs::create_dir_all(&consumer).unwrap();
+    std::fs::write(consumer.join("package.json"), r#"{"name":"consumer","version":"1.0.0","private":true}"#).unwrap();
+    let (ok, _, err) = ours.run(&consumer, &["install", "bd-taka@1.0.1"]).await;
+    assert!(ok, "{err}");
+    assert!(consumer.join("node_modules/bd-taka/index.js").exists());
+
+    // Both organizations race for a new name: exactly one gets it.
+    let race = |npm: &Npm, dir: PathBuf| {
+        let npm = npm.clone();
+        async move { npm.run(&dir, &["publish"]).await.0 }
+    };
+    let (a, b) = tokio::join!(
+        race(&ours, package(&root.path().join("a"), "bd-race", "1.0.0", "1;\n")),
+        race(&theirs, package(&root.path().join("b"), "bd-race", "1.0.0", "2;\n")),
+    );
+    assert!(a ^ b, "one of the two publishes wins: {a} {b}");
+
+    // Without the switch, unscoped names are refused.
+    let closed = TestApp::start().await;
+    let owner = vextrus(&closed).await;
+    let npm = Npm::new(root.path(), &closed, &api_key(&closed, &owner, EVERY_REGISTRY_PERMISSION).await);
+    let (ok, _, err) = npm.run(&package(&root.path().join("c"), "bd-taka", "1.0.0", "1;\n"), &["publish"]).await;
+    assert!(!ok && err.contains("only scoped packages"), "{err}");
+}
+
+#[tokio::test]
+async fn where_configured_npm_adduser_creates_a_member_and_otherwise_nobody() {
+    let app = open_registry().await;
+    let owner = vextrus(&app).await;
+    let root = tempfile::tempdir().unwrap();
+    let publisher = Npm::new(root.path(), &app, &api_key(&app, &owner, EVERY_REGISTRY_PERMISSION).await);
+    let (ok, _, err) = publisher.run(&package(root.path(), "@vextrus/kernel", "1.0.0", "1;\n"), &["publish"]).await;
+    assert!(ok, "{err}");
+    let driver = root.path().join("drive_tty.py");
+    std::fs::write(&driver, PTY_DRIVER).unwrap();
+    let adduser = |app: &TestApp, username: &'static str, email: &'static str| {
+        let npm = Npm::new(&root.path().join(username), app, "none-yet");
+        std::fs::write(npm.home.join(".npmrc"), format!("registry={}/npm/\n", app.base)).unwrap();
+        let driver = driver.to_str().unwrap().to_owned();
+        let root = root.path().to_owned();
+        async move {
+            let answers = [
+                format!("Username:={username}"),
+                format!("Password:={}", common::PASSWORD),
+                format!("public):={email}"),
+            ];
+            let mut args: Vec<&str> = answers.iter().map(String::as_str).collect();
+            args.insert(0, &driver);
+            args.extend(["--", "npm", "adduser", "--auth-type=legacy"]);
+            let (ok, out, err) = npm.tool(&root, "python3", &args).await;
+            (ok, format!("{out}{err}"), npm)
+        }
+    };
+    let (ok, out, npm) = adduser(&app, "rahim", "rahim@vextrus.example").await;
+    assert!(ok, "npm adduser: {out}");
+    let (ok, who, err) = npm.run(root.path(), &["whoami"]).await;
+    assert!(ok && who.trim() == "rahim", "{who}{err}");
+    let (ok, version, err) = npm.run(root.path(), &["view", "@vextrus/kernel", "version"]).await;
+    assert!(ok && version.trim() == "1.0.0", "a member reads the organization's packages: {err}");
+    let members = app.ok_json_get(&owner, "/v1/members").await;
+    let rahim = members["items"].as_array().unwrap().iter().find(|m| m["username"] == "rahim").cloned();
+    assert_eq!(rahim.expect("rahim is a member")["roles"], json!(["member"]));
+    let events = app.ok_json_get(&owner, "/v1/audit/events?action=identity.user.signup").await;
+    assert!(events.to_string().contains("npm adduser"), "{events}");
+    app.mail_for("rahim@vextrus.example").await;
+
+    // A taken name signs in (and fails with a wrong password); a taken address is refused.
+    let (ok, out, _) = adduser(&app, "vx-owner", "other@vextrus.example").await;
+    assert!(ok, "adduser as an existing user with the right password signs in: {out}");
+    let (ok, out, _) = adduser(&app, "karim", "rahim@vextrus.example").await;
+    assert!(!ok && out.contains("already has an account"), "{out}");
+
+    // Without the setting nobody is created.
+    let closed = TestApp::start().await;
+    vextrus(&closed).await;
+    let (ok, out, _) = adduser(&closed, "rahim", "rahim@vextrus.example").await;
+    assert!(!ok && out.contains("401"), "{out}");
 }
 
 #[tokio::test]

@@ -55,11 +55,8 @@ pub async fn modules(db: &vextrus_db::Database) -> vextrus::ModuleSettings {
     // Objects of a test instance live as long as the test process (the directory is left behind
     // in the system temp dir, like the test databases).
     let objects = tempfile::tempdir().unwrap().keep();
-    let registry = vextrus_registry::RegistrySettings {
-        storage: vextrus_storage::Storage::local(&objects).unwrap(),
-        public_url: None,
-        max_tarball_bytes: 1024 * 1024,
-    };
+    let mut registry = vextrus_registry::RegistrySettings::new(vextrus_storage::Storage::local(&objects).unwrap());
+    registry.max_tarball_bytes = 1024 * 1024;
     vextrus::ModuleSettings { identity: dev_identity(), auth, access, retention: Default::default(), registry }
 }
 

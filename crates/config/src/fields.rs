@@ -341,6 +341,14 @@ pub const FIELDS: &[Field] = &[
               larger (base64).",
     },
     Field {
+        key: "registry.request_timeout_secs",
+        env_aliases: &[],
+        kind: Kind::Int,
+        default: "900",
+        doc: "Time limit of one npm registry request until its answer starts (a publish of a large package \
+              over a slow link); other routes have `http.request_timeout_secs`. Downloads stream afterwards.",
+    },
+    Field {
         key: "registry.allow_unscoped",
         env_aliases: &[],
         kind: Kind::Bool,

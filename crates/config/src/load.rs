@@ -237,6 +237,7 @@ fn validate(config: &Config, origins: &BTreeMap<String, String>) -> Result<(), C
         ("auth.access_token_ttl_secs", config.auth.access_token_ttl_secs),
         ("auth.session_ttl_secs", config.auth.session_ttl_secs),
         ("registry.max_tarball_bytes", config.registry.max_tarball_bytes),
+        ("registry.request_timeout_secs", config.registry.request_timeout_secs),
     ];
     for (key, value) in at_least_one {
         if value == 0 {

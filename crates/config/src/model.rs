@@ -230,6 +230,7 @@ impl Config {
 #[serde(default)]
 pub struct RegistryConfig {
     pub max_tarball_bytes: u64,
+    pub request_timeout_secs: u64,
     pub allow_unscoped: bool,
     pub adduser_org: String,
     pub adduser_role: String,
@@ -239,6 +240,7 @@ impl Default for RegistryConfig {
     fn default() -> Self {
         Self {
             max_tarball_bytes: 100 * 1024 * 1024,
+            request_timeout_secs: 900,
             allow_unscoped: false,
             adduser_org: String::new(),
             adduser_role: "viewer".into(),

@@ -74,12 +74,20 @@ pub struct HttpSettings {
     pub request_timeout: Duration,
     /// Templated routes whose successes are counted but not logged one by one.
     pub quiet_routes: Vec<String>,
+    /// Templated routes starting with a prefix here get its time limit instead of
+    /// `request_timeout` (the registry's uploads of large packages).
+    pub route_timeouts: Vec<(String, Duration)>,
 }
 
 impl HttpSettings {
     /// The defaults of `http.*` and `log.quiet_routes`.
     pub fn new(body_limit_bytes: usize, request_timeout: Duration) -> Self {
-        Self { body_limit_bytes, request_timeout, quiet_routes: vec!["/auth/verify".to_owned()] }
+        Self {
+            body_limit_bytes,
+            request_timeout,
+            quiet_routes: vec!["/auth/verify".to_owned()],
+            route_timeouts: Vec::new(),
+        }
     }
 }
 
@@ -152,7 +160,7 @@ pub fn build(
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
-            observe::ObserveConfig::new(settings.request_timeout, &settings.quiet_routes),
+            observe::ObserveConfig::new(settings.request_timeout, &settings.quiet_routes, &settings.route_timeouts),
             observe::observe,
         ))
         .layer(DefaultBodyLimit::max(settings.body_limit_bytes))

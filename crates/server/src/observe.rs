@@ -26,14 +26,28 @@ type Histograms = HashMap<String, HashMap<(Method, u16), Histogram>>;
 #[derive(Debug, Clone)]
 pub struct ObserveConfig {
     request_timeout: Duration,
+    route_timeouts: Arc<[(String, Duration)]>,
     quiet: Arc<[String]>,
     histograms: Arc<RwLock<Histograms>>,
     active: Arc<RwLock<HashMap<Method, Gauge>>>,
 }
 
 impl ObserveConfig {
-    pub fn new(request_timeout: Duration, quiet_routes: &[String]) -> Self {
-        Self { request_timeout, quiet: quiet_routes.into(), histograms: Arc::default(), active: Arc::default() }
+    pub fn new(request_timeout: Duration, quiet_routes: &[String], route_timeouts: &[(String, Duration)]) -> Self {
+        Self {
+            request_timeout,
+            route_timeouts: route_timeouts.into(),
+            quiet: quiet_routes.into(),
+            histograms: Arc::default(),
+            active: Arc::default(),
+        }
+    }
+
+    fn timeout_of(&self, route: &str) -> Duration {
+        self.route_timeouts
+            .iter()
+            .find(|(prefix, _)| route.starts_with(prefix.as_str()))
+            .map_or(self.request_timeout, |(_, t)| *t)
     }
 
     fn active(&self, method: &Method) -> Gauge {
@@ -87,8 +101,9 @@ pub async fn observe(State(config): State<ObserveConfig>, req: Request, next: Ne
             .and_then(|v| v.to_str().ok())
             .map(|ua| ua.chars().take(300).collect()),
     };
+    let timeout = config.timeout_of(route);
     let response = request_id::scope_with(id.clone(), context, async {
-        match tokio::time::timeout(config.request_timeout, next.run(req)).await {
+        match tokio::time::timeout(timeout, next.run(req)).await {
             Ok(response) => response,
             Err(_) => {
                 ApiError::unavailable("request_timeout", "The request took too long and was abandoned.").into_response()

@@ -708,6 +708,55 @@ async fn npm_tokens_limited_to_networks_work_only_from_them() {
     assert!(!ok && err.contains("CIDR"), "npm checks the list itself: {err}");
 }
 
+#[tokio::test]
+async fn a_slow_publish_has_the_registrys_time_limit_not_the_apis() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut settings = vextrus_server::HttpSettings::new(64 * 1024, std::time::Duration::from_secs(1));
+    settings.route_timeouts = vec![("/npm".to_owned(), std::time::Duration::from_secs(30))];
+    let app = TestApp::start_configured(settings, |_| {}).await;
+    let owner = vextrus(&app).await;
+    let root = tempfile::tempdir().unwrap();
+    let pkg = root.path().join("package");
+    std::fs::create_dir_all(&pkg).unwrap();
+    std::fs::write(pkg.join("package.json"), json!({"name": "@vextrus/slow", "version": "1.0.0"}).to_string()).unwrap();
+    let tgz =
+        std::process::Command::new("tar").args(["-czf", "-", "package"]).current_dir(root.path()).output().unwrap();
+    let data = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(tgz.stdout)
+    };
+    let doc = json!({"name": "@vextrus/slow", "dist-tags": {"latest": "1.0.0"},
+        "versions": {"1.0.0": {"name": "@vextrus/slow", "version": "1.0.0"}},
+        "_attachments": {"@vextrus/slow-1.0.0.tgz": {"data": data}}})
+    .to_string();
+    let signup = json!({"name": "slow"}).to_string();
+    // Each request's body arrives in two halves, 2 s apart: longer than the API's 1 s limit.
+    let slowly = |method: &str, path: &str, body: String| {
+        let (addr, head) = (
+            app.base.trim_start_matches("http://").to_owned(),
+            format!(
+                "{method} {path} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {owner}\r\ncontent-type: application/json\r\n\
+             content-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            ),
+        );
+        async move {
+            let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let (first, second) = body.split_at(body.len() / 2);
+            stream.write_all(format!("{head}{first}").as_bytes()).await.unwrap();
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            let _ = stream.write_all(second.as_bytes()).await;
+            let mut answer = String::new();
+            let _ = stream.read_to_string(&mut answer).await;
+            answer.lines().next().unwrap_or_default().to_owned()
+        }
+    };
+    let (publish, api) =
+        tokio::join!(slowly("PUT", "/npm/@vextrus%2fslow", doc), slowly("PATCH", "/v1/orgs/vextrus", signup));
+    assert_eq!(publish, "HTTP/1.1 201 Created");
+    assert_eq!(api, "HTTP/1.1 503 Service Unavailable", "the API's own limit still holds");
+}
+
 /// An instance that takes unscoped names and lets `npm adduser` join `vextrus` as a member.
 async fn open_registry() -> TestApp {
     let settings = vextrus_server::HttpSettings::new(64 * 1024, std::time::Duration::from_secs(10));

@@ -76,6 +76,7 @@ pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
             .filter(|r| !r.is_empty())
             .map(str::to_owned)
             .collect(),
+        route_timeouts: vec![("/npm".to_owned(), Duration::from_secs(config.registry.request_timeout_secs))],
     };
     let (router, _) = vextrus::app(state, settings);
     let router = router.into_make_service_with_connect_info::<std::net::SocketAddr>();

@@ -349,6 +349,30 @@ pub const FIELDS: &[Field] = &[
               over a slow link); other routes have `http.request_timeout_secs`. Downloads stream afterwards.",
     },
     Field {
+        key: "registry.uplink_url",
+        env_aliases: &[],
+        kind: Kind::Str,
+        default: "",
+        doc: "An upstream registry to proxy and cache (`https://registry.npmjs.org/`) for every name no \
+              organization here owns; more uplinks, with their own limits, as `[[registry.uplinks]]` in the \
+              file. Empty and none listed: nothing is proxied.",
+    },
+    Field {
+        key: "registry.min_release_age_hours",
+        env_aliases: &[],
+        kind: Kind::Int,
+        default: "0",
+        doc: "Hide proxied versions published less than this long ago (a supply-chain quarantine); \
+              `latest` falls back to the newest version old enough. Packages owned here are exempt.",
+    },
+    Field {
+        key: "registry.proxy_anonymous",
+        env_aliases: &[],
+        kind: Kind::Bool,
+        default: "false",
+        doc: "Serve proxied packages without a token (off: any signed-in platform user or API key).",
+    },
+    Field {
         key: "registry.allow_unscoped",
         env_aliases: &[],
         kind: Kind::Bool,

@@ -259,6 +259,22 @@ fn validate(config: &Config, origins: &BTreeMap<String, String>) -> Result<(), C
         }
         other => return Err(fail("storage.backend", format!("{other:?} is not `local` or `s3`"))),
     }
+    let uplinks = config.registry.uplink_url.iter().map(|url| ("registry.uplink_url", url));
+    let listed = config.registry.uplinks.iter().map(|u| ("registry.uplinks", &u.url));
+    for (key, url) in uplinks.chain(listed) {
+        match url::Url::parse(url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.query().is_none() => {}
+            _ => return Err(fail(key, format!("{url:?} is not an http(s) registry URL"))),
+        }
+    }
+    let mut names: Vec<&str> = config.registry.uplinks.iter().map(|u| u.name.as_str()).collect();
+    names.sort_unstable();
+    if let Some(twice) = names.windows(2).find(|w| w[0] == w[1]) {
+        return Err(fail("registry.uplinks", format!("two uplinks are named {:?}", twice[0])));
+    }
+    if config.registry.uplinks.iter().any(|u| u.timeout_secs == 0 || u.max_failures == 0) {
+        return Err(fail("registry.uplinks", "timeout_secs and max_failures must be at least 1".into()));
+    }
     if !matches!(config.registry.adduser_role.as_str(), "viewer" | "member") {
         let role = &config.registry.adduser_role;
         return Err(fail("registry.adduser_role", format!("{role:?} is not `viewer` or `member`")));

@@ -234,6 +234,51 @@ pub struct RegistryConfig {
     pub allow_unscoped: bool,
     pub adduser_org: String,
     pub adduser_role: String,
+    /// Shortcut for one uplink named `upstream` serving every name not owned here.
+    pub uplink_url: Option<String>,
+    /// Upstream registries, in order (`[[registry.uplinks]]` in the file).
+    pub uplinks: Vec<UplinkConfig>,
+    /// Proxied versions younger than this are hidden (0: none are).
+    pub min_release_age_hours: u64,
+    /// Proxied packages may be read without a token.
+    pub proxy_anonymous: bool,
+}
+
+/// One upstream registry (`[[registry.uplinks]]`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UplinkConfig {
+    pub name: String,
+    pub url: String,
+    /// The `Authorization` header sent to it (`Bearer …`), if it wants one.
+    #[serde(serialize_with = "redact_opt")]
+    pub auth: Option<SecretString>,
+    /// Which names it may serve: Verdaccio's patterns (`**`, `@*/*`, `@types/*`, `lodash`).
+    pub packages: Vec<String>,
+    pub timeout_secs: u64,
+    /// How long a fetched packument is served before it is revalidated (in the background).
+    pub maxage_secs: u64,
+    /// How long an upstream "not found" is remembered.
+    pub not_found_ttl_secs: u64,
+    /// Consecutive failures after which the uplink is left alone for `fail_timeout_secs`.
+    pub max_failures: u32,
+    pub fail_timeout_secs: u64,
+}
+
+impl Default for UplinkConfig {
+    fn default() -> Self {
+        Self {
+            name: "upstream".into(),
+            url: String::new(),
+            auth: None,
+            packages: vec!["**".into()],
+            timeout_secs: 30,
+            maxage_secs: 120,
+            not_found_ttl_secs: 300,
+            max_failures: 2,
+            fail_timeout_secs: 300,
+        }
+    }
 }
 
 impl Default for RegistryConfig {
@@ -244,6 +289,10 @@ impl Default for RegistryConfig {
             allow_unscoped: false,
             adduser_org: String::new(),
             adduser_role: "viewer".into(),
+            uplink_url: None,
+            uplinks: Vec::new(),
+            min_release_age_hours: 0,
+            proxy_anonymous: false,
         }
     }
 }

@@ -72,6 +72,19 @@ impl From<RegistryError> for NpmError {
     }
 }
 
+impl From<crate::proxy::ProxyError> for NpmError {
+    fn from(e: crate::proxy::ProxyError) -> Self {
+        use crate::proxy::ProxyError;
+        match e {
+            ProxyError::NotFound => not_found(),
+            ProxyError::Unavailable(m) => NpmError(StatusCode::SERVICE_UNAVAILABLE, m),
+            ProxyError::BadGateway(m) => NpmError(StatusCode::BAD_GATEWAY, m),
+            ProxyError::Db(e) => RegistryError::Db(e).into(),
+            ProxyError::Storage(e) => RegistryError::Storage(e).into(),
+        }
+    }
+}
+
 impl From<vextrus_db::DbError> for NpmError {
     fn from(e: vextrus_db::DbError) -> Self {
         RegistryError::Db(e).into()
@@ -197,7 +210,9 @@ async fn owner_of(db: &Database, name: &PackageName) -> Result<Option<TenantId>,
 async fn read(state: &AppState, parts: &mut Parts, segments: &[String]) -> Result<Response, Response> {
     let (name, rest) = name_and_rest(segments).map_err(IntoResponse::into_response)?;
     let db = Database::from_ref(state);
-    let tenant = reader_tenant(state, parts, &db, &name).await?;
+    let Some(tenant) = reader_tenant(state, parts, &db, &name).await? else {
+        return proxied(state, parts, &name, rest).await;
+    };
     let settings = RegistrySettings::from_ref(state);
     let base = base_url(&settings, &parts.headers);
     match rest {
@@ -213,19 +228,10 @@ async fn read(state: &AppState, parts: &mut Parts, segments: &[String]) -> Resul
                 let row = row.ok_or_else(|| not_found().into_response())?;
                 return Ok(json_response(&parts.headers, version_doc(&package, row, &base), "application/json"));
             }
-            let write = parts.uri.query().is_some_and(|q| q.split('&').any(|p| p == "write=true"));
-            let accept = parts.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
-            let abbreviated = !write && accept.contains("application/vnd.npm.install-v1+json");
-            let (doc, content_type) = if abbreviated {
-                (packument(&package, &base, true), "application/vnd.npm.install-v1+json")
-            } else {
-                (packument(&package, &base, false), "application/json")
-            };
-            let response = json_response(&parts.headers, doc, content_type);
-            let format = if abbreviated { "abbreviated" } else { "full" };
-            let status = if response.status() == StatusCode::NOT_MODIFIED { "304" } else { "200" };
-            metrics::counter!("vextrus_registry_packument_responses_total", "format" => format, "status" => status)
-                .increment(1);
+            let abbreviated = wants_abbreviated(parts);
+            let doc = packument(&package, &base, abbreviated);
+            let response = json_response(&parts.headers, doc, content_type(abbreviated));
+            count_packument(abbreviated, &response);
             Ok(response)
         }
         _ => Err(not_found().into_response()),
@@ -236,39 +242,103 @@ async fn read(state: &AppState, parts: &mut Parts, segments: &[String]) -> Resul
 /// `registry.packages.read`) read everything in their scopes; anyone else reads a package only as
 /// far as its visibility allows: `public` without a token, `signed_in` with any valid one.
 /// Otherwise: 404 for the signed-in (existence is not disclosed), 401 without a token.
+/// `None`: no organization here owns the name (it may be proxied).
 async fn reader_tenant(
     state: &AppState,
     parts: &mut Parts,
     db: &Database,
     name: &PackageName,
-) -> Result<TenantId, Response> {
+) -> Result<Option<TenantId>, Response> {
     let anonymous = !parts.headers.contains_key(header::AUTHORIZATION);
-    let hidden = || {
-        if anonymous {
-            NpmError(StatusCode::UNAUTHORIZED, "authentication required: run npm login".into()).into_response()
-        } else {
-            not_found().into_response()
-        }
-    };
+    let hidden = || hidden(anonymous);
     if !anonymous {
         let subject = Subject::from_request_parts(parts, state).await.map_err(IntoResponse::into_response)?;
         if let Some(tenant) = own_scope(db, &subject, name).await.map_err(IntoResponse::into_response)? {
             permitted::<PackagesRead>(parts, state).await?;
-            return Ok(tenant);
+            return Ok(Some(tenant));
         }
     }
     let owner = owner_of(db, name).await.map_err(IntoResponse::into_response)?;
     let Some(owner) = owner else {
-        return Err(hidden());
+        return Ok(None);
     };
     let mut tx = db.tenant(owner).await.map_err(|e| NpmError::from(e).into_response())?;
     let row =
         crate::store::package(&mut tx, owner, name.as_str()).await.map_err(|e| NpmError::from(e).into_response())?;
     let _ = tx.commit().await;
     match row.map(|r| r.visibility) {
-        Some(v) if v == "public" || (v == "signed_in" && !anonymous) => Ok(owner),
+        Some(v) if v == "public" || (v == "signed_in" && !anonymous) => Ok(Some(owner)),
         _ => Err(hidden()),
     }
+}
+
+/// What a package one may not see answers: 401 without a token, else 404.
+fn hidden(anonymous: bool) -> Response {
+    if anonymous {
+        NpmError(StatusCode::UNAUTHORIZED, "authentication required: run npm login".into()).into_response()
+    } else {
+        not_found().into_response()
+    }
+}
+
+/// A name no organization here owns: from the uplinks, if one may serve it. Any signed-in
+/// subject may read it (anyone, where `registry.proxy_anonymous` says so).
+async fn proxied(
+    state: &AppState,
+    parts: &mut Parts,
+    name: &PackageName,
+    rest: &[String],
+) -> Result<Response, Response> {
+    let settings = RegistrySettings::from_ref(state);
+    let anonymous = !parts.headers.contains_key(header::AUTHORIZATION);
+    let Some(proxy) = settings.proxy.clone().filter(|p| p.proxies(name)) else {
+        return Err(hidden(anonymous));
+    };
+    if !(anonymous && proxy.settings().anonymous) {
+        Subject::from_request_parts(parts, state).await.map_err(IntoResponse::into_response)?;
+    }
+    let db = Database::from_ref(state);
+    let base = base_url(&settings, &parts.headers);
+    let fail = |e: crate::proxy::ProxyError| NpmError::from(e).into_response();
+    match rest {
+        [dash, file] if dash == "-" => {
+            let object = proxy.tarball(&db, &settings.storage, name, file).await.map_err(fail)?;
+            Ok(tarball_response(object))
+        }
+        [wanted] => {
+            let entry = proxy.packument(&db, name).await.map_err(fail)?;
+            let doc = entry.doc().map_err(fail)?;
+            let version =
+                crate::proxy::version_doc(doc, name, &base, wanted).ok_or_else(|| not_found().into_response())?;
+            Ok(json_response(&parts.headers, version, "application/json"))
+        }
+        [] => {
+            let entry = proxy.packument(&db, name).await.map_err(fail)?;
+            let abbreviated = wants_abbreviated(parts);
+            let (body, etag) = entry.rendered(name, &base, abbreviated).map_err(fail)?;
+            let response = bytes_response(&parts.headers, body, etag, content_type(abbreviated));
+            count_packument(abbreviated, &response);
+            Ok(response)
+        }
+        _ => Err(not_found().into_response()),
+    }
+}
+
+fn wants_abbreviated(parts: &Parts) -> bool {
+    let write = parts.uri.query().is_some_and(|q| q.split('&').any(|p| p == "write=true"));
+    let accept = parts.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    !write && accept.contains("application/vnd.npm.install-v1+json")
+}
+
+fn content_type(abbreviated: bool) -> &'static str {
+    if abbreviated { "application/vnd.npm.install-v1+json" } else { "application/json" }
+}
+
+fn count_packument(abbreviated: bool, response: &Response) {
+    let format = if abbreviated { "abbreviated" } else { "full" };
+    let status = if response.status() == StatusCode::NOT_MODIFIED { "304" } else { "200" };
+    metrics::counter!("vextrus_registry_packument_responses_total", "format" => format, "status" => status)
+        .increment(1);
 }
 
 async fn tarball(
@@ -289,6 +359,10 @@ async fn tarball(
             tracing::error!(key, "a published tarball is missing from object storage");
             NpmError(StatusCode::INTERNAL_SERVER_ERROR, "the tarball is missing from storage".into()).into_response()
         })?;
+    Ok(tarball_response(object))
+}
+
+fn tarball_response(object: vextrus_storage::Object) -> Response {
     metrics::counter!("vextrus_registry_downloads_total").increment(1);
     let mut response =
         Body::from_stream(object.bytes.map(|chunk| chunk.map_err(std::io::Error::other))).into_response();
@@ -298,7 +372,7 @@ async fn tarball(
     // Versions are immutable: a tarball's bytes never change. `private`: an answer to an
     // authenticated request must not land in a shared cache (another client would get it).
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=31536000, immutable"));
-    Ok(response)
+    response
 }
 
 async fn write(state: &AppState, parts: &mut Parts, segments: &[String], mut body: Body) -> Result<Response, Response> {
@@ -587,6 +661,18 @@ const ABBREVIATED: &[&str] = &[
     "hasInstallScript",
 ];
 
+/// A version's manifest cut to what installers read.
+pub(crate) fn abbreviate(manifest: &Value) -> Value {
+    let Value::Object(full) = manifest else { return manifest.clone() };
+    let scripts = full.get("scripts").and_then(Value::as_object);
+    let install_script =
+        scripts.is_some_and(|s| ["preinstall", "install", "postinstall"].iter().any(|k| s.contains_key(*k)));
+    let mut short: Map<String, Value> =
+        full.iter().filter(|(k, _)| ABBREVIATED.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
+    short.entry("hasInstallScript").or_insert(json!(install_script));
+    Value::Object(short)
+}
+
 fn packument(package: &Package, base: &str, abbreviated: bool) -> Value {
     let time_of = |t: chrono::DateTime<chrono::Utc>| json!(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
     let mut versions = Map::new();
@@ -595,17 +681,8 @@ fn packument(package: &Package, base: &str, abbreviated: bool) -> Value {
     time.insert("modified".into(), time_of(package.row.modified_at));
     for row in &package.versions {
         let mut doc = version_doc(package, row, base);
-        if abbreviated && let Value::Object(full) = &doc {
-            let scripts = full.get("scripts").and_then(Value::as_object);
-            let install_script =
-                scripts.is_some_and(|s| ["preinstall", "install", "postinstall"].iter().any(|k| s.contains_key(*k)));
-            let mut short: Map<String, Value> = full
-                .iter()
-                .filter(|(k, _)| ABBREVIATED.contains(&k.as_str()))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            short.entry("hasInstallScript").or_insert(json!(install_script));
-            doc = Value::Object(short);
+        if abbreviated {
+            doc = abbreviate(&doc);
         }
         versions.insert(row.version.clone(), doc);
         time.insert(row.version.clone(), time_of(row.published_at));
@@ -637,11 +714,21 @@ fn packument(package: &Package, base: &str, abbreviated: bool) -> Value {
     })
 }
 
+/// A weak ETag over a body's bytes.
+pub(crate) fn weak_etag(body: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, body);
+    format!("W/\"{}\"", crate::service::hex(&digest.as_ref()[..16]))
+}
+
 /// A JSON answer with a weak ETag over its bytes; 304 when the client has it.
 fn json_response(request: &HeaderMap, doc: Value, content_type: &'static str) -> Response {
-    let body = serde_json::to_vec(&doc).unwrap_or_default();
-    let digest = ring::digest::digest(&ring::digest::SHA256, &body);
-    let etag = format!("W/\"{}\"", crate::service::hex(&digest.as_ref()[..16]));
+    let body = Bytes::from(serde_json::to_vec(&doc).unwrap_or_default());
+    let etag = weak_etag(&body);
+    bytes_response(request, body, etag, content_type)
+}
+
+/// A serialized JSON answer and its ETag; 304 when the client has it.
+fn bytes_response(request: &HeaderMap, body: Bytes, etag: String, content_type: &'static str) -> Response {
     let matches = request
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -650,7 +737,7 @@ fn json_response(request: &HeaderMap, doc: Value, content_type: &'static str) ->
     if matches {
         return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag_value)]).into_response();
     }
-    let mut response = Bytes::from(body).into_response();
+    let mut response = body.into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(header::ETAG, etag_value);

@@ -5,6 +5,7 @@
 mod credentials;
 mod http;
 pub mod model;
+pub mod proxy;
 mod scopes;
 pub mod service;
 mod store;
@@ -36,6 +37,7 @@ pub const MIGRATIONS: ModuleMigrations = ModuleMigrations {
         Migration { version: 4, name: "stars", sql: include_str!("../migrations/0004_stars.sql") },
         Migration { version: 5, name: "visibility", sql: include_str!("../migrations/0005_visibility.sql") },
         Migration { version: 6, name: "unscoped", sql: include_str!("../migrations/0006_unscoped.sql") },
+        Migration { version: 7, name: "upstream", sql: include_str!("../migrations/0007_upstream.sql") },
     ],
 };
 
@@ -51,6 +53,8 @@ pub struct RegistrySettings {
     pub allow_unscoped: bool,
     /// Who `npm adduser` creates; `None`: nobody.
     pub adduser: Option<AddUser>,
+    /// Upstream registries for names no organization here owns; `None`: nothing is proxied.
+    pub proxy: Option<std::sync::Arc<proxy::Proxy>>,
 }
 
 /// `npm adduser` with a new username creates a platform user in this organization.
@@ -65,7 +69,14 @@ pub struct AddUser {
 impl RegistrySettings {
     /// Scopes only, 100 MiB tarballs, tarball URLs from the request, no `npm adduser`.
     pub fn new(storage: Storage) -> Self {
-        Self { storage, public_url: None, max_tarball_bytes: 100 * 1024 * 1024, allow_unscoped: false, adduser: None }
+        Self {
+            storage,
+            public_url: None,
+            max_tarball_bytes: 100 * 1024 * 1024,
+            allow_unscoped: false,
+            adduser: None,
+            proxy: None,
+        }
     }
 }
 

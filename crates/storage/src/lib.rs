@@ -99,6 +99,14 @@ impl Storage {
         }
     }
 
+    /// Starts writing the object at `key` piece by piece (a multipart upload: at most one part is
+    /// held in memory). Nothing is visible at `key` until [`Upload::finish`]; it replaces what
+    /// was there.
+    pub async fn upload(&self, key: &str) -> Result<Upload, StorageError> {
+        let upload = self.store.put_multipart(&ObjectPath::from(key)).await?;
+        Ok(Upload(object_store::WriteMultipart::new(upload)))
+    }
+
     /// The object at `key`, streamed; `None` if there is none.
     pub async fn get(&self, key: &str) -> Result<Option<Object>, StorageError> {
         match self.store.get(&ObjectPath::from(key)).await {
@@ -110,6 +118,36 @@ impl Storage {
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+/// An object being written; see [`Storage::upload`].
+pub struct Upload(object_store::WriteMultipart);
+
+impl std::fmt::Debug for Upload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Upload")
+    }
+}
+
+impl Upload {
+    /// Appends bytes; waits while too many parts are in flight.
+    pub async fn write(&mut self, bytes: &[u8]) -> Result<(), StorageError> {
+        self.0.wait_for_capacity(4).await?;
+        self.0.write(bytes);
+        Ok(())
+    }
+
+    /// Makes the object visible.
+    pub async fn finish(self) -> Result<(), StorageError> {
+        self.0.finish().await?;
+        Ok(())
+    }
+
+    /// Gives up: nothing is left at the key by this upload.
+    pub async fn abort(self) -> Result<(), StorageError> {
+        self.0.abort().await?;
+        Ok(())
     }
 }
 
@@ -128,5 +166,23 @@ mod tests {
         let bytes: Vec<Bytes> = object.bytes.try_collect().await.unwrap();
         assert_eq!(bytes.concat(), b"first", "the first write stays");
         assert!(storage.get("registry/sha512/none").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn uploads_appear_only_when_finished() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::local(&dir.path().join("objects")).unwrap();
+        let mut upload = storage.upload("upstream/left-pad/-/left-pad-1.3.0.tgz").await.unwrap();
+        upload.write(b"half ").await.unwrap();
+        assert!(storage.get("upstream/left-pad/-/left-pad-1.3.0.tgz").await.unwrap().is_none());
+        upload.write(b"and the rest").await.unwrap();
+        upload.finish().await.unwrap();
+        let object = storage.get("upstream/left-pad/-/left-pad-1.3.0.tgz").await.unwrap().expect("stored");
+        let bytes: Vec<Bytes> = object.bytes.try_collect().await.unwrap();
+        assert_eq!(bytes.concat(), b"half and the rest");
+        let mut abandoned = storage.upload("upstream/x/-/x-1.0.0.tgz").await.unwrap();
+        abandoned.write(b"partial").await.unwrap();
+        abandoned.abort().await.unwrap();
+        assert!(storage.get("upstream/x/-/x-1.0.0.tgz").await.unwrap().is_none());
     }
 }

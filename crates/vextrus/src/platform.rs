@@ -209,3 +209,36 @@ pub fn storage(config: &Config) -> anyhow::Result<vextrus_storage::Storage> {
     };
     Ok(vextrus_storage::Storage::s3(&settings)?)
 }
+
+/// The registry's uplinks as configured (`registry.uplink_url`, then `[[registry.uplinks]]`);
+/// `None` when nothing is proxied.
+pub fn proxy(config: &Config) -> anyhow::Result<Option<std::sync::Arc<vextrus_registry::proxy::Proxy>>> {
+    use std::time::Duration;
+    use vextrus_registry::proxy::{Proxy, ProxySettings, Uplink};
+    let r = &config.registry;
+    let mut uplinks = Vec::new();
+    if let Some(url) = r.uplink_url.as_deref().filter(|u| !u.trim().is_empty()) {
+        uplinks.push(Uplink::new("upstream", url).map_err(anyhow::Error::msg).context("registry.uplink_url")?);
+    }
+    for u in &r.uplinks {
+        let mut uplink = Uplink::new(&u.name, &u.url).map_err(anyhow::Error::msg).context("registry.uplinks")?;
+        uplink.auth = u.auth.as_ref().map(|a| a.expose_secret().to_owned());
+        uplink.packages = u.packages.clone();
+        uplink.timeout = Duration::from_secs(u.timeout_secs);
+        uplink.maxage = Duration::from_secs(u.maxage_secs);
+        uplink.not_found_ttl = Duration::from_secs(u.not_found_ttl_secs);
+        uplink.max_failures = u.max_failures;
+        uplink.fail_timeout = Duration::from_secs(u.fail_timeout_secs);
+        uplinks.push(uplink);
+    }
+    if uplinks.is_empty() {
+        return Ok(None);
+    }
+    let hours = i64::try_from(r.min_release_age_hours).unwrap_or(i64::MAX / 3_600_000);
+    let settings = ProxySettings {
+        uplinks,
+        min_release_age: (hours > 0).then(|| chrono::Duration::hours(hours)),
+        anonymous: r.proxy_anonymous,
+    };
+    Ok(Some(std::sync::Arc::new(Proxy::new(settings))))
+}

@@ -125,7 +125,7 @@ fn every_field_in_the_catalogue_is_a_real_key() {
             _ if field.key.ends_with("_role") => "role_x",
             _ if field.key == "log.format" => "json",
             _ if field.key == "storage.backend" => "local",
-            _ if field.key == "public_url" => "https://erp.example.com",
+            _ if field.key == "public_url" || field.key == "registry.uplink_url" => "https://erp.example.com",
             _ => "value",
         };
         let env = [(field.env(), value.to_owned())];
@@ -168,4 +168,32 @@ fn the_s3_backend_needs_its_bucket_and_keys() {
     let config = ok.unwrap().config;
     assert_eq!(config.storage.s3_access_key_id.as_deref(), Some("id"));
     assert!(!format!("{:?}", config.storage).contains("secret\""), "the secret is redacted");
+}
+
+#[test]
+fn uplinks_come_from_the_file_with_defaults_and_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let load_file = |text: &str| {
+        let path = dir.path().join("vextrus.toml");
+        std::fs::write(&path, text).unwrap();
+        load(&Sources { file: Some(path), env: Default::default(), flags: vec![] })
+    };
+    let loaded = load_file(
+        "[[registry.uplinks]]\nname = \"npmjs\"\nurl = \"https://registry.npmjs.org/\"\nauth = \"Bearer s3cret\"\n\
+         [[registry.uplinks]]\nname = \"types\"\nurl = \"http://127.0.0.1:4873/\"\npackages = [\"@types/*\"]\nmaxage_secs = 5\n",
+    )
+    .unwrap();
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let uplinks = &loaded.config.registry.uplinks;
+    assert_eq!((uplinks[0].packages.as_slice(), uplinks[0].maxage_secs), (&["**".to_owned()][..], 120));
+    assert_eq!((uplinks[1].packages.as_slice(), uplinks[1].maxage_secs), (&["@types/*".to_owned()][..], 5));
+    assert!(!format!("{:?}", loaded.config).contains("s3cret"), "the uplink's credentials are redacted");
+    let err = load_file("[[registry.uplinks]]\nurl = \"ftp://x\"\n").unwrap_err().to_string();
+    assert!(err.contains("registry.uplinks"), "{err}");
+    let err = load_file("[[registry.uplinks]]\nurl = \"http://a/\"\n[[registry.uplinks]]\nurl = \"http://b/\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("two uplinks"), "{err}");
+    let err = load_file("[[registry.uplinks]]\nurl = \"http://a/\"\nmaxage = 5\n").unwrap_err().to_string();
+    assert!(err.contains("maxage"), "a misspelt key is an error: {err}");
 }

@@ -56,6 +56,7 @@ pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
             public_url: config.public_url.clone(),
             max_tarball_bytes: usize::try_from(config.registry.max_tarball_bytes).unwrap_or(usize::MAX),
             allow_unscoped: config.registry.allow_unscoped,
+            proxy: platform::proxy(&config)?,
             adduser: Some(config.registry.adduser_org.trim()).filter(|org| !org.is_empty()).map(|org| {
                 vextrus_registry::AddUser { org: org.to_owned(), role: config.registry.adduser_role.clone() }
             }),

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod npm;
+
 use std::time::Duration;
 
 use reqwest::Method;
@@ -75,6 +77,7 @@ pub struct TestApp {
     pub db: TestDb,
     pub openapi: utoipa::openapi::OpenApi,
     pub auth: vextrus_identity::Auth,
+    server: std::sync::Mutex<Option<(tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>)>>,
 }
 
 impl TestApp {
@@ -105,7 +108,13 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-        tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stopped.await;
+            };
+            axum::serve(listener, service).with_graceful_shutdown(shutdown).await.unwrap()
+        });
         // The job worker runs as in `serve`, so mail reaches the dev mailbox.
         let worker = Worker::new(
             db.db.clone(),
@@ -113,7 +122,17 @@ impl TestApp {
             WorkerOptions { poll_interval: Duration::from_millis(100), ..Default::default() },
         );
         tokio::spawn(worker.run(std::future::pending()));
-        Self { base, client: reqwest::Client::new(), db, openapi, auth }
+        let server = std::sync::Mutex::new(Some((stop, server)));
+        Self { base, client: reqwest::Client::new(), db, openapi, auth, server }
+    }
+
+    /// Stops serving: the port refuses connections afterwards (the database stays).
+    pub async fn stop(&self) {
+        let running = self.server.lock().unwrap().take();
+        if let Some((stop, server)) = running {
+            let _ = stop.send(());
+            let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+        }
     }
 
     pub fn url(&self, path: &str) -> String {

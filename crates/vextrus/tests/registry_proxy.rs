@@ -1,0 +1,297 @@
+//! The registry as a proxy of an upstream registry (a second platform on loopback, seeded with
+//! express 5 and its 67 dependencies, the real tarballs from the npm registry): installs with
+//! npm, pnpm and yarn through it, then again from its cache with the upstream stopped.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use base64::Engine as _;
+use common::TestApp;
+use common::npm::{Npm, package};
+use reqwest::Method;
+use serde_json::{Value, json};
+use vextrus_registry::proxy::{Proxy, ProxySettings, Uplink};
+
+fn public_packages() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/public-packages");
+    let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|_| panic!("{} is missing: run scripts/ensure-node-tools.sh", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "tgz"))
+        .collect();
+    found.sort();
+    assert!(found.len() >= 50, "the public dependency tree is downloaded");
+    found
+}
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/public-tree")
+}
+
+/// Publishes a package tarball as it is (its own `package.json` is the manifest).
+async fn publish_tarball(app: &TestApp, token: &str, tgz: &Path) -> (String, String) {
+    let out = std::process::Command::new("tar").args(["-xzOf"]).arg(tgz).arg("package/package.json").output().unwrap();
+    let manifest: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (name, version) =
+        (manifest["name"].as_str().unwrap().to_owned(), manifest["version"].as_str().unwrap().to_owned());
+    let bytes = std::fs::read(tgz).unwrap();
+    let doc = json!({
+        "name": name, "dist-tags": {"latest": version}, "versions": {&version: manifest},
+        "_attachments": {format!("{name}-{version}.tgz"): {
+            "data": base64::engine::general_purpose::STANDARD.encode(&bytes), "length": bytes.len()}},
+    });
+    let path = format!("/npm/{}", name.replace('/', "%2f"));
+    let response = app.client.put(app.url(&path)).bearer_auth(token).json(&doc).send().await.unwrap();
+    assert_eq!(response.status(), 201, "publishing {name}@{version} upstream: {}", response.text().await.unwrap());
+    (name, version)
+}
+
+/// The upstream: a platform that takes unscoped names, seeded by its organization `upstream`.
+/// Answers it and a read-only key for the proxy.
+async fn upstream() -> (TestApp, String, String) {
+    let settings = vextrus_server::HttpSettings::new(64 * 1024, Duration::from_secs(30));
+    let app = TestApp::start_configured(settings, |m| {
+        m.registry.allow_unscoped = true;
+        m.registry.max_tarball_bytes = 8 << 20;
+    })
+    .await;
+    app.sign_up("upstream", "owner@upstream.example", "up-owner").await;
+    let owner = app.access_token("up-owner", None).await;
+    let key = |permissions: Value| {
+        let (app, owner) = (&app, &owner);
+        async move {
+            let created = app
+                .ok_json(owner, Method::POST, "/v1/me/api-keys", json!({"name": "k", "permissions": permissions}))
+                .await;
+            created["secret"].as_str().unwrap().to_owned()
+        }
+    };
+    let publisher =
+        key(json!(["registry.packages.read", "registry.packages.publish", "registry.packages.manage"])).await;
+    let reader = key(json!(["registry.packages.read"])).await;
+    (app, publisher, reader)
+}
+
+/// The platform under test, proxying `upstream` with its read-only key.
+async fn proxy_of(upstream: &TestApp, key: &str, tune: impl FnOnce(&mut Uplink, &mut ProxySettings)) -> TestApp {
+    let mut uplink = Uplink::new("upstream", &format!("{}/npm/", upstream.base)).unwrap();
+    uplink.auth = Some(format!("Bearer {key}"));
+    uplink.timeout = Duration::from_secs(5);
+    let mut settings = ProxySettings { uplinks: vec![], min_release_age: None, anonymous: false };
+    tune(&mut uplink, &mut settings);
+    settings.uplinks.push(uplink);
+    let http = vextrus_server::HttpSettings::new(64 * 1024, Duration::from_secs(60));
+    TestApp::start_configured(http, move |m| m.registry.proxy = Some(std::sync::Arc::new(Proxy::new(settings)))).await
+}
+
+/// A project depending on express (proxied) and on `@vextrus/kernel` (ours).
+fn project(root: &Path, dir: &str) -> PathBuf {
+    let project = root.join(dir);
+    std::fs::create_dir_all(&project).unwrap();
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture().join("package.json")).unwrap()).unwrap();
+    let mut manifest = manifest;
+    manifest["name"] = json!(dir);
+    manifest["dependencies"]["@vextrus/kernel"] = json!("1.0.0");
+    std::fs::write(project.join("package.json"), manifest.to_string()).unwrap();
+    std::fs::write(
+        project.join("main.js"),
+        "const express = require('express'); require('@vextrus/kernel');\n\
+         console.log('express', require('express/package.json').version, typeof express());\n",
+    )
+    .unwrap();
+    project
+}
+
+fn yarnrc(project: &Path, app: &TestApp, token: &str) {
+    let registry = format!("{}/npm/", app.base);
+    let text = format!(
+        "npmRegistryServer: \"{registry}\"\nnpmAuthToken: \"{token}\"\nnpmAlwaysAuth: true\n\
+         unsafeHttpWhitelist: [\"127.0.0.1\"]\nnodeLinker: node-modules\nnpmMinimalAgeGate: 0\nenableTelemetry: false\n"
+    );
+    std::fs::write(project.join(".yarnrc.yml"), text).unwrap();
+}
+
+fn yarn1() -> String {
+    common::npm::node_tools().join("yarn/bin/yarn.js").display().to_string()
+}
+
+fn yarn4() -> String {
+    common::npm::node_tools().join("@yarnpkg/cli-dist/bin/yarn.js").display().to_string()
+}
+
+#[tokio::test]
+async fn a_public_tree_installs_through_the_proxy_and_again_from_its_cache_with_the_upstream_down() {
+    let (up, publisher, reader) = upstream().await;
+    let tarballs = public_packages();
+    for batch in tarballs.chunks(8) {
+        futures_util::future::join_all(batch.iter().map(|tgz| publish_tarball(&up, &publisher, tgz))).await;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let seeded = Npm::new(root.path(), &up, &publisher);
+    let (ok, _, err) = seeded.run(&package(root.path(), "never-fetched", "1.0.0", "1;\n"), &["publish"]).await;
+    assert!(ok, "{err}");
+
+    let app = proxy_of(&up, &reader, |_, _| {}).await;
+    app.sign_up("vextrus", "owner@vextrus.example", "vx-owner").await;
+    let owner = app.access_token("vx-owner", None).await;
+    let created = app
+        .ok_json(
+            &owner,
+            Method::POST,
+            "/v1/me/api-keys",
+            json!({"name": "npm", "permissions": ["registry.packages.read", "registry.packages.publish"]}),
+        )
+        .await;
+    let token = created["secret"].as_str().unwrap().to_owned();
+    let npm = Npm::new(root.path(), &app, &token);
+    let (ok, _, err) =
+        npm.run(&package(root.path(), "@vextrus/kernel", "1.0.0", "module.exports = 1;\n"), &["publish"]).await;
+    assert!(ok, "{err}");
+
+    // What the proxy serves is the upstream's document: every version's integrity, the times and
+    // the tags unchanged; only the tarball URLs point here.
+    let theirs: Value =
+        up.client.get(up.url("/npm/express")).bearer_auth(&reader).send().await.unwrap().json().await.unwrap();
+    let ours: Value =
+        app.client.get(app.url("/npm/express")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    assert_eq!(ours["dist-tags"], theirs["dist-tags"]);
+    assert_eq!(ours["time"], theirs["time"]);
+    for (version, manifest) in theirs["versions"].as_object().unwrap() {
+        let served = &ours["versions"][version]["dist"];
+        assert_eq!(served["integrity"], manifest["dist"]["integrity"]);
+        assert_eq!(served["shasum"], manifest["dist"]["shasum"]);
+        assert!(served["tarball"].as_str().unwrap().starts_with(&format!("{}/npm/express/-/", app.base)));
+    }
+    let anonymous = app.client.get(app.url("/npm/express")).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401, "proxied packages need a token unless configured otherwise");
+
+    // Cold installs with each client.
+    let (ok, _, err) = npm.run(&project(root.path(), "with-npm"), &["install"]).await;
+    assert!(ok, "npm install through the proxy: {err}");
+    let (ok, out, err) = npm.tool(&root.path().join("with-npm"), "node", &["main.js"]).await;
+    assert!(ok && out.starts_with("express 5."), "{out}{err}");
+    let pnpm_dir = project(root.path(), "with-pnpm");
+    let store = root.path().join("pnpm-store");
+    let pnpm = |dir: PathBuf, store: PathBuf| {
+        let npm = npm.clone();
+        async move {
+            let store = format!("--store-dir={}", store.display());
+            npm.tool(&dir, "pnpm", &["install", "--no-frozen-lockfile", "--reporter=silent", &store]).await
+        }
+    };
+    let (ok, out, err) = pnpm(pnpm_dir.clone(), store.clone()).await;
+    assert!(ok, "pnpm install through the proxy: {out}{err}");
+    let yarn1_dir = project(root.path(), "with-yarn1");
+    // yarn 1 sends the token for unscoped names only when told to.
+    std::fs::write(yarn1_dir.join(".npmrc"), "always-auth=true\n").unwrap();
+    let (ok, out, err) = npm.tool(&yarn1_dir, "node", &[&yarn1(), "install", "--non-interactive"]).await;
+    assert!(ok, "yarn 1 install through the proxy: {out}{err}");
+    let yarn4_dir = project(root.path(), "with-yarn4");
+    yarnrc(&yarn4_dir, &app, &token);
+    let (ok, out, err) = npm.tool(&yarn4_dir, "node", &[&yarn4(), "install", "--no-immutable"]).await;
+    assert!(ok, "yarn 4 install through the proxy: {out}{err}");
+
+    // The upstream goes away. Every client installs again from a clean cache, from its lockfile.
+    up.stop().await;
+    assert!(reqwest::get(up.url("/healthz")).await.is_err(), "the upstream is down");
+    for cache in ["cache", "yarn1-cache"] {
+        let _ = std::fs::remove_dir_all(npm.home.join(cache));
+    }
+    let _ = std::fs::remove_dir_all(&store);
+    for dir in ["with-npm", "with-pnpm", "with-yarn1", "with-yarn4"] {
+        let _ = std::fs::remove_dir_all(root.path().join(dir).join("node_modules"));
+    }
+    let (ok, _, err) = npm.run(&root.path().join("with-npm"), &["ci"]).await;
+    assert!(ok, "npm ci with the upstream down: {err}");
+    let (ok, out, err) = npm.tool(&root.path().join("with-npm"), "node", &["main.js"]).await;
+    assert!(ok && out.starts_with("express 5."), "{out}{err}");
+    let (ok, out, err) = pnpm(pnpm_dir, store).await;
+    assert!(ok, "pnpm install with the upstream down: {out}{err}");
+    let (ok, out, err) =
+        npm.tool(&yarn1_dir, "node", &[&yarn1(), "install", "--frozen-lockfile", "--non-interactive"]).await;
+    assert!(ok, "yarn 1 install with the upstream down: {out}{err}");
+    let yarn4_cache = yarn4_dir.join(".yarn/cache");
+    let _ = std::fs::remove_dir_all(&yarn4_cache);
+    let (ok, out, err) = npm.tool(&yarn4_dir, "node", &[&yarn4(), "install", "--immutable"]).await;
+    assert!(ok, "yarn 4 install with the upstream down: {out}{err}");
+
+    // Never fetched, and the upstream down: 503 with a reason, not 404.
+    let (ok, _, err) = npm.run(root.path(), &["view", "never-fetched", "version"]).await;
+    assert!(!ok && err.contains("503"), "{err}");
+    let answer = app.client.get(app.url("/npm/never-fetched")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(answer.status(), 503);
+    let message: Value = answer.json().await.unwrap();
+    assert!(message["error"].as_str().unwrap().contains("cannot be reached"), "{message}");
+}
+
+#[tokio::test]
+async fn upstream_unpublishes_become_tombstones_and_young_versions_can_be_quarantined() {
+    let (up, publisher, reader) = upstream().await;
+    let root = tempfile::tempdir().unwrap();
+    let seeded = Npm::new(root.path(), &up, &publisher);
+    for (name, version) in [("doomed", "1.0.0"), ("aged", "1.0.0"), ("aged", "2.0.0")] {
+        let (ok, _, err) = seeded.run(&package(root.path(), name, version, "1;\n"), &["publish"]).await;
+        assert!(ok, "{err}");
+    }
+    // `aged` 1.0.0 was published ten days ago; 2.0.0 just now.
+    let mut conn = up.db.owner_conn().await;
+    sqlx::query(
+        "UPDATE registry.versions SET published_at = now() - interval '10 days' WHERE name = 'aged' AND version = '1.0.0'",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+
+    let app = proxy_of(&up, &reader, |uplink, settings| {
+        uplink.maxage = Duration::from_millis(200);
+        settings.min_release_age = Some(chrono::Duration::days(1));
+    })
+    .await;
+    app.sign_up("vextrus", "owner@vextrus.example", "vx-owner").await;
+    let owner = app.access_token("vx-owner", None).await;
+    let get = |path: &'static str| app.client.get(app.url(path)).bearer_auth(&owner).send();
+
+    let aged: Value = get("/npm/aged").await.unwrap().json().await.unwrap();
+    assert_eq!(aged["dist-tags"]["latest"], "1.0.0", "latest falls back to the version old enough: {aged}");
+    assert!(aged["versions"].get("2.0.0").is_none() && aged["time"].get("2.0.0").is_none());
+    assert_eq!(get("/npm/aged/2.0.0").await.unwrap().status(), 404);
+    assert_eq!(get("/npm/aged/-/aged-2.0.0.tgz").await.unwrap().status(), 404);
+    let tarball = get("/npm/aged/-/aged-1.0.0.tgz").await.unwrap();
+    assert_eq!(tarball.status(), 200);
+
+    assert_eq!(get("/npm/doomed").await.unwrap().status(), 200);
+    let (ok, _, err) = seeded.run(root.path(), &["unpublish", "doomed", "--force"]).await;
+    assert!(ok, "{err}");
+    // Served stale while it revalidates, then gone.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let status = get("/npm/doomed").await.unwrap().status();
+        if status == 404 {
+            break;
+        }
+        assert_eq!(status, 200);
+        assert!(std::time::Instant::now() < deadline, "the upstream's unpublish reached the proxy");
+    }
+    assert_eq!(get("/npm/doomed/1.0.0").await.unwrap().status(), 404, "no stale version either");
+    let stored: String = {
+        let mut tx = app.db.db.system().await.unwrap();
+        let state = sqlx::query_scalar("SELECT state FROM registry.upstream_packuments WHERE name = 'doomed'")
+            .fetch_one(vextrus_db::Tx::conn(&mut tx))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        state
+    };
+    assert_eq!(stored, "gone");
+
+    // A name in a scope an organization here owns is never asked upstream.
+    let (ok, _, err) = seeded.run(&package(root.path(), "@upstream/shadow", "1.0.0", "1;\n"), &["publish"]).await;
+    assert!(ok, "{err}");
+    assert_eq!(get("/npm/@upstream%2fshadow").await.unwrap().status(), 200, "nobody here owns @upstream yet");
+    app.sign_up("upstream", "owner@up.example", "local-up").await;
+    assert_eq!(get("/npm/@upstream%2fshadow").await.unwrap().status(), 404, "@upstream is owned here");
+}

@@ -1,5 +1,7 @@
 //! Passwords: NIST SP 800-63B rules (8–128 characters, no composition rules, not one of the
 //! 10,000 most common) and argon2id with OWASP's parameters (19 MiB, 2 iterations, 1 lane).
+//! bcrypt hashes (`$2a$`, `$2b$`, `$2y$`: accounts imported from a Verdaccio htpasswd file) are
+//! accepted until their first successful sign-in replaces them with argon2id.
 
 use std::collections::HashSet;
 use std::sync::OnceLock;
@@ -51,6 +53,22 @@ fn hasher() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
+/// Whether a stored hash is an imported bcrypt one.
+pub fn is_bcrypt(stored: &str) -> bool {
+    ["$2a$", "$2b$", "$2y$"].iter().any(|p| stored.starts_with(p))
+}
+
+/// Whether a stored hash should be replaced by argon2id at the next successful sign-in.
+pub fn needs_rehash(stored: &str) -> bool {
+    !stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$")
+}
+
+/// The argon2id hash of a password that already proved itself (an imported account's, which
+/// may predate the policy).
+pub fn rehash(candidate: &str) -> String {
+    Password(candidate.to_owned()).hash()
+}
+
 /// Checks `candidate` against a stored PHC hash. With no hash (unknown user) it verifies against
 /// a fixed dummy hash, so that "no such user" costs the same time as "wrong password".
 pub fn verify(candidate: &str, stored: Option<&str>) -> bool {
@@ -60,6 +78,9 @@ pub fn verify(candidate: &str, stored: Option<&str>) -> bool {
         Some(h) => (h, true),
         None => (dummy.as_str(), false),
     };
+    if is_bcrypt(hash) {
+        return bcrypt::verify(candidate, hash).unwrap_or(false) && real;
+    }
     let Ok(parsed) = PasswordHash::new(hash) else { return false };
     hasher().verify_password(candidate.as_bytes(), &parsed).is_ok() && real
 }
@@ -89,5 +110,16 @@ mod tests {
         assert!(!verify("dhaka-traders-2026", Some(&hash)));
         assert!(!verify("dummy password for timing", None), "the dummy never lets anyone in");
         assert!(!format!("{p:?}").contains("Dhaka"));
+    }
+
+    #[test]
+    fn imported_bcrypt_hashes_verify_until_rehashed() {
+        // `htpasswd -bnB rahim Padma-River-1971`, as Verdaccio writes it.
+        let stored = bcrypt::hash_with_result("Padma-River-1971", 4).unwrap().format_for_version(bcrypt::Version::TwoY);
+        assert!(is_bcrypt(&stored) && needs_rehash(&stored));
+        assert!(verify("Padma-River-1971", Some(&stored)));
+        assert!(!verify("padma-river-1971", Some(&stored)));
+        let replaced = rehash("Padma-River-1971");
+        assert!(!needs_rehash(&replaced) && verify("Padma-River-1971", Some(&replaced)));
     }
 }

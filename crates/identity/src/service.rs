@@ -116,6 +116,46 @@ pub async fn join_as_new_user(
     Ok(Some(created))
 }
 
+/// An account brought over from another system with its existing password hash (a Verdaccio
+/// htpasswd's bcrypt, replaced by argon2id at the first sign-in), joining `org` with `role`.
+/// It has no known address: a placeholder `<username>@imported.invalid` stands in (unverified)
+/// until the user sets theirs. `None` when the username is taken (nothing changes).
+pub async fn import_user(
+    tx: &mut SystemTx,
+    org: vextrus_db::TenantId,
+    username: &Username,
+    password_hash: &str,
+    role: RoleKey,
+    actor: Actor,
+) -> Result<Option<User>, IdentityError> {
+    if store::credentials(tx, username.as_str()).await?.is_some() {
+        return Ok(None);
+    }
+    let email = EmailAddress::parse(&format!("{}@imported.invalid", username.as_str()))
+        .map_err(|_| IdentityError::EmailTaken)?;
+    let display_name = DisplayName::parse(username.as_str()).map_err(|_| IdentityError::UsernameTaken)?;
+    let row = NewUserRow {
+        email: &email,
+        username,
+        phone: None,
+        display_name: &display_name,
+        locale: "bn-BD",
+        password_hash,
+    };
+    let created = store::insert_user(tx, row).await.map_err(|e| match e.constraint() {
+        Some("users_email_key") => IdentityError::EmailTaken,
+        Some("users_username_key") => IdentityError::UsernameTaken,
+        _ => e.into(),
+    })?;
+    store::insert_membership(tx, org, created.id).await?;
+    let roles = vextrus_access::service::assign(tx, org, created.id, &[role], AccessActor::Platform).await?;
+    let event = NewEvent::new(org, actor, "identity.user.import")
+        .target(Target::new("user", created.id))
+        .metadata(serde_json::json!({"username": created.username, "roles": roles}));
+    vextrus_audit::record(tx, event).await?;
+    Ok(Some(created))
+}
+
 /// Uses a verification token; the address it was sent to becomes verified. Users are global,
 /// so the event goes to the platform's chain.
 pub async fn verify_email(tx: &mut SystemTx, token: &str) -> Result<uuid::Uuid, IdentityError> {

@@ -123,6 +123,10 @@ async fn prove_password(tx: &mut SystemTx, auth: &Auth, req: &PasswordLogin<'_>)
         Some(u) if ok && u.status == "active" => u,
         _ => return Err(GrantError::InvalidGrant(BAD_LOGIN)),
     };
+    if user.password_hash.as_deref().is_some_and(password::needs_rehash) {
+        // An imported (bcrypt) hash proved itself: from now on it is argon2id.
+        crate::store::password_resets::set_password(tx, user.id, &password::rehash(req.password)).await?;
+    }
     let target = choose_target(tx, user.id, req.org, None, user.platform_role.as_deref()).await?;
     let enrolled = mfa::is_enrolled(tx, user.id).await?;
     if matches!(target, Target::Platform) && !enrolled {

@@ -4,6 +4,7 @@
 
 mod credentials;
 mod http;
+pub mod import;
 pub mod model;
 pub mod proxy;
 mod scopes;

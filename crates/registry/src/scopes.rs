@@ -124,11 +124,43 @@ pub async fn claim_scope(
     let scope = body.scope.trim().trim_start_matches('@').to_owned();
     crate::model::PackageName::parse(&format!("@{scope}/x"))
         .map_err(|e| ApiError::invalid_field("scope", e.replace("scope", "scope name")))?;
-    let taken = || ApiError::conflict("scope_taken", format!("@{scope} belongs to another organization"));
+    let created_at = match claim(&db, tenant, &scope, permitted.subject().into()).await {
+        Ok(at) => at,
+        Err(ClaimError::Taken) => {
+            return Err(ApiError::conflict("scope_taken", format!("@{scope} belongs to another organization")));
+        }
+        Err(ClaimError::AlreadyYours) => {
+            return Err(ApiError::conflict("scope_taken", format!("@{scope} is already yours")));
+        }
+        Err(ClaimError::Db(e)) => return Err(e.into()),
+    };
+    Ok((
+        axum::http::StatusCode::CREATED,
+        axum::Json(ScopeInfo { scope, source: "claimed", created_at: Some(created_at) }),
+    ))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ClaimError {
+    #[error("the scope belongs to another organization")]
+    Taken,
+    #[error("the scope is already the organization's")]
+    AlreadyYours,
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// Claims `scope` (without `@`, already checked) for `tenant`, recorded in its audit trail.
+pub(crate) async fn claim(
+    db: &Database,
+    tenant: TenantId,
+    scope: &str,
+    actor: vextrus_audit::Actor,
+) -> Result<DateTime<Utc>, ClaimError> {
     // Another organization's slug (or claim) is its scope already.
-    let slug_owner = owner_of(&db, &scope).await?;
+    let slug_owner = owner_of(db, scope).await?;
     if slug_owner.is_some_and(|o| o != tenant) {
-        return Err(taken());
+        return Err(ClaimError::Taken);
     }
     let mut tx = db.tenant(tenant).await?;
     let inserted: Result<Option<DateTime<Utc>>, DbError> = sqlx::query_scalar(
@@ -136,24 +168,21 @@ pub async fn claim_scope(
          RETURNING created_at",
     )
     .bind(tenant)
-    .bind(&scope)
+    .bind(scope)
     .fetch_optional(tx.conn())
     .await
     .map_err(DbError::from);
     let created_at = match inserted {
         Ok(Some(at)) => at,
-        Ok(None) => return Err(ApiError::conflict("scope_taken", format!("@{scope} is already yours"))),
-        Err(e) if e.is_unique_violation() => return Err(taken()),
+        Ok(None) => return Err(ClaimError::AlreadyYours),
+        Err(e) if e.is_unique_violation() => return Err(ClaimError::Taken),
         Err(e) => return Err(e.into()),
     };
-    let event = NewEvent::new(tenant, permitted.subject().into(), "registry.scope.claim")
-        .target(Target::new("npm_scope", format!("@{scope}")));
+    let event =
+        NewEvent::new(tenant, actor, "registry.scope.claim").target(Target::new("npm_scope", format!("@{scope}")));
     vextrus_audit::record(&mut tx, event).await?;
     tx.commit().await?;
-    Ok((
-        axum::http::StatusCode::CREATED,
-        axum::Json(ScopeInfo { scope, source: "claimed", created_at: Some(created_at) }),
-    ))
+    Ok(created_at)
 }
 
 /// Release a claimed scope; refused while the organization has packages in it.

@@ -486,3 +486,62 @@ pub async fn set_visibility(
     tx.commit().await?;
     Ok(())
 }
+
+/// What an imported version keeps from its origin.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    pub version: String,
+    pub published_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub publisher: Option<String>,
+    pub deprecated: Option<String>,
+}
+
+/// After the versions of an imported package are published: their original times,
+/// publishers and deprecations, the package's creation time and its dist-tags (those pointing
+/// at versions it has), in one transaction with one audit event.
+pub async fn import_origin(
+    db: &Database,
+    tenant: TenantId,
+    name: &PackageName,
+    created_at: Option<chrono::DateTime<chrono::Utc>>,
+    origins: &[Origin],
+    tags: &BTreeMap<String, String>,
+    actor: Actor,
+) -> Result<(), RegistryError> {
+    let mut tx = db.tenant(tenant).await?;
+    if store::lock_or_create(&mut tx, tenant, name.as_str()).await?.is_none() {
+        return Err(RegistryError::Forbidden(format!("{name} belongs to another organization")));
+    }
+    for origin in origins {
+        store::set_origin(
+            &mut tx,
+            tenant,
+            name.as_str(),
+            &origin.version,
+            origin.published_at,
+            origin.publisher.as_deref(),
+        )
+        .await?;
+        if let Some(message) = origin.deprecated.as_deref().filter(|m| !m.is_empty()) {
+            store::set_deprecated(&mut tx, tenant, name.as_str(), &origin.version, Some(message)).await?;
+        }
+    }
+    if let Some(created_at) = created_at {
+        store::set_created(&mut tx, tenant, name.as_str(), created_at).await?;
+    }
+    let mut applied = BTreeMap::new();
+    for (tag, version) in tags {
+        let (Ok(tag), Ok(version)) = (parse_tag(tag), parse_version(version)) else { continue };
+        if store::tarball(&mut tx, tenant, name.as_str(), &version).await?.is_some() {
+            store::set_tag(&mut tx, tenant, name.as_str(), &tag, &version).await?;
+            applied.insert(tag, version);
+        }
+    }
+    store::touch(&mut tx, tenant, name.as_str()).await?;
+    let event = NewEvent::new(tenant, actor, "registry.package.import")
+        .target(Target::new("package", name))
+        .metadata(json!({"versions": origins.iter().map(|o| &o.version).collect::<Vec<_>>(), "tags": applied}));
+    vextrus_audit::record(&mut tx, event).await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -182,6 +182,46 @@ pub async fn set_deprecated(
     Ok(())
 }
 
+/// What an imported version keeps from where it came from: when and by whom it was published.
+pub async fn set_origin(
+    tx: &mut impl Tx,
+    tenant: TenantId,
+    name: &str,
+    version: &str,
+    published_at: Option<chrono::DateTime<chrono::Utc>>,
+    publisher: Option<&str>,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "UPDATE registry.versions SET published_at = coalesce($4, published_at),
+                published_by_name = coalesce($5, published_by_name)
+          WHERE tenant_id = $1 AND name = $2 AND version = $3",
+    )
+    .bind(tenant)
+    .bind(name)
+    .bind(version)
+    .bind(published_at)
+    .bind(publisher)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// The package's creation time, where it is earlier than the one recorded (an import).
+pub async fn set_created(
+    tx: &mut impl Tx,
+    tenant: TenantId,
+    name: &str,
+    created_at: chrono::DateTime<chrono::Utc>,
+) -> Result<(), DbError> {
+    sqlx::query("UPDATE registry.packages SET created_at = least(created_at, $3) WHERE tenant_id = $1 AND name = $2")
+        .bind(tenant)
+        .bind(name)
+        .bind(created_at)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
 /// Removes a version (its tags go with it).
 pub async fn delete_version(tx: &mut impl Tx, tenant: TenantId, name: &str, version: &str) -> Result<(), DbError> {
     sqlx::query("DELETE FROM registry.versions WHERE tenant_id = $1 AND name = $2 AND version = $3")

@@ -49,6 +49,9 @@ pub enum Command {
     /// Audit trail tools that need no database.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// The npm registry: moving packages and users in.
+    #[command(subcommand)]
+    Registry(RegistryCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -84,6 +87,30 @@ pub enum ConfigCommand {
     Print,
     /// Print every configuration key with its environment variable, default and meaning.
     Reference,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RegistryCommand {
+    /// Import a Verdaccio storage directory: every package, version, tarball (integrity
+    /// checked) and dist-tag, with their original times; and, with --htpasswd, its users (their
+    /// bcrypt passwords keep working until the first sign-in rehashes them). Versions already
+    /// here are skipped: run it again to resume or to catch up. Works next to a running `serve`.
+    ImportVerdaccio {
+        /// Verdaccio's `storage` directory.
+        #[arg(long)]
+        storage: std::path::PathBuf,
+        /// Verdaccio's htpasswd file: its users become platform users in --org.
+        #[arg(long, requires = "org")]
+        htpasswd: Option<std::path::PathBuf>,
+        /// The organization (slug) that gets unscoped packages (with `registry.allow_unscoped`),
+        /// the scopes no organization owns yet (claimed for it), and the htpasswd users.
+        #[arg(long)]
+        org: Option<String>,
+        /// The role imported users get in --org: `member` (install and publish, Verdaccio's
+        /// `$authenticated`) or `viewer`.
+        #[arg(long, default_value = "member", value_parser = ["member", "viewer"])]
+        role: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -2,6 +2,7 @@ mod admin;
 mod audit;
 mod config;
 mod migrate;
+mod registry;
 mod serve;
 
 use vextrus_config::{Loaded, Sources};
@@ -31,5 +32,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config(cmd) => config::config(&config, file.as_deref(), cmd),
         Command::Admin(cmd) => admin::admin(config, cmd).await,
         Command::Audit(cmd) => audit::audit(cmd),
+        Command::Registry(cmd) => registry::run(config, cmd).await,
     }
 }

@@ -20,8 +20,23 @@ pub async fn admin(config: Config, cmd: AdminCommand) -> anyhow::Result<()> {
         println!("new admin token written to {} (running servers switch to it within seconds)", path.display());
         return Ok(());
     }
-    let opened = platform::open_for_tool(&config).await?;
-    let result = async {
+    let (opened, db) = open(&config).await?;
+    let result = match cmd {
+        AdminCommand::Org(cmd) => org::run(&db, cmd).await,
+        AdminCommand::Keys(cmd) => keys::run(&db, &config, opened.mode != Mode::External, cmd).await,
+        AdminCommand::Operator(cmd) => operator::run(&db, cmd).await,
+        AdminCommand::Token(_) => unreachable!("handled above"),
+    };
+    db.close().await;
+    opened.close().await;
+    result
+}
+
+/// The database for a command-line tool, its schema current (migrated here only when this
+/// process owns the embedded cluster and migrations on start are on). Close both when done.
+pub(crate) async fn open(config: &Config) -> anyhow::Result<(platform::Opened, Database)> {
+    let opened = platform::open_for_tool(config).await?;
+    let connected = async {
         let pending = pending(&opened.options).await?;
         if !pending.is_empty() {
             if opened.mode == Mode::EmbeddedOwned && config.database.migrate_on_start {
@@ -33,19 +48,16 @@ pub async fn admin(config: Config, cmd: AdminCommand) -> anyhow::Result<()> {
                 );
             }
         }
-        let db = Database::connect(&opened.options).await.context("connecting to the database")?;
-        let result = match cmd {
-            AdminCommand::Org(cmd) => org::run(&db, cmd).await,
-            AdminCommand::Keys(cmd) => keys::run(&db, &config, opened.mode != Mode::External, cmd).await,
-            AdminCommand::Operator(cmd) => operator::run(&db, cmd).await,
-            AdminCommand::Token(_) => unreachable!("handled above"),
-        };
-        db.close().await;
-        result
+        Database::connect(&opened.options).await.context("connecting to the database")
     }
     .await;
-    opened.close().await;
-    result
+    match connected {
+        Ok(db) => Ok((opened, db)),
+        Err(e) => {
+            opened.close().await;
+            Err(e)
+        }
+    }
 }
 
 async fn pending(options: &vextrus_db::DatabaseOptions) -> anyhow::Result<Vec<String>> {
@@ -55,7 +67,7 @@ async fn pending(options: &vextrus_db::DatabaseOptions) -> anyhow::Result<Vec<St
 }
 
 /// Who acts from the command line: a platform operator at this machine, named by the OS user.
-fn cli_operator() -> vextrus_audit::Actor {
+pub(crate) fn cli_operator() -> vextrus_audit::Actor {
     let who = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
     let mut actor =
         vextrus_audit::Actor::new(vextrus_audit::ActorKind::PlatformOperator, None, Some(format!("cli:{who}")));

@@ -20,7 +20,7 @@ mod roles;
 mod tenant;
 
 pub use error::{DbError, error_chain};
-pub use follow::{Reload, follow};
+pub use follow::{Expiring, Reload, follow};
 pub use migrate::{Migration, ModuleMigrations, apply_migrations, pending_migrations};
 pub use page::next_page;
 pub use pool::{Database, DatabaseOptions, PoolStats};

@@ -163,6 +163,16 @@ pub enum KeyRejected {
     Db(#[from] DbError),
 }
 
+/// A key that authenticated: whom it stands for, and what is checked on every use.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub subject: Subject,
+    pub tenant: TenantId,
+    prefix: String,
+    networks: Option<Vec<String>>,
+    expires_at: Option<DateTime<Utc>>,
+}
+
 /// The subject a presented key stands for, presented from `client` (unknown: only keys without
 /// networks work). Runs in a system transaction: the key names its organization only once it is
 /// found.
@@ -170,7 +180,7 @@ pub async fn authenticate(
     tx: &mut SystemTx,
     presented: &str,
     client: Option<IpAddr>,
-) -> Result<(Subject, TenantId), KeyRejected> {
+) -> Result<Authenticated, KeyRejected> {
     let rest = presented.strip_prefix(KEY_PREFIX).ok_or(KeyRejected::Malformed)?;
     let (prefix, secret) = rest.split_at_checked(PREFIX_HEX).ok_or(KeyRejected::Malformed)?;
     let secret = secret.strip_prefix('_').ok_or(KeyRejected::Malformed)?;
@@ -201,6 +211,7 @@ pub async fn authenticate(
         store::touch(tx, key.tenant_id, key.id).await?;
     }
     let kind = if key.owner_kind == "user" { SubjectKind::User } else { SubjectKind::ServiceAccount };
+    let (prefix, networks, expires_at) = (prefix.to_owned(), key.allowed_cidrs.clone(), key.expires_at);
     let subject = Subject {
         kind,
         id: key.owner_id,
@@ -210,7 +221,84 @@ pub async fn authenticate(
         session: None,
         limit: key.permissions.map(|p| p.into_iter().map(String::into_boxed_str).collect()),
     };
-    Ok((subject, key.tenant_id))
+    Ok(Authenticated { subject, tenant: key.tenant_id, prefix, networks, expires_at })
+}
+
+/// Where revocations are announced (payload `prefix:<prefix>` or `owner:<uuid>`), so that every
+/// instance's [`KeyCache`] forgets the keys at once.
+pub const CHANNEL: &str = "vextrus_api_keys";
+
+/// Keys that authenticated in the last seconds, by the SHA-256 of the whole presented key: a
+/// busy client (npm, CI) costs no database read per request. A revoked key is forgotten at
+/// once (the revocation is announced on [`CHANNEL`]); anything else about a key's owner (a
+/// role changed) shows within [`KeyCache::TTL`]. Expiry and networks are checked on every use.
+#[derive(Debug, Clone)]
+pub struct KeyCache(Arc<vextrus_db::Expiring<Vec<u8>, Authenticated>>);
+
+impl Default for KeyCache {
+    fn default() -> Self {
+        Self(Arc::new(vextrus_db::Expiring::new(Self::TTL, 50_000)))
+    }
+}
+
+impl KeyCache {
+    pub const TTL: std::time::Duration = std::time::Duration::from_secs(10);
+
+    /// The subject of a presented key: from memory, or from the database (then remembered).
+    pub async fn authenticate(
+        &self,
+        db: &vextrus_db::Database,
+        presented: &str,
+        client: Option<IpAddr>,
+    ) -> Result<(Subject, TenantId), KeyRejected> {
+        let digest = sha256(presented);
+        if let Some(known) = self.0.get(&digest) {
+            if known.expires_at.is_some_and(|at| at <= Utc::now()) {
+                return Err(KeyRejected::Invalid);
+            }
+            if let Some(networks) = &known.networks
+                && !admits(networks, client)
+            {
+                return Err(KeyRejected::AddressNotAllowed);
+            }
+            return Ok((known.subject, known.tenant));
+        }
+        let mut tx = db.system().await?;
+        let found = authenticate(&mut tx, presented, client).await;
+        tx.commit().await?;
+        let found = found?;
+        self.0.put(digest, found.clone());
+        Ok((found.subject, found.tenant))
+    }
+
+    /// Forgets an owner's keys here at once (the notification reaches the other instances).
+    pub fn forget_owner(&self, owner: Uuid) {
+        self.0.retain(|_, k| k.subject.id != owner);
+    }
+
+    /// Forgets what a notification on [`CHANNEL`] names.
+    pub fn forget(&self, payload: &str) {
+        if let Some(prefix) = payload.strip_prefix("prefix:") {
+            self.0.retain(|_, k| k.prefix != prefix);
+        } else if let Some(owner) = payload.strip_prefix("owner:").and_then(|o| Uuid::parse_str(o).ok()) {
+            self.forget_owner(owner);
+        } else {
+            self.0.clear();
+        }
+    }
+
+    /// Follows revocations until `stop` resolves (and forgets everything when a notification
+    /// may have been missed).
+    pub async fn follow(self, db: vextrus_db::Database, stop: impl std::future::Future<Output = ()>) {
+        let reload = |what: vextrus_db::Reload| {
+            match what {
+                vextrus_db::Reload::Payload(payload) => self.forget(&payload),
+                vextrus_db::Reload::All => self.0.clear(),
+            }
+            std::future::ready(Ok(()))
+        };
+        vextrus_db::follow(db, CHANNEL, std::time::Duration::from_secs(60), "api_keys", reload, stop).await;
+    }
 }
 
 #[cfg(test)]

@@ -19,6 +19,8 @@ pub struct Auth {
     /// Absolute lifetime of a session (refresh-token family).
     pub refresh_ttl: Duration,
     pub orgs: OrgStatusCache,
+    /// API keys that authenticated recently.
+    pub api_keys: crate::api_keys::KeyCache,
 }
 
 impl Auth {

@@ -13,7 +13,7 @@ use vextrus_access::{Authenticate, Builtin, Scope, Subject, SubjectKind};
 use vextrus_db::{Database, TenantId};
 use vextrus_server::{ApiError, ClientAddr, OperatorToken, bearer_token};
 
-use crate::api_keys::{self, KEY_PREFIX, KeyRejected};
+use crate::api_keys::{KEY_PREFIX, KeyRejected};
 use crate::auth::Auth;
 use crate::keys::Claims;
 
@@ -107,9 +107,7 @@ impl IdentityAuthenticator {
     }
 
     async fn api_key(&self, presented: &str, client: Option<std::net::IpAddr>) -> Result<Subject, ApiError> {
-        let mut tx = self.0.db.system().await?;
-        let found = api_keys::authenticate(&mut tx, presented, client).await;
-        tx.commit().await?;
+        let found = self.0.auth.api_keys.authenticate(&self.0.db, presented, client).await;
         match found {
             Ok((_, tenant)) if self.0.auth.orgs.is_suspended(tenant.as_uuid()) => Err(suspended()),
             Ok((subject, _)) => Ok(subject),

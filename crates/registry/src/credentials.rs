@@ -239,6 +239,7 @@ pub(crate) async fn tokens(
             let mut tx = db.tenant(tenant).await.map_err(internal)?;
             let revoked = api_keys::revoke(&mut tx, tenant, owner, id, (&subject).into()).await.map_err(internal)?;
             tx.commit().await.map_err(internal)?;
+            Auth::from_ref(state).api_keys.forget_owner(subject.id);
             if !revoked {
                 return Err(NpmError(StatusCode::NOT_FOUND, "no such token".into()).into_response());
             }

@@ -170,41 +170,68 @@ async fn route(state: &AppState, parts: &mut Parts, body: Body) -> Result<Respon
             crate::credentials::web_login_approve(state, parts, id, body).await
         }
         (&Method::GET, ["-", "v1", "done", secret]) => crate::credentials::web_login_done(state, secret).await,
-        (_, ["-", "package", ..]) => dist_tags(state, parts, &segments[2..], body).await,
+        (_, ["-", "package", ..]) => {
+            let answer = dist_tags(state, parts, &segments[2..], body).await;
+            forget_changed(state, &method, &segments[2..]);
+            answer
+        }
         (_, ["-", ..]) => Err(not_found().into_response()),
         (&Method::GET | &Method::HEAD, _) => read(state, parts, &segments).await,
-        (&Method::PUT | &Method::DELETE, _) => write(state, parts, &segments, body).await,
+        (&Method::PUT | &Method::DELETE, _) => {
+            let answer = write(state, parts, &segments, body).await;
+            forget_changed(state, &method, &segments);
+            answer
+        }
         _ => Err(NpmError(StatusCode::METHOD_NOT_ALLOWED, format!("{method} is not supported here")).into_response()),
+    }
+}
+
+/// After a request that may have changed a package: this instance forgets its copy at once
+/// (the others when the change's announcement reaches them).
+fn forget_changed(state: &AppState, method: &Method, segments: &[String]) {
+    if *method != Method::GET
+        && *method != Method::HEAD
+        && let Ok((name, _)) = name_and_rest(segments)
+    {
+        state.module_ref::<RegistrySettings>().caches.forget_package(name.as_str());
     }
 }
 
 /// The organization that owns `name` (its scope, or for an unscoped name the package itself),
 /// if it is the subject's: other organizations' packages are answered as not found (their
 /// existence is not disclosed).
-async fn own_scope(db: &Database, subject: &Subject, name: &PackageName) -> Result<Option<TenantId>, NpmError> {
+async fn own_scope(
+    state: &AppState,
+    db: &Database,
+    subject: &Subject,
+    name: &PackageName,
+) -> Result<Option<TenantId>, NpmError> {
     let Some(tenant) = subject.tenant() else {
         return Ok(None);
     };
-    let mut tx = db.tenant(tenant).await?;
-    let owns = match name.scope() {
-        Some(scope) => crate::scopes::owns(&mut tx, tenant, scope).await?,
-        None => crate::scopes::unscoped_owner(&mut tx, name.as_str()).await? == Some(tenant),
-    };
-    tx.commit().await?;
-    Ok(owns.then_some(tenant))
+    Ok((owner_of(state, db, name).await? == Some(tenant)).then_some(tenant))
 }
 
-/// The organization that owns `name`, found from the name alone.
-async fn owner_of(db: &Database, name: &PackageName) -> Result<Option<TenantId>, NpmError> {
-    match name.scope() {
-        Some(scope) => Ok(crate::scopes::owner_of(db, scope).await?),
+/// The organization that owns `name` (the owner of its scope, or of the unscoped name), found
+/// from the name alone; remembered for a few seconds.
+async fn owner_of(state: &AppState, db: &Database, name: &PackageName) -> Result<Option<TenantId>, NpmError> {
+    let caches = &state.module_ref::<RegistrySettings>().caches;
+    let key = name.scope().map_or_else(|| name.as_str().to_owned(), |scope| format!("@{scope}"));
+    if let Some(owner) = caches.owner(&key) {
+        return Ok(owner);
+    }
+    let generation = caches.generation();
+    let owner = match name.scope() {
+        Some(scope) => crate::scopes::owner_of(db, scope).await?,
         None => {
             let mut tx = db.system().await?;
             let owner = crate::scopes::unscoped_owner(&mut tx, name.as_str()).await?;
             tx.commit().await?;
-            Ok(owner)
+            owner
         }
-    }
+    };
+    caches.remember_owner(generation, &key, owner);
+    Ok(owner)
 }
 
 async fn read(state: &AppState, parts: &mut Parts, segments: &[String]) -> Result<Response, Response> {
@@ -218,6 +245,16 @@ async fn read(state: &AppState, parts: &mut Parts, segments: &[String]) -> Resul
     match rest {
         [dash, file] if dash == "-" => tarball(&db, &settings, tenant, &name, file).await,
         [] | [_] => {
+            // A packument served before and unchanged since: from memory.
+            if rest.is_empty()
+                && let abbreviated = wants_abbreviated(parts)
+                && let Some((body, etag)) = settings.caches.packument(tenant, name.as_str(), &base, abbreviated)
+            {
+                let response = bytes_response(&parts.headers, body, etag, content_type(abbreviated));
+                count_packument(abbreviated, &response);
+                return Ok(response);
+            }
+            let generation = settings.caches.generation();
             let mut tx = db.tenant(tenant).await.map_err(|e| NpmError::from(e).into_response())?;
             let package = service::load(&mut tx, tenant, &name).await.map_err(|e| NpmError::from(e).into_response())?;
             let _ = tx.commit().await;
@@ -229,8 +266,11 @@ async fn read(state: &AppState, parts: &mut Parts, segments: &[String]) -> Resul
                 return Ok(json_response(&parts.headers, version_doc(&package, row, &base), "application/json"));
             }
             let abbreviated = wants_abbreviated(parts);
-            let doc = packument(&package, &base, abbreviated);
-            let response = json_response(&parts.headers, doc, content_type(abbreviated));
+            let body = Bytes::from(serde_json::to_vec(&packument(&package, &base, abbreviated)).unwrap_or_default());
+            let etag = weak_etag(&body);
+            let key = (tenant, name.as_str(), base.as_str(), abbreviated);
+            settings.caches.remember_packument(generation, key, (body.clone(), etag.clone()));
+            let response = bytes_response(&parts.headers, body, etag, content_type(abbreviated));
             count_packument(abbreviated, &response);
             Ok(response)
         }
@@ -253,12 +293,12 @@ async fn reader_tenant(
     let hidden = || hidden(anonymous);
     if !anonymous {
         let subject = Subject::from_request_parts(parts, state).await.map_err(IntoResponse::into_response)?;
-        if let Some(tenant) = own_scope(db, &subject, name).await.map_err(IntoResponse::into_response)? {
+        if let Some(tenant) = own_scope(state, db, &subject, name).await.map_err(IntoResponse::into_response)? {
             permitted::<PackagesRead>(parts, state).await?;
             return Ok(Some(tenant));
         }
     }
-    let owner = owner_of(db, name).await.map_err(IntoResponse::into_response)?;
+    let owner = owner_of(state, db, name).await.map_err(IntoResponse::into_response)?;
     let Some(owner) = owner else {
         return Ok(None);
     };
@@ -348,8 +388,17 @@ async fn tarball(
     name: &PackageName,
     file: &str,
 ) -> Result<Response, Response> {
-    let found = service::tarball_of(db, tenant, name, file).await.map_err(|e| NpmError::from(e).into_response())?;
-    let (key, _) = found.ok_or_else(|| not_found().into_response())?;
+    let key = match settings.caches.tarball(tenant, name.as_str(), file) {
+        Some(key) => key,
+        None => {
+            let generation = settings.caches.generation();
+            let found =
+                service::tarball_of(db, tenant, name, file).await.map_err(|e| NpmError::from(e).into_response())?;
+            let (key, _) = found.ok_or_else(|| not_found().into_response())?;
+            settings.caches.remember_tarball(generation, tenant, name.as_str(), file, key.clone());
+            key
+        }
+    };
     let object = settings
         .storage
         .get(&key)
@@ -402,7 +451,7 @@ async fn write(state: &AppState, parts: &mut Parts, segments: &[String], mut bod
     if starring {
         // A star is a reader's gesture.
         permitted::<PackagesRead>(parts, state).await?;
-        let tenant = own_scope(&db, &subject, &name)
+        let tenant = own_scope(state, &db, &subject, &name)
             .await
             .map_err(IntoResponse::into_response)?
             .ok_or_else(|| not_found().into_response())?;
@@ -414,12 +463,12 @@ async fn write(state: &AppState, parts: &mut Parts, segments: &[String], mut bod
         return Ok((StatusCode::CREATED, axum::Json(json!({"ok": "package changed", "success": true}))).into_response());
     }
     let permitted = permitted::<PackagesPublish>(parts, state).await?;
-    let tenant = match own_scope(&db, permitted.subject(), &name).await.map_err(IntoResponse::into_response)? {
+    let tenant = match own_scope(state, &db, permitted.subject(), &name).await.map_err(IntoResponse::into_response)? {
         Some(tenant) => tenant,
         // A new unscoped name goes to the first organization that publishes it.
         None if name.scope().is_none()
             && settings.allow_unscoped
-            && owner_of(&db, &name).await.map_err(IntoResponse::into_response)?.is_none() =>
+            && owner_of(state, &db, &name).await.map_err(IntoResponse::into_response)?.is_none() =>
         {
             permitted.subject().tenant().ok_or_else(|| not_found().into_response())?
         }
@@ -550,7 +599,7 @@ async fn dist_tags(state: &AppState, parts: &mut Parts, segments: &[String], bod
         && access == "access"
     {
         // `npm access set status=public|private`, and `signed_in` for every platform user.
-        let tenant = own_scope(&db, &subject, &name)
+        let tenant = own_scope(state, &db, &subject, &name)
             .await
             .map_err(IntoResponse::into_response)?
             .ok_or_else(|| not_found().into_response())?;
@@ -567,7 +616,7 @@ async fn dist_tags(state: &AppState, parts: &mut Parts, segments: &[String], bod
             .map_err(|e| NpmError::from(e).into_response())?;
         return Ok(StatusCode::OK.into_response());
     }
-    let tenant = own_scope(&db, &subject, &name)
+    let tenant = own_scope(state, &db, &subject, &name)
         .await
         .map_err(IntoResponse::into_response)?
         .ok_or_else(|| not_found().into_response())?;

@@ -2,6 +2,7 @@
 //! organization's packages live in its own scope (`@<slug>`), are read and published with the
 //! platform's tokens and permissions, and every change is audited.
 
+mod cache;
 mod credentials;
 mod http;
 pub mod import;
@@ -56,6 +57,8 @@ pub struct RegistrySettings {
     pub adduser: Option<AddUser>,
     /// Upstream registries for names no organization here owns; `None`: nothing is proxied.
     pub proxy: Option<std::sync::Arc<proxy::Proxy>>,
+    /// Owners and packuments in memory (see [`RegistrySettings::follow`]).
+    pub caches: cache::Caches,
 }
 
 /// `npm adduser` with a new username creates a platform user in this organization.
@@ -77,7 +80,14 @@ impl RegistrySettings {
             allow_unscoped: false,
             adduser: None,
             proxy: None,
+            caches: Default::default(),
         }
+    }
+
+    /// Keeps the in-memory owners and packuments current with every instance's changes until
+    /// `stop` resolves: run it next to the server (`serve` does).
+    pub async fn follow(self, db: vextrus_db::Database, stop: impl std::future::Future<Output = ()>) {
+        self.caches.follow(db, stop).await;
     }
 }
 

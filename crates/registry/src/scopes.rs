@@ -181,6 +181,7 @@ pub(crate) async fn claim(
     let event =
         NewEvent::new(tenant, actor, "registry.scope.claim").target(Target::new("npm_scope", format!("@{scope}")));
     vextrus_audit::record(&mut tx, event).await?;
+    crate::cache::announce_owner(&mut tx, &format!("@{scope}")).await?;
     tx.commit().await?;
     Ok(created_at)
 }
@@ -230,6 +231,7 @@ pub async fn release_scope(
     let event = NewEvent::new(tenant, permitted.subject().into(), "registry.scope.release")
         .target(Target::new("npm_scope", format!("@{scope}")));
     vextrus_audit::record(&mut tx, event).await?;
+    crate::cache::announce_owner(&mut tx, &format!("@{scope}")).await?;
     tx.commit().await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }

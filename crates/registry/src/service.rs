@@ -183,6 +183,11 @@ pub async fn publish(
         .target(Target::new("package", name))
         .metadata(serde_json::json!({"version": version, "integrity": integrity, "size": size, "tags": tags}));
     vextrus_audit::record(&mut tx, event).await?;
+    crate::cache::announce_package(&mut tx, name.as_str()).await?;
+    if name.scope().is_none() {
+        // An unscoped name is owned by whoever has it: that may have changed.
+        crate::cache::announce_owner(&mut tx, name.as_str()).await?;
+    }
     tx.commit().await?;
     metrics::counter!("vextrus_registry_publishes_total").increment(1);
     Ok(Published { version, tags, size, created_package })
@@ -218,6 +223,7 @@ pub async fn set_tag(
         ),
     );
     vextrus_audit::record(&mut tx, event).await?;
+    crate::cache::announce_package(&mut tx, name.as_str()).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -246,6 +252,7 @@ pub async fn remove_tag(
         .target(Target::new("package", name))
         .changes(serde_json::json!({ tag: {"before": was, "after": null} }));
     vextrus_audit::record(&mut tx, event).await?;
+    crate::cache::announce_package(&mut tx, name.as_str()).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -374,6 +381,11 @@ pub async fn update(
             .metadata(json!({"versions": versions, "package_removed": remaining.is_empty()}));
         vextrus_audit::record(&mut tx, event).await?;
     }
+    crate::cache::announce_package(&mut tx, name.as_str()).await?;
+    if name.scope().is_none() {
+        // An unscoped name is owned by whoever has it: that may have changed.
+        crate::cache::announce_owner(&mut tx, name.as_str()).await?;
+    }
     tx.commit().await?;
     Ok(())
 }
@@ -403,6 +415,11 @@ pub async fn unpublish_package(
         .target(Target::new("package", name))
         .metadata(json!({"versions": versions, "package_removed": true}));
     vextrus_audit::record(&mut tx, event).await?;
+    crate::cache::announce_package(&mut tx, name.as_str()).await?;
+    if name.scope().is_none() {
+        // An unscoped name is owned by whoever has it: that may have changed.
+        crate::cache::announce_owner(&mut tx, name.as_str()).await?;
+    }
     tx.commit().await?;
     Ok(())
 }
@@ -450,6 +467,7 @@ pub async fn star(
         vextrus_audit::record(&mut tx, NewEvent::new(tenant, actor, action).target(Target::new("package", name)))
             .await?;
     }
+    crate::cache::announce_package(&mut tx, name.as_str()).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -483,6 +501,7 @@ pub async fn set_visibility(
             .changes(json!({"visibility": {"before": row.visibility, "after": visibility}}));
         vextrus_audit::record(&mut tx, event).await?;
     }
+    crate::cache::announce_package(&mut tx, name.as_str()).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -542,6 +561,7 @@ pub async fn import_origin(
         .target(Target::new("package", name))
         .metadata(json!({"versions": origins.iter().map(|o| &o.version).collect::<Vec<_>>(), "tags": applied}));
     vextrus_audit::record(&mut tx, event).await?;
+    crate::cache::announce_package(&mut tx, name.as_str()).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -49,9 +49,13 @@ impl AppState {
     /// The state a module registered at assembly. Missing state is a wiring bug of the binary,
     /// found by the first test that calls one of the module's endpoints.
     pub fn module<T: Clone + Send + Sync + 'static>(&self) -> T {
+        self.module_ref::<T>().clone()
+    }
+
+    /// A module's state, borrowed (no clone on a hot path).
+    pub fn module_ref<T: Send + Sync + 'static>(&self) -> &T {
         self.modules
             .get::<T>()
-            .cloned()
             .unwrap_or_else(|| panic!("module state {} was not registered", std::any::type_name::<T>()))
     }
 }

@@ -96,6 +96,7 @@ pub async fn auth(
         access_ttl: chrono::Duration::seconds(config.auth.access_token_ttl_secs as i64),
         refresh_ttl: chrono::Duration::seconds(config.auth.session_ttl_secs as i64),
         orgs,
+        api_keys: Default::default(),
     })
 }
 

@@ -275,6 +275,32 @@ async fn keys_limited_to_networks_work_only_from_them() {
 }
 
 #[tokio::test]
+async fn a_revoked_key_stops_working_on_every_instance_at_once() {
+    let app = TestApp::start().await;
+    app.sign_up("cache-co", "owner@cache.example", "cache-owner").await;
+    let owner = app.access_token("cache-owner", None).await;
+    let created = app.ok_json(&owner, Method::POST, "/v1/me/api-keys", json!({"name": "CI"})).await;
+    let (key, id) = (created["secret"].as_str().unwrap().to_owned(), created["id"].as_str().unwrap().to_owned());
+    // A second instance's cache of keys, following revocations through the database.
+    let other_db = app.db.connect_again().await;
+    let other = vextrus_identity::api_keys::KeyCache::default();
+    tokio::spawn(other.clone().follow(other_db.clone(), std::future::pending()));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(other.authenticate(&other_db, &key, None).await.is_ok(), "remembered by the other instance");
+    assert_eq!(app.as_user(&key, Method::GET, "/v1/members").send().await.unwrap().status(), 200);
+
+    let revoked = app.as_user(&owner, Method::DELETE, &format!("/v1/me/api-keys/{id}")).send().await.unwrap();
+    assert_eq!(revoked.status(), 204);
+    problem(app.as_user(&key, Method::GET, "/v1/members").send().await.unwrap(), 401, "unauthorized").await;
+    let started = std::time::Instant::now();
+    while other.authenticate(&other_db, &key, None).await.is_ok() {
+        assert!(started.elapsed() < std::time::Duration::from_secs(2), "the other instance heard of the revocation");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(started.elapsed() < vextrus_identity::api_keys::KeyCache::TTL / 2, "well before the cache's own expiry");
+}
+
+#[tokio::test]
 async fn keys_die_with_their_owners_access() {
     let app = TestApp::start().await;
     app.sign_up("die-co", "owner@die.example", "die-owner").await;

@@ -1005,3 +1005,49 @@ async fn packages_can_be_readable_by_every_signed_in_user_or_by_anyone() {
     let trail = app.ok_json_get(&owner, "/v1/audit/events?action=registry.package.visibility").await;
     assert_eq!(trail["items"][0]["changes"], json!({"visibility": {"before": "public", "after": "signed_in"}}));
 }
+
+#[tokio::test]
+async fn every_instance_serves_packuments_from_memory_and_forgets_them_when_they_change() {
+    let a = TestApp::start().await;
+    let owner = vextrus(&a).await;
+    let key = api_key(&a, &owner, EVERY_REGISTRY_PERMISSION).await;
+    let root = tempfile::tempdir().unwrap();
+    let npm = Npm::new(root.path(), &a, &key);
+    let (ok, _, err) = npm.run(&package(root.path(), "@vextrus/kernel", "1.0.0", "1;\n"), &["publish"]).await;
+    assert!(ok, "{err}");
+    let b = a.another_instance().await;
+    let latest = |app: &TestApp| {
+        let request = app.client.get(app.url("/npm/@vextrus%2fkernel")).bearer_auth(&key).send();
+        async move {
+            let doc: Value = request.await.unwrap().json().await.unwrap();
+            (doc["dist-tags"]["latest"].as_str().unwrap().to_owned(), doc["versions"]["1.0.0"]["deprecated"].clone())
+        }
+    };
+    assert_eq!(latest(&b).await, ("1.0.0".to_owned(), Value::Null));
+
+    // A change nobody announced (made behind the platform's back) is not seen: B answers from memory.
+    let mut conn = a.db.owner_conn().await;
+    sqlx::query("UPDATE registry.versions SET deprecated = 'behind its back' WHERE name = '@vextrus/kernel'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(latest(&b).await.1, Value::Null, "served from B's memory");
+
+    // A publish through A is announced: B forgets its copy at once.
+    let (ok, _, err) = npm.run(&package(root.path(), "@vextrus/kernel", "1.0.1", "2;\n"), &["publish"]).await;
+    assert!(ok, "{err}");
+    let started = std::time::Instant::now();
+    loop {
+        let (version, deprecated) = latest(&b).await;
+        if version == "1.0.1" {
+            assert_eq!(deprecated, "behind its back", "reloaded from the database");
+            break;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(2), "B heard of the publish");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // And the instance that made the change never serves its old copy.
+    let (ok, _, err) = npm.run(root.path(), &["dist-tag", "add", "@vextrus/kernel@1.0.0", "latest"]).await;
+    assert!(ok, "{err}");
+    assert_eq!(latest(&a).await.0, "1.0.0");
+}

@@ -139,6 +139,7 @@ pub async fn create_my_key(
 pub async fn revoke_my_key(
     permitted: Permitted<SelfManage>,
     State(db): State<Database>,
+    State(auth): State<crate::Auth>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let (me, tenant) = signed_in_user(permitted.subject())?;
@@ -146,5 +147,6 @@ pub async fn revoke_my_key(
     let mut tx = db.tenant(tenant).await?;
     let revoked = api_keys::revoke(&mut tx, tenant, Owner::User(me), id, permitted.subject().into()).await?;
     tx.commit().await?;
+    auth.api_keys.forget_owner(me);
     if revoked { Ok(StatusCode::NO_CONTENT) } else { Err(ApiError::not_found("api_key_not_found", "No such API key.")) }
 }

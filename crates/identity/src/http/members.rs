@@ -128,11 +128,13 @@ pub async fn set_member_roles(
 pub async fn remove_member(
     permitted: Permitted<MembersManage>,
     State(db): State<Database>,
+    State(auth): State<crate::Auth>,
     Path(user): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let user = path_id(&user, "member_not_found", "member")?;
     let mut tx = db.tenant(permitted.tenant()?).await?;
     members::remove(&mut tx, Actor::Subject(permitted.subject()), user).await?;
     tx.commit().await?;
+    auth.api_keys.forget_owner(user);
     Ok(StatusCode::NO_CONTENT)
 }

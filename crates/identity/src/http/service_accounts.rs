@@ -158,12 +158,14 @@ pub async fn update_account(
 pub async fn delete_account(
     permitted: Permitted<ServiceAccountsManage>,
     State(db): State<Database>,
+    State(auth): State<crate::Auth>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = account_id(&id)?;
     let mut tx = db.tenant(permitted.tenant()?).await?;
     service_accounts::delete(&mut tx, Actor::Subject(permitted.subject()), id).await?;
     tx.commit().await?;
+    auth.api_keys.forget_owner(id);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -239,6 +241,7 @@ pub async fn create_account_key(
 pub async fn revoke_account_key(
     permitted: Permitted<ServiceAccountsManage>,
     State(db): State<Database>,
+    State(auth): State<crate::Auth>,
     Path((id, key)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let id = account_id(&id)?;
@@ -248,5 +251,6 @@ pub async fn revoke_account_key(
     let owner = key_owner(&mut tx, id).await?;
     let revoked = api_keys::revoke(&mut tx, tenant, owner, key, permitted.subject().into()).await?;
     tx.commit().await?;
+    auth.api_keys.forget_owner(owner.id());
     if revoked { Ok(StatusCode::NO_CONTENT) } else { Err(ApiError::not_found("api_key_not_found", "No such API key.")) }
 }

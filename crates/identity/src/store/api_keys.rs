@@ -122,28 +122,34 @@ pub(crate) async fn list(tx: &mut impl Tx, tenant: TenantId, owner: Uuid) -> Res
     .await?)
 }
 
-/// Revokes an owner's key; false if the owner has no such (unrevoked) key.
+/// Revokes an owner's key; false if the owner has no such (unrevoked) key. Every instance
+/// hears of it at commit (`identity::api_keys::CHANNEL`).
 pub(crate) async fn revoke(tx: &mut impl Tx, tenant: TenantId, owner: Uuid, id: Uuid) -> Result<bool, DbError> {
     let done = sqlx::query(
-        "UPDATE identity.api_keys SET revoked_at = now()
-          WHERE tenant_id = $1 AND owner_id = $2 AND id = $3 AND revoked_at IS NULL",
+        "WITH revoked AS (
+             UPDATE identity.api_keys SET revoked_at = now()
+              WHERE tenant_id = $1 AND owner_id = $2 AND id = $3 AND revoked_at IS NULL RETURNING prefix)
+         SELECT pg_notify('vextrus_api_keys', 'prefix:' || prefix) FROM revoked",
     )
     .bind(tenant)
     .bind(owner)
     .bind(id)
-    .execute(tx.conn())
+    .fetch_all(tx.conn())
     .await?;
-    Ok(done.rows_affected() == 1)
+    Ok(done.len() == 1)
 }
 
 /// Revokes every key of an owner (a member removed, a service account deleted).
 pub(crate) async fn revoke_all(tx: &mut impl Tx, tenant: TenantId, owner: Uuid) -> Result<(), DbError> {
     sqlx::query(
-        "UPDATE identity.api_keys SET revoked_at = now() WHERE tenant_id = $1 AND owner_id = $2 AND revoked_at IS NULL",
+        "WITH revoked AS (
+             UPDATE identity.api_keys SET revoked_at = now()
+              WHERE tenant_id = $1 AND owner_id = $2 AND revoked_at IS NULL RETURNING 1)
+         SELECT pg_notify('vextrus_api_keys', 'owner:' || $2::text) WHERE EXISTS (SELECT 1 FROM revoked)",
     )
     .bind(tenant)
     .bind(owner)
-    .execute(tx.conn())
+    .fetch_all(tx.conn())
     .await?;
     Ok(())
 }

@@ -57,6 +57,7 @@ pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
             max_tarball_bytes: usize::try_from(config.registry.max_tarball_bytes).unwrap_or(usize::MAX),
             allow_unscoped: config.registry.allow_unscoped,
             proxy: platform::proxy(&config)?,
+            caches: Default::default(),
             adduser: Some(config.registry.adduser_org.trim()).filter(|org| !org.is_empty()).map(|org| {
                 vextrus_registry::AddUser { org: org.to_owned(), role: config.registry.adduser_role.clone() }
             }),
@@ -92,6 +93,13 @@ pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
     };
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "Vextrus Platform listening on http://{addr} (API docs at /docs)");
+    // Answers go out as soon as they are written: without this, a body written after its headers
+    // (a streamed tarball) waits for the client's delayed ACK (~40 ms) under Nagle's algorithm.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set");
+        }
+    });
 
     let (stop, stopping) = watch::channel(false);
     tokio::spawn(async move {
@@ -103,6 +111,8 @@ pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
     let grace = Duration::from_secs(config.http.shutdown_grace_secs);
     let worker = Worker::new(db.clone(), vextrus::jobs(&modules), worker_options(&config, grace));
     tokio::spawn(modules.auth.orgs.clone().follow(db.clone(), stopped(stopping.clone())));
+    tokio::spawn(modules.auth.api_keys.clone().follow(db.clone(), stopped(stopping.clone())));
+    tokio::spawn(modules.registry.clone().follow(db.clone(), stopped(stopping.clone())));
     tokio::spawn(modules.access.clone().follow(db.clone(), stopped(stopping.clone())));
     tokio::spawn(refresh_keys(modules.auth.keys.clone(), db.clone(), stopping.clone()));
     tokio::spawn(schedule_audit_jobs(db.clone(), stopping.clone()));

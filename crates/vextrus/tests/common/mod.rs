@@ -52,6 +52,7 @@ pub async fn modules(db: &vextrus_db::Database) -> vextrus::ModuleSettings {
         vextrus_identity::keys::MasterKey::from_hex(&vextrus_identity::keys::MasterKey::generate_hex()).unwrap();
     let auth = vextrus::auth(&config, db, master).await.unwrap();
     tokio::spawn(auth.orgs.clone().follow(db.clone(), std::future::pending()));
+    tokio::spawn(auth.api_keys.clone().follow(db.clone(), std::future::pending()));
     let access = vextrus::access(db).await.unwrap();
     tokio::spawn(access.clone().follow(db.clone(), std::future::pending()));
     // Objects of a test instance live as long as the test process (the directory is left behind
@@ -59,6 +60,7 @@ pub async fn modules(db: &vextrus_db::Database) -> vextrus::ModuleSettings {
     let objects = tempfile::tempdir().unwrap().keep();
     let mut registry = vextrus_registry::RegistrySettings::new(vextrus_storage::Storage::local(&objects).unwrap());
     registry.max_tarball_bytes = 1024 * 1024;
+    tokio::spawn(registry.clone().follow(db.clone(), std::future::pending()));
     vextrus::ModuleSettings { identity: dev_identity(), auth, access, retention: Default::default(), registry }
 }
 
@@ -78,6 +80,7 @@ pub struct TestApp {
     pub openapi: utoipa::openapi::OpenApi,
     pub auth: vextrus_identity::Auth,
     server: std::sync::Mutex<Option<(tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>)>>,
+    modules: vextrus::ModuleSettings,
 }
 
 impl TestApp {
@@ -102,6 +105,24 @@ impl TestApp {
         let db = test_db().await;
         let mut modules = modules(&db.db).await;
         configure(&mut modules);
+        Self::serve(db, modules, settings).await
+    }
+
+    /// A second instance of the same platform (same database and keys, its own pools and its
+    /// own in-memory caches of API keys and registry data, kept current as in `serve`).
+    pub async fn another_instance(&self) -> Self {
+        let db =
+            TestDb { name: self.db.name.clone(), options: self.db.options.clone(), db: self.db.connect_again().await };
+        let mut modules = self.modules.clone();
+        modules.auth.api_keys = Default::default();
+        modules.registry.caches = Default::default();
+        tokio::spawn(modules.auth.api_keys.clone().follow(db.db.clone(), std::future::pending()));
+        tokio::spawn(modules.registry.clone().follow(db.db.clone(), std::future::pending()));
+        tokio::time::sleep(Duration::from_millis(200)).await; // listening before anything changes
+        Self::serve(db, modules, HttpSettings::new(64 * 1024, Duration::from_secs(10))).await
+    }
+
+    async fn serve(db: TestDb, modules: vextrus::ModuleSettings, settings: HttpSettings) -> Self {
         let auth = modules.auth.clone();
         let state = vextrus::state(db.db.clone(), OperatorToken::new(Some(SecretString::from(TOKEN))), &modules);
         let (router, openapi) = vextrus::app(state, settings);
@@ -123,7 +144,7 @@ impl TestApp {
         );
         tokio::spawn(worker.run(std::future::pending()));
         let server = std::sync::Mutex::new(Some((stop, server)));
-        Self { base, client: reqwest::Client::new(), db, openapi, auth, server }
+        Self { base, client: reqwest::Client::new(), db, openapi, auth, server, modules }
     }
 
     /// Stops serving: the port refuses connections afterwards (the database stays).

@@ -1,0 +1,152 @@
+//! What the registry keeps in memory so that an install's requests (a packument per package,
+//! by a member with an API key) touch no database: who owns a scope or an unscoped name, and
+//! each packument as served (its bytes and ETag, per public URL and format). Every change to a
+//! package or an owner is announced on [`CHANNEL`] in its transaction, so every instance
+//! forgets the stale copy at commit; entries also expire on their own (owners after 10 s: an
+//! organization created with a scope's slug is not announced).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use vextrus_db::{Database, DbError, Expiring, Reload, TenantId, Tx};
+
+pub const CHANNEL: &str = "vextrus_registry";
+
+/// A packument as served: organization, name, public URL, abbreviated.
+type PackumentKey = (TenantId, String, String, bool);
+
+/// What is remembered is what was read before any change that came after: a reader notes the
+/// generation before it reads the database, and what it read is remembered only if nothing
+/// was forgotten meanwhile (a change committed during its read would otherwise stay cached).
+#[derive(Debug, Clone)]
+pub struct Caches {
+    owners: Arc<Expiring<String, Option<TenantId>>>,
+    packuments: Arc<Expiring<PackumentKey, (Bytes, String)>>,
+    /// Where a published tarball's bytes are: (organization, name, file) → object key.
+    tarballs: Arc<Expiring<(TenantId, String, String), String>>,
+    generation: Arc<AtomicU64>,
+}
+
+impl Default for Caches {
+    fn default() -> Self {
+        Self {
+            owners: Arc::new(Expiring::new(Duration::from_secs(10), 100_000)),
+            packuments: Arc::new(Expiring::new(Duration::from_secs(300), 20_000)),
+            tarballs: Arc::new(Expiring::new(Duration::from_secs(300), 100_000)),
+            generation: Arc::default(),
+        }
+    }
+}
+
+impl Caches {
+    /// The owner of a scope (`@scope`) or unscoped name, if remembered.
+    pub(crate) fn owner(&self, key: &str) -> Option<Option<TenantId>> {
+        self.owners.get(key)
+    }
+
+    /// Note this before reading what will be remembered.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    fn unchanged_since(&self, generation: u64) -> bool {
+        self.generation.load(Ordering::Acquire) == generation
+    }
+
+    fn changed(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub(crate) fn remember_owner(&self, generation: u64, key: &str, owner: Option<TenantId>) {
+        if self.unchanged_since(generation) {
+            self.owners.put(key.to_owned(), owner);
+        }
+    }
+
+    pub(crate) fn packument(
+        &self,
+        tenant: TenantId,
+        name: &str,
+        base: &str,
+        abbreviated: bool,
+    ) -> Option<(Bytes, String)> {
+        self.packuments.get(&(tenant, name.to_owned(), base.to_owned(), abbreviated))
+    }
+
+    pub(crate) fn remember_packument(&self, generation: u64, key: (TenantId, &str, &str, bool), body: (Bytes, String)) {
+        if self.unchanged_since(generation) {
+            let (tenant, name, base, abbreviated) = key;
+            self.packuments.put((tenant, name.to_owned(), base.to_owned(), abbreviated), body);
+        }
+    }
+
+    pub(crate) fn tarball(&self, tenant: TenantId, name: &str, file: &str) -> Option<String> {
+        self.tarballs.get(&(tenant, name.to_owned(), file.to_owned()))
+    }
+
+    pub(crate) fn remember_tarball(&self, generation: u64, tenant: TenantId, name: &str, file: &str, key: String) {
+        if self.unchanged_since(generation) {
+            self.tarballs.put((tenant, name.to_owned(), file.to_owned()), key);
+        }
+    }
+
+    /// Forgets every served copy of `name` (in any organization).
+    pub(crate) fn forget_package(&self, name: &str) {
+        self.changed();
+        self.packuments.retain(|(_, n, _, _), _| n != name);
+        self.tarballs.retain(|(_, n, _), _| n != name);
+    }
+
+    /// Forgets what a notification names: `package:<name>` or `owner:<@scope or name>`.
+    fn forget(&self, payload: &str) {
+        if let Some(name) = payload.strip_prefix("package:") {
+            self.forget_package(name);
+        } else if let Some(key) = payload.strip_prefix("owner:") {
+            self.changed();
+            self.owners.retain(|k, _| k != key);
+            // The packuments of a scope that changed hands are someone else's now.
+            let scope = format!("{key}/");
+            self.packuments.retain(|(_, n, _, _), _| n != key && !n.starts_with(&scope));
+            self.tarballs.retain(|(_, n, _), _| n != key && !n.starts_with(&scope));
+        } else {
+            self.clear();
+        }
+    }
+
+    fn clear(&self) {
+        self.changed();
+        self.owners.clear();
+        self.packuments.clear();
+        self.tarballs.clear();
+    }
+
+    /// Follows the announcements until `stop` resolves (and forgets everything when one may
+    /// have been missed).
+    pub async fn follow(self, db: Database, stop: impl std::future::Future<Output = ()>) {
+        let reload = |what: Reload| {
+            match what {
+                Reload::Payload(payload) => self.forget(&payload),
+                Reload::All => self.clear(),
+            }
+            std::future::ready(Ok(()))
+        };
+        vextrus_db::follow(db, CHANNEL, Duration::from_secs(60), "registry", reload, stop).await;
+    }
+}
+
+/// Announces (at commit) that `name` changed.
+pub(crate) async fn announce_package(tx: &mut impl Tx, name: &str) -> Result<(), DbError> {
+    announce(tx, &format!("package:{name}")).await
+}
+
+/// Announces (at commit) that the owner of a scope (`@scope`) or unscoped name changed.
+pub(crate) async fn announce_owner(tx: &mut impl Tx, key: &str) -> Result<(), DbError> {
+    announce(tx, &format!("owner:{key}")).await
+}
+
+async fn announce(tx: &mut impl Tx, payload: &str) -> Result<(), DbError> {
+    sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(payload).execute(tx.conn()).await?;
+    Ok(())
+}

@@ -40,6 +40,11 @@ pub const MIGRATIONS: ModuleMigrations = ModuleMigrations {
         Migration { version: 5, name: "visibility", sql: include_str!("../migrations/0005_visibility.sql") },
         Migration { version: 6, name: "unscoped", sql: include_str!("../migrations/0006_unscoped.sql") },
         Migration { version: 7, name: "upstream", sql: include_str!("../migrations/0007_upstream.sql") },
+        Migration {
+            version: 8,
+            name: "org_scopes_announced",
+            sql: include_str!("../migrations/0008_org_scopes_announced.sql"),
+        },
     ],
 };
 

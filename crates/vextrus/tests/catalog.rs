@@ -32,7 +32,7 @@ async fn violations(conn: &mut PgConnection) -> Vec<String> {
             -- Lookups that must find the tenant from a global key, each justified in its migration.
             AND i.indexrelid::regclass::text NOT IN (
                 'identity.api_keys_prefix', 'identity.service_accounts_client_id', 'identity.memberships_user',
-                'registry.scopes_scope')
+                'registry.scopes_scope', 'registry.packages_unscoped_name')
          UNION ALL
          SELECT t.name || ': foreign key ' || k.conname || ' does not start with tenant_id'
            FROM tenant_tables t JOIN pg_constraint k ON k.conrelid = t.oid AND k.contype = 'f'

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use vextrus_db::{Database, DbError, Expiring, Reload, TenantId, Tx};
+use vextrus_db::{DbError, Expiring, TenantId, Tx};
 
 pub const CHANNEL: &str = "vextrus_registry";
 
@@ -100,7 +100,7 @@ impl Caches {
     }
 
     /// Forgets what a notification names: `package:<name>` or `owner:<@scope or name>`.
-    fn forget(&self, payload: &str) {
+    pub(crate) fn forget(&self, payload: &str) {
         if let Some(name) = payload.strip_prefix("package:") {
             self.forget_package(name);
         } else if let Some(key) = payload.strip_prefix("owner:") {
@@ -115,24 +115,11 @@ impl Caches {
         }
     }
 
-    fn clear(&self) {
+    pub(crate) fn clear(&self) {
         self.changed();
         self.owners.clear();
         self.packuments.clear();
         self.tarballs.clear();
-    }
-
-    /// Follows the announcements until `stop` resolves (and forgets everything when one may
-    /// have been missed).
-    pub async fn follow(self, db: Database, stop: impl std::future::Future<Output = ()>) {
-        let reload = |what: Reload| {
-            match what {
-                Reload::Payload(payload) => self.forget(&payload),
-                Reload::All => self.clear(),
-            }
-            std::future::ready(Ok(()))
-        };
-        vextrus_db::follow(db, CHANNEL, Duration::from_secs(60), "registry", reload, stop).await;
     }
 }
 
@@ -146,7 +133,7 @@ pub(crate) async fn announce_owner(tx: &mut impl Tx, key: &str) -> Result<(), Db
     announce(tx, &format!("owner:{key}")).await
 }
 
-async fn announce(tx: &mut impl Tx, payload: &str) -> Result<(), DbError> {
+pub(crate) async fn announce(tx: &mut impl Tx, payload: &str) -> Result<(), DbError> {
     sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(payload).execute(tx.conn()).await?;
     Ok(())
 }

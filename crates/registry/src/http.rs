@@ -160,6 +160,7 @@ async fn route(state: &AppState, parts: &mut Parts, body: Body) -> Result<Respon
             Ok(axum::Json(json!({ "username": username })).into_response())
         }
         (&Method::GET, ["-", "v1", "search"]) => search(state, parts).await,
+        (&Method::GET, ["-", "npm", "v1", "keys"]) => signing_keys(state).await,
         (&Method::PUT, ["-", "user", user, ..]) if user.starts_with("org.couchdb.user:") => {
             crate::credentials::legacy_login(state, parts, body).await
         }
@@ -184,6 +185,21 @@ async fn route(state: &AppState, parts: &mut Parts, body: Body) -> Result<Respon
         }
         _ => Err(NpmError(StatusCode::METHOD_NOT_ALLOWED, format!("{method} is not supported here")).into_response()),
     }
+}
+
+/// `GET /-/npm/v1/keys`: the keys that sign what is hosted here (retired ones with their
+/// `expires`), and the uplinks' keys for what is proxied. Public, as npm's is.
+async fn signing_keys(state: &AppState) -> Result<Response, Response> {
+    let settings = state.module_ref::<RegistrySettings>();
+    let mut keys = settings.signing.as_ref().map(crate::signing::Signing::public_keys).unwrap_or_default();
+    if let Some(proxy) = &settings.proxy {
+        for key in proxy.upstream_keys().await {
+            if !keys.iter().any(|k| k.keyid == key.keyid) {
+                keys.push(key);
+            }
+        }
+    }
+    Ok(axum::Json(json!({ "keys": keys })).into_response())
 }
 
 /// After a request that may have changed a package: this instance forgets its copy at once
@@ -519,9 +535,11 @@ async fn write(state: &AppState, parts: &mut Parts, segments: &[String], mut bod
         service::update(&db, tenant, &name, &doc, service::Edit::Deprecate, allowed, actor).await.map_err(fail)?;
         return Ok((StatusCode::CREATED, axum::Json(json!({"ok": "package changed", "success": true}))).into_response());
     }
-    let published = service::publish(&db, &settings.storage, tenant, &name, &doc, settings.max_tarball_bytes, actor)
-        .await
-        .map_err(|e| NpmError::from(e).into_response())?;
+    let signing = settings.signing.as_ref();
+    let published =
+        service::publish(&db, &settings.storage, signing, tenant, &name, &doc, settings.max_tarball_bytes, actor)
+            .await
+            .map_err(|e| NpmError::from(e).into_response())?;
     tracing::info!(package = %name, version = %published.version, bytes = published.size, "package published");
     let ok = if published.created_package { "created new package" } else { "package changed" };
     Ok((StatusCode::CREATED, axum::Json(json!({"ok": ok, "success": true}))).into_response())
@@ -677,6 +695,9 @@ fn version_doc(package: &Package, row: &crate::store::VersionRow, base: &str) ->
     dist.insert("integrity".into(), json!(row.integrity));
     dist.insert("shasum".into(), json!(row.shasum));
     dist.insert("tarball".into(), json!(tarball_url(base, &package.name, &row.version)));
+    if let Some(signatures) = &row.signatures {
+        dist.insert("signatures".into(), signatures.clone());
+    }
     manifest.insert("dist".into(), Value::Object(dist));
     manifest.insert("_id".into(), json!(format!("{}@{}", package.name, row.version)));
     if let Some(deprecated) = &row.deprecated {

@@ -197,7 +197,8 @@ async fn import_version(
         "versions": {version: manifest},
         "_attachments": {file: {"data": base64::engine::general_purpose::STANDARD.encode(&bytes), "length": bytes.len()}},
     });
-    match service::publish(db, storage, tenant, name, &publish, target.max_tarball_bytes, actor.clone()).await {
+    // Signed by the running registry (`serve` signs what is left unsigned).
+    match service::publish(db, storage, None, tenant, name, &publish, target.max_tarball_bytes, actor.clone()).await {
         Ok(_) => Ok(true),
         Err(RegistryError::VersionExists(_)) => Ok(false),
         Err(e) => Err(e.to_string()),

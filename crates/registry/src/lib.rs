@@ -10,6 +10,7 @@ pub mod model;
 pub mod proxy;
 mod scopes;
 pub mod service;
+pub mod signing;
 mod store;
 mod tarball;
 
@@ -45,6 +46,7 @@ pub const MIGRATIONS: ModuleMigrations = ModuleMigrations {
             name: "org_scopes_announced",
             sql: include_str!("../migrations/0008_org_scopes_announced.sql"),
         },
+        Migration { version: 9, name: "signatures", sql: include_str!("../migrations/0009_signatures.sql") },
     ],
 };
 
@@ -64,6 +66,8 @@ pub struct RegistrySettings {
     pub proxy: Option<std::sync::Arc<proxy::Proxy>>,
     /// Owners and packuments in memory (see [`RegistrySettings::follow`]).
     pub caches: cache::Caches,
+    /// Signs what is published here; `None`: versions are not signed.
+    pub signing: Option<signing::Signing>,
 }
 
 /// `npm adduser` with a new username creates a platform user in this organization.
@@ -86,13 +90,39 @@ impl RegistrySettings {
             adduser: None,
             proxy: None,
             caches: Default::default(),
+            signing: None,
         }
     }
 
-    /// Keeps the in-memory owners and packuments current with every instance's changes until
-    /// `stop` resolves: run it next to the server (`serve` does).
+    /// Keeps the in-memory owners, packuments and signing keys current with every instance's
+    /// changes until `stop` resolves: run it next to the server (`serve` does).
     pub async fn follow(self, db: vextrus_db::Database, stop: impl std::future::Future<Output = ()>) {
-        self.caches.follow(db, stop).await;
+        let reload_db = db.clone();
+        let reload = move |what: vextrus_db::Reload| {
+            let (settings, db) = (self.clone(), reload_db.clone());
+            async move {
+                let keys_changed = match &what {
+                    vextrus_db::Reload::Payload(payload) if payload == "signing" => true,
+                    vextrus_db::Reload::Payload(payload) => {
+                        settings.caches.forget(payload);
+                        false
+                    }
+                    vextrus_db::Reload::All => {
+                        settings.caches.clear();
+                        true
+                    }
+                };
+                if keys_changed && let Some(signing) = &settings.signing {
+                    match signing.reload(&db).await {
+                        Ok(()) => {}
+                        Err(signing::SigningError::Db(e)) => return Err(e),
+                        Err(e) => tracing::error!(error = %e, "registry signing keys not reloaded"),
+                    }
+                }
+                Ok(())
+            }
+        };
+        vextrus_db::follow(db, cache::CHANNEL, std::time::Duration::from_secs(60), "registry", reload, stop).await;
     }
 }
 

@@ -186,7 +186,12 @@ pub struct Proxy {
     health: Mutex<HashMap<String, Health>>,
     /// Names being revalidated in the background (one refresh at a time per name).
     refreshing: Mutex<HashSet<String>>,
+    /// Each uplink's signing keys, as last fetched.
+    keys: tokio::sync::Mutex<HashMap<String, (Instant, Vec<crate::signing::PublicKey>)>>,
 }
+
+/// How long an uplink's signing keys are used before they are fetched again.
+const KEYS_MAXAGE: Duration = Duration::from_secs(3600);
 
 /// How many packuments are kept in memory before the map is emptied (they reload from
 /// PostgreSQL).
@@ -199,7 +204,57 @@ impl Proxy {
             .connect_timeout(Duration::from_secs(10))
             .build()
             .expect("the HTTP client builds");
-        Self { settings, client, entries: RwLock::default(), health: Mutex::default(), refreshing: Mutex::default() }
+        Self {
+            settings,
+            client,
+            entries: RwLock::default(),
+            health: Mutex::default(),
+            refreshing: Mutex::default(),
+            keys: tokio::sync::Mutex::default(),
+        }
+    }
+
+    /// The uplinks' registry signing keys (`/-/npm/v1/keys`), so that clients verify proxied
+    /// packages' upstream signatures against this registry. Fetched at most hourly; an uplink
+    /// that cannot be reached contributes what it last answered.
+    pub async fn upstream_keys(&self) -> Vec<crate::signing::PublicKey> {
+        let mut known = self.keys.lock().await;
+        let mut all = Vec::new();
+        for uplink in &self.settings.uplinks {
+            let fresh = known.get(&uplink.name).is_some_and(|(at, _)| at.elapsed() < KEYS_MAXAGE);
+            if !fresh && !self.down(uplink) {
+                match self.fetch_keys(uplink).await {
+                    Ok(keys) => {
+                        known.insert(uplink.name.clone(), (Instant::now(), keys));
+                    }
+                    Err(why) => tracing::info!(uplink = uplink.name, why, "the uplink's signing keys were not fetched"),
+                }
+            }
+            if let Some((_, keys)) = known.get(&uplink.name) {
+                all.extend(keys.iter().cloned());
+            }
+        }
+        all
+    }
+
+    async fn fetch_keys(&self, uplink: &Uplink) -> Result<Vec<crate::signing::PublicKey>, String> {
+        #[derive(serde::Deserialize)]
+        struct Keys {
+            keys: Vec<crate::signing::PublicKey>,
+        }
+        let url = uplink.url.join("-/npm/v1/keys").map_err(|e| e.to_string())?;
+        let mut request = self.client.get(url).timeout(uplink.timeout);
+        if let Some(auth) = &uplink.auth {
+            request = request.header("authorization", auth);
+        }
+        let response = request.send().await.map_err(|e| e.without_url().to_string())?;
+        if response.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(Vec::new()); // a registry that signs nothing
+        }
+        if !response.status().is_success() {
+            return Err(format!("answered {}", response.status()));
+        }
+        Ok(response.json::<Keys>().await.map_err(|e| e.without_url().to_string())?.keys)
     }
 
     pub fn settings(&self) -> &ProxySettings {

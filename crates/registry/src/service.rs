@@ -67,9 +67,11 @@ pub struct Published {
 }
 
 /// Publishes the one version in an npm publish document (`PUT /{name}` with `_attachments`).
+#[allow(clippy::too_many_arguments)]
 pub async fn publish(
     db: &Database,
     storage: &Storage,
+    signing: Option<&crate::signing::Signing>,
     tenant: TenantId,
     name: &PackageName,
     doc: &Value,
@@ -165,6 +167,7 @@ pub async fn publish(
         &object_key,
         i64::try_from(size).unwrap_or(i64::MAX),
         (publisher, actor.username.as_deref()),
+        signing.and_then(|s| s.sign(name.as_str(), &version, &integrity)),
     )
     .await?;
     if !inserted {

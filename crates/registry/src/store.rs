@@ -25,6 +25,8 @@ pub struct VersionRow {
     pub size: i64,
     pub published_at: DateTime<Utc>,
     pub deprecated: Option<String>,
+    /// `dist.signatures`, made at publication.
+    pub signatures: Option<serde_json::Value>,
 }
 
 pub async fn package(tx: &mut impl Tx, tenant: TenantId, name: &str) -> Result<Option<PackageRow>, DbError> {
@@ -39,7 +41,7 @@ pub async fn package(tx: &mut impl Tx, tenant: TenantId, name: &str) -> Result<O
 
 pub async fn versions(tx: &mut impl Tx, tenant: TenantId, name: &str) -> Result<Vec<VersionRow>, DbError> {
     Ok(sqlx::query_as(
-        "SELECT version, manifest, integrity, shasum, size, published_at, deprecated FROM registry.versions
+        "SELECT version, manifest, integrity, shasum, size, published_at, deprecated, signatures FROM registry.versions
           WHERE tenant_id = $1 AND name = $2 ORDER BY published_at, version",
     )
     .bind(tenant)
@@ -92,11 +94,12 @@ pub async fn insert_version(
     object_key: &str,
     size: i64,
     published_by: (Option<Uuid>, Option<&str>),
+    signatures: Option<serde_json::Value>,
 ) -> Result<bool, DbError> {
     let inserted = sqlx::query(
         "INSERT INTO registry.versions (tenant_id, name, version, manifest, integrity, shasum, object_key, size,
-                                        published_by, published_by_name)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
+                                        published_by, published_by_name, signatures)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
     )
     .bind(tenant)
     .bind(name)
@@ -108,6 +111,7 @@ pub async fn insert_version(
     .bind(size)
     .bind(published_by.0)
     .bind(published_by.1)
+    .bind(signatures)
     .execute(tx.conn())
     .await?;
     Ok(inserted.rows_affected() == 1)

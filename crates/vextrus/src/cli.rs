@@ -111,6 +111,9 @@ pub enum RegistryCommand {
         #[arg(long, default_value = "member", value_parser = ["member", "viewer"])]
         role: String,
     },
+    /// Retire the registry's signing key (it stays listed at `/-/npm/v1/keys`, expiring now, so
+    /// existing signatures still verify) and make a new one; running servers switch at once.
+    RotateSigningKey,
 }
 
 #[derive(Debug, Subcommand)]

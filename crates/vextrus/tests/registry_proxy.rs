@@ -304,3 +304,105 @@ async fn upstream_unpublishes_become_tombstones_and_young_versions_can_be_quaran
         assert_eq!(get("/npm/@upstream%2fshadow").await.unwrap().status(), 404, "never upstream again");
     }
 }
+
+/// Verifies every version's `dist.signatures` of a packument with Node's `crypto` against a
+/// registry's `/-/npm/v1/keys`, as `npm audit signatures` does; answers how many verified.
+async fn verify_with_node(dir: &Path, doc: &Value, keys: &Value) -> usize {
+    let script = r#"
+const crypto = require('crypto'), fs = require('fs');
+const doc = JSON.parse(fs.readFileSync(process.argv[2])), keys = JSON.parse(fs.readFileSync(process.argv[3])).keys;
+let verified = 0;
+for (const [version, manifest] of Object.entries(doc.versions)) {
+  const signatures = manifest.dist.signatures || [];
+  if (!signatures.length) throw new Error(`${version} is not signed`);
+  for (const { keyid, sig } of signatures) {
+    const key = keys.find(k => k.keyid === keyid);
+    if (!key) throw new Error(`no key ${keyid}`);
+    if (key.expires && new Date(key.expires) < new Date(doc.time[version])) throw new Error(`${keyid} had expired`);
+    const publicKey = crypto.createPublicKey({ key: Buffer.from(key.key, 'base64'), format: 'der', type: 'spki' });
+    const message = `${doc.name}@${version}:${manifest.dist.integrity}`;
+    if (!crypto.verify('sha256', Buffer.from(message), publicKey, Buffer.from(sig, 'base64'))) throw new Error(`bad signature on ${version}`);
+    verified++;
+  }
+}
+console.log(verified);
+"#;
+    std::fs::write(dir.join("verify.js"), script).unwrap();
+    std::fs::write(dir.join("doc.json"), doc.to_string()).unwrap();
+    std::fs::write(dir.join("keys.json"), keys.to_string()).unwrap();
+    let out = std::process::Command::new("node")
+        .args(["verify.js", "doc.json", "keys.json"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "node: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+#[tokio::test]
+async fn signatures_verify_with_node_for_hosted_and_proxied_packages_across_a_key_rotation() {
+    let (up, publisher, reader) = upstream().await;
+    let root = tempfile::tempdir().unwrap();
+    let npm = Npm::new(root.path(), &up, &publisher);
+    let (ok, _, err) = npm.run(&package(root.path(), "@upstream/signed", "1.0.0", "1;\n"), &["publish"]).await;
+    assert!(ok, "{err}");
+    let keys = |app: &TestApp| {
+        let request = app.client.get(app.url("/npm/-/npm/v1/keys")).send();
+        async move { request.await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let before = keys(&up).await;
+    assert_eq!(before["keys"].as_array().unwrap().len(), 1, "{before}");
+    assert!(before["keys"][0]["expires"].is_null());
+
+    // Rotation: the old key stays listed (expiring now); new versions are signed with the new one.
+    let rotated = vextrus_registry::signing::rotate(&up.db.db, &up.auth.keys).await.unwrap();
+    let started = std::time::Instant::now();
+    while keys(&up).await["keys"].as_array().unwrap().len() < 2 {
+        assert!(started.elapsed() < Duration::from_secs(2), "the running instance picked up the new key");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (ok, _, err) = npm.run(&package(root.path(), "@upstream/signed", "1.1.0", "2;\n"), &["publish"]).await;
+    assert!(ok, "{err}");
+    let doc: Value = up
+        .client
+        .get(up.url("/npm/@upstream%2fsigned"))
+        .bearer_auth(&reader)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["versions"]["1.1.0"]["dist"]["signatures"][0]["keyid"], rotated);
+    let after = keys(&up).await;
+    assert!(after["keys"][0]["expires"].is_string() && after["keys"][1]["expires"].is_null(), "{after}");
+    assert_eq!(verify_with_node(root.path(), &doc, &after).await, 2);
+    // Tampering is caught: a signature does not cover another integrity.
+    let mut forged = doc.clone();
+    forged["versions"]["1.0.0"]["dist"]["integrity"] = doc["versions"]["1.1.0"]["dist"]["integrity"].clone();
+    std::fs::write(root.path().join("doc.json"), forged.to_string()).unwrap();
+    let out = std::process::Command::new("node")
+        .args(["verify.js", "doc.json", "keys.json"])
+        .current_dir(root.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a forged integrity fails verification");
+
+    // Proxied: the upstream's signatures pass through, and this registry lists the upstream's keys.
+    let app = proxy_of(&up, &reader, |_, _| {}).await;
+    app.sign_up("vextrus", "owner@vextrus.example", "vx-owner").await;
+    let owner = app.access_token("vx-owner", None).await;
+    let proxied: Value = app
+        .client
+        .get(app.url("/npm/@upstream%2fsigned"))
+        .bearer_auth(&owner)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let served = keys(&app).await;
+    assert_eq!(served["keys"].as_array().unwrap().len(), 3, "its own key and the upstream's two: {served}");
+    assert_eq!(verify_with_node(root.path(), &proxied, &served).await, 2);
+}

@@ -13,7 +13,10 @@ use vextrus_registry::import;
 use crate::cli::RegistryCommand;
 
 pub async fn run(config: Config, cmd: RegistryCommand) -> anyhow::Result<()> {
-    let RegistryCommand::ImportVerdaccio { storage, htpasswd, org, role } = cmd;
+    let (storage, htpasswd, org, role) = match cmd {
+        RegistryCommand::ImportVerdaccio { storage, htpasswd, org, role } => (storage, htpasswd, org, role),
+        RegistryCommand::RotateSigningKey => return rotate_signing_key(&config).await,
+    };
     let packages = import::package_dirs(&storage).with_context(|| format!("reading {}", storage.display()))?;
     let users = match &htpasswd {
         Some(path) => Some(std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?),
@@ -181,4 +184,15 @@ impl Progress {
             let _ = writeln!(std::io::stderr());
         }
     }
+}
+
+async fn rotate_signing_key(config: &Config) -> anyhow::Result<()> {
+    let master = vextrus::platform::master_key(config, config.database.url.is_none())?;
+    let ring = vextrus_identity::keys::KeyRing::new(master);
+    let (opened, db) = super::admin::open(config).await?;
+    let rotated = vextrus_registry::signing::rotate(&db, &ring).await;
+    db.close().await;
+    opened.close().await;
+    println!("new registry signing key {}; the previous one expires now and stays listed", rotated?);
+    Ok(())
 }

@@ -40,6 +40,8 @@ pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
 
     let master = platform::master_key(&config, embedded_mode)?;
     let auth = vextrus::auth(&config, &db, master).await.context("loading the token signing keys")?;
+    let signing = vextrus_registry::signing::Signing::new(auth.keys.clone());
+    signing.initialise(&db).await.context("loading the registry's signing keys")?;
     let modules = vextrus::ModuleSettings {
         identity: vextrus_identity::IdentityConfig {
             dev_mailbox: config.dev_mailbox.unwrap_or(embedded_mode),
@@ -58,6 +60,7 @@ pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
             allow_unscoped: config.registry.allow_unscoped,
             proxy: platform::proxy(&config)?,
             caches: Default::default(),
+            signing: Some(signing),
             adduser: Some(config.registry.adduser_org.trim()).filter(|org| !org.is_empty()).map(|org| {
                 vextrus_registry::AddUser { org: org.to_owned(), role: config.registry.adduser_role.clone() }
             }),
@@ -113,6 +116,7 @@ pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
     tokio::spawn(modules.auth.orgs.clone().follow(db.clone(), stopped(stopping.clone())));
     tokio::spawn(modules.auth.api_keys.clone().follow(db.clone(), stopped(stopping.clone())));
     tokio::spawn(modules.registry.clone().follow(db.clone(), stopped(stopping.clone())));
+    tokio::spawn(sign_unsigned(db.clone(), modules.registry.clone(), stopping.clone()));
     tokio::spawn(modules.access.clone().follow(db.clone(), stopped(stopping.clone())));
     tokio::spawn(refresh_keys(modules.auth.keys.clone(), db.clone(), stopping.clone()));
     tokio::spawn(schedule_audit_jobs(db.clone(), stopping.clone()));
@@ -267,6 +271,23 @@ async fn refresh_keys(keys: vextrus_identity::keys::KeyRing, db: Database, stopp
         }
         if let Err(e) = keys.reload(&db).await {
             tracing::warn!(error = %e, "reloading signing keys failed; keeping the ones loaded");
+        }
+    }
+}
+
+/// Signs the registry's versions that arrived unsigned (imported from the command line, or
+/// published before the registry signed), at start and then every minute.
+async fn sign_unsigned(db: Database, registry: vextrus_registry::RegistrySettings, stopping: watch::Receiver<bool>) {
+    let Some(signing) = registry.signing else { return };
+    loop {
+        match vextrus_registry::signing::sign_unsigned(&db, &signing).await {
+            Ok(0) => {}
+            Ok(signed) => tracing::info!(signed, "signed registry versions that had no signature"),
+            Err(e) => tracing::warn!(error = %e, "signing unsigned registry versions failed; retrying later"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(60)) => {}
+            () = stopped(stopping.clone()) => return,
         }
     }
 }

@@ -60,6 +60,9 @@ pub async fn modules(db: &vextrus_db::Database) -> vextrus::ModuleSettings {
     let objects = tempfile::tempdir().unwrap().keep();
     let mut registry = vextrus_registry::RegistrySettings::new(vextrus_storage::Storage::local(&objects).unwrap());
     registry.max_tarball_bytes = 1024 * 1024;
+    let signing = vextrus_registry::signing::Signing::new(auth.keys.clone());
+    signing.initialise(db).await.unwrap();
+    registry.signing = Some(signing);
     tokio::spawn(registry.clone().follow(db.clone(), std::future::pending()));
     vextrus::ModuleSettings { identity: dev_identity(), auth, access, retention: Default::default(), registry }
 }

@@ -161,6 +161,10 @@ async fn route(state: &AppState, parts: &mut Parts, body: Body) -> Result<Respon
         }
         (&Method::GET, ["-", "v1", "search"]) => search(state, parts).await,
         (&Method::GET, ["-", "npm", "v1", "keys"]) => signing_keys(state).await,
+        (
+            &Method::POST,
+            ["-", "npm", "v1", "security", "advisories", "bulk"] | ["-", "npm", "v1", "security", "audits", "quick"],
+        ) => audit(state, parts, body).await,
         (&Method::PUT, ["-", "user", user, ..]) if user.starts_with("org.couchdb.user:") => {
             crate::credentials::legacy_login(state, parts, body).await
         }
@@ -185,6 +189,41 @@ async fn route(state: &AppState, parts: &mut Parts, body: Body) -> Result<Respon
         }
         _ => Err(NpmError(StatusCode::METHOD_NOT_ALLOWED, format!("{method} is not supported here")).into_response()),
     }
+}
+
+/// The most an audit request may carry (npm sends every package of the lockfile; gzip).
+const AUDIT_BODY_LIMIT: usize = 32 * 1024 * 1024;
+
+/// `npm audit`: `POST /-/npm/v1/security/advisories/bulk` (and the legacy `audits/quick`),
+/// forwarded as sent (gzip included) to the uplinks, which know the advisories. Any signed-in
+/// subject may ask (anyone, with `registry.proxy_anonymous`); with no uplink configured or
+/// reachable the answer is 503, with the reason.
+async fn audit(state: &AppState, parts: &mut Parts, body: Body) -> Result<Response, Response> {
+    let settings = state.module_ref::<RegistrySettings>();
+    let anonymous = !parts.headers.contains_key(header::AUTHORIZATION);
+    if !(anonymous && settings.proxy.as_ref().is_some_and(|p| p.settings().anonymous)) {
+        Subject::from_request_parts(parts, state).await.map_err(IntoResponse::into_response)?;
+    }
+    let Some(proxy) = settings.proxy.clone() else {
+        let message =
+            "security audits are answered by an upstream registry, and none is configured (registry.uplink_url)";
+        return Err(NpmError(StatusCode::SERVICE_UNAVAILABLE, message.into()).into_response());
+    };
+    let body = axum::body::to_bytes(body, AUDIT_BODY_LIMIT).await.map_err(|_| {
+        NpmError(StatusCode::PAYLOAD_TOO_LARGE, format!("an audit request may carry at most {AUDIT_BODY_LIMIT} bytes"))
+            .into_response()
+    })?;
+    let header_of = |name: header::HeaderName| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let path = parts.uri.path().trim_start_matches("/npm").to_owned();
+    let (status, kind, answer) = proxy
+        .audit(&path, header_of(header::CONTENT_TYPE).as_deref(), header_of(header::CONTENT_ENCODING).as_deref(), body)
+        .await
+        .map_err(|e| NpmError::from(e).into_response())?;
+    let mut response = (StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY), answer).into_response();
+    if let Some(kind) = kind.and_then(|k| HeaderValue::from_str(&k).ok()) {
+        response.headers_mut().insert(header::CONTENT_TYPE, kind);
+    }
+    Ok(response)
 }
 
 /// `GET /-/npm/v1/keys`: the keys that sign what is hosted here (retired ones with their

@@ -257,6 +257,59 @@ impl Proxy {
         Ok(response.json::<Keys>().await.map_err(|e| e.without_url().to_string())?.keys)
     }
 
+    /// Forwards a security-audit request (`/-/npm/v1/security/…`, its body as sent, gzip or
+    /// not) to the first uplink that answers, and answers what it answered.
+    pub async fn audit(
+        &self,
+        path: &str,
+        content_type: Option<&str>,
+        content_encoding: Option<&str>,
+        body: Bytes,
+    ) -> Result<(u16, Option<String>, Bytes), ProxyError> {
+        let mut unreachable = Vec::new();
+        for uplink in &self.settings.uplinks {
+            if self.down(uplink) {
+                unreachable.push(format!("{} is down (backing off)", uplink.name));
+                continue;
+            }
+            let url =
+                uplink.url.join(path.trim_start_matches('/')).map_err(|e| ProxyError::Unavailable(e.to_string()))?;
+            let mut request = self.client.post(url).timeout(uplink.timeout).body(body.clone());
+            for (name, value) in [("content-type", content_type), ("content-encoding", content_encoding)] {
+                if let Some(value) = value {
+                    request = request.header(name, value);
+                }
+            }
+            if let Some(auth) = &uplink.auth {
+                request = request.header("authorization", auth);
+            }
+            match request.send().await {
+                Ok(response) if !response.status().is_server_error() => {
+                    self.answered(uplink);
+                    let status = response.status().as_u16();
+                    let kind = response.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
+                    let body =
+                        response.bytes().await.map_err(|e| ProxyError::Unavailable(e.without_url().to_string()))?;
+                    return Ok((status, kind, body));
+                }
+                Ok(response) => {
+                    let why = format!("answered {}", response.status());
+                    self.failed(uplink, &why);
+                    unreachable.push(format!("{}: {why}", uplink.name));
+                }
+                Err(e) => {
+                    let why = if e.is_timeout() { "timed out".to_owned() } else { e.without_url().to_string() };
+                    self.failed(uplink, &why);
+                    unreachable.push(format!("{}: {why}", uplink.name));
+                }
+            }
+        }
+        Err(ProxyError::Unavailable(format!(
+            "security audits are answered by the upstream registry, which cannot be reached ({})",
+            unreachable.join("; ")
+        )))
+    }
+
     pub fn settings(&self) -> &ProxySettings {
         &self.settings
     }

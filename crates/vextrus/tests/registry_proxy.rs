@@ -406,3 +406,97 @@ async fn signatures_verify_with_node_for_hosted_and_proxied_packages_across_a_ke
     assert_eq!(served["keys"].as_array().unwrap().len(), 3, "its own key and the upstream's two: {served}");
     assert_eq!(verify_with_node(root.path(), &proxied, &served).await, 2);
 }
+
+#[tokio::test]
+async fn npm_audit_is_answered_by_the_upstream_and_503_without_it() {
+    use axum::routing::post;
+    // The upstream's advisory service, as npm's documents it: a gzip'd `{name: [versions]}` in,
+    // `{name: [advisory]}` out.
+    let saw_gzip = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = saw_gzip.clone();
+    let advisories = axum::Router::new().route(
+        "/-/npm/v1/security/advisories/bulk",
+        post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+            let seen = seen.clone();
+            async move {
+                let gzip = headers.get("content-encoding").is_some_and(|v| v == "gzip");
+                seen.store(gzip, std::sync::atomic::Ordering::SeqCst);
+                let mut text = Vec::new();
+                if gzip {
+                    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&body[..]), &mut text).unwrap();
+                } else {
+                    text = body.to_vec();
+                }
+                let asked: Value = serde_json::from_slice(&text).unwrap();
+                let mut answer = serde_json::Map::new();
+                if asked.get("@vextrus/kernel").is_some() {
+                    answer.insert("@vextrus/kernel".into(), json!([{
+                        "id": 1097420, "url": "https://github.com/advisories/GHSA-vxtr-0000-0001",
+                        "title": "Prototype pollution in kernel", "severity": "high",
+                        "vulnerable_versions": "<1.0.1", "cwe": ["CWE-1321"], "cvss": {"score": 7.5, "vectorString": null}
+                    }]));
+                }
+                axum::Json(Value::Object(answer))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = format!("http://{}/", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stopped.await;
+        };
+        axum::serve(listener, advisories).with_graceful_shutdown(shutdown).await.unwrap()
+    });
+
+    let mut uplink = Uplink::new("advisories", &upstream).unwrap();
+    uplink.timeout = Duration::from_secs(5);
+    let settings = ProxySettings { uplinks: vec![uplink], min_release_age: None, anonymous: false };
+    let http = vextrus_server::HttpSettings::new(64 * 1024, Duration::from_secs(30));
+    let app =
+        TestApp::start_configured(http, move |m| m.registry.proxy = Some(std::sync::Arc::new(Proxy::new(settings))))
+            .await;
+    app.sign_up("vextrus", "owner@vextrus.example", "vx-owner").await;
+    let owner = app.access_token("vx-owner", None).await;
+    let created = app
+        .ok_json(
+            &owner,
+            Method::POST,
+            "/v1/me/api-keys",
+            json!({"name": "npm", "permissions": ["registry.packages.read", "registry.packages.publish"]}),
+        )
+        .await;
+    let root = tempfile::tempdir().unwrap();
+    let npm = Npm::new(root.path(), &app, created["secret"].as_str().unwrap());
+    let (ok, _, err) = npm.run(&package(root.path(), "@vextrus/kernel", "1.0.0", "1;\n"), &["publish"]).await;
+    assert!(ok, "{err}");
+    let consumer = root.path().join("consumer");
+    std::fs::create_dir_all(&consumer).unwrap();
+    std::fs::write(consumer.join("package.json"), r#"{"name":"consumer","version":"1.0.0","private":true}"#).unwrap();
+    let (ok, _, err) = npm.run(&consumer, &["install", "@vextrus/kernel@1.0.0"]).await;
+    assert!(ok, "{err}");
+
+    let (ok, out, err) = npm.run(&consumer, &["audit", "--json"]).await;
+    assert!(!ok, "npm audit exits non-zero when it finds something: {err}");
+    let report: Value = serde_json::from_str(&out).unwrap_or_else(|_| panic!("{out}{err}"));
+    assert_eq!(report["vulnerabilities"]["@vextrus/kernel"]["severity"], "high", "{report}");
+    assert!(saw_gzip.load(std::sync::atomic::Ordering::SeqCst), "npm's gzip'd body reached the upstream as sent");
+
+    // Without a reachable upstream: a clear 503, never a silent "no vulnerabilities".
+    let _ = stop.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+    let answer = app
+        .client
+        .post(app.url("/npm/-/npm/v1/security/advisories/bulk"))
+        .bearer_auth(&owner)
+        .json(&json!({"@vextrus/kernel": ["1.0.0"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 503);
+    let message: Value = answer.json().await.unwrap();
+    assert!(message["error"].as_str().unwrap().contains("cannot be reached"), "{message}");
+    let (ok, out, err) = npm.run(&consumer, &["audit"]).await;
+    assert!(!ok, "npm audit fails when nobody can answer: {out}{err}");
+}

@@ -373,6 +373,14 @@ pub const FIELDS: &[Field] = &[
         doc: "Serve proxied packages without a token (off: any signed-in platform user or API key).",
     },
     Field {
+        key: "registry.webhooks_reach_internal",
+        env_aliases: &[],
+        kind: Kind::Bool,
+        default: "false",
+        doc: "Let publish webhooks be delivered to loopback, private and link-local addresses (off: such \
+              deliveries are refused, so a webhook cannot probe the platform's own network).",
+    },
+    Field {
         key: "registry.allow_unscoped",
         env_aliases: &[],
         kind: Kind::Bool,

@@ -242,6 +242,7 @@ pub struct RegistryConfig {
     pub min_release_age_hours: u64,
     /// Proxied packages may be read without a token.
     pub proxy_anonymous: bool,
+    pub webhooks_reach_internal: bool,
 }
 
 /// One upstream registry (`[[registry.uplinks]]`).
@@ -293,6 +294,7 @@ impl Default for RegistryConfig {
             uplinks: Vec::new(),
             min_release_age_hours: 0,
             proxy_anonymous: false,
+            webhooks_reach_internal: false,
         }
     }
 }

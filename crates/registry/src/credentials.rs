@@ -253,7 +253,7 @@ pub(crate) async fn tokens(
 const WEB_LOGIN_MINUTES: i64 = 10;
 
 /// 256 random bits, base64url.
-fn random_secret() -> String {
+pub(crate) fn random_secret() -> String {
     use base64::Engine as _;
     let mut bytes = [0u8; 32];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).expect("the OS provides randomness");

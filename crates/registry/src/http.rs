@@ -24,7 +24,9 @@ use crate::{PackagesManage, PackagesPublish, PackagesRead, RegistrySettings};
 pub fn router() -> OpenApiRouter<AppState> {
     let scopes = OpenApiRouter::new()
         .routes(utoipa_axum::routes!(crate::scopes::list_scopes, crate::scopes::claim_scope))
-        .routes(utoipa_axum::routes!(crate::scopes::release_scope));
+        .routes(utoipa_axum::routes!(crate::scopes::release_scope))
+        .routes(utoipa_axum::routes!(crate::webhooks::list_webhooks, crate::webhooks::create_webhook))
+        .routes(utoipa_axum::routes!(crate::webhooks::delete_webhook));
     OpenApiRouter::new()
         .route("/npm", any(dispatch))
         .route("/npm/", any(dispatch))

@@ -13,6 +13,7 @@ pub mod service;
 pub mod signing;
 mod store;
 mod tarball;
+pub mod webhooks;
 
 use vextrus_db::{Migration, ModuleMigrations};
 use vextrus_server::AppState;
@@ -29,6 +30,8 @@ vextrus_access::permissions! {
     pub PackagesManage = "registry.packages.manage", grants [Admin];
     /// Claim and release npm scopes for the organization (owners only by default).
     pub ScopesManage = "registry.scopes.manage", grants [];
+    /// Register and remove the organization's publish webhooks.
+    pub WebhooksManage = "registry.webhooks.manage", grants [Admin];
 }
 
 pub const MIGRATIONS: ModuleMigrations = ModuleMigrations {
@@ -47,6 +50,7 @@ pub const MIGRATIONS: ModuleMigrations = ModuleMigrations {
             sql: include_str!("../migrations/0008_org_scopes_announced.sql"),
         },
         Migration { version: 9, name: "signatures", sql: include_str!("../migrations/0009_signatures.sql") },
+        Migration { version: 10, name: "webhooks", sql: include_str!("../migrations/0010_webhooks.sql") },
     ],
 };
 
@@ -66,8 +70,10 @@ pub struct RegistrySettings {
     pub proxy: Option<std::sync::Arc<proxy::Proxy>>,
     /// Owners and packuments in memory (see [`RegistrySettings::follow`]).
     pub caches: cache::Caches,
-    /// Signs what is published here; `None`: versions are not signed.
+    /// Signs what is published here (and seals webhook secrets); `None`: versions are not signed.
     pub signing: Option<signing::Signing>,
+    /// Webhook deliveries may reach loopback, private and link-local addresses.
+    pub webhooks_reach_internal: bool,
 }
 
 /// `npm adduser` with a new username creates a platform user in this organization.
@@ -91,6 +97,7 @@ impl RegistrySettings {
             proxy: None,
             caches: Default::default(),
             signing: None,
+            webhooks_reach_internal: false,
         }
     }
 

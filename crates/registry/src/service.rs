@@ -186,6 +186,8 @@ pub async fn publish(
         .target(Target::new("package", name))
         .metadata(serde_json::json!({"version": version, "integrity": integrity, "size": size, "tags": tags}));
     vextrus_audit::record(&mut tx, event).await?;
+    let data = json!({"name": name.as_str(), "version": version, "integrity": integrity, "tags": tags});
+    crate::webhooks::announce(&mut tx, tenant, "package.publish", data).await?;
     crate::cache::announce_package(&mut tx, name.as_str()).await?;
     if name.scope().is_none() {
         // An unscoped name is owned by whoever has it: that may have changed.
@@ -217,6 +219,8 @@ pub async fn set_tag(
     }
     let before = store::tags(&mut tx, tenant, name.as_str()).await?.get(&tag).cloned();
     store::set_tag(&mut tx, tenant, name.as_str(), &tag, &version).await?;
+    let data = json!({"name": name.as_str(), "tag": tag, "version": version, "before": before});
+    crate::webhooks::announce(&mut tx, tenant, "package.dist_tag", data).await?;
     store::touch(&mut tx, tenant, name.as_str()).await?;
     let event = NewEvent::new(tenant, actor, "registry.dist_tag.set").target(Target::new("package", name)).changes(
         vextrus_audit::changes(
@@ -250,6 +254,8 @@ pub async fn remove_tag(
     let Some(was) = store::remove_tag(&mut tx, tenant, name.as_str(), tag).await? else {
         return Err(RegistryError::NotFound);
     };
+    let data = json!({"name": name.as_str(), "tag": tag, "version": null, "before": was});
+    crate::webhooks::announce(&mut tx, tenant, "package.dist_tag", data).await?;
     store::touch(&mut tx, tenant, name.as_str()).await?;
     let event = NewEvent::new(tenant, actor, "registry.dist_tag.remove")
         .target(Target::new("package", name))
@@ -383,6 +389,8 @@ pub async fn update(
             .target(Target::new("package", name))
             .metadata(json!({"versions": versions, "package_removed": remaining.is_empty()}));
         vextrus_audit::record(&mut tx, event).await?;
+        let data = json!({"name": name.as_str(), "versions": versions, "package_removed": remaining.is_empty()});
+        crate::webhooks::announce(&mut tx, tenant, "package.unpublish", data).await?;
     }
     crate::cache::announce_package(&mut tx, name.as_str()).await?;
     if name.scope().is_none() {
@@ -418,6 +426,8 @@ pub async fn unpublish_package(
         .target(Target::new("package", name))
         .metadata(json!({"versions": versions, "package_removed": true}));
     vextrus_audit::record(&mut tx, event).await?;
+    let data = json!({"name": name.as_str(), "versions": versions, "package_removed": true});
+    crate::webhooks::announce(&mut tx, tenant, "package.unpublish", data).await?;
     crate::cache::announce_package(&mut tx, name.as_str()).await?;
     if name.scope().is_none() {
         // An unscoped name is owned by whoever has it: that may have changed.

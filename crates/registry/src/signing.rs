@@ -141,6 +141,11 @@ impl Signing {
         Some(json!([{"keyid": keyid, "sig": STANDARD.encode(signature.as_ref())}]))
     }
 
+    /// The platform's master key (which seals the registry's secrets).
+    pub fn master(&self) -> &vextrus_identity::keys::MasterKey {
+        self.ring.master()
+    }
+
     /// Every key that ever signed here, retired ones with their `expires`.
     pub fn public_keys(&self) -> Vec<PublicKey> {
         self.keys.read().unwrap_or_else(|e| e.into_inner()).public.clone()

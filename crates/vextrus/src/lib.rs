@@ -75,6 +75,7 @@ pub fn jobs(modules: &ModuleSettings) -> Registry {
     let mut registry = Registry::new();
     vextrus_identity::register_jobs(&mut registry, modules.identity.clone());
     vextrus_audit::jobs::register_jobs(&mut registry, Arc::new(modules.auth.keys.clone()), modules.retention);
+    vextrus_registry::webhooks::register_jobs(&mut registry, modules.registry.clone());
     registry
 }
 

@@ -44,6 +44,7 @@ fn body_for(method: &str, path: &str) -> Option<Value> {
         ("POST", "/v1/service-accounts") => json!({"name": "Pwned", "roles": ["viewer"]}),
         ("POST", "/v1/me/api-keys") => json!({"name": "Pwned"}),
         ("POST", "/v1/registry/scopes") => json!({"scope": "pwned-scope"}),
+        ("POST", "/v1/registry/webhooks") => json!({"url": "https://pwned.example/hook"}),
         ("POST", "/v1/authz/check") => json!({"permission": "identity.members.read"}),
         ("PUT", "/v1/authz/permissions") => json!({"permissions": []}),
         _ if method == "POST" || method == "PUT" || method == "PATCH" => json!({}),
@@ -88,6 +89,9 @@ async fn victim(app: &TestApp) -> Victim {
         )
         .await;
     app.ok_json(&owner, Method::POST, "/v1/registry/scopes", json!({"scope": "victim-scope"})).await;
+    let hook = app
+        .ok_json(&owner, Method::POST, "/v1/registry/webhooks", json!({"url": "https://victim-hooks.example/npm"}))
+        .await;
     let session = common::claims(&owner)["sid"].as_str().unwrap().to_owned();
     let org_id = org["organization"]["id"].as_str().unwrap().to_owned();
     let ids = HashMap::from([
@@ -100,6 +104,7 @@ async fn victim(app: &TestApp) -> Victim {
         ("/v1/me/api-keys/{id}", own_key["id"].as_str().unwrap().to_owned()),
         ("key", account_key["id"].as_str().unwrap().to_owned()),
         ("scope", "victim-scope".to_owned()),
+        ("/v1/registry/webhooks/{id}", hook["id"].as_str().unwrap().to_owned()),
     ]);
     let secrets = vec![
         org_id,
@@ -107,6 +112,7 @@ async fn victim(app: &TestApp) -> Victim {
         "victim.example".into(),
         "victim-role".into(),
         "victim-scope".into(),
+        "victim-hooks.example".into(),
         account_id,
         account["client_id"].as_str().unwrap().to_owned(),
         own_key["prefix"].as_str().unwrap().to_owned(),

@@ -158,6 +158,24 @@ async fn every_mutating_route_records_an_event() {
         expect("registry.scope.release", Some(&owner_id), Some("@cover-extra")),
     )
     .await;
+    let hook = w
+        .call(
+            "POST /v1/registry/webhooks",
+            "/v1/registry/webhooks",
+            Some(&owner),
+            Body::Json(json!({"url": "https://hooks.cover.example/npm"})),
+            expect("registry.webhook.create", Some(&owner_id), None),
+        )
+        .await;
+    let hook_id = hook["id"].as_str().unwrap().to_owned();
+    w.call(
+        "DELETE /v1/registry/webhooks/{id}",
+        &format!("/v1/registry/webhooks/{hook_id}"),
+        Some(&owner),
+        Body::None,
+        expect("registry.webhook.delete", Some(&owner_id), Some(&hook_id)),
+    )
+    .await;
     w.call(
         "PUT /v1/audit/settings",
         "/v1/audit/settings",

@@ -1051,3 +1051,91 @@ async fn every_instance_serves_packuments_from_memory_and_forgets_them_when_they
     assert!(ok, "{err}");
     assert_eq!(latest(&a).await.0, "1.0.0");
 }
+
+#[tokio::test]
+async fn publish_webhooks_deliver_signed_events_and_retry() {
+    use axum::routing::post;
+    type Deliveries = std::sync::Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, axum::body::Bytes)>>>;
+    // A receiver that fails its first delivery (the queue must retry) and records the rest.
+    let received: Deliveries = Default::default();
+    let attempts = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (log, count) = (received.clone(), attempts.clone());
+    let receiver = axum::Router::new().route(
+        "/hooks/npm",
+        post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+            let (log, count) = (log.clone(), count.clone());
+            async move {
+                if count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                    return axum::http::StatusCode::SERVICE_UNAVAILABLE;
+                }
+                log.lock().unwrap().push((headers, body));
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hooks/npm", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, receiver).await.unwrap() });
+
+    let app = TestApp::start().await;
+    let owner = vextrus(&app).await;
+    for (body, field) in [
+        (json!({"url": "ftp://hooks.example/"}), "url"),
+        (json!({"url": url, "events": ["package.eaten"]}), "events[0]"),
+    ] {
+        let refused = app.as_user(&owner, Method::POST, "/v1/registry/webhooks").json(&body).send().await.unwrap();
+        let problem = common::problem(refused, 422, "invalid_field").await;
+        assert_eq!(problem["errors"][0]["field"], field);
+    }
+    let events = json!(["package.publish", "package.dist_tag"]);
+    let hook = app.ok_json(&owner, Method::POST, "/v1/registry/webhooks", json!({"url": url, "events": events})).await;
+    let secret = hook["secret"].as_str().unwrap().to_owned();
+    let listed = app.ok_json_get(&owner, "/v1/registry/webhooks").await;
+    assert!(!listed.to_string().contains(&secret), "the secret is shown once");
+
+    let root = tempfile::tempdir().unwrap();
+    let npm = Npm::new(root.path(), &app, &api_key(&app, &owner, EVERY_REGISTRY_PERMISSION).await);
+    let (ok, _, err) = npm.run(&package(root.path(), "@vextrus/kernel", "1.0.0", "1;\n"), &["publish"]).await;
+    assert!(ok, "{err}");
+    let (ok, _, err) = npm.run(root.path(), &["dist-tag", "add", "@vextrus/kernel@1.0.0", "stable"]).await;
+    assert!(ok, "{err}");
+    let (ok, _, err) = npm.run(root.path(), &["unpublish", "@vextrus/kernel@1.0.0", "--force"]).await;
+    assert!(ok, "{err}");
+
+    // Both subscribed events arrive (the publish after one failed attempt); the unpublish does not.
+    let started = std::time::Instant::now();
+    while received.lock().unwrap().len() < 2 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "deliveries arrived");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let deliveries = received.lock().unwrap().clone();
+    assert_eq!(deliveries.len(), 2, "nothing for events not subscribed to");
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
+    let mut seen = Vec::new();
+    for (headers, body) in &deliveries {
+        let signature = headers["x-vextrus-signature-256"].to_str().unwrap().strip_prefix("sha256=").unwrap();
+        let bytes: Vec<u8> =
+            (0..signature.len()).step_by(2).map(|i| u8::from_str_radix(&signature[i..i + 2], 16).unwrap()).collect();
+        assert!(ring::hmac::verify(&key, body, &bytes).is_ok(), "signed with the webhook's secret");
+        let event: Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(headers["x-vextrus-event"], event["event"].as_str().unwrap());
+        assert_eq!(headers["x-vextrus-delivery"], event["delivery"].as_str().unwrap());
+        seen.push((event["event"].as_str().unwrap().to_owned(), event["data"].clone()));
+    }
+    seen.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(seen[0].0, "package.dist_tag");
+    assert_eq!((seen[0].1["tag"].as_str(), seen[0].1["version"].as_str()), (Some("stable"), Some("1.0.0")));
+    assert_eq!(seen[1].0, "package.publish");
+    assert_eq!(seen[1].1["name"], "@vextrus/kernel");
+    assert!(attempts.load(std::sync::atomic::Ordering::SeqCst) >= 3, "the failed delivery was retried");
+
+    // Removed: nothing more is sent.
+    let id = hook["id"].as_str().unwrap();
+    let removed = app.as_user(&owner, Method::DELETE, &format!("/v1/registry/webhooks/{id}")).send().await.unwrap();
+    assert_eq!(removed.status(), 204);
+    let (ok, _, err) = npm.run(&package(root.path(), "@vextrus/kernel", "1.0.1", "2;\n"), &["publish"]).await;
+    assert!(ok, "{err}");
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert_eq!(received.lock().unwrap().len(), 2);
+}

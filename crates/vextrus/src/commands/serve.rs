@@ -61,6 +61,7 @@ pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
             proxy: platform::proxy(&config)?,
             caches: Default::default(),
             signing: Some(signing),
+            webhooks_reach_internal: config.registry.webhooks_reach_internal,
             adduser: Some(config.registry.adduser_org.trim()).filter(|org| !org.is_empty()).map(|org| {
                 vextrus_registry::AddUser { org: org.to_owned(), role: config.registry.adduser_role.clone() }
             }),

@@ -63,6 +63,8 @@ pub async fn modules(db: &vextrus_db::Database) -> vextrus::ModuleSettings {
     let signing = vextrus_registry::signing::Signing::new(auth.keys.clone());
     signing.initialise(db).await.unwrap();
     registry.signing = Some(signing);
+    // Tests' webhook receivers listen on loopback.
+    registry.webhooks_reach_internal = true;
     tokio::spawn(registry.clone().follow(db.clone(), std::future::pending()));
     vextrus::ModuleSettings { identity: dev_identity(), auth, access, retention: Default::default(), registry }
 }

@@ -306,6 +306,8 @@ def main():
             print(f"seeding {registry.label}", file=sys.stderr)
             r["seed_tree"], r["seed_big"] = seed(registry, packages, args.big_versions)
             r["publishes_ok"], r["publishes_kept"] = concurrent_publishes(registry)
+            print(f"{registry.label}: seeded (peak resident so far {peak_rss_mb(registry.process.pid):.0f} MiB)",
+                  file=sys.stderr)
         for registry in registries:
             r = results[registry.label]
             auth = registry.auth()
@@ -332,7 +334,8 @@ def main():
             r["etag"] = bool(etag)
             r["load"] = {}
             for label, url, headers in cases:
-                print(f"{registry.label}: {label}", file=sys.stderr)
+                print(f"{registry.label}: {label} (peak resident so far {peak_rss_mb(registry.process.pid):.0f} MiB)",
+                      file=sys.stderr)
                 r["load"][label] = wrk(url, headers, args.seconds)
             r["rss"] = peak_rss_mb(registry.process.pid)
             r["db_pss"] = pss_mb(registry.extra_pids())

@@ -219,7 +219,7 @@ async fn a_public_tree_installs_through_the_proxy_and_again_from_its_cache_with_
     assert!(ok, "yarn 4 install with the upstream down: {out}{err}");
 
     // Never fetched, and the upstream down: 503 with a reason, not 404.
-    let (ok, _, err) = npm.run(root.path(), &["view", "never-fetched", "version"]).await;
+    let (ok, _, err) = npm.run(root.path(), &["view", "never-fetched", "version", "--fetch-retries=0"]).await;
     assert!(!ok && err.contains("503"), "{err}");
     let answer = app.client.get(app.url("/npm/never-fetched")).bearer_auth(&token).send().await.unwrap();
     assert_eq!(answer.status(), 503);
@@ -497,6 +497,6 @@ async fn npm_audit_is_answered_by_the_upstream_and_503_without_it() {
     assert_eq!(answer.status(), 503);
     let message: Value = answer.json().await.unwrap();
     assert!(message["error"].as_str().unwrap().contains("cannot be reached"), "{message}");
-    let (ok, out, err) = npm.run(&consumer, &["audit"]).await;
+    let (ok, out, err) = npm.run(&consumer, &["audit", "--fetch-retries=0"]).await;
     assert!(!ok, "npm audit fails when nobody can answer: {out}{err}");
 }

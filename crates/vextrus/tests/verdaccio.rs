@@ -208,3 +208,75 @@ async fn a_real_verdaccios_storage_and_users_move_to_the_platform() {
     assert!(out.contains("not imported: bd-utils@1.0.1: the tarball does not match its integrity"), "{out}");
     assert_eq!(app.client.get(app.url("/npm/bd-utils/1.0.1")).bearer_auth(&owner).send().await.unwrap().status(), 404);
 }
+
+#[tokio::test]
+async fn a_real_verdaccio_can_be_the_proxys_upstream() {
+    use vextrus_registry::proxy::{Proxy, ProxySettings, Uplink};
+    let root = tempfile::tempdir().unwrap();
+    let verdaccio_dir = root.path().join("verdaccio");
+    std::fs::create_dir_all(&verdaccio_dir).unwrap();
+    let verdaccio = Verdaccio::start(&verdaccio_dir).await;
+    let token = verdaccio.add_user("rahim").await;
+    let npm = verdaccio.npm(root.path(), &token);
+    for (name, version) in [("bd-pad", "1.0.0"), ("bd-pad", "1.1.0"), ("@acme/ui", "2.0.0"), ("never-fetched", "1.0.0")]
+    {
+        let dir = package(root.path(), name, version, &format!("module.exports = '{name}@{version}';\n"));
+        let (ok, _, err) = npm.run(&dir, &["publish"]).await;
+        assert!(ok, "publishing {name}@{version} to Verdaccio: {err}");
+    }
+    let theirs: Value = reqwest::Client::new()
+        .get(format!("{}/bd-pad", verdaccio.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    let mut uplink = Uplink::new("verdaccio", &format!("{}/", verdaccio.base)).unwrap();
+    uplink.auth = Some(format!("Bearer {token}"));
+    uplink.timeout = Duration::from_secs(5);
+    let settings = ProxySettings { uplinks: vec![uplink], min_release_age: None, anonymous: false };
+    let http = vextrus_server::HttpSettings::new(64 * 1024, Duration::from_secs(30));
+    let app =
+        TestApp::start_configured(http, move |m| m.registry.proxy = Some(std::sync::Arc::new(Proxy::new(settings))))
+            .await;
+    app.sign_up("vextrus", "owner@vextrus.example", "vx-owner").await;
+    let owner = app.access_token("vx-owner", None).await;
+    let created = app
+        .ok_json(
+            &owner,
+            Method::POST,
+            "/v1/me/api-keys",
+            json!({"name": "npm", "permissions": ["registry.packages.read"]}),
+        )
+        .await;
+    let member = Npm::new(root.path(), &app, created["secret"].as_str().unwrap());
+    let ours = app.ok_json_get(&owner, "/npm/bd-pad").await;
+    assert_eq!(ours["dist-tags"], theirs["dist-tags"]);
+    assert_eq!(ours["time"], theirs["time"]);
+    for version in ["1.0.0", "1.1.0"] {
+        assert_eq!(ours["versions"][version]["dist"]["integrity"], theirs["versions"][version]["dist"]["integrity"]);
+    }
+
+    let consumer = root.path().join("consumer");
+    std::fs::create_dir_all(&consumer).unwrap();
+    std::fs::write(consumer.join("package.json"), r#"{"name":"consumer","version":"1.0.0","private":true}"#).unwrap();
+    let (ok, _, err) = member.run(&consumer, &["install", "bd-pad", "@acme/ui"]).await;
+    assert!(ok, "npm install through the proxy of Verdaccio: {err}");
+    let script = "console.log(require('bd-pad'), require('@acme/ui'))";
+    let (ok, out, err) = member.tool(&consumer, "node", &["-e", script]).await;
+    assert!(ok && out.trim() == "bd-pad@1.1.0 @acme/ui@2.0.0", "{out}{err}");
+
+    // Verdaccio stops: what was fetched installs again from a clean cache; the rest is a 503.
+    drop(verdaccio);
+    let _ = std::fs::remove_dir_all(member.home.join("cache"));
+    let _ = std::fs::remove_dir_all(consumer.join("node_modules"));
+    let (ok, _, err) = member.run(&consumer, &["ci"]).await;
+    assert!(ok, "npm ci with Verdaccio down: {err}");
+    let (ok, out, err) = member.tool(&consumer, "node", &["-e", script]).await;
+    assert!(ok && out.trim() == "bd-pad@1.1.0 @acme/ui@2.0.0", "{out}{err}");
+    let (ok, _, err) = member.run(&consumer, &["view", "never-fetched", "version", "--fetch-retries=0"]).await;
+    assert!(!ok && err.contains("503"), "{err}");
+}

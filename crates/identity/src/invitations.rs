@@ -122,11 +122,7 @@ pub async fn accept(tx: &mut SystemTx, token: &str, account: Option<NewAccount>)
                 locale: "bn-BD",
                 password_hash: &hash,
             };
-            let created = users::insert_user(tx, row).await.map_err(|e| match e.constraint() {
-                Some("users_username_key") => IdentityError::UsernameTaken,
-                Some("users_email_key") => IdentityError::EmailTaken,
-                _ => e.into(),
-            })?;
+            let created = crate::service::create_user(tx, row).await?;
             users::mark_email_verified(tx, created.id).await?;
             (created.id, true)
         }

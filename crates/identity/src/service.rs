@@ -50,13 +50,7 @@ pub async fn sign_up(
         locale: locale.as_str(),
         password_hash: &password_hash,
     };
-    let created = store::insert_user(tx, row).await.map_err(|e| match e.constraint() {
-        Some("users_email_key") => IdentityError::EmailTaken,
-        Some("users_username_key") => IdentityError::UsernameTaken,
-        _ => e.into(),
-    })?;
-    store::insert_membership(tx, org.id, created.id).await?;
-    vextrus_access::service::assign(tx, org.id, created.id, &[RoleKey::owner()], AccessActor::Platform).await?;
+    let (created, _) = join(tx, org.id, row, RoleKey::owner()).await?;
     let actor = Actor::new(ActorKind::User, Some(created.id), Some(created.username.clone()));
     let event = NewEvent::new(org.id, actor, "identity.user.signup")
         .target(Target::new("user", created.id))
@@ -65,6 +59,28 @@ pub async fn sign_up(
     send_verification(tx, &created, &user.email).await?;
     tracing::info!(org = %org.id, user = %created.id, kind = SendVerificationEmail::KIND, "signed up");
     Ok((org, created))
+}
+
+/// A new account (a taken username or address is the matching error).
+pub(crate) async fn create_user(tx: &mut SystemTx, row: NewUserRow<'_>) -> Result<User, IdentityError> {
+    store::insert_user(tx, row).await.map_err(|e| match e.constraint() {
+        Some("users_email_key") => IdentityError::EmailTaken,
+        Some("users_username_key") => IdentityError::UsernameTaken,
+        _ => e.into(),
+    })
+}
+
+/// A new account that is a member of `org` with `role`; answers it and the roles it holds.
+async fn join(
+    tx: &mut SystemTx,
+    org: vextrus_db::TenantId,
+    row: NewUserRow<'_>,
+    role: RoleKey,
+) -> Result<(User, Vec<String>), IdentityError> {
+    let created = create_user(tx, row).await?;
+    store::insert_membership(tx, org, created.id).await?;
+    let roles = vextrus_access::service::assign(tx, org, created.id, &[role], AccessActor::Platform).await?;
+    Ok((created, roles))
 }
 
 /// Sends (through the job queue, in the caller's transaction) the link that verifies `email`.
@@ -100,13 +116,7 @@ pub async fn join_as_new_user(
         locale: "bn-BD",
         password_hash: &password_hash,
     };
-    let created = store::insert_user(tx, row).await.map_err(|e| match e.constraint() {
-        Some("users_email_key") => IdentityError::EmailTaken,
-        Some("users_username_key") => IdentityError::UsernameTaken,
-        _ => e.into(),
-    })?;
-    store::insert_membership(tx, org, created.id).await?;
-    let roles = vextrus_access::service::assign(tx, org, created.id, &[role], AccessActor::Platform).await?;
+    let (created, roles) = join(tx, org, row, role).await?;
     let actor = Actor::new(ActorKind::User, Some(created.id), Some(created.username.clone()));
     let event = NewEvent::new(org, actor, "identity.user.signup")
         .target(Target::new("user", created.id))
@@ -142,13 +152,7 @@ pub async fn import_user(
         locale: "bn-BD",
         password_hash,
     };
-    let created = store::insert_user(tx, row).await.map_err(|e| match e.constraint() {
-        Some("users_email_key") => IdentityError::EmailTaken,
-        Some("users_username_key") => IdentityError::UsernameTaken,
-        _ => e.into(),
-    })?;
-    store::insert_membership(tx, org, created.id).await?;
-    let roles = vextrus_access::service::assign(tx, org, created.id, &[role], AccessActor::Platform).await?;
+    let (created, roles) = join(tx, org, row, role).await?;
     let event = NewEvent::new(org, actor, "identity.user.import")
         .target(Target::new("user", created.id))
         .metadata(serde_json::json!({"username": created.username, "roles": roles}));

@@ -14,22 +14,11 @@ const EVERY_REGISTRY_PERMISSION: &[&str] =
     &["registry.packages.read", "registry.packages.publish", "registry.packages.manage"];
 
 /// Signs up the organization `vextrus` (so the scope `@vextrus`); answers its owner's token.
-async fn vextrus(app: &TestApp) -> String {
-    app.sign_up("vextrus", "owner@vextrus.example", "vx-owner").await;
-    app.access_token("vx-owner", None).await
-}
-
-async fn api_key(app: &TestApp, token: &str, permissions: &[&str]) -> String {
-    let body = json!({"name": "npm", "permissions": permissions});
-    let created: Value = app.ok_json(token, Method::POST, "/v1/me/api-keys", body).await;
-    created["secret"].as_str().unwrap().to_owned()
-}
-
 #[tokio::test]
 async fn npm_publishes_and_installs_an_organizations_package_and_outsiders_get_404() {
     let app = TestApp::start().await;
-    let owner = vextrus(&app).await;
-    let key = api_key(&app, &owner, EVERY_REGISTRY_PERMISSION).await;
+    let owner = app.vextrus().await;
+    let key = app.api_key(&owner, EVERY_REGISTRY_PERMISSION).await;
     let root = tempfile::tempdir().unwrap();
     let npm = Npm::new(root.path(), &app, &key);
 
@@ -106,7 +95,7 @@ async fn npm_publishes_and_installs_an_organizations_package_and_outsiders_get_4
     // Another organization's owner: cannot see it (404) nor publish into the scope (403).
     app.sign_up("other-co", "owner@other.example", "other-owner").await;
     let other = app.access_token("other-owner", None).await;
-    let outsider = Npm::new(root.path(), &app, &api_key(&app, &other, &["registry.packages.read"]).await);
+    let outsider = Npm::new(root.path(), &app, &app.api_key(&other, &["registry.packages.read"]).await);
     let elsewhere = root.path().join("elsewhere");
     std::fs::create_dir_all(&elsewhere).unwrap();
     std::fs::write(elsewhere.join("package.json"), manifest.to_string()).unwrap();
@@ -121,7 +110,7 @@ async fn npm_publishes_and_installs_an_organizations_package_and_outsiders_get_4
     assert!(!ok && err.contains("403"), "{err}");
 
     // A read-only key installs but cannot publish; no token at all gets 401.
-    let reader = Npm::new(root.path(), &app, &api_key(&app, &owner, &["registry.packages.read"]).await);
+    let reader = Npm::new(root.path(), &app, &app.api_key(&owner, &["registry.packages.read"]).await);
     let third = package(root.path(), "@vextrus/kernel", "1.2.0", "module.exports = 'kernel 1.2.0';\n");
     let (ok, _, err) = reader.run(&third, &["publish"]).await;
     assert!(!ok && err.contains("403"), "{err}");
@@ -269,8 +258,8 @@ fn monorepo(root: &Path) -> PathBuf {
 #[tokio::test]
 async fn changesets_publishes_the_monorepo_and_npm_pnpm_yarn1_yarn4_install_it() {
     let app = TestApp::start().await;
-    let owner = vextrus(&app).await;
-    let key = api_key(&app, &owner, &["registry.packages.read", "registry.packages.publish"]).await;
+    let owner = app.vextrus().await;
+    let key = app.api_key(&owner, &["registry.packages.read", "registry.packages.publish"]).await;
     let root = tempfile::tempdir().unwrap();
     let npm = Npm::new(root.path(), &app, &key);
     let repo = monorepo(root.path());
@@ -377,9 +366,9 @@ async fn changesets_publishes_the_monorepo_and_npm_pnpm_yarn1_yarn4_install_it()
 #[tokio::test]
 async fn npm_deprecates_and_unpublishes_within_the_rules() {
     let app = TestApp::start().await;
-    let owner = vextrus(&app).await;
-    let manager = api_key(&app, &owner, EVERY_REGISTRY_PERMISSION).await;
-    let publisher = api_key(&app, &owner, &["registry.packages.read", "registry.packages.publish"]).await;
+    let owner = app.vextrus().await;
+    let manager = app.api_key(&owner, EVERY_REGISTRY_PERMISSION).await;
+    let publisher = app.api_key(&owner, &["registry.packages.read", "registry.packages.publish"]).await;
     let root = tempfile::tempdir().unwrap();
     let (npm, npm_publisher) = (Npm::new(root.path(), &app, &manager), Npm::new(root.path(), &app, &publisher));
     for version in ["1.0.0", "1.1.0", "1.2.0"] {
@@ -448,7 +437,7 @@ async fn npm_deprecates_and_unpublishes_within_the_rules() {
 #[tokio::test]
 async fn twenty_concurrent_publishes_of_one_package_all_survive() {
     let app = TestApp::start().await;
-    let owner = vextrus(&app).await;
+    let owner = app.vextrus().await;
     let root = tempfile::tempdir().unwrap();
     let tarball = |version: &str| -> String {
         use base64::Engine as _;
@@ -525,7 +514,7 @@ sys.exit(os.waitstatus_to_exitcode(status))
 #[tokio::test]
 async fn npm_login_whoami_and_tokens_use_the_platforms_credentials() {
     let app = TestApp::start().await;
-    vextrus(&app).await;
+    app.vextrus().await;
     let root = tempfile::tempdir().unwrap();
     let driver = root.path().join("drive_tty.py");
     std::fs::write(&driver, PTY_DRIVER).unwrap();
@@ -608,9 +597,9 @@ async fn npm_login_whoami_and_tokens_use_the_platforms_credentials() {
 #[tokio::test]
 async fn npm_tokens_limited_to_networks_work_only_from_them() {
     let app = TestApp::start().await;
-    let owner = vextrus(&app).await;
+    let owner = app.vextrus().await;
     let root = tempfile::tempdir().unwrap();
-    let npm = Npm::new(root.path(), &app, &api_key(&app, &owner, EVERY_REGISTRY_PERMISSION).await);
+    let npm = Npm::new(root.path(), &app, &app.api_key(&owner, EVERY_REGISTRY_PERMISSION).await);
     let create = |cidr: &'static str| {
         let npm = &npm;
         let root = root.path();
@@ -647,7 +636,7 @@ async fn a_slow_publish_has_the_registrys_time_limit_not_the_apis() {
     let mut settings = vextrus_server::HttpSettings::new(64 * 1024, std::time::Duration::from_secs(1));
     settings.route_timeouts = vec![("/npm".to_owned(), std::time::Duration::from_secs(30))];
     let app = TestApp::start_configured(settings, |_| {}).await;
-    let owner = vextrus(&app).await;
+    let owner = app.vextrus().await;
     let root = tempfile::tempdir().unwrap();
     let pkg = root.path().join("package");
     std::fs::create_dir_all(&pkg).unwrap();
@@ -703,12 +692,12 @@ async fn open_registry() -> TestApp {
 #[tokio::test]
 async fn where_configured_organizations_publish_unscoped_names_first_come_first_owned() {
     let app = open_registry().await;
-    let owner = vextrus(&app).await;
+    let owner = app.vextrus().await;
     app.sign_up("rival", "owner@rival.example", "rival-owner").await;
     let rival = app.access_token("rival-owner", None).await;
     let root = tempfile::tempdir().unwrap();
-    let ours = Npm::new(root.path(), &app, &api_key(&app, &owner, EVERY_REGISTRY_PERMISSION).await);
-    let theirs = Npm::new(root.path(), &app, &api_key(&app, &rival, EVERY_REGISTRY_PERMISSION).await);
+    let ours = Npm::new(root.path(), &app, &app.api_key(&owner, EVERY_REGISTRY_PERMISSION).await);
+    let theirs = Npm::new(root.path(), &app, &app.api_key(&rival, EVERY_REGISTRY_PERMISSION).await);
 
     let (ok, _, err) = ours.run(&package(root.path(), "bd-taka", "1.0.0", "module.exports = 1;\n"), &["publish"]).await;
     assert!(ok, "{err}");
@@ -739,8 +728,8 @@ async fn where_configured_organizations_publish_unscoped_names_first_come_first_
 
     // Without the switch, unscoped names are refused.
     let closed = TestApp::start().await;
-    let owner = vextrus(&closed).await;
-    let npm = Npm::new(root.path(), &closed, &api_key(&closed, &owner, EVERY_REGISTRY_PERMISSION).await);
+    let owner = closed.vextrus().await;
+    let npm = Npm::new(root.path(), &closed, &closed.api_key(&owner, EVERY_REGISTRY_PERMISSION).await);
     let (ok, _, err) = npm.run(&package(&root.path().join("c"), "bd-taka", "1.0.0", "1;\n"), &["publish"]).await;
     assert!(!ok && err.contains("only scoped packages"), "{err}");
 }
@@ -748,9 +737,9 @@ async fn where_configured_organizations_publish_unscoped_names_first_come_first_
 #[tokio::test]
 async fn where_configured_npm_adduser_creates_a_member_and_otherwise_nobody() {
     let app = open_registry().await;
-    let owner = vextrus(&app).await;
+    let owner = app.vextrus().await;
     let root = tempfile::tempdir().unwrap();
-    let publisher = Npm::new(root.path(), &app, &api_key(&app, &owner, EVERY_REGISTRY_PERMISSION).await);
+    let publisher = Npm::new(root.path(), &app, &app.api_key(&owner, EVERY_REGISTRY_PERMISSION).await);
     let (ok, _, err) = publisher.run(&package(root.path(), "@vextrus/kernel", "1.0.0", "1;\n"), &["publish"]).await;
     assert!(ok, "{err}");
     let driver = root.path().join("drive_tty.py");
@@ -794,7 +783,7 @@ async fn where_configured_npm_adduser_creates_a_member_and_otherwise_nobody() {
 
     // Without the setting nobody is created.
     let closed = TestApp::start().await;
-    vextrus(&closed).await;
+    closed.vextrus().await;
     let (ok, out, _) = adduser(&closed, "rahim", "rahim@vextrus.example").await;
     assert!(!ok && out.contains("401"), "{out}");
 }
@@ -803,7 +792,7 @@ async fn where_configured_npm_adduser_creates_a_member_and_otherwise_nobody() {
 async fn npm_login_through_the_browser_page() {
     use tokio::io::AsyncBufReadExt as _;
     let app = TestApp::start().await;
-    vextrus(&app).await;
+    app.vextrus().await;
     let root = tempfile::tempdir().unwrap();
     let npm = Npm::new(root.path(), &app, "none-yet");
     std::fs::write(npm.home.join(".npmrc"), format!("registry={}/npm/\n", app.base)).unwrap();
@@ -864,7 +853,7 @@ async fn npm_login_through_the_browser_page() {
 async fn npm_login_asks_for_the_one_time_code_when_mfa_is_on() {
     use vextrus_identity::totp;
     let app = TestApp::start().await;
-    let owner = vextrus(&app).await;
+    let owner = app.vextrus().await;
     let started: Value = app.ok_json(&owner, Method::POST, "/v1/me/mfa/totp", json!({})).await;
     let secret = totp::from_base32(started["secret"].as_str().unwrap()).unwrap();
     let code =
@@ -906,7 +895,7 @@ async fn an_organization_publishes_into_a_scope_it_claimed_and_keeps_it() {
     let listed: Vec<&str> = scopes["items"].as_array().unwrap().iter().map(|s| s["scope"].as_str().unwrap()).collect();
     assert_eq!(listed, ["vextrus-ltd", "vextrus"]);
 
-    let key = api_key(&app, &owner, &["registry.packages.read", "registry.packages.publish"]).await;
+    let key = app.api_key(&owner, &["registry.packages.read", "registry.packages.publish"]).await;
     let root = tempfile::tempdir().unwrap();
     let npm = Npm::new(root.path(), &app, &key);
     let kernel = package(root.path(), "@vextrus/kernel", "1.0.0", "module.exports = 'claimed';\n");
@@ -939,8 +928,8 @@ async fn an_organization_publishes_into_a_scope_it_claimed_and_keeps_it() {
 #[tokio::test]
 async fn packages_can_be_readable_by_every_signed_in_user_or_by_anyone() {
     let app = TestApp::start().await;
-    let owner = vextrus(&app).await;
-    let key = api_key(&app, &owner, EVERY_REGISTRY_PERMISSION).await;
+    let owner = app.vextrus().await;
+    let key = app.api_key(&owner, EVERY_REGISTRY_PERMISSION).await;
     let root = tempfile::tempdir().unwrap();
     let npm = Npm::new(root.path(), &app, &key);
     let utils = package(root.path(), "@vextrus/utils", "1.0.0", "module.exports = 'shared utils';\n");
@@ -1009,8 +998,8 @@ async fn packages_can_be_readable_by_every_signed_in_user_or_by_anyone() {
 #[tokio::test]
 async fn every_instance_serves_packuments_from_memory_and_forgets_them_when_they_change() {
     let a = TestApp::start().await;
-    let owner = vextrus(&a).await;
-    let key = api_key(&a, &owner, EVERY_REGISTRY_PERMISSION).await;
+    let owner = a.vextrus().await;
+    let key = a.api_key(&owner, EVERY_REGISTRY_PERMISSION).await;
     let root = tempfile::tempdir().unwrap();
     let npm = Npm::new(root.path(), &a, &key);
     let (ok, _, err) = npm.run(&package(root.path(), "@vextrus/kernel", "1.0.0", "1;\n"), &["publish"]).await;
@@ -1078,7 +1067,7 @@ async fn publish_webhooks_deliver_signed_events_and_retry() {
     tokio::spawn(async move { axum::serve(listener, receiver).await.unwrap() });
 
     let app = TestApp::start().await;
-    let owner = vextrus(&app).await;
+    let owner = app.vextrus().await;
     for (body, field) in [
         (json!({"url": "ftp://hooks.example/"}), "url"),
         (json!({"url": url, "events": ["package.eaten"]}), "events[0]"),
@@ -1094,7 +1083,7 @@ async fn publish_webhooks_deliver_signed_events_and_retry() {
     assert!(!listed.to_string().contains(&secret), "the secret is shown once");
 
     let root = tempfile::tempdir().unwrap();
-    let npm = Npm::new(root.path(), &app, &api_key(&app, &owner, EVERY_REGISTRY_PERMISSION).await);
+    let npm = Npm::new(root.path(), &app, &app.api_key(&owner, EVERY_REGISTRY_PERMISSION).await);
     let (ok, _, err) = npm.run(&package(root.path(), "@vextrus/kernel", "1.0.0", "1;\n"), &["publish"]).await;
     assert!(ok, "{err}");
     let (ok, _, err) = npm.run(root.path(), &["dist-tag", "add", "@vextrus/kernel@1.0.0", "stable"]).await;

@@ -135,8 +135,7 @@ async fn a_public_tree_installs_through_the_proxy_and_again_from_its_cache_with_
     assert!(ok, "{err}");
 
     let app = proxy_of(&up, &reader, |_, _| {}).await;
-    app.sign_up("vextrus", "owner@vextrus.example", "vx-owner").await;
-    let owner = app.access_token("vx-owner", None).await;
+    let owner = app.vextrus().await;
     let created = app
         .ok_json(
             &owner,
@@ -250,8 +249,7 @@ async fn upstream_unpublishes_become_tombstones_and_young_versions_can_be_quaran
         settings.min_release_age = Some(chrono::Duration::days(1));
     })
     .await;
-    app.sign_up("vextrus", "owner@vextrus.example", "vx-owner").await;
-    let owner = app.access_token("vx-owner", None).await;
+    let owner = app.vextrus().await;
     let get = |path: &'static str| app.client.get(app.url(path)).bearer_auth(&owner).send();
 
     let aged: Value = get("/npm/aged").await.unwrap().json().await.unwrap();
@@ -390,8 +388,7 @@ async fn signatures_verify_with_node_for_hosted_and_proxied_packages_across_a_ke
 
     // Proxied: the upstream's signatures pass through, and this registry lists the upstream's keys.
     let app = proxy_of(&up, &reader, |_, _| {}).await;
-    app.sign_up("vextrus", "owner@vextrus.example", "vx-owner").await;
-    let owner = app.access_token("vx-owner", None).await;
+    let owner = app.vextrus().await;
     let proxied: Value = app
         .client
         .get(app.url("/npm/@upstream%2fsigned"))
@@ -452,23 +449,14 @@ async fn npm_audit_is_answered_by_the_upstream_and_503_without_it() {
 
     let mut uplink = Uplink::new("advisories", &upstream).unwrap();
     uplink.timeout = Duration::from_secs(5);
-    let settings = ProxySettings { uplinks: vec![uplink], min_release_age: None, anonymous: false };
-    let http = vextrus_server::HttpSettings::new(64 * 1024, Duration::from_secs(30));
-    let app =
-        TestApp::start_configured(http, move |m| m.registry.proxy = Some(std::sync::Arc::new(Proxy::new(settings))))
-            .await;
-    app.sign_up("vextrus", "owner@vextrus.example", "vx-owner").await;
-    let owner = app.access_token("vx-owner", None).await;
-    let created = app
-        .ok_json(
-            &owner,
-            Method::POST,
-            "/v1/me/api-keys",
-            json!({"name": "npm", "permissions": ["registry.packages.read", "registry.packages.publish"]}),
-        )
-        .await;
+    let app = TestApp::start_proxying(vec![uplink]).await;
+    let owner = app.vextrus().await;
     let root = tempfile::tempdir().unwrap();
-    let npm = Npm::new(root.path(), &app, created["secret"].as_str().unwrap());
+    let npm = Npm::new(
+        root.path(),
+        &app,
+        &app.api_key(&owner, &["registry.packages.read", "registry.packages.publish"]).await,
+    );
     let (ok, _, err) = npm.run(&package(root.path(), "@vextrus/kernel", "1.0.0", "1;\n"), &["publish"]).await;
     assert!(ok, "{err}");
     let consumer = root.path().join("consumer");

@@ -211,7 +211,7 @@ async fn a_real_verdaccios_storage_and_users_move_to_the_platform() {
 
 #[tokio::test]
 async fn a_real_verdaccio_can_be_the_proxys_upstream() {
-    use vextrus_registry::proxy::{Proxy, ProxySettings, Uplink};
+    use vextrus_registry::proxy::Uplink;
     let root = tempfile::tempdir().unwrap();
     let verdaccio_dir = root.path().join("verdaccio");
     std::fs::create_dir_all(&verdaccio_dir).unwrap();
@@ -237,22 +237,9 @@ async fn a_real_verdaccio_can_be_the_proxys_upstream() {
     let mut uplink = Uplink::new("verdaccio", &format!("{}/", verdaccio.base)).unwrap();
     uplink.auth = Some(format!("Bearer {token}"));
     uplink.timeout = Duration::from_secs(5);
-    let settings = ProxySettings { uplinks: vec![uplink], min_release_age: None, anonymous: false };
-    let http = vextrus_server::HttpSettings::new(64 * 1024, Duration::from_secs(30));
-    let app =
-        TestApp::start_configured(http, move |m| m.registry.proxy = Some(std::sync::Arc::new(Proxy::new(settings))))
-            .await;
-    app.sign_up("vextrus", "owner@vextrus.example", "vx-owner").await;
-    let owner = app.access_token("vx-owner", None).await;
-    let created = app
-        .ok_json(
-            &owner,
-            Method::POST,
-            "/v1/me/api-keys",
-            json!({"name": "npm", "permissions": ["registry.packages.read"]}),
-        )
-        .await;
-    let member = Npm::new(root.path(), &app, created["secret"].as_str().unwrap());
+    let app = TestApp::start_proxying(vec![uplink]).await;
+    let owner = app.vextrus().await;
+    let member = Npm::new(root.path(), &app, &app.api_key(&owner, &["registry.packages.read"]).await);
     let ours = app.ok_json_get(&owner, "/npm/bd-pad").await;
     assert_eq!(ours["dist-tags"], theirs["dist-tags"]);
     assert_eq!(ours["time"], theirs["time"]);

@@ -152,6 +152,27 @@ impl TestApp {
         Self { base, client: reqwest::Client::new(), db, openapi, auth, server, modules }
     }
 
+    /// A platform whose registry proxies `uplinks`.
+    pub async fn start_proxying(uplinks: Vec<vextrus_registry::proxy::Uplink>) -> Self {
+        let settings = vextrus_registry::proxy::ProxySettings { uplinks, min_release_age: None, anonymous: false };
+        let proxy = std::sync::Arc::new(vextrus_registry::proxy::Proxy::new(settings));
+        let http = HttpSettings::new(64 * 1024, Duration::from_secs(30));
+        Self::start_configured(http, move |m| m.registry.proxy = Some(proxy)).await
+    }
+
+    /// Signs up the organization `vextrus` (so the scope `@vextrus`); answers its owner's token.
+    pub async fn vextrus(&self) -> String {
+        self.sign_up("vextrus", "owner@vextrus.example", "vx-owner").await;
+        self.access_token("vx-owner", None).await
+    }
+
+    /// A new API key of the signed-in user, limited to `permissions`; answers its secret.
+    pub async fn api_key(&self, token: &str, permissions: &[&str]) -> String {
+        let body = json!({"name": "npm", "permissions": permissions});
+        let created: Value = self.ok_json(token, Method::POST, "/v1/me/api-keys", body).await;
+        created["secret"].as_str().unwrap().to_owned()
+    }
+
     /// Stops serving: the port refuses connections afterwards (the database stays).
     pub async fn stop(&self) {
         let running = self.server.lock().unwrap().take();

@@ -373,6 +373,14 @@ pub const FIELDS: &[Field] = &[
         doc: "Serve proxied packages without a token (off: any signed-in platform user or API key).",
     },
     Field {
+        key: "registry.proxy_memory_mib",
+        env_aliases: &[],
+        kind: Kind::Int,
+        default: "256",
+        doc: "Roughly how much memory proxied packuments may take per instance (their bytes and renderings); \
+              beyond it they are read again from PostgreSQL, not from the upstream.",
+    },
+    Field {
         key: "registry.webhooks_reach_internal",
         env_aliases: &[],
         kind: Kind::Bool,

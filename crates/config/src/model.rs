@@ -242,6 +242,7 @@ pub struct RegistryConfig {
     pub min_release_age_hours: u64,
     /// Proxied packages may be read without a token.
     pub proxy_anonymous: bool,
+    pub proxy_memory_mib: u64,
     pub webhooks_reach_internal: bool,
 }
 
@@ -294,6 +295,7 @@ impl Default for RegistryConfig {
             uplinks: Vec::new(),
             min_release_age_hours: 0,
             proxy_anonymous: false,
+            proxy_memory_mib: 256,
             webhooks_reach_internal: false,
         }
     }

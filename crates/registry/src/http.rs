@@ -406,7 +406,7 @@ async fn proxied(
             let entry = proxy.packument(&db, name).await.map_err(fail)?;
             let doc = entry.doc().map_err(fail)?;
             let version =
-                crate::proxy::version_doc(doc, name, &base, wanted).ok_or_else(|| not_found().into_response())?;
+                crate::proxy::version_doc(&doc, name, &base, wanted).ok_or_else(|| not_found().into_response())?;
             Ok(json_response(&parts.headers, version, "application/json"))
         }
         [] => {

@@ -84,13 +84,21 @@ pub fn matches_pattern(pattern: &str, name: &str) -> bool {
 }
 
 /// What proxying is configured with.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ProxySettings {
     pub uplinks: Vec<Uplink>,
     /// Proxied versions younger than this are hidden.
     pub min_release_age: Option<chrono::Duration>,
     /// Proxied packages are served without a token.
     pub anonymous: bool,
+    /// Roughly how many bytes of packuments to keep in memory (the rest reload from PostgreSQL).
+    pub memory_bytes: usize,
+}
+
+impl Default for ProxySettings {
+    fn default() -> Self {
+        Self { uplinks: Vec::new(), min_release_age: None, anonymous: false, memory_bytes: 256 << 20 }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -117,13 +125,19 @@ pub struct Entry {
     state: State,
     etag: Option<String>,
     fetched: Instant,
+    /// Versions published after this are quarantined (the minimum release age).
+    cutoff: Option<chrono::DateTime<chrono::Utc>>,
     /// Serialized answers by (public base URL, abbreviated), with their ETags.
     rendered: Mutex<HashMap<(String, bool), (Bytes, String)>>,
 }
 
+/// A found package keeps the upstream's bytes and, for tarball downloads, where each tarball is
+/// and what it must hash to; the document itself is parsed again when a rendering is made (once
+/// per public URL and format) or a version is asked for. A parsed document is several times the
+/// size of its bytes, and popular packuments are megabytes.
 #[derive(Debug)]
 enum State {
-    Found { raw: Bytes, doc: Value },
+    Found { raw: Bytes, tarballs: HashMap<String, (String, Expected)> },
     Missing,
     Gone,
 }
@@ -138,22 +152,32 @@ impl Entry {
         self.fetched.elapsed() < ttl
     }
 
-    /// The document (for a found package).
-    pub fn doc(&self) -> Result<&Value, ProxyError> {
+    /// The document as served (a found package's, with young versions quarantined).
+    pub fn doc(&self) -> Result<Value, ProxyError> {
         match &self.state {
-            State::Found { doc, .. } => Ok(doc),
+            State::Found { raw, .. } => {
+                parse(raw, self.cutoff).ok_or_else(|| ProxyError::BadGateway("the stored packument is not JSON".into()))
+            }
             State::Missing | State::Gone => Err(ProxyError::NotFound),
+        }
+    }
+
+    /// Roughly what the entry holds in memory: its bytes and the two renderings of them.
+    fn weight(&self) -> usize {
+        match &self.state {
+            State::Found { raw, tarballs } => raw.len() * 3 + tarballs.len() * 256,
+            State::Missing | State::Gone => 256,
         }
     }
 
     /// The packument as served from `base`, serialized once per base and format.
     pub fn rendered(&self, name: &PackageName, base: &str, abbreviated: bool) -> Result<(Bytes, String), ProxyError> {
-        let doc = self.doc()?;
         let key = (base.to_owned(), abbreviated);
         if let Some(found) = self.rendered.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
             return Ok(found.clone());
         }
-        let served = render(doc, name, base, abbreviated);
+        let doc = self.doc()?;
+        let served = render(&doc, name, base, abbreviated);
         let body = Bytes::from(serde_json::to_vec(&served).unwrap_or_default());
         let etag = crate::http::weak_etag(&body);
         self.rendered.lock().unwrap_or_else(|e| e.into_inner()).insert(key, (body.clone(), etag.clone()));
@@ -182,7 +206,8 @@ struct Health {
 pub struct Proxy {
     settings: ProxySettings,
     client: reqwest::Client,
-    entries: RwLock<HashMap<String, Arc<Entry>>>,
+    /// The packuments in memory, and roughly how many bytes they hold.
+    entries: RwLock<(HashMap<String, Arc<Entry>>, usize)>,
     health: Mutex<HashMap<String, Health>>,
     /// Names being revalidated in the background (one refresh at a time per name).
     refreshing: Mutex<HashSet<String>>,
@@ -192,10 +217,6 @@ pub struct Proxy {
 
 /// How long an uplink's signing keys are used before they are fetched again.
 const KEYS_MAXAGE: Duration = Duration::from_secs(3600);
-
-/// How many packuments are kept in memory before the map is emptied (they reload from
-/// PostgreSQL).
-const MEMORY_ENTRIES: usize = 20_000;
 
 impl Proxy {
     pub fn new(settings: ProxySettings) -> Self {
@@ -355,15 +376,45 @@ impl Proxy {
     }
 
     fn remembered(&self, name: &str) -> Option<Arc<Entry>> {
-        self.entries.read().unwrap_or_else(|e| e.into_inner()).get(name).cloned()
+        self.entries.read().unwrap_or_else(|e| e.into_inner()).0.get(name).cloned()
     }
 
+    /// Keeps `entry` in memory; past the memory budget the map starts over (what it held
+    /// reloads from PostgreSQL, not from the upstream).
     fn remember(&self, name: &str, entry: Arc<Entry>) {
-        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= MEMORY_ENTRIES {
+        let mut guard = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        let (entries, bytes) = &mut *guard;
+        let weight = entry.weight();
+        if *bytes + weight > self.settings.memory_bytes {
             entries.clear();
+            *bytes = 0;
         }
-        entries.insert(name.to_owned(), entry);
+        if let Some(old) = entries.insert(name.to_owned(), entry) {
+            *bytes = bytes.saturating_sub(old.weight());
+        }
+        *bytes += weight;
+    }
+
+    fn cutoff(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.settings.min_release_age.map(|age| chrono::Utc::now() - age)
+    }
+
+    /// A found package's entry state, from the upstream's bytes (`None`: not a packument).
+    fn found(&self, raw: Bytes) -> Option<State> {
+        let doc = parse(&raw, self.cutoff())?;
+        let tarballs = doc
+            .get("versions")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flat_map(|versions| versions.values())
+            .filter_map(|manifest| manifest.get("dist"))
+            .filter_map(|dist| {
+                let url = dist.get("tarball")?.as_str()?;
+                let file = url.rsplit('/').next()?.to_owned();
+                Some((file, (url.to_owned(), Expected::of(dist)?)))
+            })
+            .collect();
+        Some(State::Found { raw, tarballs })
     }
 
     /// What PostgreSQL has (another instance may have fetched it).
@@ -380,31 +431,18 @@ impl Proxy {
         tx.commit().await?;
         let Some(StoredRow { uplink, state, body, etag, age }) = row else { return Ok(None) };
         let state = match (state.as_str(), body) {
-            ("found", Some(raw)) => {
-                let raw = Bytes::from(raw);
-                match self.parse(&raw) {
-                    Some(doc) => State::Found { raw, doc },
-                    None => return Ok(None),
-                }
-            }
+            ("found", Some(raw)) => match self.found(Bytes::from(raw)) {
+                Some(state) => state,
+                None => return Ok(None),
+            },
             ("gone", _) => State::Gone,
             _ => State::Missing,
         };
         let fetched = Instant::now().checked_sub(Duration::from_secs_f64(age.max(0.0))).unwrap_or_else(Instant::now);
-        let entry = Arc::new(Entry { uplink, state, etag, fetched, rendered: Mutex::default() });
+        let cutoff = self.cutoff();
+        let entry = Arc::new(Entry { uplink, state, etag, fetched, cutoff, rendered: Mutex::default() });
         self.remember(name, entry.clone());
         Ok(Some(entry))
-    }
-
-    /// The upstream document as it will be served: versions younger than the minimum release
-    /// age removed (and tags that pointed at them moved or dropped).
-    fn parse(&self, raw: &[u8]) -> Option<Value> {
-        let mut doc: Value = serde_json::from_slice(raw).ok()?;
-        doc.as_object()?;
-        if let Some(age) = self.settings.min_release_age {
-            quarantine(&mut doc, chrono::Utc::now() - age);
-        }
-        Some(doc)
     }
 
     fn refresh_in_background(self: &Arc<Self>, db: &Database, name: &PackageName, entry: Arc<Entry>) {
@@ -534,14 +572,15 @@ impl Proxy {
         raw: Bytes,
         etag: Option<String>,
     ) -> Result<Arc<Entry>, ProxyError> {
-        let Some(doc) = self.parse(&raw) else {
+        let Some(doc) = parse(&raw, None) else {
             self.failed(uplink, "not a packument");
             return Err(ProxyError::BadGateway(format!("the upstream's document for {name} is not a packument")));
         };
         // npm answers an unpublished package with a document whose `time.unpublished` is set.
         let unpublished = doc.pointer("/time/unpublished").is_some()
             && doc.get("versions").and_then(Value::as_object).is_none_or(Map::is_empty);
-        let state = if unpublished { State::Gone } else { State::Found { raw, doc } };
+        drop(doc);
+        let state = if unpublished { State::Gone } else { self.found(raw).ok_or(ProxyError::NotFound)? };
         self.store(db, name, uplink, state, etag).await
     }
 
@@ -578,6 +617,7 @@ impl Proxy {
             state,
             etag,
             fetched: Instant::now(),
+            cutoff: self.cutoff(),
             rendered: Mutex::default(),
         });
         self.remember(name.as_str(), entry.clone());
@@ -599,21 +639,9 @@ impl Proxy {
             return Ok(object);
         }
         let entry = self.packument(db, name).await?;
-        let doc = entry.doc()?;
-        let dist = doc
-            .get("versions")
-            .and_then(Value::as_object)
-            .into_iter()
-            .flat_map(|versions| versions.values())
-            .filter_map(|manifest| manifest.get("dist"))
-            .find(|dist| {
-                dist.get("tarball").and_then(Value::as_str).is_some_and(|url| url.ends_with(&format!("/{file}")))
-            })
-            .ok_or(ProxyError::NotFound)?;
-        let url = dist["tarball"].as_str().unwrap_or_default();
-        let expected = Expected::of(dist).ok_or_else(|| {
-            ProxyError::BadGateway(format!("the upstream gives {name}'s {file} no integrity to check it against"))
-        })?;
+        let State::Found { tarballs, .. } = &entry.state else { return Err(ProxyError::NotFound) };
+        // Only tarballs with an integrity to check are listed (and only versions out of quarantine).
+        let (url, expected) = tarballs.get(file).ok_or(ProxyError::NotFound)?;
         let uplink = self.uplink(&entry.uplink).ok_or(ProxyError::NotFound)?;
         if self.down(uplink) {
             return Err(ProxyError::Unavailable(format!(
@@ -622,7 +650,7 @@ impl Proxy {
             )));
         }
         metrics::counter!("vextrus_registry_proxy_tarballs_total", "outcome" => "miss").increment(1);
-        self.download(storage, uplink, url, &key, &expected).await?;
+        self.download(storage, uplink, url, &key, expected).await?;
         storage.get(&key).await?.ok_or_else(|| ProxyError::Unavailable("the cached tarball vanished".into()))
     }
 
@@ -706,7 +734,19 @@ impl Proxy {
     }
 }
 
+/// The upstream document as it will be served: versions published after `cutoff` removed (and
+/// tags that pointed at them moved or dropped). `None` when it is not a JSON object.
+fn parse(raw: &[u8], cutoff: Option<chrono::DateTime<chrono::Utc>>) -> Option<Value> {
+    let mut doc: Value = serde_json::from_slice(raw).ok()?;
+    doc.as_object()?;
+    if let Some(cutoff) = cutoff {
+        quarantine(&mut doc, cutoff);
+    }
+    Some(doc)
+}
+
 /// What a downloaded tarball must hash to: `dist.integrity` when it is SHA-512, else `shasum`.
+#[derive(Debug)]
 enum Expected {
     Sha512(Vec<u8>),
     Sha1(Vec<u8>),
@@ -894,6 +934,35 @@ mod tests {
         assert_eq!(short["versions"]["1.0.0"]["hasInstallScript"], true);
         let by_tag = version_doc(&doc, &name, "http://h", "latest").unwrap();
         assert_eq!(by_tag["dist"]["tarball"], "http://h/npm/@types/node/-/node-1.0.0.tgz");
+    }
+
+    #[test]
+    fn memory_holds_bytes_not_parsed_documents_and_stays_within_its_budget() {
+        let proxy = Proxy::new(ProxySettings { memory_bytes: 10_000, ..Default::default() });
+        let packument = |name: &str| {
+            let raw = json!({"name": name, "description": "x".repeat(3000), "versions": {"1.0.0": {"dist": {
+                "integrity": "sha512-AAAA", "tarball": format!("https://registry.npmjs.org/{name}/-/{name}-1.0.0.tgz")}}}});
+            let state = proxy.found(Bytes::from(raw.to_string())).unwrap();
+            let entry = Entry {
+                uplink: "u".into(),
+                state,
+                etag: None,
+                fetched: Instant::now(),
+                cutoff: None,
+                rendered: Mutex::default(),
+            };
+            Arc::new(entry)
+        };
+        let first = packument("first");
+        let State::Found { tarballs, .. } = &first.state else { panic!("found") };
+        assert!(tarballs.contains_key("first-1.0.0.tgz"), "tarballs are found without parsing again");
+        proxy.remember("first", first);
+        assert!(proxy.remembered("first").is_some());
+        proxy.remember("second", packument("second"));
+        assert!(proxy.remembered("first").is_none(), "over the budget the memory starts over");
+        assert!(proxy.remembered("second").is_some());
+        let doc = proxy.remembered("second").unwrap().doc().unwrap();
+        assert_eq!(doc["name"], "second", "the document is parsed again on demand");
     }
 
     #[test]

@@ -239,6 +239,7 @@ pub fn proxy(config: &Config) -> anyhow::Result<Option<std::sync::Arc<vextrus_re
         uplinks,
         min_release_age: (hours > 0).then(|| chrono::Duration::hours(hours)),
         anonymous: r.proxy_anonymous,
+        memory_bytes: usize::try_from(r.proxy_memory_mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
     };
     Ok(Some(std::sync::Arc::new(Proxy::new(settings))))
 }

@@ -79,7 +79,7 @@ async fn proxy_of(upstream: &TestApp, key: &str, tune: impl FnOnce(&mut Uplink, 
     let mut uplink = Uplink::new("upstream", &format!("{}/npm/", upstream.base)).unwrap();
     uplink.auth = Some(format!("Bearer {key}"));
     uplink.timeout = Duration::from_secs(5);
-    let mut settings = ProxySettings { uplinks: vec![], min_release_age: None, anonymous: false };
+    let mut settings = ProxySettings::default();
     tune(&mut uplink, &mut settings);
     settings.uplinks.push(uplink);
     let http = vextrus_server::HttpSettings::new(64 * 1024, Duration::from_secs(60));

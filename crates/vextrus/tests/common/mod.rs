@@ -154,7 +154,7 @@ impl TestApp {
 
     /// A platform whose registry proxies `uplinks`.
     pub async fn start_proxying(uplinks: Vec<vextrus_registry::proxy::Uplink>) -> Self {
-        let settings = vextrus_registry::proxy::ProxySettings { uplinks, min_release_age: None, anonymous: false };
+        let settings = vextrus_registry::proxy::ProxySettings { uplinks, ..Default::default() };
         let proxy = std::sync::Arc::new(vextrus_registry::proxy::Proxy::new(settings));
         let http = HttpSettings::new(64 * 1024, Duration::from_secs(30));
         Self::start_configured(http, move |m| m.registry.proxy = Some(proxy)).await

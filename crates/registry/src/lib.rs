@@ -4,6 +4,7 @@
 
 mod cache;
 mod credentials;
+pub mod gc;
 mod http;
 pub mod import;
 pub mod model;

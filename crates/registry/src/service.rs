@@ -141,7 +141,8 @@ pub async fn publish(
     // Bytes first, under their own hash: nothing refers to them until the metadata commits.
     let object_key = format!("registry/sha512/{}", hex(sha512.as_ref()));
     let size = tarball.len();
-    if storage.put_if_absent(&object_key, Bytes::from(tarball)).await? {
+    let bytes = Bytes::from(tarball);
+    if storage.put_if_absent(&object_key, bytes.clone()).await? {
         metrics::counter!("vextrus_registry_stored_bytes_total").increment(size as u64);
     }
 
@@ -152,6 +153,13 @@ pub async fn publish(
     }
     let manifest = Value::Object(manifest);
     let mut tx = db.tenant(tenant).await?;
+    // The collector removes bytes no version refers to, holding their key's lock exclusively;
+    // holding it shared until this commits — and writing the bytes again if the collector got
+    // there first — means no version ever refers to bytes that are gone.
+    crate::gc::hold_shared(&mut tx, &object_key).await?;
+    if !storage.exists(&object_key).await? {
+        storage.put_if_absent(&object_key, bytes).await?;
+    }
     let created_package = store::lock_or_create(&mut tx, tenant, name.as_str())
         .await?
         .ok_or_else(|| RegistryError::Forbidden(format!("{name} belongs to another organization")))?;

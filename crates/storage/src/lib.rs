@@ -107,6 +107,34 @@ impl Storage {
         Ok(Upload(object_store::WriteMultipart::new(upload)))
     }
 
+    /// Whether an object is at `key`.
+    pub async fn exists(&self, key: &str) -> Result<bool, StorageError> {
+        match self.store.head(&ObjectPath::from(key)).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The keys under `prefix` (a `/`-separated path) with when each was last written.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<(String, chrono::DateTime<chrono::Utc>)>, StorageError> {
+        let mut found = Vec::new();
+        let mut listing = self.store.list(Some(&ObjectPath::from(prefix)));
+        while let Some(meta) = listing.next().await {
+            let meta = meta?;
+            found.push((meta.location.to_string(), meta.last_modified));
+        }
+        Ok(found)
+    }
+
+    /// Removes the object at `key` (nothing there is not an error).
+    pub async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        match self.store.delete(&ObjectPath::from(key)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// The object at `key`, streamed; `None` if there is none.
     pub async fn get(&self, key: &str) -> Result<Option<Object>, StorageError> {
         match self.store.get(&ObjectPath::from(key)).await {
@@ -184,5 +212,22 @@ mod tests {
         abandoned.write(b"partial").await.unwrap();
         abandoned.abort().await.unwrap();
         assert!(storage.get("upstream/x/-/x-1.0.0.tgz").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn lists_checks_and_deletes() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::local(&dir.path().join("objects")).unwrap();
+        storage.put_if_absent("registry/sha512/aa", Bytes::from_static(b"a")).await.unwrap();
+        storage.put_if_absent("registry/sha512/bb", Bytes::from_static(b"b")).await.unwrap();
+        storage.put_if_absent("upstream/x/-/x-1.0.0.tgz", Bytes::from_static(b"x")).await.unwrap();
+        let mut keys: Vec<String> =
+            storage.list("registry/sha512").await.unwrap().into_iter().map(|(k, _)| k).collect();
+        keys.sort();
+        assert_eq!(keys, ["registry/sha512/aa", "registry/sha512/bb"]);
+        assert!(storage.exists("registry/sha512/aa").await.unwrap());
+        storage.delete("registry/sha512/aa").await.unwrap();
+        storage.delete("registry/sha512/aa").await.unwrap();
+        assert!(!storage.exists("registry/sha512/aa").await.unwrap());
     }
 }

@@ -76,6 +76,7 @@ pub fn jobs(modules: &ModuleSettings) -> Registry {
     vextrus_identity::register_jobs(&mut registry, modules.identity.clone());
     vextrus_audit::jobs::register_jobs(&mut registry, Arc::new(modules.auth.keys.clone()), modules.retention);
     vextrus_registry::webhooks::register_jobs(&mut registry, modules.registry.clone());
+    vextrus_registry::gc::register_jobs(&mut registry, modules.registry.storage.clone());
     registry
 }
 

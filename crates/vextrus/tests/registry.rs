@@ -1128,3 +1128,42 @@ async fn publish_webhooks_deliver_signed_events_and_retry() {
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     assert_eq!(received.lock().unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn tarballs_no_version_names_are_collected_and_published_ones_stay() {
+    use vextrus_registry::gc;
+    let app = TestApp::start().await;
+    let owner = app.vextrus().await;
+    let root = tempfile::tempdir().unwrap();
+    let npm = Npm::new(root.path(), &app, &app.api_key(&owner, EVERY_REGISTRY_PERMISSION).await);
+    for version in ["1.0.0", "1.0.1"] {
+        let (ok, _, err) = npm.run(&package(root.path(), "@vextrus/kernel", version, "1;\n"), &["publish"]).await;
+        assert!(ok, "{err}");
+    }
+    let (ok, _, err) = npm.run(root.path(), &["unpublish", "@vextrus/kernel@1.0.0", "--force"]).await;
+    assert!(ok, "{err}");
+    let storage = app.modules.registry.storage.clone();
+    let stored = || {
+        let storage = storage.clone();
+        async move { storage.list("registry/sha512").await.unwrap().len() }
+    };
+    assert_eq!(stored().await, 2, "unpublishing leaves the bytes");
+
+    // Within the grace period nothing goes (a publish may be about to name the bytes).
+    assert_eq!(gc::collect(&app.db.db, &storage, gc::GRACE).await.unwrap(), 0);
+    assert_eq!(gc::collect(&app.db.db, &storage, chrono::Duration::zero()).await.unwrap(), 1);
+    assert_eq!(stored().await, 1);
+    let consumer = root.path().join("consumer");
+    std::fs::create_dir_all(&consumer).unwrap();
+    std::fs::write(consumer.join("package.json"), r#"{"name":"consumer","version":"1.0.0","private":true}"#).unwrap();
+    let (ok, _, err) = npm.run(&consumer, &["install", "@vextrus/kernel@1.0.1"]).await;
+    assert!(ok, "the published version's bytes stay: {err}");
+
+    // The same bytes published again after they were collected are written again.
+    let republish = ["publish", "--tag", "previous"];
+    let (ok, _, err) = npm.run(&package(root.path(), "@vextrus/kernel", "1.0.0", "1;\n"), &republish).await;
+    assert!(ok, "{err}");
+    let (ok, _, err) = npm.run(&consumer, &["install", "@vextrus/kernel@1.0.0"]).await;
+    assert!(ok, "{err}");
+    assert_eq!(gc::collect(&app.db.db, &storage, chrono::Duration::zero()).await.unwrap(), 0, "both are named");
+}

@@ -120,7 +120,7 @@ pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
     tokio::spawn(sign_unsigned(db.clone(), modules.registry.clone(), stopping.clone()));
     tokio::spawn(modules.access.clone().follow(db.clone(), stopped(stopping.clone())));
     tokio::spawn(refresh_keys(modules.auth.keys.clone(), db.clone(), stopping.clone()));
-    tokio::spawn(schedule_audit_jobs(db.clone(), stopping.clone()));
+    tokio::spawn(schedule_periodic_jobs(db.clone(), stopping.clone()));
     if let Some(path) = token_path {
         tokio::spawn(follow_token_file(db.clone(), operator_token, path, stopping.clone()));
     }
@@ -158,7 +158,7 @@ pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
 /// Every 15 minutes (and at start), asks for the audit chains' heads to be sealed in signed
 /// checkpoints, and once a day for retention to be applied. Jobs, so that with several
 /// instances one of them does each (the dedup keys).
-async fn schedule_audit_jobs(db: Database, stopping: watch::Receiver<bool>) {
+async fn schedule_periodic_jobs(db: Database, stopping: watch::Receiver<bool>) {
     use vextrus_audit::jobs::{ApplyRetention, SealCheckpoints};
     use vextrus_db::jobs::{EnqueueOptions, enqueue_with};
     const PERIOD: Duration = Duration::from_secs(15 * 60);
@@ -172,11 +172,14 @@ async fn schedule_audit_jobs(db: Database, stopping: watch::Receiver<bool>) {
                 if round % RETENTION_EVERY == 0 {
                     let options = EnqueueOptions { run_at: None, dedup_key: Some("retention".into()) };
                     enqueue_with(&mut tx, &ApplyRetention {}, options).await?;
+                    // Daily too: the registry's tarballs that no version names any more.
+                    let options = EnqueueOptions { run_at: None, dedup_key: Some("collect-tarballs".into()) };
+                    enqueue_with(&mut tx, &vextrus_registry::gc::CollectTarballs {}, options).await?;
                 }
                 tx.commit().await
             };
             if let Err(e) = enqueued.await {
-                tracing::warn!(error = %e, "could not schedule audit jobs");
+                tracing::warn!(error = %e, "could not schedule the periodic jobs");
             }
             tokio::time::sleep(PERIOD).await;
         }

@@ -85,7 +85,7 @@ pub struct TestApp {
     pub openapi: utoipa::openapi::OpenApi,
     pub auth: vextrus_identity::Auth,
     server: std::sync::Mutex<Option<(tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>)>>,
-    modules: vextrus::ModuleSettings,
+    pub modules: vextrus::ModuleSettings,
 }
 
 impl TestApp {

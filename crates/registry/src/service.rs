@@ -10,7 +10,7 @@ use bytes::Bytes;
 use ring::digest::{SHA1_FOR_LEGACY_USE_ONLY, SHA512, digest};
 use serde_json::{Value, json};
 use vextrus_audit::{Actor, NewEvent, Target};
-use vextrus_db::{Database, DbError, TenantId, Tx};
+use vextrus_db::{Database, DbError, TenantId, TenantTx, Tx};
 use vextrus_storage::{Storage, StorageError};
 
 use crate::model::{PackageName, parse_tag, parse_version};
@@ -196,14 +196,28 @@ pub async fn publish(
     vextrus_audit::record(&mut tx, event).await?;
     let data = json!({"name": name.as_str(), "version": version, "integrity": integrity, "tags": tags});
     crate::webhooks::announce(&mut tx, tenant, "package.publish", data).await?;
-    crate::cache::announce_package(&mut tx, name.as_str()).await?;
-    if name.scope().is_none() {
-        // An unscoped name is owned by whoever has it: that may have changed.
-        crate::cache::announce_owner(&mut tx, name.as_str()).await?;
-    }
-    tx.commit().await?;
+    commit_change(tx, name).await?;
     metrics::counter!("vextrus_registry_publishes_total").increment(1);
     Ok(Published { version, tags, size, created_package })
+}
+
+/// Locks an existing package until the transaction ends (changes to one package are serialised).
+async fn lock_existing(tx: &mut TenantTx, tenant: TenantId, name: &PackageName) -> Result<(), RegistryError> {
+    if store::package(tx, tenant, name.as_str()).await?.is_none() {
+        return Err(RegistryError::NotFound);
+    }
+    store::lock_or_create(tx, tenant, name.as_str()).await?;
+    Ok(())
+}
+
+/// Commits a change to `name`, announced at commit to every instance's caches — for an unscoped
+/// name its owner too (whoever has the name owns it, and publishing or removing may change that).
+async fn commit_change(mut tx: TenantTx, name: &PackageName) -> Result<(), DbError> {
+    crate::cache::announce_package(&mut tx, name.as_str()).await?;
+    if name.scope().is_none() {
+        crate::cache::announce_owner(&mut tx, name.as_str()).await?;
+    }
+    tx.commit().await
 }
 
 /// Points `tag` at `version`.
@@ -218,10 +232,7 @@ pub async fn set_tag(
     let tag = parse_tag(tag).map_err(RegistryError::Invalid)?;
     let version = parse_version(version).map_err(RegistryError::Invalid)?;
     let mut tx = db.tenant(tenant).await?;
-    if store::package(&mut tx, tenant, name.as_str()).await?.is_none() {
-        return Err(RegistryError::NotFound);
-    }
-    store::lock_or_create(&mut tx, tenant, name.as_str()).await?;
+    lock_existing(&mut tx, tenant, name).await?;
     if store::tarball(&mut tx, tenant, name.as_str(), &version).await?.is_none() {
         return Err(RegistryError::Invalid(format!("{name} has no version {version}")));
     }
@@ -238,8 +249,7 @@ pub async fn set_tag(
         ),
     );
     vextrus_audit::record(&mut tx, event).await?;
-    crate::cache::announce_package(&mut tx, name.as_str()).await?;
-    tx.commit().await?;
+    commit_change(tx, name).await?;
     Ok(())
 }
 
@@ -255,10 +265,7 @@ pub async fn remove_tag(
         return Err(RegistryError::Conflict("the latest tag cannot be removed".into()));
     }
     let mut tx = db.tenant(tenant).await?;
-    if store::package(&mut tx, tenant, name.as_str()).await?.is_none() {
-        return Err(RegistryError::NotFound);
-    }
-    store::lock_or_create(&mut tx, tenant, name.as_str()).await?;
+    lock_existing(&mut tx, tenant, name).await?;
     let Some(was) = store::remove_tag(&mut tx, tenant, name.as_str(), tag).await? else {
         return Err(RegistryError::NotFound);
     };
@@ -269,8 +276,7 @@ pub async fn remove_tag(
         .target(Target::new("package", name))
         .changes(serde_json::json!({ tag: {"before": was, "after": null} }));
     vextrus_audit::record(&mut tx, event).await?;
-    crate::cache::announce_package(&mut tx, name.as_str()).await?;
-    tx.commit().await?;
+    commit_change(tx, name).await?;
     Ok(())
 }
 
@@ -339,10 +345,7 @@ pub async fn update(
     let listed =
         doc.get("versions").and_then(Value::as_object).ok_or_else(|| RegistryError::Invalid("no versions".into()))?;
     let mut tx = db.tenant(tenant).await?;
-    if store::package(&mut tx, tenant, name.as_str()).await?.is_none() {
-        return Err(RegistryError::NotFound);
-    }
-    store::lock_or_create(&mut tx, tenant, name.as_str()).await?;
+    lock_existing(&mut tx, tenant, name).await?;
     let package = load(&mut tx, tenant, name).await?.ok_or(RegistryError::NotFound)?;
     let current = rev_of(package.row.rev);
     if let Some(sent) = rev.or_else(|| doc.get("_rev").and_then(Value::as_str))
@@ -400,12 +403,7 @@ pub async fn update(
         let data = json!({"name": name.as_str(), "versions": versions, "package_removed": remaining.is_empty()});
         crate::webhooks::announce(&mut tx, tenant, "package.unpublish", data).await?;
     }
-    crate::cache::announce_package(&mut tx, name.as_str()).await?;
-    if name.scope().is_none() {
-        // An unscoped name is owned by whoever has it: that may have changed.
-        crate::cache::announce_owner(&mut tx, name.as_str()).await?;
-    }
-    tx.commit().await?;
+    commit_change(tx, name).await?;
     Ok(())
 }
 
@@ -419,10 +417,7 @@ pub async fn unpublish_package(
     actor: Actor,
 ) -> Result<(), RegistryError> {
     let mut tx = db.tenant(tenant).await?;
-    if store::package(&mut tx, tenant, name.as_str()).await?.is_none() {
-        return Err(RegistryError::NotFound);
-    }
-    store::lock_or_create(&mut tx, tenant, name.as_str()).await?;
+    lock_existing(&mut tx, tenant, name).await?;
     let package = load(&mut tx, tenant, name).await?.ok_or(RegistryError::NotFound)?;
     if rev != rev_of(package.row.rev) {
         return Err(RegistryError::Conflict("the package changed meanwhile".into()));
@@ -436,12 +431,7 @@ pub async fn unpublish_package(
     vextrus_audit::record(&mut tx, event).await?;
     let data = json!({"name": name.as_str(), "versions": versions, "package_removed": true});
     crate::webhooks::announce(&mut tx, tenant, "package.unpublish", data).await?;
-    crate::cache::announce_package(&mut tx, name.as_str()).await?;
-    if name.scope().is_none() {
-        // An unscoped name is owned by whoever has it: that may have changed.
-        crate::cache::announce_owner(&mut tx, name.as_str()).await?;
-    }
-    tx.commit().await?;
+    commit_change(tx, name).await?;
     Ok(())
 }
 
@@ -488,8 +478,7 @@ pub async fn star(
         vextrus_audit::record(&mut tx, NewEvent::new(tenant, actor, action).target(Target::new("package", name)))
             .await?;
     }
-    crate::cache::announce_package(&mut tx, name.as_str()).await?;
-    tx.commit().await?;
+    commit_change(tx, name).await?;
     Ok(())
 }
 
@@ -522,8 +511,7 @@ pub async fn set_visibility(
             .changes(json!({"visibility": {"before": row.visibility, "after": visibility}}));
         vextrus_audit::record(&mut tx, event).await?;
     }
-    crate::cache::announce_package(&mut tx, name.as_str()).await?;
-    tx.commit().await?;
+    commit_change(tx, name).await?;
     Ok(())
 }
 
@@ -582,7 +570,6 @@ pub async fn import_origin(
         .target(Target::new("package", name))
         .metadata(json!({"versions": origins.iter().map(|o| &o.version).collect::<Vec<_>>(), "tags": applied}));
     vextrus_audit::record(&mut tx, event).await?;
-    crate::cache::announce_package(&mut tx, name.as_str()).await?;
-    tx.commit().await?;
+    commit_change(tx, name).await?;
     Ok(())
 }

@@ -6,7 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::TestApp;
-use common::npm::{Npm, node_tools, package};
+use common::npm::{Npm, consumer, node_tools, package};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -708,9 +708,7 @@ async fn where_configured_organizations_publish_unscoped_names_first_come_first_
     assert!(!ok && err.contains("404"), "another organization's unscoped package is not disclosed: {err}");
     let (ok, _, err) = ours.run(&package(root.path(), "bd-taka", "1.0.1", "module.exports = 2;\n"), &["publish"]).await;
     assert!(ok, "{err}");
-    let consumer = root.path().join("consumer");
-    std::fs::create_dir_all(&consumer).unwrap();
-    std::fs::write(consumer.join("package.json"), r#"{"name":"consumer","version":"1.0.0","private":true}"#).unwrap();
+    let consumer = consumer(root.path());
     let (ok, _, err) = ours.run(&consumer, &["install", "bd-taka@1.0.1"]).await;
     assert!(ok, "{err}");
     assert!(consumer.join("node_modules/bd-taka/index.js").exists());
@@ -1153,9 +1151,7 @@ async fn tarballs_no_version_names_are_collected_and_published_ones_stay() {
     assert_eq!(gc::collect(&app.db.db, &storage, gc::GRACE).await.unwrap(), 0);
     assert_eq!(gc::collect(&app.db.db, &storage, chrono::Duration::zero()).await.unwrap(), 1);
     assert_eq!(stored().await, 1);
-    let consumer = root.path().join("consumer");
-    std::fs::create_dir_all(&consumer).unwrap();
-    std::fs::write(consumer.join("package.json"), r#"{"name":"consumer","version":"1.0.0","private":true}"#).unwrap();
+    let consumer = consumer(root.path());
     let (ok, _, err) = npm.run(&consumer, &["install", "@vextrus/kernel@1.0.1"]).await;
     assert!(ok, "the published version's bytes stay: {err}");
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use common::TestApp;
-use common::npm::{Npm, package};
+use common::npm::{Npm, consumer, package};
 use reqwest::Method;
 use serde_json::{Value, json};
 use vextrus_registry::proxy::{Proxy, ProxySettings, Uplink};
@@ -152,10 +152,8 @@ async fn a_public_tree_installs_through_the_proxy_and_again_from_its_cache_with_
 
     // What the proxy serves is the upstream's document: every version's integrity, the times and
     // the tags unchanged; only the tarball URLs point here.
-    let theirs: Value =
-        up.client.get(up.url("/npm/express")).bearer_auth(&reader).send().await.unwrap().json().await.unwrap();
-    let ours: Value =
-        app.client.get(app.url("/npm/express")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    let theirs = up.ok_json_get(&reader, "/npm/express").await;
+    let ours = app.ok_json_get(&token, "/npm/express").await;
     assert_eq!(ours["dist-tags"], theirs["dist-tags"]);
     assert_eq!(ours["time"], theirs["time"]);
     for (version, manifest) in theirs["versions"].as_object().unwrap() {
@@ -361,16 +359,7 @@ async fn signatures_verify_with_node_for_hosted_and_proxied_packages_across_a_ke
     }
     let (ok, _, err) = npm.run(&package(root.path(), "@upstream/signed", "1.1.0", "2;\n"), &["publish"]).await;
     assert!(ok, "{err}");
-    let doc: Value = up
-        .client
-        .get(up.url("/npm/@upstream%2fsigned"))
-        .bearer_auth(&reader)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = up.ok_json_get(&reader, "/npm/@upstream%2fsigned").await;
     assert_eq!(doc["versions"]["1.1.0"]["dist"]["signatures"][0]["keyid"], rotated);
     let after = keys(&up).await;
     assert!(after["keys"][0]["expires"].is_string() && after["keys"][1]["expires"].is_null(), "{after}");
@@ -389,16 +378,7 @@ async fn signatures_verify_with_node_for_hosted_and_proxied_packages_across_a_ke
     // Proxied: the upstream's signatures pass through, and this registry lists the upstream's keys.
     let app = proxy_of(&up, &reader, |_, _| {}).await;
     let owner = app.vextrus().await;
-    let proxied: Value = app
-        .client
-        .get(app.url("/npm/@upstream%2fsigned"))
-        .bearer_auth(&owner)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let proxied = app.ok_json_get(&owner, "/npm/@upstream%2fsigned").await;
     let served = keys(&app).await;
     assert_eq!(served["keys"].as_array().unwrap().len(), 3, "its own key and the upstream's two: {served}");
     assert_eq!(verify_with_node(root.path(), &proxied, &served).await, 2);
@@ -459,9 +439,7 @@ async fn npm_audit_is_answered_by_the_upstream_and_503_without_it() {
     );
     let (ok, _, err) = npm.run(&package(root.path(), "@vextrus/kernel", "1.0.0", "1;\n"), &["publish"]).await;
     assert!(ok, "{err}");
-    let consumer = root.path().join("consumer");
-    std::fs::create_dir_all(&consumer).unwrap();
-    std::fs::write(consumer.join("package.json"), r#"{"name":"consumer","version":"1.0.0","private":true}"#).unwrap();
+    let consumer = consumer(root.path());
     let (ok, _, err) = npm.run(&consumer, &["install", "@vextrus/kernel@1.0.0"]).await;
     assert!(ok, "{err}");
 

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::TestApp;
-use common::npm::{Npm, package};
+use common::npm::{Npm, consumer, package};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -182,9 +182,7 @@ async fn a_real_verdaccios_storage_and_users_move_to_the_platform() {
         )
         .await;
     let member = Npm::new(root.path(), &app, created["secret"].as_str().unwrap());
-    let consumer = root.path().join("consumer");
-    std::fs::create_dir_all(&consumer).unwrap();
-    std::fs::write(consumer.join("package.json"), r#"{"name":"consumer","version":"1.0.0","private":true}"#).unwrap();
+    let consumer = consumer(root.path());
     let (ok, _, err) = member.run(&consumer, &["install", "@vextrus/kernel@stable", "bd-utils"]).await;
     assert!(ok, "npm install from the platform after the import: {err}");
     let (ok, out, err) =
@@ -247,9 +245,7 @@ async fn a_real_verdaccio_can_be_the_proxys_upstream() {
         assert_eq!(ours["versions"][version]["dist"]["integrity"], theirs["versions"][version]["dist"]["integrity"]);
     }
 
-    let consumer = root.path().join("consumer");
-    std::fs::create_dir_all(&consumer).unwrap();
-    std::fs::write(consumer.join("package.json"), r#"{"name":"consumer","version":"1.0.0","private":true}"#).unwrap();
+    let consumer = consumer(root.path());
     let (ok, _, err) = member.run(&consumer, &["install", "bd-pad", "@acme/ui"]).await;
     assert!(ok, "npm install through the proxy of Verdaccio: {err}");
     let script = "console.log(require('bd-pad'), require('@acme/ui'))";

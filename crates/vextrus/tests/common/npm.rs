@@ -74,3 +74,11 @@ pub fn package(root: &Path, name: &str, version: &str, body: &str) -> PathBuf {
     std::fs::write(dir.join("index.js"), body).unwrap();
     dir
 }
+
+/// An empty private project to install into (`<root>/consumer`).
+pub fn consumer(root: &Path) -> PathBuf {
+    let dir = root.join("consumer");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("package.json"), r#"{"name":"consumer","version":"1.0.0","private":true}"#).unwrap();
+    dir
+}

@@ -66,18 +66,30 @@ pub async fn follow<F, Fut>(
 }
 
 /// A bounded in-memory copy whose entries also expire on their own: for what a notification
-/// cannot always name (a change it was not sent for is seen within `ttl`). When full, it is
-/// emptied (it refills from the database).
+/// cannot always name (a change it was not sent for is seen within `ttl`). Bounded by bytes, as
+/// `weigh` counts them (an entry's key and value, owned heap included): when a new entry would
+/// not fit, expired entries go first, then others (it refills from the database). An entry
+/// larger than the whole budget is not kept.
 #[derive(Debug)]
 pub struct Expiring<K, V> {
     ttl: Duration,
-    capacity: usize,
-    entries: RwLock<HashMap<K, (V, Instant)>>,
+    max_bytes: usize,
+    weigh: fn(&K, &V) -> usize,
+    entries: RwLock<Entries<K, V>>,
 }
 
+#[derive(Debug)]
+struct Entries<K, V> {
+    map: HashMap<K, (V, Instant, usize)>,
+    bytes: usize,
+}
+
+/// Bytes a map entry costs beyond what its key and value own (hash table slot, timestamps).
+pub const ENTRY_OVERHEAD: usize = 64;
+
 impl<K: Hash + Eq, V: Clone> Expiring<K, V> {
-    pub fn new(ttl: Duration, capacity: usize) -> Self {
-        Self { ttl, capacity, entries: RwLock::default() }
+    pub fn new(ttl: Duration, max_bytes: usize, weigh: fn(&K, &V) -> usize) -> Self {
+        Self { ttl, max_bytes, weigh, entries: RwLock::new(Entries { map: HashMap::new(), bytes: 0 }) }
     }
 
     pub fn get<Q>(&self, key: &Q) -> Option<V>
@@ -86,24 +98,58 @@ impl<K: Hash + Eq, V: Clone> Expiring<K, V> {
         Q: Hash + Eq + ?Sized,
     {
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
-        entries.get(key).filter(|(_, at)| at.elapsed() < self.ttl).map(|(v, _)| v.clone())
+        entries.map.get(key).filter(|(_, at, _)| at.elapsed() < self.ttl).map(|(v, _, _)| v.clone())
     }
 
     pub fn put(&self, key: K, value: V) {
-        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= self.capacity {
-            entries.clear();
+        let weight = (self.weigh)(&key, &value) + ENTRY_OVERHEAD;
+        if weight > self.max_bytes {
+            return;
         }
-        entries.insert(key, (value, Instant::now()));
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        let entries = &mut *entries;
+        if let Some((_, _, old)) = entries.map.remove(&key) {
+            entries.bytes -= old;
+        }
+        if entries.bytes + weight > self.max_bytes {
+            let ttl = self.ttl;
+            entries.map.retain(|_, (_, at, _)| at.elapsed() < ttl);
+            entries.bytes = entries.map.values().map(|(_, _, w)| w).sum();
+        }
+        // Still full: make room by dropping entries (in the map's own, arbitrary order), in one pass.
+        if entries.bytes + weight > self.max_bytes {
+            let needed = entries.bytes + weight - self.max_bytes;
+            let mut freed = 0;
+            entries.map.retain(|_, (_, _, w)| {
+                if freed >= needed {
+                    return true;
+                }
+                freed += *w;
+                false
+            });
+            entries.bytes -= freed;
+        }
+        entries.bytes += weight;
+        entries.map.insert(key, (value, Instant::now(), weight));
     }
 
     /// Keeps only the entries `keep` approves.
     pub fn retain(&self, mut keep: impl FnMut(&K, &V) -> bool) {
-        self.entries.write().unwrap_or_else(|e| e.into_inner()).retain(|k, (v, _)| keep(k, v));
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        let entries = &mut *entries;
+        entries.map.retain(|k, (v, _, _)| keep(k, v));
+        entries.bytes = entries.map.values().map(|(_, _, w)| w).sum();
     }
 
     pub fn clear(&self) {
-        self.entries.write().unwrap_or_else(|e| e.into_inner()).clear();
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        entries.map.clear();
+        entries.bytes = 0;
+    }
+
+    /// Bytes held now, as weighed.
+    pub fn bytes(&self) -> usize {
+        self.entries.read().unwrap_or_else(|e| e.into_inner()).bytes
     }
 }
 
@@ -113,7 +159,7 @@ mod tests {
 
     #[test]
     fn entries_expire_and_can_be_forgotten() {
-        let cache = Expiring::new(Duration::from_millis(50), 3);
+        let cache = Expiring::new(Duration::from_millis(50), 10 * (8 + ENTRY_OVERHEAD), |_: &&str, _: &usize| 8);
         cache.put("a", 1);
         cache.put("b", 2);
         assert_eq!((cache.get("a"), cache.get("b")), (Some(1), Some(2)));
@@ -121,9 +167,23 @@ mod tests {
         assert_eq!(cache.get("a"), None);
         std::thread::sleep(Duration::from_millis(60));
         assert_eq!(cache.get("b"), None, "expired");
-        for (i, k) in ["x", "y", "z", "w"].into_iter().enumerate() {
-            cache.put(k, i);
+    }
+
+    #[test]
+    fn the_byte_budget_holds_whatever_is_put() {
+        let budget = 1 << 20;
+        let cache = Expiring::new(Duration::from_secs(60), budget, |k: &String, v: &Vec<u8>| k.len() + v.len());
+        for i in 0..10_000 {
+            cache.put(format!("key-{i}"), vec![0u8; (i % 97) * 37]);
+            assert!(cache.bytes() <= budget, "{} bytes after {i} puts", cache.bytes());
         }
-        assert_eq!((cache.get("x"), cache.get("w")), (None, Some(3)), "a full cache starts over");
+        assert!(cache.bytes() > budget / 2, "the budget is used, not thrown away");
+        assert!(cache.get("key-9999").is_some(), "the newest entry is kept");
+        cache.put("huge".into(), vec![0u8; budget + 1]);
+        assert!(cache.get("huge").is_none(), "larger than the budget: not kept");
+        cache.put("key-9999".into(), vec![1u8; 10]);
+        assert_eq!(cache.get("key-9999"), Some(vec![1u8; 10]), "replaced, counted once");
+        cache.clear();
+        assert_eq!(cache.bytes(), 0);
     }
 }

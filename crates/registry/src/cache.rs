@@ -1,6 +1,7 @@
 //! What the registry keeps in memory so that an install's requests (a packument per package,
 //! by a member with an API key) touch no database: who owns a scope or an unscoped name, and
-//! each packument as served (its bytes and ETag, per public URL and format). Every change to a
+//! each packument as served (its bytes, once for every public URL, per format), all within
+//! byte budgets. Every change to a
 //! package or an owner is announced on [`CHANNEL`] in its transaction, so every instance
 //! forgets the stale copy at commit; entries also expire on their own (owners after 10 s: an
 //! organization created with a scope's slug is not announced).
@@ -9,13 +10,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
 use vextrus_db::{DbError, Expiring, TenantId, Tx};
+
+use crate::rendered::Rendered;
 
 pub const CHANNEL: &str = "vextrus_registry";
 
-/// A packument as served: organization, name, public URL, abbreviated.
-type PackumentKey = (TenantId, String, String, bool);
+/// A packument as served: organization, name, abbreviated. Never the public URL a client asked
+/// for (see [`Rendered`]): what a client sends must not decide how much is remembered.
+type PackumentKey = (TenantId, String, bool);
 
 /// What is remembered is what was read before any change that came after: a reader notes the
 /// generation before it reads the database, and what it read is remembered only if nothing
@@ -23,24 +26,41 @@ type PackumentKey = (TenantId, String, String, bool);
 #[derive(Debug, Clone)]
 pub struct Caches {
     owners: Arc<Expiring<String, Option<TenantId>>>,
-    packuments: Arc<Expiring<PackumentKey, (Bytes, String)>>,
+    packuments: Arc<Expiring<PackumentKey, Rendered>>,
     /// Where a published tarball's bytes are: (organization, name, file) → object key.
     tarballs: Arc<Expiring<(TenantId, String, String), String>>,
     generation: Arc<AtomicU64>,
 }
 
+/// What the packuments in memory may hold by default (`registry.packument_cache_mib`).
+pub const DEFAULT_PACKUMENT_BYTES: usize = 64 << 20;
+
 impl Default for Caches {
     fn default() -> Self {
-        Self {
-            owners: Arc::new(Expiring::new(Duration::from_secs(10), 100_000)),
-            packuments: Arc::new(Expiring::new(Duration::from_secs(300), 20_000)),
-            tarballs: Arc::new(Expiring::new(Duration::from_secs(300), 100_000)),
-            generation: Arc::default(),
-        }
+        Self::with_packument_bytes(DEFAULT_PACKUMENT_BYTES)
     }
 }
 
 impl Caches {
+    /// Caches whose packuments hold at most `bytes` (owners and tarball locations: 8 MiB each).
+    pub fn with_packument_bytes(bytes: usize) -> Self {
+        Self {
+            owners: Arc::new(Expiring::new(Duration::from_secs(10), 8 << 20, |k: &String, _| k.len() + 24)),
+            packuments: Arc::new(Expiring::new(Duration::from_secs(300), bytes, |(_, name, _), r: &Rendered| {
+                name.len() + r.weight()
+            })),
+            tarballs: Arc::new(Expiring::new(Duration::from_secs(300), 8 << 20, |(_, name, file), key: &String| {
+                name.len() + file.len() + key.len() + 3 * 24
+            })),
+            generation: Arc::default(),
+        }
+    }
+
+    /// Bytes the packuments in memory hold now.
+    pub fn packument_bytes(&self) -> usize {
+        self.packuments.bytes()
+    }
+
     /// The owner of a scope (`@scope`) or unscoped name, if remembered.
     pub(crate) fn owner(&self, key: &str) -> Option<Option<TenantId>> {
         self.owners.get(key)
@@ -65,20 +85,14 @@ impl Caches {
         }
     }
 
-    pub(crate) fn packument(
-        &self,
-        tenant: TenantId,
-        name: &str,
-        base: &str,
-        abbreviated: bool,
-    ) -> Option<(Bytes, String)> {
-        self.packuments.get(&(tenant, name.to_owned(), base.to_owned(), abbreviated))
+    pub(crate) fn packument(&self, tenant: TenantId, name: &str, abbreviated: bool) -> Option<Rendered> {
+        self.packuments.get(&(tenant, name.to_owned(), abbreviated))
     }
 
-    pub(crate) fn remember_packument(&self, generation: u64, key: (TenantId, &str, &str, bool), body: (Bytes, String)) {
+    pub(crate) fn remember_packument(&self, generation: u64, key: (TenantId, &str, bool), rendered: Rendered) {
         if self.unchanged_since(generation) {
-            let (tenant, name, base, abbreviated) = key;
-            self.packuments.put((tenant, name.to_owned(), base.to_owned(), abbreviated), body);
+            let (tenant, name, abbreviated) = key;
+            self.packuments.put((tenant, name.to_owned(), abbreviated), rendered);
         }
     }
 
@@ -95,7 +109,7 @@ impl Caches {
     /// Forgets every served copy of `name` (in any organization).
     pub(crate) fn forget_package(&self, name: &str) {
         self.changed();
-        self.packuments.retain(|(_, n, _, _), _| n != name);
+        self.packuments.retain(|(_, n, _), _| n != name);
         self.tarballs.retain(|(_, n, _), _| n != name);
     }
 
@@ -108,7 +122,7 @@ impl Caches {
             self.owners.retain(|k, _| k != key);
             // The packuments of a scope that changed hands are someone else's now.
             let scope = format!("{key}/");
-            self.packuments.retain(|(_, n, _, _), _| n != key && !n.starts_with(&scope));
+            self.packuments.retain(|(_, n, _), _| n != key && !n.starts_with(&scope));
             self.tarballs.retain(|(_, n, _), _| n != key && !n.starts_with(&scope));
         } else {
             self.clear();

@@ -18,6 +18,7 @@ use vextrus_db::{Database, TenantId};
 use vextrus_server::AppState;
 
 use crate::model::PackageName;
+use crate::rendered::Rendered;
 use crate::service::{self, Package, RegistryError};
 use crate::{PackagesManage, PackagesPublish, PackagesRead, RegistrySettings};
 
@@ -128,9 +129,15 @@ async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
     }
 }
 
+/// The path after the registry's own `/npm` prefix, removed once: a package may itself be named
+/// `npm…` (`/npm/npmlog` is `npmlog`, `/npm/npm` is `npm`).
+fn registry_path(path: &str) -> &str {
+    path.strip_prefix("/npm").unwrap_or(path)
+}
+
 /// The path after `/npm/`, split into percent-decoded segments.
 fn segments(path: &str) -> Result<Vec<String>, NpmError> {
-    path.trim_start_matches("/npm")
+    registry_path(path)
         .split('/')
         .filter(|s| !s.is_empty())
         .map(|s| percent_decode(s).ok_or_else(|| NpmError(StatusCode::BAD_REQUEST, "bad percent-encoding".into())))
@@ -193,6 +200,10 @@ async fn route(state: &AppState, parts: &mut Parts, body: Body) -> Result<Respon
     }
 }
 
+/// The most a `PUT /{name}` from someone who may not publish may carry (a star or unstar is a few
+/// hundred bytes; a deprecation needs the publish permission anyway).
+const NON_PUBLISHER_BODY: usize = 64 * 1024;
+
 /// The most an audit request may carry (npm sends every package of the lockfile; gzip).
 const AUDIT_BODY_LIMIT: usize = 32 * 1024 * 1024;
 
@@ -216,7 +227,7 @@ async fn audit(state: &AppState, parts: &mut Parts, body: Body) -> Result<Respon
             .into_response()
     })?;
     let header_of = |name: header::HeaderName| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let path = parts.uri.path().trim_start_matches("/npm").to_owned();
+    let path = registry_path(parts.uri.path()).to_owned();
     let (status, kind, answer) = proxy
         .audit(&path, header_of(header::CONTENT_TYPE).as_deref(), header_of(header::CONTENT_ENCODING).as_deref(), body)
         .await
@@ -305,9 +316,9 @@ async fn read(state: &AppState, parts: &mut Parts, segments: &[String]) -> Resul
             // A packument served before and unchanged since: from memory.
             if rest.is_empty()
                 && let abbreviated = wants_abbreviated(parts)
-                && let Some((body, etag)) = settings.caches.packument(tenant, name.as_str(), &base, abbreviated)
+                && let Some(rendered) = settings.caches.packument(tenant, name.as_str(), abbreviated)
             {
-                let response = bytes_response(&parts.headers, body, etag, content_type(abbreviated));
+                let response = rendered_response(&parts.headers, &rendered, &base, content_type(abbreviated));
                 count_packument(abbreviated, &response);
                 return Ok(response);
             }
@@ -323,11 +334,11 @@ async fn read(state: &AppState, parts: &mut Parts, segments: &[String]) -> Resul
                 return Ok(json_response(&parts.headers, version_doc(&package, row, &base), "application/json"));
             }
             let abbreviated = wants_abbreviated(parts);
-            let body = Bytes::from(serde_json::to_vec(&packument(&package, &base, abbreviated)).unwrap_or_default());
-            let etag = weak_etag(&body);
-            let key = (tenant, name.as_str(), base.as_str(), abbreviated);
-            settings.caches.remember_packument(generation, key, (body.clone(), etag.clone()));
-            let response = bytes_response(&parts.headers, body, etag, content_type(abbreviated));
+            let canonical = serde_json::to_vec(&packument(&package, crate::rendered::marker(), abbreviated));
+            let rendered = Rendered::new(canonical.unwrap_or_default());
+            let key = (tenant, name.as_str(), abbreviated);
+            settings.caches.remember_packument(generation, key, rendered.clone());
+            let response = rendered_response(&parts.headers, &rendered, &base, content_type(abbreviated));
             count_packument(abbreviated, &response);
             Ok(response)
         }
@@ -412,8 +423,8 @@ async fn proxied(
         [] => {
             let entry = proxy.packument(&db, name).await.map_err(fail)?;
             let abbreviated = wants_abbreviated(parts);
-            let (body, etag) = entry.rendered(name, &base, abbreviated).map_err(fail)?;
-            let response = bytes_response(&parts.headers, body, etag, content_type(abbreviated));
+            let rendered = entry.rendered(name, abbreviated).map_err(fail)?;
+            let response = rendered_response(&parts.headers, &rendered, &base, content_type(abbreviated));
             count_packument(abbreviated, &response);
             Ok(response)
         }
@@ -488,15 +499,20 @@ async fn write(state: &AppState, parts: &mut Parts, segments: &[String], mut bod
     // Who asks first (401 before any body is read); what they may do depends on the document.
     let subject = Subject::from_request_parts(parts, state).await.map_err(IntoResponse::into_response)?;
     let document = if parts.method == Method::PUT && rest.is_empty() {
+        // Only a publisher may send a tarball: anyone else (a star, at most) is held to a small
+        // body, decided before a byte of it is read.
+        let may_publish = vextrus_access::Access::from_ref(state).check(&subject, PackagesPublish::KEY).is_ok();
         // Base64 makes the body a third larger than the tarball; JSON around it is small.
-        let limit = settings.max_tarball_bytes / 3 * 4 + 1024 * 1024;
+        let limit = if may_publish { settings.max_tarball_bytes / 3 * 4 + 1024 * 1024 } else { NON_PUBLISHER_BODY };
         let bytes = axum::body::to_bytes(std::mem::take(&mut body), limit).await.map_err(|_| {
+            if !may_publish {
+                let message = format!("you cannot publish {name}: that needs the permission {}", PackagesPublish::KEY);
+                return NpmError(StatusCode::FORBIDDEN, message).into_response();
+            }
             let message = format!("the publish is larger than the {} byte limit", settings.max_tarball_bytes);
             NpmError(StatusCode::PAYLOAD_TOO_LARGE, message).into_response()
         })?;
-        let doc: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| NpmError(StatusCode::BAD_REQUEST, format!("the body is not JSON: {e}")).into_response())?;
-        Some(doc)
+        Some(parse_document(&bytes).map_err(IntoResponse::into_response)?)
     } else {
         None
     };
@@ -578,7 +594,7 @@ async fn write(state: &AppState, parts: &mut Parts, segments: &[String], mut bod
     }
     let signing = settings.signing.as_ref();
     let published =
-        service::publish(&db, &settings.storage, signing, tenant, &name, &doc, settings.max_tarball_bytes, actor)
+        service::publish(&db, &settings.storage, signing, tenant, &name, doc, settings.max_tarball_bytes, actor)
             .await
             .map_err(|e| NpmError::from(e).into_response())?;
     tracing::info!(package = %name, version = %published.version, bytes = published.size, "package published");
@@ -640,8 +656,20 @@ pub(crate) async fn read_json(body: Body, limit: usize) -> Result<Value, Respons
     let bytes = axum::body::to_bytes(body, limit)
         .await
         .map_err(|_| NpmError(StatusCode::PAYLOAD_TOO_LARGE, "the document is too large".into()).into_response())?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| NpmError(StatusCode::BAD_REQUEST, format!("the body is not JSON: {e}")).into_response())
+    parse_document(&bytes).map_err(IntoResponse::into_response)
+}
+
+/// A JSON document from a client: no NUL anywhere in it (PostgreSQL stores none).
+fn parse_document(bytes: &[u8]) -> Result<Value, NpmError> {
+    let doc: Value = serde_json::from_slice(bytes)
+        .map_err(|e| NpmError(StatusCode::BAD_REQUEST, format!("the body is not JSON: {e}")))?;
+    if vextrus_server::text::json_may_hold_nul(bytes)
+        && let Some(path) = vextrus_server::text::nul_in_json(&doc)
+    {
+        let message = format!("the document holds a NUL character at {}", if path.is_empty() { "." } else { &path });
+        return Err(NpmError(StatusCode::BAD_REQUEST, message));
+    }
+    Ok(doc)
 }
 
 /// `/-/package/{name}/dist-tags[/{tag}]`.
@@ -712,17 +740,27 @@ async fn dist_tags(state: &AppState, parts: &mut Parts, segments: &[String], bod
     }
 }
 
-/// The URL clients reach the platform at: configured, or as the request (or the proxy in front)
-/// says.
+/// The URL clients reach the platform at: configured, or as the request says — `Host`, or what
+/// a trusted proxy in front forwards. A host that is not a plain `host[:port]` is not used.
 pub(crate) fn base_url(settings: &RegistrySettings, headers: &HeaderMap) -> String {
     if let Some(url) = &settings.public_url {
         return url.trim_end_matches('/').to_owned();
     }
     let header =
         |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(|v| v.split(',').next().unwrap_or(v).trim());
-    let proto = header("x-forwarded-proto").filter(|p| matches!(*p, "http" | "https")).unwrap_or("http");
-    let host = header("x-forwarded-host").or_else(|| header("host")).unwrap_or("localhost");
+    let forwarded = |name: &str| if settings.trust_forwarded { header(name) } else { None };
+    let proto = forwarded("x-forwarded-proto").filter(|p| matches!(*p, "http" | "https")).unwrap_or("http");
+    let host =
+        forwarded("x-forwarded-host").or_else(|| header("host")).filter(|h| plain_authority(h)).unwrap_or("localhost");
     format!("{proto}://{host}")
+}
+
+/// `host[:port]` in the characters a host name, an IPv4 or a bracketed IPv6 address uses
+/// (nothing that could end a JSON string or start a path).
+fn plain_authority(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= 255
+        && host.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
 }
 
 fn tarball_url(base: &str, name: &PackageName, version: &str) -> String {
@@ -780,7 +818,8 @@ pub(crate) fn abbreviate(manifest: &Value) -> Value {
         scripts.is_some_and(|s| ["preinstall", "install", "postinstall"].iter().any(|k| s.contains_key(*k)));
     let mut short: Map<String, Value> =
         full.iter().filter(|(k, _)| ABBREVIATED.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
-    short.entry("hasInstallScript").or_insert(json!(install_script));
+    let stored = full.get("hasInstallScript").and_then(Value::as_bool);
+    short.insert("hasInstallScript".into(), json!(install_script || stored == Some(true)));
     Value::Object(short)
 }
 
@@ -838,6 +877,11 @@ fn json_response(request: &HeaderMap, doc: Value, content_type: &'static str) ->
     bytes_response(request, body, etag, content_type)
 }
 
+/// A packument rendered once, as served from `base`; 304 when the client has it.
+fn rendered_response(request: &HeaderMap, rendered: &Rendered, base: &str, content_type: &'static str) -> Response {
+    bytes_response(request, rendered.body(base), rendered.etag(base), content_type)
+}
+
 /// A serialized JSON answer and its ETag; 304 when the client has it.
 fn bytes_response(request: &HeaderMap, body: Bytes, etag: String, content_type: &'static str) -> Response {
     let matches = request
@@ -863,8 +907,11 @@ fn percent_decode(s: &str) -> Option<String> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
+            let hex = bytes.get(i + 1..i + 3)?;
+            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
+            out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
             i += 3;
         } else {
             out.push(bytes[i]);
@@ -894,5 +941,19 @@ mod tests {
             );
         }
         assert!(segments("/npm/%zz").is_err());
+        assert!(segments("/npm/%+1").is_err());
+    }
+
+    #[test]
+    fn names_that_begin_like_the_registry_path_are_themselves() {
+        for name in ["npm", "npmlog", "npm-run-all", "npmnpm", "-", "-foo", "package", "v1", "npm%2dx"] {
+            let path = format!("/npm/{name}");
+            let segments = segments(&path).unwrap();
+            let decoded = percent_decode(name).unwrap();
+            assert_eq!(segments, [decoded], "{path}");
+        }
+        assert_eq!(segments("/npm/npm/-/npm-10.0.0.tgz").unwrap(), ["npm", "-", "npm-10.0.0.tgz"]);
+        assert_eq!(segments("/npm/@npm/npmlog").unwrap(), ["@npm", "npmlog"]);
+        assert!(segments("/npm").unwrap().is_empty());
     }
 }

@@ -198,7 +198,7 @@ async fn import_version(
         "_attachments": {file: {"data": base64::engine::general_purpose::STANDARD.encode(&bytes), "length": bytes.len()}},
     });
     // Signed by the running registry (`serve` signs what is left unsigned).
-    match service::publish(db, storage, None, tenant, name, &publish, target.max_tarball_bytes, actor.clone()).await {
+    match service::publish(db, storage, None, tenant, name, publish, target.max_tarball_bytes, actor.clone()).await {
         Ok(_) => Ok(true),
         Err(RegistryError::VersionExists(_)) => Ok(false),
         Err(e) => Err(e.to_string()),

@@ -20,6 +20,7 @@ use vextrus_db::{Database, DbError, Tx as _};
 use vextrus_storage::{Object, Storage, StorageError};
 
 use crate::model::PackageName;
+use crate::rendered::Rendered;
 
 /// One upstream registry.
 #[derive(Clone)]
@@ -127,13 +128,13 @@ pub struct Entry {
     fetched: Instant,
     /// Versions published after this are quarantined (the minimum release age).
     cutoff: Option<chrono::DateTime<chrono::Utc>>,
-    /// Serialized answers by (public base URL, abbreviated), with their ETags.
-    rendered: Mutex<HashMap<(String, bool), (Bytes, String)>>,
+    /// The serialized answers, full and abbreviated (each serves every public URL).
+    rendered: Mutex<[Option<Rendered>; 2]>,
 }
 
 /// A found package keeps the upstream's bytes and, for tarball downloads, where each tarball is
 /// and what it must hash to; the document itself is parsed again when a rendering is made (once
-/// per public URL and format) or a version is asked for. A parsed document is several times the
+/// per format) or a version is asked for. A parsed document is several times the
 /// size of its bytes, and popular packuments are megabytes.
 #[derive(Debug)]
 enum State {
@@ -170,18 +171,17 @@ impl Entry {
         }
     }
 
-    /// The packument as served from `base`, serialized once per base and format.
-    pub fn rendered(&self, name: &PackageName, base: &str, abbreviated: bool) -> Result<(Bytes, String), ProxyError> {
-        let key = (base.to_owned(), abbreviated);
-        if let Some(found) = self.rendered.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+    /// The packument as served (for any public URL), serialized once per format.
+    pub(crate) fn rendered(&self, name: &PackageName, abbreviated: bool) -> Result<Rendered, ProxyError> {
+        let slot = usize::from(abbreviated);
+        if let Some(found) = &self.rendered.lock().unwrap_or_else(|e| e.into_inner())[slot] {
             return Ok(found.clone());
         }
         let doc = self.doc()?;
-        let served = render(&doc, name, base, abbreviated);
-        let body = Bytes::from(serde_json::to_vec(&served).unwrap_or_default());
-        let etag = crate::http::weak_etag(&body);
-        self.rendered.lock().unwrap_or_else(|e| e.into_inner()).insert(key, (body.clone(), etag.clone()));
-        Ok((body, etag))
+        let served = render(&doc, name, crate::rendered::marker(), abbreviated);
+        let rendered = Rendered::new(serde_json::to_vec(&served).unwrap_or_default());
+        self.rendered.lock().unwrap_or_else(|e| e.into_inner())[slot] = Some(rendered.clone());
+        Ok(rendered)
     }
 }
 

@@ -74,72 +74,18 @@ pub async fn publish(
     signing: Option<&crate::signing::Signing>,
     tenant: TenantId,
     name: &PackageName,
-    doc: &Value,
+    doc: Value,
     max_tarball_bytes: usize,
     actor: Actor,
 ) -> Result<Published, RegistryError> {
-    let invalid = |m: String| RegistryError::Invalid(m);
-    if doc.get("name").and_then(Value::as_str).is_some_and(|n| n != name.as_str()) {
-        return Err(invalid(format!("the document names {} but was sent to {name}", doc["name"])));
-    }
-    let versions = doc.get("versions").and_then(Value::as_object).ok_or_else(|| invalid("no versions".into()))?;
-    let [(version, manifest)] = versions.iter().collect::<Vec<_>>()[..] else {
-        return Err(invalid("a publish carries exactly one version".into()));
-    };
-    let version = parse_version(version).map_err(invalid)?;
-    let mut manifest = manifest.as_object().cloned().ok_or_else(|| invalid("the version is not an object".into()))?;
-    if manifest.get("name").and_then(Value::as_str) != Some(name.as_str())
-        || manifest.get("version").and_then(Value::as_str).map(parse_version) != Some(Ok(version.clone()))
-    {
-        return Err(invalid(format!("the manifest does not name {name}@{version}")));
-    }
-    let attachments =
-        doc.get("_attachments").and_then(Value::as_object).ok_or_else(|| invalid("no _attachments".into()))?;
-    let [(_, attachment)] = attachments.iter().collect::<Vec<_>>()[..] else {
-        return Err(invalid("a publish carries exactly one tarball".into()));
-    };
-    let data = attachment.get("data").and_then(Value::as_str).ok_or_else(|| invalid("no tarball data".into()))?;
-    if data.len() / 4 * 3 > max_tarball_bytes + 3 {
-        return Err(RegistryError::TooLarge(format!("the tarball is larger than {max_tarball_bytes} bytes")));
-    }
-    let tarball = base64::engine::general_purpose::STANDARD
-        .decode(data)
-        .map_err(|e| invalid(format!("the tarball is not base64: {e}")))?;
-    if tarball.is_empty() || tarball.len() > max_tarball_bytes {
-        return Err(RegistryError::TooLarge(format!("the tarball is larger than {max_tarball_bytes} bytes")));
-    }
-    if let Some(length) = attachment.get("length").and_then(Value::as_u64)
-        && length != tarball.len() as u64
-    {
-        return Err(invalid(format!("the tarball is {} bytes, not the {length} announced", tarball.len())));
-    }
-    // The client's integrity must be the bytes' (pacote refuses a mismatch at install time).
-    let sha512 = digest(&SHA512, &tarball);
-    let integrity = format!("sha512-{}", base64::engine::general_purpose::STANDARD.encode(sha512.as_ref()));
-    let shasum = hex(digest(&SHA1_FOR_LEGACY_USE_ONLY, &tarball).as_ref());
-    let dist = manifest.get("dist").cloned().unwrap_or(Value::Null);
-    if let Some(claimed) = dist.get("integrity").and_then(Value::as_str)
-        && claimed != integrity
-    {
-        return Err(invalid(format!("dist.integrity {claimed} does not match the tarball ({integrity})")));
-    }
-    if let Some(claimed) = dist.get("shasum").and_then(Value::as_str)
-        && claimed != shasum
-    {
-        return Err(invalid(format!("dist.shasum {claimed} does not match the tarball ({shasum})")));
-    }
-    crate::tarball::check(&tarball, name.as_str(), &version).map_err(invalid)?;
-    let mut tags = Vec::new();
-    if let Some(requested) = doc.get("dist-tags").and_then(Value::as_object) {
-        for (tag, target) in requested {
-            if target.as_str().map(parse_version) == Some(Ok(version.clone())) {
-                tags.push(parse_tag(tag).map_err(invalid)?);
-            }
-        }
-    }
+    let checked = name.clone();
+    let Prepared { version, mut manifest, tarball, integrity, shasum, sha512, mut tags } =
+        tokio::task::spawn_blocking(move || prepare(&checked, &doc, max_tarball_bytes))
+            .await
+            .map_err(|e| RegistryError::Invalid(format!("the publish could not be checked: {e}")))??;
 
     // Bytes first, under their own hash: nothing refers to them until the metadata commits.
-    let object_key = format!("registry/sha512/{}", hex(sha512.as_ref()));
+    let object_key = format!("registry/sha512/{}", hex(&sha512));
     let size = tarball.len();
     let bytes = Bytes::from(tarball);
     if storage.put_if_absent(&object_key, bytes.clone()).await? {
@@ -185,10 +131,12 @@ pub async fn publish(
         store::set_tag(&mut tx, tenant, name.as_str(), tag, &version).await?;
     }
     // `latest` exists whenever a version does.
-    if !store::tags(&mut tx, tenant, name.as_str()).await?.contains_key("latest") {
+    let existing = store::tags(&mut tx, tenant, name.as_str()).await?;
+    if !existing.contains_key("latest") {
         store::set_tag(&mut tx, tenant, name.as_str(), "latest", &version).await?;
         tags.push("latest".into());
     }
+    within_tag_limit(existing.len() + 1)?;
     store::touch(&mut tx, tenant, name.as_str()).await?;
     let event = NewEvent::new(tenant, actor, "registry.package.publish")
         .target(Target::new("package", name))
@@ -199,6 +147,126 @@ pub async fn publish(
     commit_change(tx, name).await?;
     metrics::counter!("vextrus_registry_publishes_total").increment(1);
     Ok(Published { version, tags, size, created_package })
+}
+
+/// A publish document checked, with its tarball decoded and inspected.
+#[derive(Debug)]
+pub struct Prepared {
+    pub version: String,
+    pub manifest: serde_json::Map<String, Value>,
+    pub tarball: Vec<u8>,
+    pub integrity: String,
+    pub shasum: String,
+    pub sha512: Vec<u8>,
+    pub tags: Vec<String>,
+}
+
+/// The largest readme kept in a version's manifest (npm's own registry keeps far less).
+pub const MAX_README_BYTES: usize = 256 * 1024;
+/// The largest version manifest (the JSON a packument repeats for every version).
+pub const MAX_MANIFEST_BYTES: usize = crate::tarball::MAX_MANIFEST as usize;
+
+/// Checks a publish document (`PUT /{name}` with `_attachments`) without touching the database:
+/// CPU work only (base64, digests, gunzip), run off the async workers. Every size it acts on is
+/// measured, never taken from the document.
+pub fn prepare(name: &PackageName, doc: &Value, max_tarball_bytes: usize) -> Result<Prepared, RegistryError> {
+    let invalid = |m: String| RegistryError::Invalid(m);
+    if doc.get("name").and_then(Value::as_str).is_some_and(|n| n != name.as_str()) {
+        return Err(invalid(format!("the document names {} but was sent to {name}", doc["name"])));
+    }
+    let versions = doc.get("versions").and_then(Value::as_object).ok_or_else(|| invalid("no versions".into()))?;
+    if versions.len() != 1 {
+        return Err(invalid("a publish carries exactly one version".into()));
+    }
+    let Some((version, manifest)) = versions.iter().next() else {
+        return Err(invalid("a publish carries exactly one version".into()));
+    };
+    let version = parse_version(version).map_err(invalid)?;
+    let mut manifest = manifest.as_object().cloned().ok_or_else(|| invalid("the version is not an object".into()))?;
+    if manifest.get("name").and_then(Value::as_str) != Some(name.as_str())
+        || manifest.get("version").and_then(Value::as_str).map(parse_version) != Some(Ok(version.clone()))
+    {
+        return Err(invalid(format!("the manifest does not name {name}@{version}")));
+    }
+    if let Some(readme) = manifest.get("readme").and_then(Value::as_str)
+        && readme.len() > MAX_README_BYTES
+    {
+        return Err(RegistryError::TooLarge(format!("the readme is larger than {MAX_README_BYTES} bytes")));
+    }
+    let attachments =
+        doc.get("_attachments").and_then(Value::as_object).ok_or_else(|| invalid("no _attachments".into()))?;
+    if attachments.len() != 1 {
+        return Err(invalid("a publish carries exactly one tarball".into()));
+    }
+    let Some((_, attachment)) = attachments.iter().next() else {
+        return Err(invalid("a publish carries exactly one tarball".into()));
+    };
+    let data = attachment.get("data").and_then(Value::as_str).ok_or_else(|| invalid("no tarball data".into()))?;
+    if data.len() / 4 * 3 > max_tarball_bytes + 3 {
+        return Err(RegistryError::TooLarge(format!("the tarball is larger than {max_tarball_bytes} bytes")));
+    }
+    let tarball = base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .map_err(|e| invalid(format!("the tarball is not base64: {e}")))?;
+    if tarball.is_empty() || tarball.len() > max_tarball_bytes {
+        return Err(RegistryError::TooLarge(format!("the tarball is larger than {max_tarball_bytes} bytes")));
+    }
+    if let Some(length) = attachment.get("length").and_then(Value::as_u64)
+        && length != tarball.len() as u64
+    {
+        return Err(invalid(format!("the tarball is {} bytes, not the {length} announced", tarball.len())));
+    }
+    // The client's integrity must be the bytes' (pacote refuses a mismatch at install time).
+    let sha512 = digest(&SHA512, &tarball).as_ref().to_vec();
+    let integrity = format!("sha512-{}", base64::engine::general_purpose::STANDARD.encode(&sha512));
+    let shasum = hex(digest(&SHA1_FOR_LEGACY_USE_ONLY, &tarball).as_ref());
+    let dist = manifest.get("dist").cloned().unwrap_or(Value::Null);
+    if let Some(claimed) = dist.get("integrity").and_then(Value::as_str)
+        && claimed != integrity
+    {
+        return Err(invalid(format!("dist.integrity {claimed} does not match the tarball ({integrity})")));
+    }
+    if let Some(claimed) = dist.get("shasum").and_then(Value::as_str)
+        && claimed != shasum
+    {
+        return Err(invalid(format!("dist.shasum {claimed} does not match the tarball ({shasum})")));
+    }
+    let inspected = crate::tarball::check(&tarball, name.as_str(), &version).map_err(invalid)?;
+    // What installers are told about install scripts is what the tarball holds, not what the
+    // document claims (`npm install` decides from it whether to run scripts at all).
+    manifest.insert("hasInstallScript".into(), Value::Bool(inspected.has_install_script));
+    if inspected.has_install_script
+        && let Some(scripts) = inspected.manifest.get("scripts")
+    {
+        manifest.insert("scripts".into(), scripts.clone());
+    }
+    let size = serde_json::to_vec(&manifest).map(|m| m.len()).unwrap_or(usize::MAX);
+    if size > MAX_MANIFEST_BYTES {
+        return Err(RegistryError::TooLarge(format!(
+            "the version's manifest is larger than {MAX_MANIFEST_BYTES} bytes"
+        )));
+    }
+    let mut tags = Vec::new();
+    if let Some(requested) = doc.get("dist-tags").and_then(Value::as_object) {
+        for (tag, target) in requested {
+            if target.as_str().map(parse_version) == Some(Ok(version.clone())) {
+                tags.push(parse_tag(tag).map_err(invalid)?);
+            }
+        }
+    }
+    Ok(Prepared { version, manifest, tarball, integrity, shasum, sha512, tags })
+}
+
+/// The most dist-tags one package may have (npm's registry has no more than a handful on most).
+pub const MAX_DIST_TAGS: usize = 100;
+/// The longest deprecation message, in characters.
+pub const MAX_DEPRECATION_CHARS: usize = 1024;
+
+fn within_tag_limit(count: usize) -> Result<(), RegistryError> {
+    if count > MAX_DIST_TAGS {
+        return Err(RegistryError::Invalid(format!("a package may have at most {MAX_DIST_TAGS} dist-tags")));
+    }
+    Ok(())
 }
 
 /// Locks an existing package until the transaction ends (changes to one package are serialised).
@@ -236,7 +304,9 @@ pub async fn set_tag(
     if store::tarball(&mut tx, tenant, name.as_str(), &version).await?.is_none() {
         return Err(RegistryError::Invalid(format!("{name} has no version {version}")));
     }
-    let before = store::tags(&mut tx, tenant, name.as_str()).await?.get(&tag).cloned();
+    let existing = store::tags(&mut tx, tenant, name.as_str()).await?;
+    let before = existing.get(&tag).cloned();
+    within_tag_limit(existing.len() + usize::from(before.is_none()))?;
     store::set_tag(&mut tx, tenant, name.as_str(), &tag, &version).await?;
     let data = json!({"name": name.as_str(), "tag": tag, "version": version, "before": before});
     crate::webhooks::announce(&mut tx, tenant, "package.dist_tag", data).await?;
@@ -359,6 +429,11 @@ pub async fn update(
     for row in &package.versions {
         let Some(sent) = listed.get(&row.version) else { continue };
         let Some(message) = sent.get("deprecated").and_then(Value::as_str) else { continue };
+        if message.chars().count() > MAX_DEPRECATION_CHARS {
+            return Err(RegistryError::Invalid(format!(
+                "a deprecation message may have at most {MAX_DEPRECATION_CHARS} characters"
+            )));
+        }
         let message = (!message.is_empty()).then_some(message);
         if message != row.deprecated.as_deref() {
             deprecations.insert(row.version.clone(), json!({"before": row.deprecated, "after": message}));

@@ -466,3 +466,34 @@ async fn npm_audit_is_answered_by_the_upstream_and_503_without_it() {
     let (ok, out, err) = npm.run(&consumer, &["audit", "--fetch-retries=0"]).await;
     assert!(!ok, "npm audit fails when nobody can answer: {out}{err}");
 }
+
+#[tokio::test]
+async fn names_beginning_with_npm_install_as_themselves_through_the_proxy() {
+    let (up, publisher, reader) = upstream().await;
+    let root = tempfile::tempdir().unwrap();
+    let seeded = Npm::new(root.path(), &up, &publisher);
+    let names = ["log", "npmlog", "npm-run-all", "npm", "run-all"];
+    for name in names {
+        let body = format!("module.exports = '{name}';\n");
+        let (ok, _, err) = seeded.run(&package(root.path(), name, "6.0.2", &body), &["publish"]).await;
+        assert!(ok, "{name}: {err}");
+    }
+    let app = proxy_of(&up, &reader, |_, _| {}).await;
+    let owner = app.vextrus().await;
+    for name in names {
+        let doc: Value = app.ok_json_get(&owner, &format!("/npm/{name}")).await;
+        assert_eq!(doc["name"], name, "the packument of {name} is its own");
+        let tarball = doc["versions"]["6.0.2"]["dist"]["tarball"].as_str().unwrap();
+        assert!(tarball.ends_with(&format!("/npm/{name}/-/{name}-6.0.2.tgz")), "{tarball}");
+    }
+    let npm = Npm::new(root.path(), &app, &owner);
+    let project = consumer(root.path());
+    let (ok, _, err) = npm.run(&project, &["install", "npmlog@^6", "npm-run-all@^6", "npm@^6"]).await;
+    assert!(ok, "{err}");
+    for name in ["npmlog", "npm-run-all", "npm"] {
+        let script = format!("process.stdout.write(require('{name}'))");
+        let (ok, out, err) = npm.tool(&project, "node", &["-e", &script]).await;
+        assert!(ok, "{err}");
+        assert_eq!(out, name, "node_modules/{name} holds {name}");
+    }
+}

@@ -19,6 +19,7 @@ fn subject(tenant: TenantId, roles: &[&str]) -> Subject {
         username: Some(Arc::from("bench")),
         session: None,
         limit: None,
+        key_bounds: None,
     }
 }
 

@@ -99,6 +99,31 @@ impl Access {
         keys.into_iter().map(|key| check_in(&snapshot, subject, key)).collect()
     }
 
+    /// The permissions `role` grants in `tenant`: a built-in role's from the catalog, a custom
+    /// role's as it is now. The owner holds every organization permission.
+    pub fn role_permissions(&self, tenant: TenantId, role: &str) -> Vec<Box<str>> {
+        let snapshot = self.current();
+        match Builtin::from_key(role) {
+            Some(Builtin::PlatformAdmin) => Vec::new(),
+            Some(Builtin::Owner) => snapshot.catalog.keys().filter(|k| !is_platform_key(k)).cloned().collect(),
+            Some(builtin) => {
+                snapshot.catalog.iter().filter(|(_, e)| e.grants & builtin.bit() != 0).map(|(k, _)| k.clone()).collect()
+            }
+            None => snapshot
+                .roles
+                .get(&tenant)
+                .and_then(|roles| roles.get(role))
+                .map(|permissions| permissions.iter().cloned().collect())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Owner-only: no built-in role but the owner's holds it (admins included), so only an owner
+    /// may grant it, in a role or by assigning one.
+    pub fn owner_only(&self, key: &str) -> bool {
+        self.current().catalog.get(key).is_some_and(|e| e.grants & Builtin::Admin.bit() == 0 && !is_platform_key(key))
+    }
+
     pub fn permission(&self, key: &str) -> Option<CatalogEntry> {
         self.current().catalog.get(key).cloned()
     }

@@ -24,6 +24,15 @@ pub enum AccessError {
     OwnerOnly,
     #[error("the organization's last owner cannot lose that role")]
     LastOwner,
+    /// Granting a permission (in a role, or by assigning one) takes holding it.
+    #[error("you do not hold {0}, so you cannot grant it")]
+    NotHeld(String),
+    /// Owner-only permissions stay with owners: only an owner may put them in a role or assign
+    /// a role holding them.
+    #[error("{0} is for owners only")]
+    OwnerOnlyPermission(String),
+    #[error("at most {0} custom roles are allowed")]
+    LimitReached(u32),
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -60,6 +69,17 @@ impl From<AccessError> for ApiError {
                 "last_owner",
                 "The organization must keep at least one owner; make someone else an owner first.",
             ),
+            AccessError::NotHeld(key) => {
+                ApiError::new(StatusCode::FORBIDDEN, "permission_not_held", "You cannot grant what you do not hold")
+                    .detail(format!("Granting {key:?} (in a role, or by assigning a role) takes holding it yourself."))
+            }
+            AccessError::OwnerOnlyPermission(key) => {
+                ApiError::new(StatusCode::FORBIDDEN, "owner_only", "Only owners may do this")
+                    .detail(format!("{key:?} is for owners only: only an owner may grant it."))
+            }
+            AccessError::LimitReached(max) => {
+                ApiError::limit_reached("custom roles", max.into(), "limits.roles_per_org")
+            }
             AccessError::Db(e) => e.into(),
         }
     }

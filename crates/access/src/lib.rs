@@ -22,7 +22,7 @@ pub use catalog::{
 };
 pub use error::AccessError;
 pub use guard::{Authenticate, Authenticator, Permitted, denied, subject_of};
-pub use model::{Builtin, PermissionKey, RoleKey, Scope, Subject, SubjectKind};
+pub use model::{Builtin, KeyBounds, PermissionKey, RoleKey, Scope, Subject, SubjectKind};
 
 pub const MIGRATIONS: ModuleMigrations = ModuleMigrations {
     module: "access",

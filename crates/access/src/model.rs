@@ -171,6 +171,17 @@ pub struct Subject {
     pub session: Option<Uuid>,
     /// An API key's permission limit: the subject may use at most these.
     pub limit: Option<Arc<[Box<str>]>>,
+    /// An API key's own networks and expiry: a key it makes may have no wider ones.
+    pub key_bounds: Option<Arc<KeyBounds>>,
+}
+
+/// What bounds an API key besides its permissions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyBounds {
+    /// CIDR networks the key may be used from; `None`: anywhere.
+    pub networks: Option<Vec<String>>,
+    /// When it stops working; `None`: never.
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Subject {

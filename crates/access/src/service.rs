@@ -111,14 +111,22 @@ pub async fn get_role(tx: &mut TenantTx, access: &Access, key: &RoleKey) -> Resu
         .ok_or_else(|| AccessError::RoleNotFound(key.to_string()))
 }
 
+/// Creates a custom role; an organization holds at most `max` (`limits.roles_per_org`).
 pub async fn create_role(
     tx: &mut TenantTx,
     access: &Access,
     new: NewRole,
-    actor: vextrus_audit::Actor,
+    grantor: Actor<'_>,
+    max: u32,
 ) -> Result<Role, AccessError> {
+    let actor = grantor.audit();
     let tenant = tx.tenant();
+    vextrus_db::limits::lock_count(tx, &format!("roles:{tenant}")).await?;
+    if store::count_roles(tx, tenant).await? >= i64::from(max) {
+        return Err(AccessError::LimitReached(max));
+    }
     let permissions = grantable(access, &new.permissions)?;
+    may_grant(grantor, permissions.iter().copied())?;
     store::insert_role(tx, tenant, new.key.as_str(), &new.name, &new.description, &permissions)
         .await
         .map_err(|e| if e.is_unique_violation() { AccessError::RoleExists(new.key.to_string()) } else { e.into() })?;
@@ -153,14 +161,22 @@ pub async fn update_role(
     access: &Access,
     key: &RoleKey,
     change: RoleChange,
-    actor: vextrus_audit::Actor,
+    grantor: Actor<'_>,
 ) -> Result<Role, AccessError> {
+    let actor = grantor.audit();
     if key.builtin().is_some() {
         return Err(AccessError::BuiltinRole(key.to_string()));
     }
     let tenant = tx.tenant();
     let before = get_role(tx, access, key).await?;
     let permissions = change.permissions.as_deref().map(|p| grantable(access, p)).transpose()?;
+    if let Some(permissions) = &permissions {
+        // Changing a role is granting its new permissions to whoever holds it; what it already
+        // had is not the changer's to take away unless they hold it too (else a role could only
+        // shrink in the hands of its creator).
+        may_grant(grantor, permissions.iter().copied().filter(|p| !before.permissions.iter().any(|b| b == p)))?;
+        may_grant(grantor, before.permissions.iter().map(String::as_str).filter(|b| !permissions.contains(b)))?;
+    }
     let found = store::update_role(
         tx,
         tenant,
@@ -216,11 +232,12 @@ fn grantable<'a>(access: &Access, keys: &'a [PermissionKey]) -> Result<Vec<&'a s
     Ok(unique.into_iter().collect())
 }
 
-/// Who is changing an assignment: a signed-in subject (whose owner status matters), or the
-/// platform itself (sign-up, accepting an invitation).
+/// Who is changing a role or an assignment: a signed-in subject (who may grant only what they
+/// hold, and owner-only permissions only as an owner), or the platform itself (sign-up,
+/// accepting an invitation — checked when it was sent).
 #[derive(Debug, Clone, Copy)]
 pub enum Actor<'a> {
-    Subject(&'a Subject),
+    Subject(&'a Subject, &'a Access),
     Platform,
 }
 
@@ -228,7 +245,7 @@ impl Actor<'_> {
     /// Who this is, for the audit trail.
     pub fn audit(&self) -> vextrus_audit::Actor {
         match self {
-            Actor::Subject(subject) => (*subject).into(),
+            Actor::Subject(subject, _) => (*subject).into(),
             Actor::Platform => vextrus_audit::Actor::system(),
         }
     }
@@ -236,9 +253,41 @@ impl Actor<'_> {
     fn may_change_owners(&self) -> bool {
         match self {
             Actor::Platform => true,
-            Actor::Subject(s) => s.scope == Scope::Platform || s.roles.iter().any(|r| &**r == Builtin::Owner.as_str()),
+            Actor::Subject(s, _) => s.scope == Scope::Platform || is_owner(s),
         }
     }
+}
+
+fn is_owner(subject: &Subject) -> bool {
+    subject.roles.iter().any(|r| &**r == Builtin::Owner.as_str())
+}
+
+/// Refuses unless `grantor` holds every one of `keys` (owner-only ones: as an owner).
+fn may_grant<'k>(grantor: Actor<'_>, keys: impl IntoIterator<Item = &'k str>) -> Result<(), AccessError> {
+    let Actor::Subject(subject, access) = grantor else { return Ok(()) };
+    if subject.scope == Scope::Platform {
+        return Ok(());
+    }
+    for key in keys {
+        if access.owner_only(key) && !is_owner(subject) {
+            return Err(AccessError::OwnerOnlyPermission(key.to_owned()));
+        }
+        if access.check(subject, key).is_err() {
+            return Err(AccessError::NotHeld(key.to_owned()));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses unless `grantor` may give out every permission of the `roles` not already held by
+/// the subject receiving them (`current`).
+fn may_assign(grantor: Actor<'_>, tenant: TenantId, roles: &[&str], current: &[String]) -> Result<(), AccessError> {
+    let Actor::Subject(_, access) = grantor else { return Ok(()) };
+    for role in roles.iter().filter(|r| !current.iter().any(|c| c == *r)) {
+        let permissions = access.role_permissions(tenant, role);
+        may_grant(grantor, permissions.iter().map(|p| &**p))?;
+    }
+    Ok(())
 }
 
 /// Checks that `roles` can be given out by `actor` in `tenant` (each exists; `owner` only by
@@ -253,7 +302,8 @@ pub async fn check_assignable(
     if roles.iter().any(|r| r.builtin() == Some(Builtin::Owner)) && !actor.may_change_owners() {
         return Err(AccessError::OwnerOnly);
     }
-    Ok(())
+    let keys: Vec<&str> = roles.iter().map(RoleKey::as_str).collect();
+    may_assign(actor, tenant, &keys, &[])
 }
 
 /// The custom roles among `roles` that still exist (built-in ones always do).
@@ -298,7 +348,9 @@ pub async fn assign(
         }
     }
     let wanted: Vec<&str> = wanted.into_iter().collect();
+    may_assign(actor, tenant, &wanted, &current)?;
     store::replace_assignments(tx, tenant, subject, &wanted).await?;
+    announce_standing(tx, tenant, subject).await?;
     Ok(wanted.into_iter().map(str::to_owned).collect())
 }
 
@@ -317,6 +369,23 @@ pub async fn unassign_all(
         ensure_not_last_owner(tx, tenant, subject).await?;
     }
     store::replace_assignments(tx, tenant, subject, &[]).await?;
+    announce_standing(tx, tenant, subject).await?;
+    Ok(())
+}
+
+/// Where a change of what a subject holds in an organization (roles assigned or taken away, a
+/// member removed, a service account disabled) is announced, payload `<tenant>:<subject>`:
+/// every instance forgets what it remembered of that subject at commit, so the change takes
+/// effect at once for credentials already issued.
+pub const STANDING_CHANNEL: &str = "vextrus_standing";
+
+/// Announces (at commit) that `subject`'s standing in `tenant` changed.
+pub async fn announce_standing(tx: &mut impl Tx, tenant: TenantId, subject: Uuid) -> Result<(), DbError> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(STANDING_CHANNEL)
+        .bind(format!("{tenant}:{subject}"))
+        .execute(tx.conn())
+        .await?;
     Ok(())
 }
 

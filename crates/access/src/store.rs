@@ -54,6 +54,14 @@ pub(crate) async fn all_roles(tx: &mut SystemTx, tenant: Option<TenantId>) -> Re
         .await?)
 }
 
+/// How many custom roles an organization has.
+pub(crate) async fn count_roles(tx: &mut impl Tx, tenant: TenantId) -> Result<i64, DbError> {
+    Ok(sqlx::query_scalar("SELECT count(*) FROM access.roles WHERE tenant_id = $1")
+        .bind(tenant)
+        .fetch_one(tx.conn())
+        .await?)
+}
+
 /// A custom role as stored.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub(crate) struct CustomRoleRow {

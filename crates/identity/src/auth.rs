@@ -21,6 +21,8 @@ pub struct Auth {
     pub orgs: OrgStatusCache,
     /// API keys that authenticated recently.
     pub api_keys: crate::api_keys::KeyCache,
+    /// What each subject holds now (roles, membership), whatever its credential says.
+    pub standing: crate::standing::Standing,
 }
 
 impl Auth {

@@ -51,10 +51,11 @@ impl IdentityAuthenticator {
     /// limited to networks).
     pub async fn subject(&self, credential: &str, client: &ClientAddr) -> Result<Subject, ApiError> {
         if credential.starts_with(KEY_PREFIX) {
-            return self.api_key(credential, client.ip(self.0.trust_forwarded_for)).await;
+            let subject = self.api_key(credential, client.ip(self.0.trust_forwarded_for)).await?;
+            return self.current(subject).await;
         }
         if looks_like_jwt(credential) {
-            return self.access_token(credential);
+            return self.current(self.access_token(credential)?).await;
         }
         if self.0.operator.matches(credential) {
             return Ok(Subject {
@@ -65,14 +66,48 @@ impl IdentityAuthenticator {
                 username: None,
                 session: None,
                 limit: None,
+                key_bounds: None,
             });
         }
-        self.access_token(credential)
+        self.current(self.access_token(credential)?).await
     }
 
-    /// In memory only: this is forward-auth's hot path.
+    /// The token's subject as its claims state it (roles included): for what must not wait
+    /// for a lookup. Requests go through [`Self::subject`], which holds it to what it holds now.
     pub fn access_token(&self, token: &str) -> Result<Subject, ApiError> {
         self.access_token_with_headers(token).map(|(subject, _)| subject)
+    }
+
+    /// `subject` with the roles it holds now in its organization (from memory; one read after a
+    /// change), refused when it no longer belongs there. A token's roles are what was true when
+    /// it was issued: a demoted or removed member must not act on them.
+    pub async fn current(&self, mut subject: Subject) -> Result<Subject, ApiError> {
+        let Some(tenant) = subject.tenant() else { return Ok(subject) };
+        if !matches!(subject.kind, SubjectKind::User | SubjectKind::ServiceAccount) {
+            return Ok(subject);
+        }
+        let Some(roles) = self.0.auth.standing.roles(&self.0.db, tenant, subject.id).await? else {
+            return Err(ApiError::unauthorized(
+                "This credential's holder no longer belongs to the organization (or is disabled).",
+            ));
+        };
+        if roles[..] != subject.roles[..] {
+            subject.roles = roles;
+        }
+        Ok(subject)
+    }
+
+    /// An access token's subject as it stands now, and its forward-auth headers (rebuilt only
+    /// when the roles changed since the token was issued).
+    pub async fn current_with_headers(&self, token: &str) -> Result<(Subject, IdentityHeaders), ApiError> {
+        let (subject, headers) = self.access_token_with_headers(token)?;
+        let stated = subject.roles.clone();
+        let subject = self.current(subject).await?;
+        if std::sync::Arc::ptr_eq(&stated, &subject.roles) {
+            return Ok((subject, headers));
+        }
+        let headers = identity_headers(&subject);
+        Ok((subject, headers))
     }
 
     /// An access token's subject and its forward-auth headers. Each worker thread keeps its own
@@ -209,6 +244,7 @@ fn subject_of_claims(claims: &Claims) -> Result<Subject, ApiError> {
         username: claims.username.as_deref().or(claims.client_id.as_deref()).map(Arc::from),
         session: claims.sid.as_deref().and_then(|s| Uuid::parse_str(s).ok()),
         limit: None,
+        key_bounds: None,
     })
 }
 

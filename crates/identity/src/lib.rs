@@ -19,6 +19,7 @@ pub mod password_reset;
 pub mod permissions;
 pub mod service;
 pub mod service_accounts;
+pub mod standing;
 mod store;
 pub mod throttle;
 pub mod tokens;

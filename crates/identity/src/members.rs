@@ -83,9 +83,11 @@ pub async fn set_roles(
     Ok(Member::new(row, roles))
 }
 
-/// Removes a member: their roles, their membership, and their API keys in this organization.
-/// Their next token refresh for it fails; access tokens already issued run out within minutes.
-pub async fn remove(tx: &mut TenantTx, actor: Actor<'_>, user: Uuid) -> Result<(), IdentityError> {
+/// Removes a member: their roles, their membership, their API keys in this organization and the
+/// service accounts they created (disabled). Everything they hold stops at once: access tokens
+/// already issued are checked against the current standing on every request.
+/// Answers the service accounts disabled.
+pub async fn remove(tx: &mut TenantTx, actor: Actor<'_>, user: Uuid) -> Result<Vec<Uuid>, IdentityError> {
     let tenant = tx.tenant();
     if store::find(tx, tenant, user).await?.is_none() {
         return Err(IdentityError::MemberNotFound);
@@ -98,5 +100,5 @@ pub async fn remove(tx: &mut TenantTx, actor: Actor<'_>, user: Uuid) -> Result<(
         .target(Target::new("user", user))
         .changes(serde_json::json!({"roles": {"before": roles, "after": []}}));
     vextrus_audit::record(tx, event).await?;
-    Ok(())
+    crate::service_accounts::disable_created_by(tx, actor, user).await
 }

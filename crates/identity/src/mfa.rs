@@ -60,6 +60,7 @@ pub async fn confirm(
     if !store::use_step(tx, user, step).await? {
         return Err(IdentityError::InvalidCode);
     }
+    crate::standing::announce_user(tx, user).await?;
     new_recovery_codes(tx, user).await
 }
 
@@ -123,6 +124,7 @@ pub async fn disable(tx: &mut SystemTx, master: &MasterKey, user: Uuid, code: &s
         return Err(IdentityError::InvalidCode);
     }
     store::delete_all(tx, user).await?;
+    crate::standing::announce_user(tx, user).await?;
     Ok(())
 }
 
@@ -159,5 +161,8 @@ pub async fn policy(tx: &mut impl Tx, tenant: TenantId) -> Result<Vec<String>, I
 }
 
 pub async fn set_policy(tx: &mut impl Tx, tenant: TenantId, roles: &[String]) -> Result<(), IdentityError> {
-    Ok(store::set_policy(tx, tenant, roles).await?)
+    store::set_policy(tx, tenant, roles).await?;
+    // Members it now holds to a second factor hold no role until they enrol, at once.
+    crate::standing::announce_policy(tx, tenant).await?;
+    Ok(())
 }

@@ -37,13 +37,19 @@ pub struct Created {
     pub client_secret: String,
 }
 
+/// Creates a service account; an organization holds at most `max` (`limits.service_accounts_per_org`).
 pub async fn create(
     tx: &mut TenantTx,
     actor: Actor<'_>,
     created_by: Option<Uuid>,
     new: NewServiceAccount,
+    max: u32,
 ) -> Result<Created, IdentityError> {
     let tenant = tx.tenant();
+    vextrus_db::limits::lock_count(tx, &format!("service_accounts:{tenant}")).await?;
+    if store::list(tx, tenant).await?.len() >= max as usize {
+        return Err(IdentityError::LimitReached("service accounts", max, "limits.service_accounts_per_org"));
+    }
     let mut id_bytes = [0u8; 10];
     getrandom::fill(&mut id_bytes).expect("the OS provides randomness");
     let client_id = format!("sa_{}", id_bytes.iter().map(|b| format!("{b:02x}")).collect::<String>());
@@ -104,10 +110,33 @@ pub async fn update(
     if let Some(roles) = &change.roles {
         access::assign(tx, tenant, id, roles, actor).await?;
     }
+    if change.active.is_some() {
+        // Tokens already issued to a disabled account stop at once.
+        access::announce_standing(tx, tenant, id).await?;
+    }
     let after = get(tx, id).await?;
     let changes = vextrus_audit::changes(&view_json(&before), &view_json(&after), &["last_used_at"]);
     record(tx, actor, "identity.service_account.update", id, changes).await?;
     Ok(after)
+}
+
+/// Disables the service accounts `creator` created (a member who leaves takes no machine
+/// credentials along): their tokens stop at once and their API keys are revoked. Each is an
+/// audited change; answers their ids. An admin may enable them again.
+pub async fn disable_created_by(
+    tx: &mut TenantTx,
+    actor: Actor<'_>,
+    creator: Uuid,
+) -> Result<Vec<Uuid>, IdentityError> {
+    let tenant = tx.tenant();
+    let disabled = store::disable_created_by(tx, tenant, creator).await?;
+    for id in &disabled {
+        crate::api_keys::revoke_all(tx, tenant, *id).await?;
+        access::announce_standing(tx, tenant, *id).await?;
+        let changes = json!({"status": {"before": "active", "after": "disabled"}, "reason": "creator_removed"});
+        record(tx, actor, "identity.service_account.update", *id, changes).await?;
+    }
+    Ok(disabled)
 }
 
 /// Deletes the account, its roles and its API keys.

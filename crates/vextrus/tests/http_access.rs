@@ -204,6 +204,7 @@ async fn another_instance_follows_role_changes_through_notify() {
         username: None,
         session: None,
         limit: None,
+        key_bounds: None,
     };
     assert!(other.check(&subject, "identity.members.read").is_err());
     let created = app

@@ -53,14 +53,15 @@ pub struct CreateRole {
     responses(
         (status = 201, body = Role),
         (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "`permission_denied`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`permission_denied`, `owner_only`, `permission_not_held`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`role_exists`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`invalid_field`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`invalid_field`, `limit_reached`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create_role(
     permitted: Permitted<RolesManage>,
     State(db): State<Database>,
     State(access): State<Access>,
+    State(limits): State<vextrus_server::Limits>,
     Json(body): Json<CreateRole>,
 ) -> Result<(StatusCode, axum::Json<Role>), ApiError> {
     let new = NewRole {
@@ -71,7 +72,8 @@ pub async fn create_role(
     };
     let tenant = permitted.tenant()?;
     let mut tx = db.tenant(tenant).await?;
-    let role = service::create_role(&mut tx, &access, new, permitted.subject().into()).await?;
+    let grantor = service::Actor::Subject(permitted.subject(), &access);
+    let role = service::create_role(&mut tx, &access, new, grantor, limits.roles_per_org).await?;
     tx.commit().await?;
     access.reload_tenant(&db, tenant).await?;
     Ok((StatusCode::CREATED, axum::Json(role)))
@@ -140,7 +142,9 @@ pub async fn update_role(
     };
     let tenant = permitted.tenant()?;
     let mut tx = db.tenant(tenant).await?;
-    let role = service::update_role(&mut tx, &access, &key, change, permitted.subject().into()).await?;
+    let role =
+        service::update_role(&mut tx, &access, &key, change, service::Actor::Subject(permitted.subject(), &access))
+            .await?;
     tx.commit().await?;
     access.reload_tenant(&db, tenant).await?;
     Ok(axum::Json(role))

@@ -71,18 +71,50 @@ pub(super) fn parse_new_key(body: CreateApiKey, access: &Access, creator: &Subje
             ));
         }
     }
-    let expires_at = match body.expires_in_days {
+    let mut expires_at = match body.expires_in_days {
         None => None,
         Some(days @ 1..=3650) => Some(Utc::now() + Duration::days(i64::from(days))),
         Some(_) => return Err(ApiError::invalid_field("expires_in_days", "must be between 1 and 3650")),
     };
-    let allowed_cidrs = body
+    let mut allowed_cidrs = body
         .allowed_cidrs
         .map(|entries| {
             api_keys::parse_networks(&entries)
                 .map_err(|(i, message)| ApiError::invalid_field(format!("allowed_cidrs[{i}]"), message))
         })
         .transpose()?;
+    // A key made with a key lives no longer and reaches no further than its parent: unsaid,
+    // it inherits the parent's expiry and networks; said wider, it is refused.
+    if let Some(parent) = &creator.key_bounds {
+        if let Some(limit) = parent.expires_at {
+            match expires_at {
+                None => expires_at = Some(limit),
+                Some(at) if at > limit => {
+                    return Err(ApiError::invalid_field(
+                        "expires_in_days",
+                        format!("a key made with an API key cannot outlive it (it expires {})", limit.to_rfc3339()),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        if let Some(parents) = &parent.networks {
+            let parents = api_keys::parse_networks(parents).unwrap_or_default();
+            match &allowed_cidrs {
+                None => allowed_cidrs = Some(parents),
+                Some(children) => {
+                    if let Some((i, _)) =
+                        children.iter().enumerate().find(|(_, c)| !parents.iter().any(|p| p.contains(*c)))
+                    {
+                        return Err(ApiError::invalid_field(
+                            format!("allowed_cidrs[{i}]"),
+                            "a key made with an API key may only narrow that key's own networks",
+                        ));
+                    }
+                }
+            }
+        }
+    }
     Ok(NewApiKey { name, permissions, allowed_cidrs, expires_at })
 }
 
@@ -111,18 +143,20 @@ pub async fn list_my_keys(
         (status = 201, body = CreatedApiKey),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`permission_denied`, `users_only`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`invalid_field`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`invalid_field`, `limit_reached`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create_my_key(
     permitted: Permitted<SelfManage>,
     State(db): State<Database>,
     State(access): State<Access>,
+    State(limits): State<vextrus_server::Limits>,
     Json(body): Json<CreateApiKey>,
 ) -> Result<(StatusCode, axum::Json<CreatedApiKey>), ApiError> {
     let (me, tenant) = signed_in_user(permitted.subject())?;
     let new = parse_new_key(body, &access, permitted.subject())?;
     let mut tx = db.tenant(tenant).await?;
-    let created = api_keys::create(&mut tx, tenant, Owner::User(me), new, permitted.subject().into()).await?;
+    let actor = permitted.subject().into();
+    let created = api_keys::create(&mut tx, tenant, Owner::User(me), new, actor, limits.api_keys_per_owner).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, axum::Json(CreatedApiKey { key: created.key, secret: created.secret })))
 }

@@ -63,6 +63,7 @@ pub struct CreateInvitation {
 pub async fn create_invitation(
     permitted: Permitted<InvitationsManage>,
     State(db): State<Database>,
+    State(access): State<vextrus_access::Access>,
     Json(body): Json<CreateInvitation>,
 ) -> Result<(StatusCode, axum::Json<Invitation>), ApiError> {
     let new = NewInvitation {
@@ -75,7 +76,7 @@ pub async fn create_invitation(
     let inviter = signed_in_user(permitted.subject()).ok().map(|(user, _)| user);
     let mut tx = db.tenant(permitted.tenant()?).await?;
     let org = tenancy::current(&mut tx).await?;
-    let actor = Actor::Subject(permitted.subject());
+    let actor = Actor::Subject(permitted.subject(), &access);
     let invitation = invitations::invite(&mut tx, actor, inviter, org.name.as_str(), new).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, axum::Json(invitation)))
@@ -94,11 +95,12 @@ pub async fn create_invitation(
 pub async fn revoke_invitation(
     permitted: Permitted<InvitationsManage>,
     State(db): State<Database>,
+    State(access): State<vextrus_access::Access>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Invitation>, ApiError> {
     let id = path_id(&id, "invitation_not_found", "invitation")?;
     let mut tx = db.tenant(permitted.tenant()?).await?;
-    let revoked = invitations::revoke(&mut tx, Actor::Subject(permitted.subject()), id).await?;
+    let revoked = invitations::revoke(&mut tx, Actor::Subject(permitted.subject(), &access), id).await?;
     tx.commit().await?;
     Ok(axum::Json(revoked))
 }

@@ -104,13 +104,14 @@ pub(super) fn role_keys(roles: &[String]) -> Result<Vec<RoleKey>, ApiError> {
 pub async fn set_member_roles(
     permitted: Permitted<MembersManage>,
     State(db): State<Database>,
+    State(access): State<vextrus_access::Access>,
     Path(user): Path<String>,
     Json(body): Json<SetRoles>,
 ) -> Result<axum::Json<Member>, ApiError> {
     let user = path_id(&user, "member_not_found", "member")?;
     let roles = role_keys(&body.roles)?;
     let mut tx = db.tenant(permitted.tenant()?).await?;
-    let member = members::set_roles(&mut tx, Actor::Subject(permitted.subject()), user, &roles).await?;
+    let member = members::set_roles(&mut tx, Actor::Subject(permitted.subject(), &access), user, &roles).await?;
     tx.commit().await?;
     Ok(axum::Json(member))
 }
@@ -128,13 +129,17 @@ pub async fn set_member_roles(
 pub async fn remove_member(
     permitted: Permitted<MembersManage>,
     State(db): State<Database>,
+    State(access): State<vextrus_access::Access>,
     State(auth): State<crate::Auth>,
     Path(user): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let user = path_id(&user, "member_not_found", "member")?;
     let mut tx = db.tenant(permitted.tenant()?).await?;
-    members::remove(&mut tx, Actor::Subject(permitted.subject()), user).await?;
+    let disabled = members::remove(&mut tx, Actor::Subject(permitted.subject(), &access), user).await?;
     tx.commit().await?;
     auth.api_keys.forget_owner(user);
+    for account in disabled {
+        auth.api_keys.forget_owner(account);
+    }
     Ok(StatusCode::NO_CONTENT)
 }

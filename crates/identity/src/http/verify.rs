@@ -1,7 +1,8 @@
 //! `GET /auth/verify`: forward authentication for Traefik (and nginx `auth_request`, Caddy
 //! `forward_auth`). For access tokens it answers from memory: the token is verified against the
-//! cached JWKS, the organization's status comes from the status cache, and a required
-//! permission is checked against the access cache — no database read per request. (API keys
+//! cached JWKS, the organization's status comes from the status cache, the subject's current
+//! roles from the standing cache (read once after each change, announced by `NOTIFY`), and a
+//! required permission is checked against the access cache — no database read per request. (API keys
 //! are accepted too, at the cost of one indexed read.)
 
 use axum::extract::{FromRequestParts, State};
@@ -50,7 +51,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ForwardAuth {
     responses(
         (status = 200, description = "Allowed: headers X-Vextrus-User, X-Vextrus-Tenant, X-Vextrus-Roles, X-Vextrus-Username; empty body"),
         (status = 401, description = "`unauthorized`: missing, malformed, forged or expired token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "`org_suspended`, `permission_denied`, `org_required`, `address_not_allowed`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`org_suspended`, `permission_denied`, `org_required`, `address_not_allowed`, `mfa_enrollment_required`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn verify(
     State(authn): State<IdentityAuthenticator>,
@@ -61,7 +62,7 @@ pub async fn verify(
     let credential = credential
         .ok_or_else(|| ApiError::unauthorized("Send an access token or API key as `Authorization: Bearer <token>`."))?;
     let (subject, headers) = if looks_like_jwt(&credential) {
-        authn.access_token_with_headers(&credential)?
+        authn.current_with_headers(&credential).await?
     } else {
         let subject = authn.subject(&credential, &client).await?;
         let headers = identity_headers(&subject);
@@ -70,6 +71,16 @@ pub async fn verify(
     if subject.tenant().is_none() {
         return Err(ApiError::new(axum::http::StatusCode::FORBIDDEN, "org_required", "Organization required")
             .detail("Forward-auth admits members of an organization; the operator token is not one."));
+    }
+    if subject.roles.is_empty() {
+        // Held to a second factor by the organization's MFA policy and not yet enrolled: such a
+        // token may enrol one, and reach nothing behind the gateway.
+        return Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "mfa_enrollment_required",
+            "Second factor required",
+        )
+        .detail("The organization requires a second factor of your role; enrol one, then sign in again."));
     }
     let required = params.require.iter().chain(require.iter()).map(String::as_str);
     for key in required.flat_map(|list| list.split(',')).map(str::trim).filter(|k| !k.is_empty()) {

@@ -56,6 +56,22 @@ pub(crate) async fn insert(
     .await?)
 }
 
+/// Disables the active accounts `creator` created; answers their ids.
+pub(crate) async fn disable_created_by(
+    tx: &mut impl Tx,
+    tenant: TenantId,
+    creator: Uuid,
+) -> Result<Vec<Uuid>, DbError> {
+    Ok(sqlx::query_scalar(
+        "UPDATE identity.service_accounts SET status = 'disabled'
+          WHERE tenant_id = $1 AND created_by = $2 AND status = 'active' RETURNING id",
+    )
+    .bind(tenant)
+    .bind(creator)
+    .fetch_all(tx.conn())
+    .await?)
+}
+
 pub(crate) async fn list(tx: &mut impl Tx, tenant: TenantId) -> Result<Vec<ServiceAccount>, DbError> {
     Ok(sqlx::query_as(concat!(
         "SELECT ",

@@ -154,6 +154,7 @@ async fn setup(dir: &std::path::Path) -> anyhow::Result<Setup> {
         registry: vextrus_registry::RegistrySettings::new(vextrus_storage::Storage::local(
             &std::env::temp_dir().join("vextrus-bench-objects"),
         )?),
+        limits: Default::default(),
     };
     let state = vextrus::state(db.clone(), OperatorToken::new(Some(SecretString::from("unused"))), &modules);
     // `/healthz` is made quiet too, so that it shows the cost of the middleware every route

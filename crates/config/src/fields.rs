@@ -156,8 +156,9 @@ pub const FIELDS: &[Field] = &[
         env_aliases: &[],
         kind: Kind::Bool,
         default: "false",
-        doc: "Take the client address (for sign-in throttling) from the last `X-Forwarded-For` entry. Turn on \
-              only behind a proxy that sets it (Traefik does); otherwise clients could pick their own address.",
+        doc: "Take the client address (sign-in throttling, API keys' networks) from the last `X-Forwarded-For` \
+              entry, and the public URL (while `public_url` is unset) from `X-Forwarded-Proto`/`-Host`. Turn on \
+              only behind a proxy that sets them (Traefik does); otherwise clients could pick their own.",
     },
     Field {
         key: "database.url",
@@ -381,6 +382,14 @@ pub const FIELDS: &[Field] = &[
               beyond it they are read again from PostgreSQL, not from the upstream.",
     },
     Field {
+        key: "registry.packument_cache_mib",
+        env_aliases: &[],
+        kind: Kind::Int,
+        default: "64",
+        doc: "How much memory the served packuments of hosted packages may take per instance. One copy serves \
+              every public URL, so no request header can make the platform keep another.",
+    },
+    Field {
         key: "registry.webhooks_reach_internal",
         env_aliases: &[],
         kind: Kind::Bool,
@@ -411,6 +420,69 @@ pub const FIELDS: &[Field] = &[
         kind: Kind::Str,
         default: "viewer",
         doc: "Role of users `npm adduser` creates: `viewer` (install) or `member` (install and publish).",
+    },
+    Field {
+        key: "limits.signups_per_address_per_hour",
+        env_aliases: &[],
+        kind: Kind::Int,
+        default: "10",
+        doc: "Sign-ups from one client address per hour (429 beyond).",
+    },
+    Field {
+        key: "limits.api_keys_per_owner",
+        env_aliases: &[],
+        kind: Kind::Int,
+        default: "50",
+        doc: "Active API keys one user or service account may hold in one organization (422 `limit_reached` beyond).",
+    },
+    Field {
+        key: "limits.roles_per_org",
+        env_aliases: &[],
+        kind: Kind::Int,
+        default: "100",
+        doc: "Custom roles per organization.",
+    },
+    Field {
+        key: "limits.service_accounts_per_org",
+        env_aliases: &[],
+        kind: Kind::Int,
+        default: "50",
+        doc: "Service accounts per organization.",
+    },
+    Field {
+        key: "limits.webhooks_per_org",
+        env_aliases: &[],
+        kind: Kind::Int,
+        default: "20",
+        doc: "Publish webhooks per organization.",
+    },
+    Field {
+        key: "limits.web_logins_per_address_per_hour",
+        env_aliases: &[],
+        kind: Kind::Int,
+        default: "30",
+        doc: "Anonymous `npm login` (web) starts from one client address per hour.",
+    },
+    Field {
+        key: "limits.mails_per_recipient_per_hour",
+        env_aliases: &[],
+        kind: Kind::Int,
+        default: "5",
+        doc: "Password-reset, verification and invitation mails to one address per hour; beyond it they are not sent (invitations answer 429).",
+    },
+    Field {
+        key: "limits.invitations_before_verified",
+        env_aliases: &[],
+        kind: Kind::Int,
+        default: "3",
+        doc: "Invitations an organization may send before its owner has verified their email address.",
+    },
+    Field {
+        key: "limits.pending_invitations_per_org",
+        env_aliases: &[],
+        kind: Kind::Int,
+        default: "500",
+        doc: "Invitations an organization may have pending at once.",
     },
 ];
 

@@ -13,7 +13,7 @@ mod model;
 pub use fields::{FIELDS, Field, Kind, field};
 pub use load::{ConfigError, Loaded, Sources, load};
 pub use model::{
-    AuditConfig, AuthConfig, Config, DatabaseConfig, HttpConfig, JobsConfig, LogConfig, LogFormat, RegistryConfig,
-    StorageConfig,
+    AuditConfig, AuthConfig, Config, DatabaseConfig, HttpConfig, JobsConfig, LimitsConfig, LogConfig, LogFormat,
+    RegistryConfig, StorageConfig,
 };
 pub use secrecy::{ExposeSecret, SecretString};

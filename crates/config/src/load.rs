@@ -239,6 +239,7 @@ fn validate(config: &Config, origins: &BTreeMap<String, String>) -> Result<(), C
         ("registry.max_tarball_bytes", config.registry.max_tarball_bytes),
         ("registry.request_timeout_secs", config.registry.request_timeout_secs),
         ("registry.proxy_memory_mib", config.registry.proxy_memory_mib),
+        ("registry.packument_cache_mib", config.registry.packument_cache_mib),
     ];
     for (key, value) in at_least_one {
         if value == 0 {

@@ -29,6 +29,7 @@ pub struct Config {
     pub audit: AuditConfig,
     pub storage: StorageConfig,
     pub registry: RegistryConfig,
+    pub limits: LimitsConfig,
 }
 
 impl Default for Config {
@@ -48,6 +49,38 @@ impl Default for Config {
             audit: AuditConfig::default(),
             storage: StorageConfig::default(),
             registry: RegistryConfig::default(),
+            limits: LimitsConfig::default(),
+        }
+    }
+}
+
+/// `[limits]`: what strangers may create and set off (see `vextrus_server::Limits`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct LimitsConfig {
+    pub signups_per_address_per_hour: u32,
+    pub api_keys_per_owner: u32,
+    pub roles_per_org: u32,
+    pub service_accounts_per_org: u32,
+    pub webhooks_per_org: u32,
+    pub web_logins_per_address_per_hour: u32,
+    pub mails_per_recipient_per_hour: u32,
+    pub invitations_before_verified: u32,
+    pub pending_invitations_per_org: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            signups_per_address_per_hour: 10,
+            api_keys_per_owner: 50,
+            roles_per_org: 100,
+            service_accounts_per_org: 50,
+            webhooks_per_org: 20,
+            web_logins_per_address_per_hour: 30,
+            mails_per_recipient_per_hour: 5,
+            invitations_before_verified: 3,
+            pending_invitations_per_org: 500,
         }
     }
 }
@@ -243,6 +276,8 @@ pub struct RegistryConfig {
     /// Proxied packages may be read without a token.
     pub proxy_anonymous: bool,
     pub proxy_memory_mib: u64,
+    /// Memory the served packuments of hosted packages may take per instance.
+    pub packument_cache_mib: u64,
     pub webhooks_reach_internal: bool,
 }
 
@@ -296,6 +331,7 @@ impl Default for RegistryConfig {
             min_release_age_hours: 0,
             proxy_anonymous: false,
             proxy_memory_mib: 256,
+            packument_cache_mib: 64,
             webhooks_reach_internal: false,
         }
     }

@@ -13,6 +13,7 @@ pub mod embedded;
 mod error;
 mod follow;
 pub mod jobs;
+pub mod limits;
 mod migrate;
 mod page;
 mod pool;
@@ -30,7 +31,10 @@ pub use tenant::{ScopedTx, SystemTx, TenantId, TenantTx, Tx};
 /// The `db` crate's own migrations (bookkeeping helpers and the job queue); apply them first.
 pub const MIGRATIONS: ModuleMigrations = ModuleMigrations {
     module: "db",
-    migrations: &[Migration { version: 1, name: "job_queue", sql: include_str!("../migrations/0001_job_queue.sql") }],
+    migrations: &[
+        Migration { version: 1, name: "job_queue", sql: include_str!("../migrations/0001_job_queue.sql") },
+        Migration { version: 2, name: "limits", sql: include_str!("../migrations/0002_limits.sql") },
+    ],
 };
 
 pub use sqlx;

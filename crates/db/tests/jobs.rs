@@ -50,6 +50,7 @@ fn fast(concurrency: usize) -> WorkerOptions {
         backoff_base: Duration::from_millis(10),
         backoff_max: Duration::from_millis(50),
         shutdown_grace: Duration::from_secs(5),
+        per_tenant_kind: None,
     }
 }
 
@@ -332,4 +333,102 @@ async fn connections_cut_while_idle_are_replaced_on_begin() {
     assert_eq!(seen, tenant.to_string());
     tx.commit().await.unwrap();
     t.db.system().await.unwrap().commit().await.unwrap();
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Slow;
+
+impl Job for Slow {
+    const KIND: &'static str = "test.slow";
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Mail;
+
+impl Job for Mail {
+    const KIND: &'static str = "test.mail";
+}
+
+/// The order jobs started in, as (kind, tenant).
+type Starts = Arc<std::sync::Mutex<Vec<(&'static str, TenantId)>>>;
+
+#[tokio::test]
+async fn one_organizations_backlog_does_not_hold_up_anothers_mail() {
+    let t = test_db().await;
+    let (busy, quiet) = (TenantId::new_v7(), TenantId::new_v7());
+    // A slow receiver's backlog of one organization, and its own mail, queued first…
+    let mut tx = t.db.tenant(busy).await.unwrap();
+    for _ in 0..30 {
+        jobs::enqueue(&mut tx, &Slow).await.unwrap();
+    }
+    jobs::enqueue(&mut tx, &Mail).await.unwrap();
+    tx.commit().await.unwrap();
+    // …then another organization's one mail.
+    let mut tx = t.db.tenant(quiet).await.unwrap();
+    jobs::enqueue(&mut tx, &Mail).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let starts: Starts = Arc::default();
+    let mut registry = Registry::new();
+    let seen = starts.clone();
+    registry.register(move |ctx: JobContext, _: Slow| {
+        let seen = seen.clone();
+        async move {
+            seen.lock().unwrap().push(("slow", ctx.tenant));
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            Ok(())
+        }
+    });
+    let seen = starts.clone();
+    registry.register(move |ctx: JobContext, _: Mail| {
+        let seen = seen.clone();
+        async move {
+            seen.lock().unwrap().push(("mail", ctx.tenant));
+            Ok(())
+        }
+    });
+    let worker = Worker::new(t.db.clone(), registry, fast(4));
+    let seen = starts.clone();
+    run_until(worker, Duration::from_secs(10), move || {
+        let seen = seen.clone();
+        async move { seen.lock().unwrap().iter().filter(|(k, _)| *k == "mail").count() == 2 }
+    })
+    .await;
+    let starts = starts.lock().unwrap().clone();
+    let first_claim: Vec<_> = starts.iter().take(4).collect();
+    assert!(first_claim.contains(&&("mail", quiet)), "the quiet organization's mail is in the first claim: {starts:?}");
+    assert!(first_claim.contains(&&("mail", busy)), "and the busy one's own mail: {starts:?}");
+    let slow_at_once = first_claim.iter().filter(|(k, _)| *k == "slow").count();
+    assert_eq!(slow_at_once, 2, "one organization's slow kind takes at most half the slots: {starts:?}");
+}
+
+#[tokio::test]
+async fn a_deferred_job_runs_later_without_spending_an_attempt() {
+    let t = test_db().await;
+    let mut tx = t.db.tenant(TenantId::new_v7()).await.unwrap();
+    let id = jobs::enqueue(&mut tx, &Record { n: 7 }).await.unwrap();
+    tx.commit().await.unwrap();
+    let runs = Arc::new(AtomicUsize::new(0));
+    let mut registry = Registry::new();
+    let counter = runs.clone();
+    registry.register(move |ctx: JobContext, _: Record| {
+        let counter = counter.clone();
+        async move {
+            // Deferred four times (more than a job's attempts would allow failing), then done.
+            if counter.fetch_add(1, Ordering::SeqCst) < 4 {
+                return Err(jobs::Defer { after: Duration::from_millis(50), reason: "backing off".into() }.into());
+            }
+            record_execution(&ctx, Duration::ZERO).await
+        }
+    });
+    let mut options = fast(1);
+    options.max_attempts = 2;
+    let worker = Worker::new(t.db.clone(), registry, options);
+    run_until(worker, Duration::from_secs(10), || async { count(&t, "SELECT count(*) FROM db.jobs").await == 0 }).await;
+    assert_eq!(runs.load(Ordering::SeqCst), 5);
+    let attempt: i32 = sqlx::query_scalar(&format!("SELECT attempt FROM public.executions WHERE job = '{id}'"))
+        .fetch_one(&mut t.owner_conn().await)
+        .await
+        .unwrap();
+    assert_eq!(attempt, 1, "the deferrals spent no attempt");
 }

@@ -90,13 +90,20 @@ pub struct Created {
     pub secret: String,
 }
 
+/// Creates a key of `owner`, who may hold at most `max_active` working keys (`limits.api_keys_per_owner`).
 pub async fn create(
     tx: &mut impl Tx,
     tenant: TenantId,
     owner: Owner,
     new: NewApiKey,
     actor: vextrus_audit::Actor,
-) -> Result<Created, DbError> {
+    max_active: u32,
+) -> Result<Created, crate::IdentityError> {
+    let (_, owner_id) = owner.parts();
+    vextrus_db::limits::lock_count(tx, &format!("api_keys:{tenant}:{owner_id}")).await?;
+    if store::count_active(tx, tenant, owner_id).await? >= i64::from(max_active) {
+        return Err(crate::IdentityError::LimitReached("API keys per holder", max_active, "limits.api_keys_per_owner"));
+    }
     let mut bytes = [0u8; PREFIX_HEX / 2];
     getrandom::fill(&mut bytes).expect("the OS provides randomness");
     let prefix: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
@@ -173,6 +180,20 @@ pub struct Authenticated {
     expires_at: Option<DateTime<Utc>>,
 }
 
+impl Authenticated {
+    /// Roughly what its strings and lists hold on the heap (for the cache's byte budget).
+    fn heap_bytes(&self) -> usize {
+        let list = |l: &[Box<str>]| l.iter().map(|s| s.len() + 16).sum::<usize>();
+        let networks = self.networks.as_ref().map_or(0, |n| n.iter().map(|s| s.len() + 24).sum::<usize>());
+        self.prefix.len()
+            + networks * 2
+            + list(&self.subject.roles)
+            + self.subject.limit.as_deref().map_or(0, list)
+            + self.subject.username.as_deref().map_or(0, str::len)
+            + 128
+    }
+}
+
 /// The subject a presented key stands for, presented from `client` (unknown: only keys without
 /// networks work). Runs in a system transaction: the key names its organization only once it is
 /// found.
@@ -220,6 +241,7 @@ pub async fn authenticate(
         username: key.owner_name.map(Arc::from),
         session: None,
         limit: key.permissions.map(|p| p.into_iter().map(String::into_boxed_str).collect()),
+        key_bounds: Some(Arc::new(vextrus_access::KeyBounds { networks: networks.clone(), expires_at })),
     };
     Ok(Authenticated { subject, tenant: key.tenant_id, prefix, networks, expires_at })
 }
@@ -237,7 +259,11 @@ pub struct KeyCache(Arc<vextrus_db::Expiring<Vec<u8>, Authenticated>>);
 
 impl Default for KeyCache {
     fn default() -> Self {
-        Self(Arc::new(vextrus_db::Expiring::new(Self::TTL, 50_000)))
+        // Keys are looked up by their digest; an entry is the subject and its networks.
+        let weigh = |digest: &Vec<u8>, known: &Authenticated| {
+            digest.len() + std::mem::size_of::<Authenticated>() + known.heap_bytes()
+        };
+        Self(Arc::new(vextrus_db::Expiring::new(Self::TTL, 16 << 20, weigh)))
     }
 }
 

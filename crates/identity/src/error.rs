@@ -34,6 +34,12 @@ pub enum IdentityError {
     InvalidCode,
     #[error("a sealed secret cannot be opened: {0}")]
     Sealed(String),
+    /// As many of something as a limit allows (`what`, the limit, the setting that sets it).
+    #[error("at most {1} {0} are allowed")]
+    LimitReached(&'static str, u32, &'static str),
+    /// A rate was used up: retry after this many seconds.
+    #[error("{0}")]
+    TooMany(&'static str, String, u64),
     #[error(transparent)]
     Access(#[from] vextrus_access::AccessError),
     #[error(transparent)]
@@ -76,6 +82,8 @@ impl From<IdentityError> for ApiError {
                 ApiError::not_found("service_account_not_found", "No such service account.")
             }
             IdentityError::ApiKeyNotFound => ApiError::not_found("api_key_not_found", "No such API key."),
+            IdentityError::LimitReached(what, limit, setting) => ApiError::limit_reached(what, limit.into(), setting),
+            IdentityError::TooMany(code, detail, seconds) => ApiError::too_many(code, detail, seconds),
             IdentityError::MfaAlreadyEnabled => ApiError::conflict(
                 "mfa_already_enabled",
                 "A second factor is already enabled; disable it first to enrol a new authenticator.",

@@ -1,83 +1,109 @@
-//! Sign-in throttling with growing delays, per account and per client address. The account key
-//! is the login as typed (normalised), so an unknown account is throttled exactly like a known
-//! one and the answers say nothing about which accounts exist. A few failures are free; after
-//! that each one doubles the wait, up to 15 minutes; a quiet hour forgets them.
+//! Guessing a secret (a password, a one-time or recovery code) is bounded; locking its owner
+//! out is not something a stranger can do. Attempts are counted per login *and* client address
+//! (a stranger's failures delay only that stranger), and per client address (one machine
+//! guessing many logins); never per login alone, which anyone knowing the login could exhaust.
+//! Second-factor codes are counted per user (only the user's own sessions, or whoever has the
+//! password, can try them). Every attempt is counted *before* the secret is checked, in one
+//! atomic statement per key committed at once, so concurrent guesses cannot slip past together;
+//! a success gives its attempt back. A few attempts are free; after that each one must wait
+//! twice as long as the last, up to 15 minutes; a quiet hour forgets them.
 
 use std::net::IpAddr;
 
 use chrono::Utc;
-use vextrus_db::{DbError, SystemTx};
+use uuid::Uuid;
+use vextrus_db::{Database, DbError, SystemTx};
 
 use crate::store::throttle as store;
 
-/// Failures allowed before delays start: per account, and per client address (shared by
-/// everyone behind one NAT, so it is more lenient).
-const FREE_PER_ACCOUNT: i32 = 4;
-const FREE_PER_ADDRESS: i32 = 20;
-const MAX_DELAY_SECS: i64 = 900;
+/// Attempts made freely before each next one must wait: per login and address; per address
+/// (shared by everyone behind one NAT, so it is more lenient); per user's second factor.
+const FREE_PER_LOGIN_AND_ADDRESS: i32 = 5;
+const FREE_PER_ADDRESS: i32 = 30;
+const FREE_PER_SECOND_FACTOR: i32 = 5;
+pub const MAX_DELAY_SECS: i64 = 900;
 
+/// The counters one attempt is taken from, with their free attempts.
 #[derive(Debug, Clone)]
 pub struct ThrottleKeys {
-    account: String,
-    address: Option<String>,
+    keys: Vec<(String, i32)>,
 }
 
 impl ThrottleKeys {
+    /// A sign-in with `login` (as typed, normalised) from `address`.
     pub fn new(login: &str, address: Option<IpAddr>) -> Self {
-        Self { account: format!("login:{}", login.trim().to_lowercase()), address: address.map(|a| format!("ip:{a}")) }
-    }
-
-    fn all(&self) -> Vec<String> {
-        std::iter::once(self.account.clone()).chain(self.address.clone()).collect()
-    }
-}
-
-/// Seconds until sign-in may be tried again, if it is blocked now.
-pub async fn wait(tx: &mut SystemTx, keys: &ThrottleKeys) -> Result<Option<i64>, DbError> {
-    Ok(store::blocked_until(tx, &keys.all()).await?.map(|until| (until - Utc::now()).num_seconds().max(1)))
-}
-
-fn delay(failures: i32, free: i32) -> Option<i64> {
-    (failures > free)
-        .then(|| 1i64.checked_shl((failures - free - 1).min(20) as u32).unwrap_or(MAX_DELAY_SECS).min(MAX_DELAY_SECS))
-}
-
-/// Counts a failed attempt against the account and the address.
-pub async fn failed(tx: &mut SystemTx, keys: &ThrottleKeys) -> Result<(), DbError> {
-    let account = store::count_failure(tx, &keys.account).await?;
-    if let Some(seconds) = delay(account, FREE_PER_ACCOUNT) {
-        store::block(tx, &keys.account, seconds).await?;
-    }
-    if let Some(address) = &keys.address {
-        let failures = store::count_failure(tx, address).await?;
-        if let Some(seconds) = delay(failures, FREE_PER_ADDRESS) {
-            store::block(tx, address, seconds).await?;
+        let login = login.trim().to_lowercase();
+        let place = address.map_or_else(|| "unknown".to_owned(), |a| a.to_string());
+        let mut keys = vec![(format!("login:{login}|ip:{place}"), FREE_PER_LOGIN_AND_ADDRESS)];
+        if let Some(address) = address {
+            keys.push((format!("ip:{address}"), FREE_PER_ADDRESS));
         }
+        Self { keys }
+    }
+
+    /// A second-factor code of `user` (TOTP or recovery code), wherever it is tried.
+    pub fn second_factor(user: Uuid) -> Self {
+        Self { keys: vec![(format!("mfa:{user}"), FREE_PER_SECOND_FACTOR)] }
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.keys.iter().map(|(k, _)| k.clone()).collect()
+    }
+}
+
+/// Takes one attempt from every counter of `keys`, committed before the secret is checked.
+/// `Some(seconds)` when it may not be tried now (nothing is checked then).
+pub async fn attempt(db: &Database, keys: &ThrottleKeys) -> Result<Option<i64>, DbError> {
+    let mut tx = db.system().await?;
+    let mut wait = None;
+    for (key, free) in &keys.keys {
+        let (permitted, blocked_until) = store::take_attempt(&mut tx, key, *free, MAX_DELAY_SECS).await?;
+        if !permitted {
+            let seconds = blocked_until.map_or(1, |until| (until - Utc::now()).num_seconds().max(1));
+            wait = Some(wait.map_or(seconds, |w: i64| w.max(seconds)));
+        }
+    }
+    tx.commit().await?;
+    Ok(wait)
+}
+
+/// The secret was right: its attempt is given back, and the login's failures from this address
+/// are forgotten.
+pub async fn succeeded(tx: &mut SystemTx, keys: &ThrottleKeys) -> Result<(), DbError> {
+    if let Some((first, _)) = keys.keys.first() {
+        store::clear(tx, std::slice::from_ref(first)).await?;
+    }
+    for (key, _) in keys.keys.iter().skip(1) {
+        store::give_back(tx, key).await?;
     }
     Ok(())
 }
 
-/// A successful sign-in forgets the account's failures (not the address's).
-pub async fn succeeded(tx: &mut SystemTx, keys: &ThrottleKeys) -> Result<(), DbError> {
-    store::clear(tx, std::slice::from_ref(&keys.account)).await
+/// The attempt proved nothing either way (a password right but a second factor still to come):
+/// it is given back.
+pub async fn refund(db: &Database, keys: &ThrottleKeys) -> Result<(), DbError> {
+    let mut tx = db.system().await?;
+    for key in keys.names() {
+        store::give_back(&mut tx, &key).await?;
+    }
+    tx.commit().await
 }
 
-/// A password reset forgets the failures of every login of the account.
+/// A password reset forgets the failures of every login of the account, from every address.
 pub async fn forget(tx: &mut SystemTx, logins: &[&str]) -> Result<(), DbError> {
-    let keys: Vec<String> = logins.iter().map(|l| ThrottleKeys::new(l, None).account).collect();
-    store::clear(tx, &keys).await
+    let prefixes: Vec<String> = logins.iter().map(|l| format!("login:{}|", l.trim().to_lowercase())).collect();
+    store::clear_prefixes(tx, &prefixes).await
 }
 
 #[cfg(test)]
 mod tests {
-    use super::delay;
+    use super::*;
 
     #[test]
-    fn delays_start_after_the_free_failures_and_double_up_to_fifteen_minutes() {
-        let waits: Vec<Option<i64>> = (1..=16).map(|f| delay(f, 4)).collect();
-        assert_eq!(&waits[..4], &[None, None, None, None]);
-        assert_eq!(&waits[4..10], &[Some(1), Some(2), Some(4), Some(8), Some(16), Some(32)]);
-        assert_eq!(waits[15], Some(900));
-        assert_eq!(delay(10_000, 4), Some(900));
+    fn keys_pair_the_login_with_the_address_and_never_stand_for_the_login_alone() {
+        let keys = ThrottleKeys::new(" Rahim@Example.com ", Some("203.0.113.9".parse().unwrap()));
+        assert_eq!(keys.names(), ["login:rahim@example.com|ip:203.0.113.9", "ip:203.0.113.9"]);
+        let unknown = ThrottleKeys::new("rahim", None);
+        assert_eq!(unknown.names(), ["login:rahim|ip:unknown"]);
     }
 }

@@ -149,6 +149,7 @@ pub async fn cli_key(
     auth: &Auth,
     req: PasswordLogin<'_>,
     new: crate::api_keys::NewApiKey,
+    max_keys: u32,
 ) -> Result<(String, crate::api_keys::Created), GrantError> {
     let proven = prove_password(tx, auth, &req).await?;
     let Target::Org(_) = &proven.target else {
@@ -166,7 +167,8 @@ pub async fn cli_key(
     let actor =
         vextrus_audit::Actor::new(vextrus_audit::ActorKind::User, Some(proven.user), Some(proven.username.clone()));
     let created =
-        crate::api_keys::create(tx, tenant, crate::api_keys::Owner::User(proven.user), new, actor.clone()).await?;
+        crate::api_keys::create(tx, tenant, crate::api_keys::Owner::User(proven.user), new, actor.clone(), max_keys)
+            .await?;
     let event = vextrus_audit::NewEvent::new(tenant, actor, "authn_login_success")
         .target(vextrus_audit::Target::new("api_key", created.key.id))
         .metadata(serde_json::json!({"client": created.key.name, "mfa": proven.enrolled}));
@@ -174,16 +176,11 @@ pub async fn cli_key(
     Ok((proven.username, created))
 }
 
-/// A failed sign-in: counted for throttling and recorded in the platform's chain (no tenant is
-/// known for it), without the login as typed (people type passwords into it). In a transaction
-/// of its own: the sign-in's is rolled back.
-pub async fn record_login_failure(
-    db: &vextrus_db::Database,
-    keys: &crate::throttle::ThrottleKeys,
-    description: &str,
-) -> Result<(), DbError> {
+/// A failed sign-in, recorded in the platform's chain (no tenant is known for it), without the
+/// login as typed (people type passwords into it). In a transaction of its own: the sign-in's is
+/// rolled back. (Its attempt was counted for throttling before the password was checked.)
+pub async fn record_login_failure(db: &vextrus_db::Database, description: &str) -> Result<(), DbError> {
     let mut counting = db.system().await?;
-    crate::throttle::failed(&mut counting, keys).await?;
     let event = vextrus_audit::NewEvent::new(TenantId::PLATFORM, vextrus_audit::Actor::anonymous(), "authn_login_fail")
         .outcome(vextrus_audit::Outcome::Failure)
         .metadata(serde_json::json!({"reason": description}));

@@ -51,21 +51,24 @@ async fn mint(
     let client = ClientAddr::from_request_parts(parts, state).await.map_err(IntoResponse::into_response)?;
     let keys = ThrottleKeys::new(login, client.ip(config.trust_forwarded_for));
     let user_agent = parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let mut tx = db.system().await.map_err(internal)?;
-    if let Some(seconds) = throttle::wait(&mut tx, &keys).await.map_err(internal)? {
+    if let Some(seconds) = throttle::attempt(&db, &keys).await.map_err(internal)? {
         let message = format!("too many failed sign-ins: retry in {seconds} seconds");
         let mut response = NpmError(StatusCode::TOO_MANY_REQUESTS, message).into_response();
         response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         return Err(response);
     }
+    let mut tx = db.system().await.map_err(internal)?;
     let request = PasswordLogin { login, password, org, otp, user_agent: user_agent.as_deref() };
-    match tokens::cli_key(&mut tx, &auth, request, wanted).await {
+    let max_keys = vextrus_server::Limits::from_ref(state).api_keys_per_owner;
+    match tokens::cli_key(&mut tx, &auth, request, wanted, max_keys).await {
         Ok(minted) => {
             throttle::succeeded(&mut tx, &keys).await.map_err(internal)?;
             tx.commit().await.map_err(internal)?;
             Ok(minted)
         }
         Err(GrantError::MfaRequired) => {
+            drop(tx);
+            throttle::refund(&db, &keys).await.map_err(internal)?;
             // npm asks for the code and sends it again in `npm-otp`.
             let mut response =
                 NpmError(StatusCode::UNAUTHORIZED, "a one-time code is required (npm-otp)".into()).into_response();
@@ -74,8 +77,12 @@ async fn mint(
         }
         Err(GrantError::InvalidGrant(description)) => {
             drop(tx);
-            tokens::record_login_failure(&db, &keys, description).await.map_err(internal)?;
+            tokens::record_login_failure(&db, description).await.map_err(internal)?;
             Err(NpmError(StatusCode::UNAUTHORIZED, description.into()).into_response())
+        }
+        Err(GrantError::Identity(e @ vextrus_identity::IdentityError::LimitReached(..))) => {
+            let message = format!("{e}: revoke one first (npm token revoke)");
+            Err(NpmError(StatusCode::UNPROCESSABLE_ENTITY, message).into_response())
         }
         Err(e) => Err(internal(e)),
     }
@@ -372,6 +379,9 @@ pub(crate) async fn web_login_approve(
     let (Some(username), Some(password)) = (fields.get("username"), fields.get("password")) else {
         return Ok(page(StatusCode::BAD_REQUEST, "Sign in to npm", &form(Some("Enter your username and password."))));
     };
+    if fields.values().any(|v| v.contains('\0')) {
+        return Ok(page(StatusCode::BAD_REQUEST, "Sign in to npm", &form(Some("The form holds a NUL character."))));
+    }
     let otp = fields.get("otp").map(String::as_str).filter(|o| !o.trim().is_empty());
     let wanted = registry_key("npm login (web)", false);
     let (username, created) = match mint(state, parts, username, password, None, otp, wanted).await {

@@ -9,6 +9,7 @@ mod http;
 pub mod import;
 pub mod model;
 pub mod proxy;
+mod rendered;
 mod scopes;
 pub mod service;
 pub mod signing;
@@ -20,6 +21,7 @@ use vextrus_db::{Migration, ModuleMigrations};
 use vextrus_server::AppState;
 use vextrus_storage::Storage;
 
+pub use cache::Caches;
 pub use http::router;
 
 vextrus_access::permissions! {
@@ -52,6 +54,7 @@ pub const MIGRATIONS: ModuleMigrations = ModuleMigrations {
         },
         Migration { version: 9, name: "signatures", sql: include_str!("../migrations/0009_signatures.sql") },
         Migration { version: 10, name: "webhooks", sql: include_str!("../migrations/0010_webhooks.sql") },
+        Migration { version: 11, name: "webhook_backoff", sql: include_str!("../migrations/0011_webhook_backoff.sql") },
     ],
 };
 
@@ -59,9 +62,12 @@ pub const MIGRATIONS: ModuleMigrations = ModuleMigrations {
 #[derive(Debug, Clone)]
 pub struct RegistrySettings {
     pub storage: Storage,
-    /// Where clients reach the platform (tarball URLs); `None`: from the request's
-    /// `X-Forwarded-Proto`/`X-Forwarded-Host` or `Host`.
+    /// Where clients reach the platform (tarball URLs); `None`: from the request's `Host`, or
+    /// `X-Forwarded-Proto`/`X-Forwarded-Host` where `trust_forwarded` says a proxy sets them.
     pub public_url: Option<String>,
+    /// A reverse proxy in front sets `X-Forwarded-*` (`http.trust_forwarded_for`); otherwise
+    /// those headers are the client's and are ignored.
+    pub trust_forwarded: bool,
     pub max_tarball_bytes: usize,
     /// Organizations may publish unscoped names (the first to publish one owns it).
     pub allow_unscoped: bool,
@@ -92,6 +98,7 @@ impl RegistrySettings {
         Self {
             storage,
             public_url: None,
+            trust_forwarded: false,
             max_tarball_bytes: 100 * 1024 * 1024,
             allow_unscoped: false,
             adduser: None,

@@ -121,6 +121,7 @@ pub async fn create_webhook(
     permitted: Permitted<WebhooksManage>,
     State(db): State<Database>,
     State(settings): State<RegistrySettings>,
+    State(limits): State<vextrus_server::Limits>,
     Json(body): Json<NewWebhook>,
 ) -> Result<(StatusCode, axum::Json<CreatedWebhook>), ApiError> {
     let tenant = permitted.tenant()?;
@@ -144,6 +145,15 @@ pub async fn create_webhook(
     let signing = settings.signing.as_ref().ok_or_else(unavailable)?;
     let secret = format!("whsec_{}", crate::credentials::random_secret());
     let mut tx = db.tenant(tenant).await?;
+    vextrus_db::limits::lock_count(&mut tx, &format!("webhooks:{tenant}")).await?;
+    let existing: i64 = sqlx::query_scalar("SELECT count(*) FROM registry.webhooks WHERE tenant_id = $1")
+        .bind(tenant)
+        .fetch_one(tx.conn())
+        .await
+        .map_err(DbError::from)?;
+    if existing >= i64::from(limits.webhooks_per_org) {
+        return Err(ApiError::limit_reached("webhooks", limits.webhooks_per_org.into(), "limits.webhooks_per_org"));
+    }
     let webhook: Webhook = sqlx::query_as(
         "INSERT INTO registry.webhooks (tenant_id, id, url, events, secret_sealed) VALUES ($1, $2, $3, $4, $5)
          RETURNING id, url, events, created_at",
@@ -237,7 +247,40 @@ pub(crate) async fn announce(tx: &mut impl Tx, tenant: TenantId, event: &str, da
 }
 
 /// Whether an address is one deliveries may not reach unless the configuration allows it:
-/// loopback, private, link-local (cloud metadata), unspecified.
+/// loopback, private, link-local (cloud metadata), unspecified — or any address of this host's
+/// own interfaces, whatever its range (a public address of ours is still ourselves).
+fn is_refused(ip: IpAddr) -> bool {
+    is_internal(ip) || host_addresses().contains(&ip.to_canonical())
+}
+
+/// The addresses of this host's interfaces, as the kernel lists them (Linux: the local routes of
+/// `/proc/net/fib_trie`, and `/proc/net/if_inet6`); elsewhere none beyond the ranges above.
+fn host_addresses() -> Vec<IpAddr> {
+    let mut found = Vec::new();
+    if let Ok(trie) = std::fs::read_to_string("/proc/net/fib_trie") {
+        let mut last: Option<IpAddr> = None;
+        for line in trie.lines() {
+            let line = line.trim();
+            if let Some(address) = line.strip_prefix("|-- ") {
+                last = address.parse().ok();
+            } else if line.ends_with("host LOCAL")
+                && let Some(address) = last
+                && !found.contains(&address)
+            {
+                found.push(address);
+            }
+        }
+    }
+    if let Ok(inet6) = std::fs::read_to_string("/proc/net/if_inet6") {
+        for hex in inet6.lines().filter_map(|l| l.split_whitespace().next()) {
+            if let Ok(bits) = u128::from_str_radix(hex, 16) {
+                found.push(IpAddr::V6(std::net::Ipv6Addr::from(bits)));
+            }
+        }
+    }
+    found
+}
+
 fn is_internal(ip: IpAddr) -> bool {
     match ip.to_canonical() {
         IpAddr::V4(v4) => {
@@ -264,19 +307,66 @@ pub fn register_jobs(registry: &mut Registry, settings: RegistrySettings) {
 
 async fn deliver(ctx: &JobContext, settings: &RegistrySettings, job: DeliverWebhook) -> Result<(), HandlerError> {
     let mut tx = ctx.db.tenant(ctx.tenant).await?;
-    let found: Option<(String, Vec<u8>)> =
-        sqlx::query_as("SELECT url, secret_sealed FROM registry.webhooks WHERE tenant_id = $1 AND id = $2")
-            .bind(ctx.tenant)
-            .bind(job.webhook)
-            .fetch_optional(tx.conn())
-            .await
-            .map_err(DbError::from)?;
+    let found: Option<(String, Vec<u8>, Option<f64>)> = sqlx::query_as(
+        "SELECT url, secret_sealed, extract(epoch FROM down_until - now())::float8
+           FROM registry.webhooks WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(ctx.tenant)
+    .bind(job.webhook)
+    .fetch_optional(tx.conn())
+    .await
+    .map_err(DbError::from)?;
     tx.commit().await?;
-    let Some((url, sealed)) = found else {
+    let Some((url, sealed, down_for)) = found else {
         return Ok(()); // removed since: nothing to deliver
     };
+    if let Some(seconds) = down_for.filter(|s| *s > 0.0) {
+        // The endpoint is backing off: wait with it, without spending this delivery's attempts.
+        let after = Duration::from_secs_f64(seconds);
+        return Err(jobs::Defer { after, reason: "the endpoint is backing off after repeated failures".into() }.into());
+    }
+    let outcome = attempt_delivery(ctx, settings, &job, &url, &sealed).await;
+    endpoint_outcome(ctx, job.webhook, outcome.is_ok()).await?;
+    outcome
+}
+
+/// Failures in a row before an endpoint backs off, and the longest it waits.
+const ENDPOINT_FREE_FAILURES: i32 = 3;
+const ENDPOINT_MAX_BACKOFF_SECS: f64 = 3600.0;
+
+/// Records how a delivery to an endpoint went: a success resets it; from the third failure in a
+/// row on, the endpoint waits 2, 4, 8 … seconds (at most an hour) before anything is sent to it.
+async fn endpoint_outcome(ctx: &JobContext, webhook: Uuid, ok: bool) -> Result<(), HandlerError> {
+    let mut tx = ctx.db.tenant(ctx.tenant).await?;
+    sqlx::query(
+        "UPDATE registry.webhooks
+            SET failures = CASE WHEN $3 THEN 0 ELSE failures + 1 END,
+                down_until = CASE WHEN $3 OR failures + 1 < $4 THEN NULL
+                                  ELSE now() + make_interval(secs => least($5, power(2, least(failures + 2 - $4, 20))))
+                             END
+          WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(ctx.tenant)
+    .bind(webhook)
+    .bind(ok)
+    .bind(ENDPOINT_FREE_FAILURES)
+    .bind(ENDPOINT_MAX_BACKOFF_SECS)
+    .execute(tx.conn())
+    .await
+    .map_err(DbError::from)?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn attempt_delivery(
+    ctx: &JobContext,
+    settings: &RegistrySettings,
+    job: &DeliverWebhook,
+    url: &str,
+    sealed: &[u8],
+) -> Result<(), HandlerError> {
     let signing = settings.signing.as_ref().ok_or("the registry's keys are not loaded")?;
-    let secret = signing.master().open(SEAL_CONTEXT, &sealed).map_err(|e| e.to_string())?;
+    let secret = signing.master().open(SEAL_CONTEXT, sealed).map_err(|e| e.to_string())?;
     let body = serde_json::to_vec(&json!({
         "event": job.event,
         "delivery": job.delivery,
@@ -290,7 +380,7 @@ async fn deliver(ctx: &JobContext, settings: &RegistrySettings, job: DeliverWebh
 
     // The address is resolved here, checked, and pinned for the request (no second lookup a
     // rebinding DNS could answer differently).
-    let url = url::Url::parse(&url).map_err(|e| e.to_string())?;
+    let url = url::Url::parse(url).map_err(|e| e.to_string())?;
     let host = url.host_str().ok_or("the webhook URL has no host")?.to_owned();
     let port = url.port_or_known_default().unwrap_or(443);
     let address = tokio::net::lookup_host((host.trim_matches(['[', ']']), port))
@@ -298,7 +388,7 @@ async fn deliver(ctx: &JobContext, settings: &RegistrySettings, job: DeliverWebh
         .map_err(|e| format!("{host}: {e}"))?
         .next()
         .ok_or_else(|| format!("{host} has no address"))?;
-    if is_internal(address.ip()) && !settings.webhooks_reach_internal {
+    if is_refused(address.ip()) && !settings.webhooks_reach_internal {
         // Not retried into success: the configuration must change first.
         tracing::warn!(webhook = %job.webhook, %address, "webhook URL resolves to an internal address; not delivered");
         return Err(format!("{host} resolves to an internal address ({})", address.ip()).into());
@@ -331,6 +421,20 @@ async fn deliver(ctx: &JobContext, settings: &RegistrySettings, job: DeliverWebh
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_address_of_this_host_is_refused_whatever_its_range() {
+        let own = host_addresses();
+        assert!(own.contains(&"127.0.0.1".parse().unwrap()), "{own:?}");
+        for address in &own {
+            assert!(is_refused(*address), "{address} is this host's");
+        }
+        // On this machine's image the interface has a documentation-range address, which no
+        // range check alone would catch.
+        let beyond_ranges: Vec<&IpAddr> = own.iter().filter(|a| !is_internal(**a)).collect();
+        eprintln!("own addresses outside the private ranges: {beyond_ranges:?}");
+        assert!(!is_refused("93.184.215.14".parse().unwrap()), "a stranger's public address");
+    }
 
     #[test]
     fn urls_and_addresses_are_checked() {

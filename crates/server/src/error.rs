@@ -45,11 +45,22 @@ pub struct ApiError {
     /// Logged, never sent.
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
     www_authenticate: bool,
+    /// Seconds for `Retry-After` (429 and 503 answers).
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, title: &'static str) -> Self {
-        Self { status, code, title, detail: None, errors: Vec::new(), source: None, www_authenticate: false }
+        Self {
+            status,
+            code,
+            title,
+            detail: None,
+            errors: Vec::new(),
+            source: None,
+            www_authenticate: false,
+            retry_after: None,
+        }
     }
 
     pub fn detail(mut self, detail: impl Into<String>) -> Self {
@@ -90,6 +101,19 @@ impl ApiError {
             .detail("The server failed to handle the request; it has been logged.");
         e.source = Some(source.into());
         e
+    }
+
+    /// 429: a limit was reached; retry after `seconds`.
+    pub fn too_many(code: &'static str, detail: impl Into<String>, seconds: u64) -> Self {
+        let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, code, "Too many requests").detail(detail);
+        e.retry_after = Some(seconds.max(1));
+        e
+    }
+
+    /// 422 `limit_reached`: an organization (or account) has as many of something as it may.
+    pub fn limit_reached(what: &str, limit: u64, setting: &str) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "limit_reached", "Limit reached")
+            .detail(format!("At most {limit} {what} are allowed ({setting}); remove one first."))
     }
 
     pub fn unavailable(code: &'static str, detail: impl Into<String>) -> Self {
@@ -135,6 +159,9 @@ impl IntoResponse for ApiError {
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         if self.www_authenticate {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

@@ -46,6 +46,14 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
             other => ApiError::new(StatusCode::BAD_REQUEST, "unreadable_body", "Request body could not be read")
                 .detail(other.body_text()),
         })?;
+        if crate::text::json_may_hold_nul(&bytes)
+            && let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes)
+            && let Some(path) = crate::text::nul_in_json(&value)
+        {
+            let field = path.trim_start_matches('.');
+            let field = if field.is_empty() { "body" } else { field };
+            return Err(ApiError::invalid_field(field, "must not contain NUL characters"));
+        }
         parse_json(&bytes).map(Json)
     }
 }

@@ -10,10 +10,11 @@ mod docs;
 mod error;
 mod extract;
 mod health;
+pub mod limits;
 pub mod metrics;
 mod observe;
 pub mod request_id;
-mod text;
+pub mod text;
 
 use std::time::Duration;
 
@@ -31,6 +32,7 @@ pub use auth::{OperatorToken, bearer_token};
 pub use client::ClientAddr;
 pub use error::{ApiError, FieldError, Problem};
 pub use extract::{Json, Query};
+pub use limits::Limits;
 pub use text::{bounded_text, page_limit};
 
 /// Everything handlers may ask for; each extracts only its part (`State<Database>`, …).

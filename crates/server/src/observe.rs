@@ -102,7 +102,12 @@ pub async fn observe(State(config): State<ObserveConfig>, req: Request, next: Ne
             .map(|ua| ua.chars().take(300).collect()),
     };
     let timeout = config.timeout_of(route);
+    let has_nul = crate::text::uri_has_nul(req.uri());
     let response = request_id::scope_with(id.clone(), context, async {
+        if has_nul {
+            // No path or query may carry a NUL: nothing downstream (PostgreSQL least of all) takes one.
+            return crate::text::nul_problem("the URL").into_response();
+        }
         match tokio::time::timeout(timeout, next.run(req)).await {
             Ok(response) => response,
             Err(_) => {

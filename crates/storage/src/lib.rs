@@ -61,6 +61,12 @@ impl Storage {
     pub fn local(dir: &Path) -> Result<Self, StorageError> {
         let directory = |source| StorageError::Directory { path: dir.display().to_string(), source };
         std::fs::create_dir_all(dir).map_err(directory)?;
+        // Organizations' objects are the platform's alone: whatever mode a file inside gets, no
+        // other user of the machine can reach it through a directory only we may enter.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(directory)?;
+        }
         let store = LocalFileSystem::new_with_prefix(dir)?;
         Ok(Storage { store: Arc::new(store), atomic_create: true })
     }
@@ -194,6 +200,18 @@ mod tests {
         let bytes: Vec<Bytes> = object.bytes.try_collect().await.unwrap();
         assert_eq!(bytes.concat(), b"first", "the first write stays");
         assert!(storage.get("registry/sha512/none").await.unwrap().is_none());
+    }
+
+    #[test]
+    fn objects_are_the_platform_users_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let objects = dir.path().join("objects");
+        std::fs::create_dir(&objects).unwrap();
+        std::fs::set_permissions(&objects, std::fs::Permissions::from_mode(0o755)).unwrap();
+        Storage::local(&objects).unwrap();
+        let mode = std::fs::metadata(&objects).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "an existing, readable directory is closed too");
     }
 
     #[tokio::test]

@@ -39,6 +39,8 @@ pub struct ModuleSettings {
     pub access: Access,
     pub retention: vextrus_audit::retention::Policy,
     pub registry: vextrus_registry::RegistrySettings,
+    /// What strangers may create and set off.
+    pub limits: vextrus_server::Limits,
 }
 
 /// The shared state, with every module's own state registered.
@@ -55,6 +57,7 @@ pub fn state(db: Database, operator_token: OperatorToken, modules: &ModuleSettin
     extensions.insert(modules.access.clone());
     extensions.insert(modules.retention);
     extensions.insert(modules.registry.clone());
+    extensions.insert(modules.limits);
     extensions.insert(Authenticator::new(authenticator.clone()));
     extensions.insert(authenticator);
     AppState { db, operator_token, migrations: MODULES, modules: Arc::new(extensions) }
@@ -99,6 +102,7 @@ pub async fn auth(
         refresh_ttl: chrono::Duration::seconds(config.auth.session_ttl_secs as i64),
         orgs,
         api_keys: Default::default(),
+        standing: Default::default(),
     })
 }
 

@@ -113,11 +113,20 @@ impl EmbeddedPostgres {
             PostmasterState::None => {}
         }
 
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_file)
-            .map_err(|source| EmbeddedError::Io { path: log_file.clone(), source })?;
+        // The server's log names roles, databases and failed statements: ours alone (0600, also
+        // when an earlier version left it readable).
+        let log = {
+            use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+            let log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .open(&log_file)
+                .map_err(|source| EmbeddedError::Io { path: log_file.clone(), source })?;
+            log.set_permissions(std::fs::Permissions::from_mode(0o600))
+                .map_err(|source| EmbeddedError::Io { path: log_file.clone(), source })?;
+            log
+        };
         let log_err = log.try_clone().map_err(|source| EmbeddedError::Io { path: log_file.clone(), source })?;
 
         let mut cmd = Command::new(&bins.postgres);

@@ -20,6 +20,22 @@ use uuid::Uuid;
 use crate::{DbError, TenantId, Tx};
 
 pub use self::metrics::sample_queue_metrics;
+
+/// A handler's answer for "not now, and not the job's fault" (its endpoint is backing off): the
+/// job is queued again `after` this long, and the attempt is not counted against it.
+#[derive(Debug)]
+pub struct Defer {
+    pub after: std::time::Duration,
+    pub reason: String,
+}
+
+impl std::fmt::Display for Defer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "deferred: {}", self.reason)
+    }
+}
+
+impl std::error::Error for Defer {}
 pub use registry::{HandlerError, JobContext, Registry};
 pub use worker::{Worker, WorkerOptions};
 

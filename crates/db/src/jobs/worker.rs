@@ -29,6 +29,10 @@ pub struct WorkerOptions {
     pub backoff_max: Duration,
     /// After shutdown is requested, how long running jobs may take before they are released.
     pub shutdown_grace: Duration,
+    /// The most jobs of one kind and one organization that run at once, across every worker
+    /// (`None`: half of `concurrency`, at least one): one organization's slow or failing work
+    /// never takes every slot.
+    pub per_tenant_kind: Option<usize>,
 }
 
 impl Default for WorkerOptions {
@@ -41,6 +45,7 @@ impl Default for WorkerOptions {
             backoff_base: Duration::from_secs(2),
             backoff_max: Duration::from_secs(3600),
             shutdown_grace: Duration::from_secs(20),
+            per_tenant_kind: None,
         }
     }
 }
@@ -151,21 +156,44 @@ impl Worker {
         tracing::info!(worker = %self.id, "job worker stopped");
     }
 
+    /// Claims up to `limit` due jobs, fairly: jobs take turns by (organization, kind) — every
+    /// group's oldest due job before any group's second — and no group gets more than
+    /// `per_tenant_kind` running at once. A backlog (thousands of one organization's retries)
+    /// waits behind everyone else's first job instead of in front of it.
     async fn claim(&self, kinds: &[String], limit: usize) -> Result<Vec<Claimed>, DbError> {
+        let per_group = self.options.per_tenant_kind.unwrap_or(self.options.concurrency / 2).max(1);
         // Due queued jobs, and running jobs whose worker stopped renewing the lease (it died).
+        // The due condition is repeated on the locked row: a job another worker claimed between
+        // this statement's snapshot and the lock is rechecked and skipped.
         Ok(sqlx::query_as(
             "WITH due AS (
-                 SELECT tenant_id, id FROM db.jobs
+                 SELECT tenant_id, id, kind, run_at FROM db.jobs
                   WHERE kind = ANY($1)
-                    AND ((state = 'queued' AND run_at <= now()) OR (state = 'running' AND locked_until < now()))
-                  ORDER BY run_at, id
+                    AND ((state = 'queued' AND run_at <= now()) OR (state = 'running' AND locked_until < now()))),
+             busy AS (
+                 SELECT tenant_id, kind, count(*) AS running FROM db.jobs
+                  WHERE state = 'running' AND locked_until >= now() AND kind = ANY($1)
+                  GROUP BY tenant_id, kind),
+             turns AS (
+                 SELECT d.tenant_id, d.id, d.run_at,
+                        row_number() OVER (PARTITION BY d.tenant_id, d.kind ORDER BY d.run_at, d.id)
+                            + COALESCE(b.running, 0) AS turn
+                   FROM due d LEFT JOIN busy b ON b.tenant_id = d.tenant_id AND b.kind = d.kind),
+             picked AS (
+                 SELECT j.tenant_id, j.id
+                   FROM db.jobs j
+                   JOIN (SELECT * FROM turns WHERE turn <= $6 ORDER BY turn, run_at, id LIMIT $2 * 2) t
+                     ON j.tenant_id = t.tenant_id AND j.id = t.id
+                  WHERE j.kind = ANY($1)
+                    AND ((j.state = 'queued' AND j.run_at <= now()) OR (j.state = 'running' AND j.locked_until < now()))
+                  ORDER BY t.turn, t.run_at, t.id
                   LIMIT $2
-                  FOR UPDATE SKIP LOCKED)
+                  FOR UPDATE OF j SKIP LOCKED)
              UPDATE db.jobs j
                 SET state = 'running', attempts = j.attempts + 1, locked_by = $3,
                     locked_until = now() + make_interval(secs => $4), updated_at = now()
-               FROM due
-              WHERE j.tenant_id = due.tenant_id AND j.id = due.id
+               FROM picked
+              WHERE j.tenant_id = picked.tenant_id AND j.id = picked.id
           RETURNING j.tenant_id, j.id, j.kind, j.payload, j.attempts, COALESCE(j.max_attempts, $5) AS max_attempts",
         )
         .bind(kinds)
@@ -173,6 +201,7 @@ impl Worker {
         .bind(&self.id)
         .bind(self.options.lease.as_secs_f64())
         .bind(self.options.max_attempts)
+        .bind(per_group as i64)
         .fetch_all(self.db.system_pool())
         .await?)
     }
@@ -190,12 +219,12 @@ impl Worker {
             let started = Instant::now();
             let outcome = if job.attempts > job.max_attempts {
                 // Claimed again after its worker died each time: a job that kills its worker.
-                Err(format!("worker stopped during each of {} attempts", job.attempts - 1))
+                Err(Outcome::Failed(format!("worker stopped during each of {} attempts", job.attempts - 1)))
             } else {
                 let ctx = JobContext { id: job.id, tenant: job.tenant_id, attempt: job.attempts, db: db.clone() };
                 match registry.start(&job.kind, ctx, job.payload) {
-                    None => Err(format!("no handler for kind {}", job.kind)),
-                    Some(Err(e)) => Err(format!("payload does not decode: {e}")),
+                    None => Err(Outcome::Failed(format!("no handler for kind {}", job.kind))),
+                    Some(Err(e)) => Err(Outcome::Failed(format!("payload does not decode: {e}"))),
                     Some(Ok(fut)) => {
                         let heartbeat =
                             tokio::spawn(renew_lease(db.system_pool().clone(), fence.clone(), options.lease));
@@ -204,9 +233,13 @@ impl Worker {
                         heartbeat.abort();
                         match result {
                             Ok(Ok(())) => Ok(()),
-                            Ok(Err(e)) => Err(error_chain(e.as_ref())),
-                            Err(e) if e.is_panic() => Err("handler panicked".to_owned()),
-                            Err(e) => Err(format!("handler task failed: {e}")),
+                            Ok(Err(e)) if e.downcast_ref::<super::Defer>().is_some() => {
+                                let defer = e.downcast_ref::<super::Defer>().map_or(Duration::ZERO, |d| d.after);
+                                Err(Outcome::Deferred(defer, error_chain(e.as_ref())))
+                            }
+                            Ok(Err(e)) => Err(Outcome::Failed(error_chain(e.as_ref()))),
+                            Err(e) if e.is_panic() => Err(Outcome::Failed("handler panicked".to_owned())),
+                            Err(e) => Err(Outcome::Failed(format!("handler task failed: {e}"))),
                         }
                     }
                 }
@@ -215,7 +248,11 @@ impl Worker {
             metrics::histogram!("vextrus_job_duration_seconds", "kind" => job.kind.clone()).record(elapsed);
             let finished = match outcome {
                 Ok(()) => fence.succeed(db.system_pool()).await.map(|done| (done, "succeeded")),
-                Err(error) => {
+                Err(Outcome::Deferred(delay, reason)) => {
+                    tracing::info!(parent: &span, %reason, retry_in_secs = delay.as_secs_f64(), "job deferred");
+                    fence.defer(db.system_pool(), &reason, delay).await.map(|done| (done, "deferred"))
+                }
+                Err(Outcome::Failed(error)) => {
                     let dead = job.attempts >= job.max_attempts;
                     let delay = backoff(job.attempts, options.backoff_base, options.backoff_max);
                     if dead {
@@ -258,6 +295,14 @@ impl Worker {
     }
 }
 
+/// How a run that did not succeed ended.
+enum Outcome {
+    /// It failed: retried with backoff, or dead after its last attempt.
+    Failed(String),
+    /// It could not be tried now (see [`super::Defer`]): queued again, the attempt not counted.
+    Deferred(Duration, String),
+}
+
 /// Identifies one attempt of one job by one worker; every write after the claim matches it.
 #[derive(Debug, Clone)]
 struct Fence {
@@ -277,6 +322,24 @@ impl Fence {
                 .bind(self.attempt)
                 .execute(pool)
                 .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn defer(&self, pool: &PgPool, reason: &str, delay: Duration) -> Result<bool, DbError> {
+        let done = sqlx::query(
+            "UPDATE db.jobs
+                SET state = 'queued', attempts = attempts - 1, run_at = now() + make_interval(secs => $5),
+                    last_error = $6, locked_by = NULL, locked_until = NULL, updated_at = now()
+              WHERE tenant_id = $1 AND id = $2 AND locked_by = $3 AND attempts = $4",
+        )
+        .bind(self.tenant)
+        .bind(self.id)
+        .bind(&self.worker)
+        .bind(self.attempt)
+        .bind(delay.as_secs_f64())
+        .bind(reason.chars().take(4000).collect::<String>())
+        .execute(pool)
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 

@@ -17,6 +17,7 @@ use super::session_user;
 use crate::auth::Auth;
 use crate::mfa::{self, Enrolment, MfaStatus};
 use crate::permissions::MfaPolicyManage;
+use crate::throttle::{self, ThrottleKeys};
 
 /// A second-factor change, in the chain of the organization the user is signed in to (the
 /// platform's for operators): the user's own account, so the target is the user.
@@ -86,6 +87,7 @@ pub struct RecoveryCodes {
         (status = 403, description = "`session_required`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`mfa_not_enrolled`, `mfa_already_enabled`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`invalid_field`: the code is wrong", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`too_many_attempts`: see `Retry-After`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn confirm_totp(
     subject: Subject,
@@ -94,8 +96,10 @@ pub async fn confirm_totp(
     Json(body): Json<CodeInput>,
 ) -> Result<axum::Json<RecoveryCodes>, ApiError> {
     let user = session_user(&subject)?;
+    let keys = code_attempt(&db, user).await?;
     let mut tx = db.system().await?;
     let recovery_codes = mfa::confirm(&mut tx, auth.keys.master(), user, &body.code).await?;
+    throttle::succeeded(&mut tx, &keys).await?;
     record(&mut tx, &subject, "authn_mfa_enable").await?;
     tx.commit().await?;
     Ok(axum::Json(RecoveryCodes { recovery_codes }))
@@ -109,6 +113,7 @@ pub async fn confirm_totp(
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`session_required`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`invalid_field`: the code is wrong", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`too_many_attempts`: see `Retry-After`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn disable_mfa(
     subject: Subject,
@@ -117,8 +122,10 @@ pub async fn disable_mfa(
     Json(body): Json<CodeInput>,
 ) -> Result<StatusCode, ApiError> {
     let user = session_user(&subject)?;
+    let keys = code_attempt(&db, user).await?;
     let mut tx = db.system().await?;
     mfa::disable(&mut tx, auth.keys.master(), user, &body.code).await?;
+    throttle::succeeded(&mut tx, &keys).await?;
     record(&mut tx, &subject, "authn_mfa_disable").await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
@@ -132,6 +139,7 @@ pub async fn disable_mfa(
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`session_required`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`invalid_field`: the code is wrong", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`too_many_attempts`: see `Retry-After`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn new_recovery_codes(
     subject: Subject,
@@ -140,10 +148,12 @@ pub async fn new_recovery_codes(
     Json(body): Json<CodeInput>,
 ) -> Result<axum::Json<RecoveryCodes>, ApiError> {
     let user = session_user(&subject)?;
+    let keys = code_attempt(&db, user).await?;
     let mut tx = db.system().await?;
     if !mfa::check_second_factor(&mut tx, auth.keys.master(), user, &body.code).await? {
         return Err(crate::IdentityError::InvalidCode.into());
     }
+    throttle::succeeded(&mut tx, &keys).await?;
     let recovery_codes = mfa::new_recovery_codes(&mut tx, user).await?;
     record(&mut tx, &subject, "authn_mfa_recovery_codes_replace").await?;
     tx.commit().await?;
@@ -203,4 +213,18 @@ pub async fn set_policy(
     vextrus_audit::record(&mut tx, event).await?;
     tx.commit().await?;
     Ok(axum::Json(MfaPolicy { require_for: roles }))
+}
+
+/// Takes an attempt at `user`'s second factor before a code is checked (429 while guessing
+/// must wait): whoever holds a session cannot try codes faster than the throttle allows.
+async fn code_attempt(db: &Database, user: uuid::Uuid) -> Result<ThrottleKeys, ApiError> {
+    let keys = ThrottleKeys::second_factor(user);
+    if let Some(seconds) = throttle::attempt(db, &keys).await? {
+        return Err(ApiError::too_many(
+            "too_many_attempts",
+            format!("Too many codes tried; try again in {seconds} seconds."),
+            u64::try_from(seconds).unwrap_or(1),
+        ));
+    }
+    Ok(keys)
 }

@@ -65,11 +65,13 @@ pub struct CreateServiceAccount {
         (status = 201, body = Created),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`permission_denied`, `owner_only`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`invalid_field`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`invalid_field`, `limit_reached`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create_account(
     permitted: Permitted<ServiceAccountsManage>,
     State(db): State<Database>,
+    State(access): State<vextrus_access::Access>,
+    State(limits): State<vextrus_server::Limits>,
     Json(body): Json<CreateServiceAccount>,
 ) -> Result<(StatusCode, axum::Json<Created>), ApiError> {
     let new = NewServiceAccount {
@@ -79,7 +81,8 @@ pub async fn create_account(
     };
     let creator = signed_in_user(permitted.subject()).ok().map(|(user, _)| user);
     let mut tx = db.tenant(permitted.tenant()?).await?;
-    let created = service_accounts::create(&mut tx, Actor::Subject(permitted.subject()), creator, new).await?;
+    let actor = Actor::Subject(permitted.subject(), &access);
+    let created = service_accounts::create(&mut tx, actor, creator, new, limits.service_accounts_per_org).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, axum::Json(created)))
 }
@@ -130,6 +133,7 @@ pub struct UpdateServiceAccount {
 pub async fn update_account(
     permitted: Permitted<ServiceAccountsManage>,
     State(db): State<Database>,
+    State(access): State<vextrus_access::Access>,
     Path(id): Path<String>,
     Json(body): Json<UpdateServiceAccount>,
 ) -> Result<axum::Json<ServiceAccountView>, ApiError> {
@@ -141,7 +145,7 @@ pub async fn update_account(
         roles: body.roles.as_deref().map(role_keys).transpose()?,
     };
     let mut tx = db.tenant(permitted.tenant()?).await?;
-    let account = service_accounts::update(&mut tx, Actor::Subject(permitted.subject()), id, change).await?;
+    let account = service_accounts::update(&mut tx, Actor::Subject(permitted.subject(), &access), id, change).await?;
     tx.commit().await?;
     Ok(axum::Json(account))
 }
@@ -158,12 +162,13 @@ pub async fn update_account(
 pub async fn delete_account(
     permitted: Permitted<ServiceAccountsManage>,
     State(db): State<Database>,
+    State(access): State<vextrus_access::Access>,
     State(auth): State<crate::Auth>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = account_id(&id)?;
     let mut tx = db.tenant(permitted.tenant()?).await?;
-    service_accounts::delete(&mut tx, Actor::Subject(permitted.subject()), id).await?;
+    service_accounts::delete(&mut tx, Actor::Subject(permitted.subject(), &access), id).await?;
     tx.commit().await?;
     auth.api_keys.forget_owner(id);
     Ok(StatusCode::NO_CONTENT)
@@ -207,12 +212,13 @@ pub async fn list_account_keys(
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`permission_denied`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`service_account_not_found`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`invalid_field`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`invalid_field`, `limit_reached`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create_account_key(
     permitted: Permitted<ServiceAccountsManage>,
     State(db): State<Database>,
     State(access): State<Access>,
+    State(limits): State<vextrus_server::Limits>,
     Path(id): Path<String>,
     Json(body): Json<CreateApiKey>,
 ) -> Result<(StatusCode, axum::Json<CreatedApiKey>), ApiError> {
@@ -221,7 +227,8 @@ pub async fn create_account_key(
     let tenant = permitted.tenant()?;
     let mut tx = db.tenant(tenant).await?;
     let owner = key_owner(&mut tx, id).await?;
-    let created = api_keys::create(&mut tx, tenant, owner, new, permitted.subject().into()).await?;
+    let actor = permitted.subject().into();
+    let created = api_keys::create(&mut tx, tenant, owner, new, actor, limits.api_keys_per_owner).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, axum::Json(CreatedApiKey { key: created.key, secret: created.secret })))
 }

@@ -105,6 +105,11 @@ pub async fn token(
             return Ok(oauth_error("invalid_request", format!("Send a form-encoded body: {}", rejection.body_text())));
         }
     };
+    let fields = [&request.grant_type, &request.username, &request.password, &request.refresh_token];
+    let more = [&request.org, &request.otp, &request.client_id, &request.client_secret];
+    if fields.iter().chain(more.iter()).any(|f| f.as_deref().is_some_and(|v| v.contains('\0'))) {
+        return Ok(oauth_error("invalid_request", "A field contains a NUL character."));
+    }
     let user_agent =
         headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(|s| s.chars().take(300).collect::<String>());
     let mut tx = db.system().await?;
@@ -114,7 +119,7 @@ pub async fn token(
                 return Ok(oauth_error("invalid_request", "The password grant needs username and password."));
             };
             let keys = ThrottleKeys::new(login, client.ip(config.trust_forwarded_for));
-            if let Some(seconds) = throttle::wait(&mut tx, &keys).await? {
+            if let Some(seconds) = throttle::attempt(&db, &keys).await? {
                 return Ok(slow_down(seconds));
             }
             let login = PasswordLogin {
@@ -125,14 +130,16 @@ pub async fn token(
                 user_agent: user_agent.as_deref(),
             };
             let result = tokens::password_grant(&mut tx, &auth, login).await;
-            // Failures are counted in their own transaction: the grant's is rolled back.
+            // The attempt was counted before the password was checked; failures are recorded in
+            // their own transaction (the grant's is rolled back).
             match &result {
                 Err(GrantError::InvalidGrant(description)) => {
                     drop(tx);
-                    tokens::record_login_failure(&db, &keys, description).await?;
+                    tokens::record_login_failure(&db, description).await?;
                     return Ok(oauth_error("invalid_grant", *description));
                 }
                 Ok(_) => throttle::succeeded(&mut tx, &keys).await?,
+                Err(GrantError::MfaRequired) => throttle::refund(&db, &keys).await?,
                 Err(_) => {}
             }
             result

@@ -89,6 +89,18 @@ pub(crate) struct NewKeyRow<'a> {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
+/// Keys of `owner` that still work (not revoked, not expired).
+pub(crate) async fn count_active(tx: &mut impl Tx, tenant: TenantId, owner: Uuid) -> Result<i64, DbError> {
+    Ok(sqlx::query_scalar(
+        "SELECT count(*) FROM identity.api_keys
+          WHERE tenant_id = $1 AND owner_id = $2 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())",
+    )
+    .bind(tenant)
+    .bind(owner)
+    .fetch_one(tx.conn())
+    .await?)
+}
+
 pub(crate) async fn insert(tx: &mut impl Tx, tenant: TenantId, key: NewKeyRow<'_>) -> Result<ApiKey, DbError> {
     Ok(sqlx::query_as(concat!(
         "INSERT INTO identity.api_keys (tenant_id, id, prefix, secret_hash, owner_kind, owner_id, name, permissions,

@@ -56,16 +56,20 @@ pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
         registry: vextrus_registry::RegistrySettings {
             storage: platform::storage(&config).context("opening object storage")?,
             public_url: config.public_url.clone(),
+            trust_forwarded: config.http.trust_forwarded_for,
             max_tarball_bytes: usize::try_from(config.registry.max_tarball_bytes).unwrap_or(usize::MAX),
             allow_unscoped: config.registry.allow_unscoped,
             proxy: platform::proxy(&config)?,
-            caches: Default::default(),
+            caches: vextrus_registry::Caches::with_packument_bytes(
+                usize::try_from(config.registry.packument_cache_mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
+            ),
             signing: Some(signing),
             webhooks_reach_internal: config.registry.webhooks_reach_internal,
             adduser: Some(config.registry.adduser_org.trim()).filter(|org| !org.is_empty()).map(|org| {
                 vextrus_registry::AddUser { org: org.to_owned(), role: config.registry.adduser_role.clone() }
             }),
         },
+        limits: limits(&config.limits),
     };
     if modules.identity.dev_mailbox {
         tracing::info!("dev mailbox on: mail is kept in the database (GET /v1/dev/mailbox), not sent");
@@ -116,6 +120,7 @@ pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
     let worker = Worker::new(db.clone(), vextrus::jobs(&modules), worker_options(&config, grace));
     tokio::spawn(modules.auth.orgs.clone().follow(db.clone(), stopped(stopping.clone())));
     tokio::spawn(modules.auth.api_keys.clone().follow(db.clone(), stopped(stopping.clone())));
+    tokio::spawn(modules.auth.standing.clone().follow(db.clone(), stopped(stopping.clone())));
     tokio::spawn(modules.registry.clone().follow(db.clone(), stopped(stopping.clone())));
     tokio::spawn(sign_unsigned(db.clone(), modules.registry.clone(), stopping.clone()));
     tokio::spawn(modules.access.clone().follow(db.clone(), stopped(stopping.clone())));
@@ -236,6 +241,20 @@ async fn prepare(config: &Config, args: &ServeArgs, options: &vextrus_db::Databa
     }
     options.check_roles().await.context("checking database roles")?;
     Database::connect(options).await.context("connecting the database pools")
+}
+
+fn limits(l: &vextrus_config::LimitsConfig) -> vextrus_server::Limits {
+    vextrus_server::Limits {
+        signups_per_address_per_hour: l.signups_per_address_per_hour,
+        api_keys_per_owner: l.api_keys_per_owner,
+        roles_per_org: l.roles_per_org,
+        service_accounts_per_org: l.service_accounts_per_org,
+        webhooks_per_org: l.webhooks_per_org,
+        web_logins_per_address_per_hour: l.web_logins_per_address_per_hour,
+        mails_per_recipient_per_hour: l.mails_per_recipient_per_hour,
+        invitations_before_verified: l.invitations_before_verified,
+        pending_invitations_per_org: l.pending_invitations_per_org,
+    }
 }
 
 fn worker_options(config: &Config, grace: Duration) -> WorkerOptions {

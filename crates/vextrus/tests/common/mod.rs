@@ -53,6 +53,7 @@ pub async fn modules(db: &vextrus_db::Database) -> vextrus::ModuleSettings {
     let auth = vextrus::auth(&config, db, master).await.unwrap();
     tokio::spawn(auth.orgs.clone().follow(db.clone(), std::future::pending()));
     tokio::spawn(auth.api_keys.clone().follow(db.clone(), std::future::pending()));
+    tokio::spawn(auth.standing.clone().follow(db.clone(), std::future::pending()));
     let access = vextrus::access(db).await.unwrap();
     tokio::spawn(access.clone().follow(db.clone(), std::future::pending()));
     // Objects of a test instance live as long as the test process (the directory is left behind
@@ -66,7 +67,14 @@ pub async fn modules(db: &vextrus_db::Database) -> vextrus::ModuleSettings {
     // Tests' webhook receivers listen on loopback.
     registry.webhooks_reach_internal = true;
     tokio::spawn(registry.clone().follow(db.clone(), std::future::pending()));
-    vextrus::ModuleSettings { identity: dev_identity(), auth, access, retention: Default::default(), registry }
+    vextrus::ModuleSettings {
+        identity: dev_identity(),
+        auth,
+        access,
+        retention: Default::default(),
+        registry,
+        limits: Default::default(),
+    }
 }
 
 pub fn dev_identity() -> vextrus_identity::IdentityConfig {
@@ -100,7 +108,11 @@ impl TestApp {
     /// Behind a proxy that sets `X-Forwarded-For` (`http.trust_forwarded_for`).
     pub async fn start_behind_proxy() -> Self {
         let settings = HttpSettings::new(64 * 1024, Duration::from_secs(10));
-        Self::start_configured(settings, |modules| modules.identity.trust_forwarded_for = true).await
+        Self::start_configured(settings, |modules| {
+            modules.identity.trust_forwarded_for = true;
+            modules.registry.trust_forwarded = true;
+        })
+        .await
     }
 
     pub async fn start_configured(
@@ -120,6 +132,8 @@ impl TestApp {
             TestDb { name: self.db.name.clone(), options: self.db.options.clone(), db: self.db.connect_again().await };
         let mut modules = self.modules.clone();
         modules.auth.api_keys = Default::default();
+        modules.auth.standing = Default::default();
+        tokio::spawn(modules.auth.standing.clone().follow(db.db.clone(), std::future::pending()));
         modules.registry.caches = Default::default();
         tokio::spawn(modules.auth.api_keys.clone().follow(db.db.clone(), std::future::pending()));
         tokio::spawn(modules.registry.clone().follow(db.db.clone(), std::future::pending()));

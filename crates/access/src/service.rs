@@ -398,6 +398,11 @@ async fn ensure_not_last_owner(tx: &mut impl Tx, tenant: TenantId, leaving: Uuid
     Ok(())
 }
 
+/// The organization's owners.
+pub async fn owners_of(tx: &mut impl Tx, tenant: TenantId) -> Result<Vec<Uuid>, DbError> {
+    store::owners(tx, tenant).await
+}
+
 pub async fn roles_of(tx: &mut impl Tx, tenant: TenantId, subject: Uuid) -> Result<Vec<String>, DbError> {
     store::roles_of(tx, tenant, subject).await
 }

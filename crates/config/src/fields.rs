@@ -152,6 +152,14 @@ pub const FIELDS: &[Field] = &[
         doc: "On SIGINT/SIGTERM, how long in-flight requests and jobs may take to finish.",
     },
     Field {
+        key: "http.header_read_timeout_secs",
+        env_aliases: &[],
+        kind: Kind::Int,
+        default: "30",
+        doc: "A client must send a request's headers within this many seconds of the connection waiting for \
+              them; a keep-alive connection idle this long is closed too.",
+    },
+    Field {
         key: "http.trust_forwarded_for",
         env_aliases: &[],
         kind: Kind::Bool,

@@ -234,6 +234,7 @@ fn validate(config: &Config, origins: &BTreeMap<String, String>) -> Result<(), C
         ("jobs.max_attempts", u64::try_from(config.jobs.max_attempts).unwrap_or(0)),
         ("http.body_limit_bytes", config.http.body_limit_bytes as u64),
         ("http.request_timeout_secs", config.http.request_timeout_secs),
+        ("http.header_read_timeout_secs", config.http.header_read_timeout_secs),
         ("auth.access_token_ttl_secs", config.auth.access_token_ttl_secs),
         ("auth.session_ttl_secs", config.auth.session_ttl_secs),
         ("registry.max_tarball_bytes", config.registry.max_tarball_bytes),

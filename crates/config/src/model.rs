@@ -144,6 +144,7 @@ pub struct HttpConfig {
     pub request_timeout_secs: u64,
     pub shutdown_grace_secs: u64,
     pub trust_forwarded_for: bool,
+    pub header_read_timeout_secs: u64,
 }
 
 impl Default for HttpConfig {
@@ -153,6 +154,7 @@ impl Default for HttpConfig {
             request_timeout_secs: 30,
             shutdown_grace_secs: 20,
             trust_forwarded_for: false,
+            header_read_timeout_secs: 30,
         }
     }
 }

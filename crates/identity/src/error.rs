@@ -20,6 +20,8 @@ pub enum IdentityError {
     InvitationInvalid,
     #[error("no account has this address yet; the invitation needs new account details")]
     AccountRequired,
+    #[error("the account with this address never proved it; the invitee sets its credentials")]
+    AccountUnproven,
     #[error("the address already belongs to a member")]
     AlreadyMember,
     #[error("no such service account")]
@@ -37,6 +39,9 @@ pub enum IdentityError {
     /// As many of something as a limit allows (`what`, the limit, the setting that sets it).
     #[error("at most {1} {0} are allowed")]
     LimitReached(&'static str, u32, &'static str),
+    /// The organization's owners have not verified an address, and it sent its first few invitations.
+    #[error("verify an owner's email address to send more than {0} invitations")]
+    OrgUnverified(u32),
     /// A rate was used up: retry after this many seconds.
     #[error("{0}")]
     TooMany(&'static str, String, u64),
@@ -71,6 +76,11 @@ impl From<IdentityError> for ApiError {
                 "invitation_invalid",
                 "The invitation is unknown, was already used or revoked, or has expired; ask for a new one.",
             ),
+            IdentityError::AccountUnproven => ApiError::invalid_field(
+                "user",
+                "an account with this address exists but never verified it, so whoever made it may not own it: \
+                 give `username`, `password` and `name` to make it yours (its earlier sign-ins end)",
+            ),
             IdentityError::AccountRequired => ApiError::invalid_field(
                 "user",
                 "no account has this address yet: give `username`, `password` and `name` for the new account",
@@ -84,6 +94,14 @@ impl From<IdentityError> for ApiError {
             IdentityError::ApiKeyNotFound => ApiError::not_found("api_key_not_found", "No such API key."),
             IdentityError::LimitReached(what, limit, setting) => ApiError::limit_reached(what, limit.into(), setting),
             IdentityError::TooMany(code, detail, seconds) => ApiError::too_many(code, detail, seconds),
+            IdentityError::OrgUnverified(n) => {
+                ApiError::new(axum::http::StatusCode::FORBIDDEN, "org_unverified", "Organization not verified").detail(
+                    format!(
+                        "An organization may send {n} invitations before an owner verifies their email address; \
+                         verify yours (POST /v1/verify-email with the mailed code) to send more."
+                    ),
+                )
+            }
             IdentityError::MfaAlreadyEnabled => ApiError::conflict(
                 "mfa_already_enabled",
                 "A second factor is already enabled; disable it first to enrol a new authenticator.",

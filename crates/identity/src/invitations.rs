@@ -35,11 +35,30 @@ pub async fn invite(
     tx: &mut TenantTx,
     actor: Actor<'_>,
     inviter: Option<Uuid>,
-    org_name: &str,
+    org: (&str, &str),
     new: NewInvitation,
+    limits: &vextrus_server::Limits,
 ) -> Result<Invitation, IdentityError> {
     let tenant = tx.tenant();
+    let (org_name, org_slug) = org;
     access::check_assignable(tx, tenant, &new.roles, actor).await?;
+    // An organization nobody has vouched for by verifying an owner's address is a stranger's
+    // mail cannon until then: it may send only a few invitations.
+    vextrus_db::limits::lock_count(tx, &format!("invitations:{tenant}")).await?;
+    let (sent, pending) = store::counts(tx, tenant).await?;
+    if pending >= i64::from(limits.pending_invitations_per_org) {
+        return Err(IdentityError::LimitReached(
+            "pending invitations",
+            limits.pending_invitations_per_org,
+            "limits.pending_invitations_per_org",
+        ));
+    }
+    if sent >= i64::from(limits.invitations_before_verified) {
+        let owners = access::owners_of(tx, tenant).await?;
+        if !users::any_verified(tx, &owners).await? {
+            return Err(IdentityError::OrgUnverified(limits.invitations_before_verified));
+        }
+    }
     if crate::store::members::find_by_email(tx, tenant, new.email.as_str()).await?.is_some() {
         return Err(IdentityError::AlreadyMember);
     }
@@ -56,6 +75,7 @@ pub async fn invite(
     let job = SendInvitationEmail {
         to: new.email.to_string(),
         organization: org_name.to_owned(),
+        slug: Some(org_slug.to_owned()),
         token: format!("{}.{secret}", tenant.as_uuid().simple()),
     };
     jobs::enqueue(tx, &job).await?;
@@ -103,17 +123,36 @@ pub struct Accepted {
 }
 
 /// Accepts an invitation by its token. Having the token proves control of the address, so the
-/// new account's email counts as verified.
+/// new account's email counts as verified. An existing account whose address nobody ever proved
+/// is not simply joined — whoever made it may not own the address (a stranger can sign up with
+/// anyone's): the invitee proves it now, so the account becomes theirs with the credentials they
+/// give, and everything issued to the earlier holder (sessions, API keys) is revoked.
 pub async fn accept(tx: &mut SystemTx, token: &str, account: Option<NewAccount>) -> Result<Accepted, IdentityError> {
     let (tenant, secret) = token.split_once('.').ok_or(IdentityError::InvitationInvalid)?;
     let tenant = TenantId::from_uuid(Uuid::parse_str(tenant).map_err(|_| IdentityError::InvitationInvalid)?);
     let claimed = store::claim(tx, tenant, &sha256(secret)).await?.ok_or(IdentityError::InvitationInvalid)?;
     let email = EmailAddress::parse(&claimed.email).map_err(|_| IdentityError::InvitationInvalid)?;
     let (user, account_created) = match users::credentials(tx, email.as_str()).await? {
-        Some(existing) => (existing.id, false),
+        Some(existing) if users::any_verified(tx, &[existing.id]).await? => (existing.id, false),
+        Some(unproven) => {
+            let account = account.ok_or(IdentityError::AccountUnproven)?;
+            let hash = account.password.hash_async().await;
+            // Resets the password and ends every session, as a password reset does.
+            crate::store::password_resets::set_password(tx, unproven.id, &hash).await?;
+            crate::store::api_keys::revoke_all_everywhere(tx, unproven.id).await?;
+            users::mark_email_verified(tx, unproven.id).await?;
+            let actor = vextrus_audit::Actor::new(vextrus_audit::ActorKind::User, Some(unproven.id), None);
+            let event = NewEvent::new(TenantId::PLATFORM, actor, "authn_account_claimed")
+                .target(Target::new("user", unproven.id))
+                .metadata(
+                    serde_json::json!({"proof": "invitation", "sessions_revoked": true, "api_keys_revoked": true}),
+                );
+            vextrus_audit::record(tx, event).await?;
+            (unproven.id, false)
+        }
         None => {
             let account = account.ok_or(IdentityError::AccountRequired)?;
-            let hash = account.password.hash();
+            let hash = account.password.hash_async().await;
             let row = NewUserRow {
                 email: &email,
                 username: &account.username,

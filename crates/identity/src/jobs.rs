@@ -21,7 +21,10 @@ impl Job for SendVerificationEmail {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct SendInvitationEmail {
     pub to: String,
+    /// The organization's name: its own words, never presented as ours.
     pub organization: String,
+    #[serde(default)]
+    pub slug: Option<String>,
     pub token: String,
 }
 
@@ -62,13 +65,20 @@ pub fn register_jobs(registry: &mut Registry, config: IdentityConfig) {
     registry.register(move |ctx: JobContext, job: SendInvitationEmail| {
         let config = invitations.clone();
         async move {
-            let subject = format!("You are invited to {} on Vextrus / আপনাকে আমন্ত্রণ জানানো হয়েছে", job.organization);
+            // The subject is ours alone; the organization's name (which whoever signed it up
+            // chose) appears only quoted, and said to be theirs.
+            let subject = "An invitation to an organization on Vextrus / একটি প্রতিষ্ঠানে যোগদানের আমন্ত্রণ";
+            let slug = job.slug.as_deref().map(|s| format!(" (@{s})")).unwrap_or_default();
+            let name: String = job.organization.chars().filter(|c| !c.is_control()).take(100).collect();
             let body = format!(
-                "Hello,\n\nYou are invited to join {} on Vextrus. Accept with this code:\n\n    {}\n\n\
-                 (POST it as {{\"token\": \"…\"}} to /v1/invitations/accept.) It works once, for 7 days.\n",
-                job.organization, job.token
+                "Hello,\n\nAn organization on Vextrus{slug} invites you to join it. It calls itself:\n\n    \"{name}\"\n\n\
+                 That name is the organization's own, not a message from Vextrus. If you expected this invitation, \
+                 accept it with this code:\n\n    {}\n\n\
+                 (POST it as {{\"token\": \"…\"}} to /v1/invitations/accept.) It works once, for 7 days. If you did not \
+                 expect it, ignore this mail.\n",
+                job.token
             );
-            deliver(&ctx, &config, &job.to, &subject, &body).await
+            deliver(&ctx, &config, &job.to, subject, &body).await
         }
     });
     registry.register(move |ctx: JobContext, job: SendVerificationEmail| {

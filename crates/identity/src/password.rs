@@ -43,6 +43,38 @@ impl Password {
     }
 }
 
+impl Password {
+    /// [`Password::hash`] off the async workers (see [`off_the_workers`]).
+    pub async fn hash_async(&self) -> String {
+        let password = Password(self.0.clone());
+        off_the_workers(move || password.hash()).await
+    }
+}
+
+/// Runs argon2 or bcrypt (tens of milliseconds of CPU each) on the blocking pool, at most as
+/// many at once as there are cores: a storm of sign-ins waits its turn instead of stalling the
+/// async workers that serve every other request.
+async fn off_the_workers<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    static SLOTS: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
+    let slots = SLOTS.get_or_init(|| {
+        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, std::num::NonZero::get))
+    });
+    let _slot = slots.acquire().await.expect("the semaphore is never closed");
+    tokio::task::spawn_blocking(work).await.expect("password hashing does not panic")
+}
+
+/// [`verify`] off the async workers.
+pub async fn verify_async(candidate: &str, stored: Option<&str>) -> bool {
+    let (candidate, stored) = (candidate.to_owned(), stored.map(str::to_owned));
+    off_the_workers(move || verify(&candidate, stored.as_deref())).await
+}
+
+/// [`rehash`] off the async workers.
+pub async fn rehash_async(candidate: &str) -> String {
+    let candidate = candidate.to_owned();
+    off_the_workers(move || rehash(&candidate)).await
+}
+
 fn is_common(s: &str) -> bool {
     static LIST: OnceLock<HashSet<&'static str>> = OnceLock::new();
     LIST.get_or_init(|| COMMON.lines().collect()).contains(s.to_lowercase().as_str())

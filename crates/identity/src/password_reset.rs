@@ -48,7 +48,7 @@ pub(crate) async fn prepare(tx: &mut SystemTx, email: &str) -> Result<Option<(St
 /// Sets the new password with a code; every session of the account ends.
 pub async fn confirm(tx: &mut SystemTx, token: &str, password: &Password) -> Result<(), IdentityError> {
     let user = store::consume(tx, &sha256(token.trim())).await?.ok_or(IdentityError::InvalidToken)?;
-    store::set_password(tx, user.id, &password.hash()).await?;
+    store::set_password(tx, user.id, &password.hash_async().await).await?;
     let actor = vextrus_audit::Actor::new(vextrus_audit::ActorKind::User, Some(user.id), Some(user.username.clone()));
     let event = vextrus_audit::NewEvent::new(vextrus_db::TenantId::PLATFORM, actor, "authn_password_reset")
         .target(vextrus_audit::Target::new("user", user.id))

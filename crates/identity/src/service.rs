@@ -41,7 +41,7 @@ pub async fn sign_up(
     // the username they asked for), and the account by itself.
     let requester = Actor::new(ActorKind::Anonymous, None, Some(user.username.as_str().to_owned()));
     let org = tenancy::create(tx, org, requester).await?;
-    let password_hash = user.password.hash();
+    let password_hash = user.password.hash_async().await;
     let row = NewUserRow {
         email: &user.email,
         username: &user.username,
@@ -107,7 +107,7 @@ pub async fn join_as_new_user(
     if store::credentials(tx, user.username.as_str()).await?.is_some() {
         return Ok(None);
     }
-    let password_hash = user.password.hash();
+    let password_hash = user.password.hash_async().await;
     let row = NewUserRow {
         email: &user.email,
         username: &user.username,

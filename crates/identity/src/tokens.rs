@@ -118,14 +118,14 @@ struct Proven {
 async fn prove_password(tx: &mut SystemTx, auth: &Auth, req: &PasswordLogin<'_>) -> Result<Proven, GrantError> {
     const BAD_LOGIN: &str = "The username or password is incorrect.";
     let user = store::credentials(tx, req.login).await?;
-    let ok = password::verify(req.password, user.as_ref().and_then(|u| u.password_hash.as_deref()));
+    let ok = password::verify_async(req.password, user.as_ref().and_then(|u| u.password_hash.as_deref())).await;
     let user = match user {
         Some(u) if ok && u.status == "active" => u,
         _ => return Err(GrantError::InvalidGrant(BAD_LOGIN)),
     };
     if user.password_hash.as_deref().is_some_and(password::needs_rehash) {
         // An imported (bcrypt) hash proved itself: from now on it is argon2id.
-        crate::store::password_resets::set_password(tx, user.id, &password::rehash(req.password)).await?;
+        crate::store::password_resets::set_password(tx, user.id, &password::rehash_async(req.password).await).await?;
     }
     let target = choose_target(tx, user.id, req.org, None, user.platform_role.as_deref()).await?;
     let enrolled = mfa::is_enrolled(tx, user.id).await?;

@@ -272,10 +272,25 @@ fn sha256(text: &str) -> Vec<u8> {
 }
 
 /// `POST /-/v1/login`: npm starts a browser login; answers where to sign in and where to wait.
-pub(crate) async fn web_login_start(state: &AppState, parts: &Parts) -> Result<Response, Response> {
+pub(crate) async fn web_login_start(state: &AppState, parts: &mut Parts) -> Result<Response, Response> {
     let db = Database::from_ref(state);
     let (id, done) = (random_secret(), random_secret());
     let mut tx = db.system().await.map_err(internal)?;
+    // Anyone may start one, so each address may start only so many an hour.
+    let client = ClientAddr::from_request_parts(parts, state).await.map_err(IntoResponse::into_response)?;
+    let address = client.ip(IdentityConfig::from_ref(state).trust_forwarded_for);
+    let per_hour = vextrus_server::Limits::from_ref(state).web_logins_per_address_per_hour;
+    let key = format!("weblogin:ip:{}", address.map_or_else(|| "unknown".to_owned(), |a| a.to_string()));
+    let taken = vextrus_db::limits::take_rate(&mut tx, &key, per_hour, std::time::Duration::from_secs(3600))
+        .await
+        .map_err(internal)?;
+    if let Err(seconds) = taken {
+        tx.commit().await.map_err(internal)?;
+        let message = format!("too many npm logins started from here: retry in {seconds} seconds");
+        let mut response = NpmError(StatusCode::TOO_MANY_REQUESTS, message).into_response();
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        return Err(response);
+    }
     sqlx::query(
         "INSERT INTO registry.web_logins (id, done_hash, expires_at) VALUES ($1, $2, now() + make_interval(mins => $3))",
     )

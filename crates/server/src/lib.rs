@@ -11,6 +11,7 @@ mod error;
 mod extract;
 mod health;
 pub mod limits;
+pub mod listen;
 pub mod metrics;
 mod observe;
 pub mod request_id;
@@ -83,6 +84,9 @@ pub struct HttpSettings {
     /// Templated routes starting with a prefix here get its time limit instead of
     /// `request_timeout` (the registry's uploads of large packages).
     pub route_timeouts: Vec<(String, Duration)>,
+    /// A request's headers must arrive within this of the connection waiting for them (which
+    /// also closes a keep-alive connection idle that long); see [`listen::serve`].
+    pub header_read_timeout: Duration,
 }
 
 impl HttpSettings {
@@ -93,6 +97,7 @@ impl HttpSettings {
             request_timeout,
             quiet_routes: vec!["/auth/verify".to_owned()],
             route_timeouts: Vec::new(),
+            header_read_timeout: Duration::from_secs(30),
         }
     }
 }

@@ -80,7 +80,8 @@ impl ObserveConfig {
 
 pub async fn observe(State(config): State<ObserveConfig>, req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let id = request_id::from_headers(req.headers());
+    let id = request_id::new_id();
+    let claimed = request_id::claimed(req.headers()).map(str::to_owned);
     let method = req.method().clone();
     let matched = req.extensions().get::<MatchedPath>().cloned();
     let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
@@ -88,7 +89,7 @@ pub async fn observe(State(config): State<ObserveConfig>, req: Request, next: Ne
     let span = if quiet {
         tracing::Span::none()
     } else {
-        tracing::info_span!("request", request_id = %id, method = %method, route = %route)
+        tracing::info_span!("request", request_id = %id, client_request_id = claimed.as_deref(), method = %method, route = %route)
     };
 
     let active = config.active(&method);
@@ -124,7 +125,7 @@ pub async fn observe(State(config): State<ObserveConfig>, req: Request, next: Ne
     config.duration(&method, route, status.as_u16()).record(elapsed.as_secs_f64());
     if !(quiet && status.is_success()) {
         let span = if quiet {
-            tracing::info_span!("request", request_id = %id, method = %method, route = %route)
+            tracing::info_span!("request", request_id = %id, client_request_id = claimed.as_deref(), method = %method, route = %route)
         } else {
             span
         };

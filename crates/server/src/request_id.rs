@@ -1,5 +1,7 @@
-//! `x-request-id`: taken from the request when it is a sane token (a gateway's id), else a new
-//! UUIDv7; echoed on the response, recorded on the request's span and in problem bodies.
+//! `x-request-id`: ours, always a new UUIDv7 — answered in the response header and problem
+//! bodies, recorded on the request's span and in audit events. An id the client sent is its
+//! claim, not ours (anyone could send another request's id, or the same one a million times):
+//! when it is a sane token it is logged beside ours as `client_request_id`, and nowhere trusted.
 
 use axum::http::HeaderMap;
 
@@ -37,11 +39,15 @@ pub async fn scope<F: std::future::Future>(id: String, fut: F) -> F::Output {
     REQUEST_ID.scope(id, fut).await
 }
 
-/// The caller's id if it is 1–128 visible ASCII characters, otherwise a fresh one.
-pub fn from_headers(headers: &HeaderMap) -> String {
+/// A fresh id of ours for a request.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// The id the client claims for its request, if it is 1–128 visible ASCII characters.
+pub fn claimed(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(HEADER)
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
-        .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned)
 }

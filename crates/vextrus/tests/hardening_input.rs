@@ -74,7 +74,9 @@ fn operations(doc: &Value) -> Vec<Operation> {
             });
             let query = op["parameters"]
                 .as_array()
-                .map(|ps| ps.iter().filter(|p| p["in"] == "query").map(|p| p["name"].as_str().unwrap().to_owned()).collect())
+                .map(|ps| {
+                    ps.iter().filter(|p| p["in"] == "query").map(|p| p["name"].as_str().unwrap().to_owned()).collect()
+                })
                 .unwrap_or_default();
             ops.push(Operation { method: method.to_uppercase(), path: path.clone(), body, query });
         }
@@ -168,4 +170,39 @@ async fn no_route_answers_5xx_to_nul_bytes_or_oversized_values() {
     let put = app.as_user(&token, Method::PUT, "/npm/@hostile-input%2fx").json(&doc).send().await.unwrap();
     assert_eq!(put.status(), 400);
     eprintln!("{sent} hostile requests, none answered 5xx");
+}
+
+#[tokio::test]
+async fn slow_and_idle_clients_do_not_hold_connections() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut settings = vextrus_server::HttpSettings::new(64 * 1024, std::time::Duration::from_secs(10));
+    settings.header_read_timeout = std::time::Duration::from_secs(1);
+    let app = TestApp::start_with(settings).await;
+    let address = app.base.trim_start_matches("http://").to_owned();
+    let closed_within = |mut stream: tokio::net::TcpStream, seconds: u64| async move {
+        let mut buffer = vec![0u8; 4096];
+        let started = std::time::Instant::now();
+        loop {
+            let read = tokio::time::timeout(std::time::Duration::from_secs(seconds), stream.read(&mut buffer)).await;
+            match read {
+                Ok(Ok(0)) | Ok(Err(_)) => return started.elapsed(),
+                Ok(Ok(_)) => continue, // a 408 or similar before the close is fine
+                Err(_) => panic!("the connection was still open after {seconds} s"),
+            }
+        }
+    };
+    // Headers trickling in, never finished (slowloris).
+    let mut slow = tokio::net::TcpStream::connect(&address).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ").await.unwrap();
+    let took = closed_within(slow, 5).await;
+    assert!(took >= std::time::Duration::from_millis(900), "not before the limit: {took:?}");
+    // A keep-alive connection left idle after its answer.
+    let mut idle = tokio::net::TcpStream::connect(&address).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    let mut answer = vec![0u8; 1024];
+    let n = idle.read(&mut answer).await.unwrap();
+    assert!(String::from_utf8_lossy(&answer[..n]).starts_with("HTTP/1.1 200"));
+    closed_within(idle, 5).await;
+    // And the server serves on.
+    assert_eq!(app.client.get(app.url("/healthz")).send().await.unwrap().status(), 200);
 }

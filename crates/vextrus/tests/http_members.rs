@@ -35,8 +35,11 @@ async fn invitation_creates_the_account_and_the_membership_once() {
     assert_eq!(invitation["email"], "karim@invite.example");
     assert_eq!(invitation["status"], "pending");
     assert!(!invitation.to_string().contains("token"), "the token goes only into the mail");
-    let mail = app.mail_with("karim@invite.example", "invited").await;
-    assert!(mail["subject"].as_str().unwrap().contains("Org invite-co"));
+    let mail = app.mail_with("karim@invite.example", "invitation").await;
+    // The organization's name is its own words: quoted in the body, never in our subject.
+    assert!(!mail["subject"].as_str().unwrap().contains("Org invite-co"));
+    assert!(mail["body"].as_str().unwrap().contains("\"Org invite-co\""), "{mail}");
+    assert!(mail["body"].as_str().unwrap().contains("(@invite-co)"), "{mail}");
     let code = common::code_in(mail["body"].as_str().unwrap());
 
     // No account yet: the details are required.

@@ -56,14 +56,16 @@ pub struct CreateInvitation {
     responses(
         (status = 201, body = Invitation),
         (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "`permission_denied`, `owner_only`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`permission_denied`, `owner_only`, `permission_not_held`, `org_unverified`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`already_member`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`invalid_field`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`invalid_field`, `limit_reached`", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`too_many_mails` to this address; see `Retry-After`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create_invitation(
     permitted: Permitted<InvitationsManage>,
     State(db): State<Database>,
     State(access): State<vextrus_access::Access>,
+    State(limits): State<vextrus_server::Limits>,
     Json(body): Json<CreateInvitation>,
 ) -> Result<(StatusCode, axum::Json<Invitation>), ApiError> {
     let new = NewInvitation {
@@ -74,10 +76,14 @@ pub async fn create_invitation(
         return Err(ApiError::invalid_field("roles", "must name at least one role"));
     }
     let inviter = signed_in_user(permitted.subject()).ok().map(|(user, _)| user);
+    // One address receives only so many invitations an hour, from everyone together.
+    let key = format!("mail:{}", new.email.as_str());
+    super::rate(&db, &key, limits.mails_per_recipient_per_hour, "too_many_mails").await?;
     let mut tx = db.tenant(permitted.tenant()?).await?;
     let org = tenancy::current(&mut tx).await?;
     let actor = Actor::Subject(permitted.subject(), &access);
-    let invitation = invitations::invite(&mut tx, actor, inviter, org.name.as_str(), new).await?;
+    let names = (org.name.as_str(), org.slug.as_str());
+    let invitation = invitations::invite(&mut tx, actor, inviter, names, new, &limits).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, axum::Json(invitation)))
 }

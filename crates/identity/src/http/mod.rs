@@ -88,3 +88,23 @@ fn path_id(text: &str, code: &'static str, what: &str) -> Result<Uuid, ApiError>
 fn field(name: &'static str) -> impl Fn(String) -> ApiError {
     move |message| ApiError::invalid_field(name, message)
 }
+
+/// Takes one from an hourly rate (in its own transaction: a refused or failed attempt counts
+/// too); 429 `code` with `Retry-After` when it is used up.
+pub(crate) async fn rate(
+    db: &vextrus_db::Database,
+    key: &str,
+    per_hour: u32,
+    code: &'static str,
+) -> Result<(), ApiError> {
+    let mut tx = db.system().await?;
+    let taken = vextrus_db::limits::take_rate(&mut tx, key, per_hour, std::time::Duration::from_secs(3600)).await?;
+    tx.commit().await?;
+    taken.map_err(|seconds| {
+        ApiError::too_many(
+            code,
+            format!("At most {per_hour} an hour from here; try again in {seconds} seconds."),
+            seconds,
+        )
+    })
+}

@@ -33,12 +33,18 @@ pub struct ResetAccepted {
     ))]
 pub async fn request_reset(
     State(db): State<Database>,
+    State(limits): State<vextrus_server::Limits>,
     Json(body): Json<ResetRequest>,
 ) -> Result<(StatusCode, axum::Json<ResetAccepted>), ApiError> {
     let email = EmailAddress::parse(&body.email).map_err(field("email"))?;
-    let mut tx = db.system().await?;
-    password_reset::request(&mut tx, &email).await?;
-    tx.commit().await?;
+    // Past the address's hourly mail limit nothing is sent, and the answer stays the same (it
+    // must not tell whether an account has the address).
+    let key = format!("mail:{}", email.as_str());
+    if super::rate(&db, &key, limits.mails_per_recipient_per_hour, "too_many_mails").await.is_ok() {
+        let mut tx = db.system().await?;
+        password_reset::request(&mut tx, &email).await?;
+        tx.commit().await?;
+    }
     let message = "If an account has this address, a reset code is on its way.";
     Ok((StatusCode::ACCEPTED, axum::Json(ResetAccepted { message })))
 }

@@ -59,11 +59,17 @@ pub struct SignedUp {
         (status = 201, body = SignedUp),
         (status = 409, description = "`slug_taken`, `email_taken` or `username_taken`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`invalid_field`", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`too_many_signups` from this address; see `Retry-After`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn sign_up(
     State(db): State<Database>,
+    State(config): State<crate::IdentityConfig>,
+    State(limits): State<vextrus_server::Limits>,
+    client: vextrus_server::ClientAddr,
     Json(body): Json<SignUp>,
 ) -> Result<(StatusCode, axum::Json<SignedUp>), ApiError> {
+    let address = client.ip(config.trust_forwarded_for).map_or_else(|| "unknown".to_owned(), |a| a.to_string());
+    super::rate(&db, &format!("signup:ip:{address}"), limits.signups_per_address_per_hour, "too_many_signups").await?;
     let org = NewOrganization {
         slug: OrgSlug::parse(&body.org.slug).map_err(field("org.slug"))?,
         name: OrgName::parse(&body.org.name).map_err(field("org.name"))?,

@@ -112,16 +112,26 @@ pub async fn token(
     }
     let user_agent =
         headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(|s| s.chars().take(300).collect::<String>());
-    let mut tx = db.system().await?;
-    let result = match request.grant_type.as_deref() {
-        Some("password") => {
-            let (Some(login), Some(password)) = (request.username.as_deref(), request.password.as_deref()) else {
-                return Ok(oauth_error("invalid_request", "The password grant needs username and password."));
-            };
+    // A password attempt is counted (in its own transaction) before anything else holds a
+    // connection: concurrent guesses queue on the counter, not on the pool.
+    let password_attempt = match (request.grant_type.as_deref(), request.username.as_deref()) {
+        (Some("password"), Some(login)) if request.password.is_some() => {
             let keys = ThrottleKeys::new(login, client.ip(config.trust_forwarded_for));
             if let Some(seconds) = throttle::attempt(&db, &keys).await? {
                 return Ok(slow_down(seconds));
             }
+            Some(keys)
+        }
+        _ => None,
+    };
+    let mut tx = db.system().await?;
+    let result = match request.grant_type.as_deref() {
+        Some("password") => {
+            let (Some(login), Some(password), Some(keys)) =
+                (request.username.as_deref(), request.password.as_deref(), password_attempt)
+            else {
+                return Ok(oauth_error("invalid_request", "The password grant needs username and password."));
+            };
             let login = PasswordLogin {
                 login,
                 password,

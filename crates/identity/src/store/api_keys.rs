@@ -151,6 +151,20 @@ pub(crate) async fn revoke(tx: &mut impl Tx, tenant: TenantId, owner: Uuid, id: 
     Ok(done.len() == 1)
 }
 
+/// Revokes every key of a user in every organization (their account changed hands).
+pub(crate) async fn revoke_all_everywhere(tx: &mut SystemTx, owner: Uuid) -> Result<(), DbError> {
+    sqlx::query(
+        "WITH revoked AS (
+             UPDATE identity.api_keys SET revoked_at = now()
+              WHERE owner_id = $1 AND revoked_at IS NULL RETURNING 1)
+         SELECT pg_notify('vextrus_api_keys', 'owner:' || $1::text) WHERE EXISTS (SELECT 1 FROM revoked)",
+    )
+    .bind(owner)
+    .fetch_all(tx.conn())
+    .await?;
+    Ok(())
+}
+
 /// Revokes every key of an owner (a member removed, a service account deleted).
 pub(crate) async fn revoke_all(tx: &mut impl Tx, tenant: TenantId, owner: Uuid) -> Result<(), DbError> {
     sqlx::query(

@@ -69,6 +69,17 @@ pub(crate) async fn insert(
     .await?)
 }
 
+/// Invitations the organization has sent (every state), and those pending now.
+pub(crate) async fn counts(tx: &mut impl Tx, tenant: TenantId) -> Result<(i64, i64), DbError> {
+    Ok(sqlx::query_as(
+        "SELECT count(*), count(*) FILTER (WHERE status = 'pending' AND expires_at > now())
+           FROM identity.invitations WHERE tenant_id = $1",
+    )
+    .bind(tenant)
+    .fetch_one(tx.conn())
+    .await?)
+}
+
 pub(crate) async fn list(tx: &mut impl Tx, tenant: TenantId) -> Result<Vec<Invitation>, DbError> {
     Ok(sqlx::query_as(concat!(
         "SELECT ",

@@ -91,6 +91,16 @@ pub(crate) async fn insert_verification(
     Ok(())
 }
 
+/// Whether any of `users` has verified their email address.
+pub(crate) async fn any_verified(tx: &mut impl Tx, users: &[Uuid]) -> Result<bool, DbError> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM identity.users WHERE id = ANY($1) AND email_verified_at IS NOT NULL)",
+    )
+    .bind(users)
+    .fetch_one(tx.conn())
+    .await?)
+}
+
 pub(crate) async fn mark_email_verified(tx: &mut SystemTx, user: Uuid) -> Result<(), DbError> {
     sqlx::query("UPDATE identity.users SET email_verified_at = COALESCE(email_verified_at, now()) WHERE id = $1")
         .bind(user)

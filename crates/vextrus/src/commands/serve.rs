@@ -87,9 +87,10 @@ pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
             .map(str::to_owned)
             .collect(),
         route_timeouts: vec![("/npm".to_owned(), Duration::from_secs(config.registry.request_timeout_secs))],
+        header_read_timeout: Duration::from_secs(config.http.header_read_timeout_secs),
     };
+    let header_read_timeout = settings.header_read_timeout;
     let (router, _) = vextrus::app(state, settings);
-    let router = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let listener = match tokio::net::TcpListener::bind(config.listen).await {
         Ok(l) => l,
         Err(e) => {
@@ -101,13 +102,6 @@ pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
     };
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "Vextrus Platform listening on http://{addr} (API docs at /docs)");
-    // Answers go out as soon as they are written: without this, a body written after its headers
-    // (a streamed tarball) waits for the client's delayed ACK (~40 ms) under Nagle's algorithm.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "TCP_NODELAY not set");
-        }
-    });
 
     let (stop, stopping) = watch::channel(false);
     tokio::spawn(async move {
@@ -134,8 +128,9 @@ pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
     let supervisor =
         embedded.map(|pg| tokio::spawn(supervise(pg, platform::embedded_options(&config), stopping.clone())));
 
+    // (TCP_NODELAY, header-read and idle limits: see `vextrus_server::listen`.)
     let mut server =
-        tokio::spawn(axum::serve(listener, router).with_graceful_shutdown(stopped(stopping.clone())).into_future());
+        tokio::spawn(vextrus_server::listen::serve(listener, router, header_read_timeout, stopped(stopping.clone())));
     let served = tokio::select! {
         result = &mut server => result,
         () = stopped(stopping.clone()) => match tokio::time::timeout(grace, &mut server).await {

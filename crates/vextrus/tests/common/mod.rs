@@ -73,7 +73,15 @@ pub async fn modules(db: &vextrus_db::Database) -> vextrus::ModuleSettings {
         access,
         retention: Default::default(),
         registry,
-        limits: Default::default(),
+        // Tests sign up many organizations and mail many invitations from one address; the
+        // limits' own tests set them low.
+        limits: vextrus_server::Limits {
+            signups_per_address_per_hour: 1000,
+            web_logins_per_address_per_hour: 1000,
+            mails_per_recipient_per_hour: 1000,
+            invitations_before_verified: 1000,
+            ..Default::default()
+        },
     }
 }
 
@@ -144,16 +152,17 @@ impl TestApp {
     async fn serve(db: TestDb, modules: vextrus::ModuleSettings, settings: HttpSettings) -> Self {
         let auth = modules.auth.clone();
         let state = vextrus::state(db.db.clone(), OperatorToken::new(Some(SecretString::from(TOKEN))), &modules);
+        let header_read_timeout = settings.header_read_timeout;
         let (router, openapi) = vextrus::app(state, settings);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        // Served as `serve` serves (header-read and idle limits, connect info).
         let server = tokio::spawn(async move {
             let shutdown = async move {
                 let _ = stopped.await;
             };
-            axum::serve(listener, service).with_graceful_shutdown(shutdown).await.unwrap()
+            vextrus_server::listen::serve(listener, router, header_read_timeout, shutdown).await.unwrap()
         });
         // The job worker runs as in `serve`, so mail reaches the dev mailbox.
         let worker = Worker::new(
@@ -267,9 +276,17 @@ impl TestApp {
         }
     }
 
+    /// Verifies `email` with the code its sign-up mailed there.
+    pub async fn verify_email(&self, email: &str) {
+        let code = code_in(self.mail_with(email, "Verify").await["body"].as_str().unwrap());
+        let verified =
+            self.client.post(self.url("/v1/verify-email")).json(&json!({"token": code})).send().await.unwrap();
+        assert!(verified.status().is_success(), "{}", verified.text().await.unwrap());
+    }
+
     /// The code of the newest invitation mailed to `email`.
     pub async fn invitation_code(&self, email: &str) -> String {
-        code_in(self.mail_with(email, "invited").await["body"].as_str().unwrap())
+        code_in(self.mail_with(email, "invitation").await["body"].as_str().unwrap())
     }
 
     /// A JSON request with a bearer token that must succeed; its JSON answer.

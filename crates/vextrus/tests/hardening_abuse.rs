@@ -1,0 +1,217 @@
+//! What a stranger who signed up (or did not) must not be able to do: lock an owner out, guess
+//! faster than the throttle allows, flood an inbox, take over an address's invitations, or
+//! create without end.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{PASSWORD, TestApp, problem};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// A platform behind a proxy that sets `X-Forwarded-For`, so each test can speak from many
+/// addresses (and `limits` tuned).
+async fn behind_proxy(tune: impl FnOnce(&mut vextrus_server::Limits)) -> TestApp {
+    let settings = vextrus_server::HttpSettings::new(64 * 1024, Duration::from_secs(10));
+    TestApp::start_configured(settings, |m| {
+        m.identity.trust_forwarded_for = true;
+        m.registry.trust_forwarded = true;
+        tune(&mut m.limits);
+    })
+    .await
+}
+
+async fn sign_in(app: &TestApp, from: &str, login: &str, password: &str) -> u16 {
+    let form = [("grant_type", "password"), ("username", login), ("password", password)];
+    let response = app.client.post(app.url("/oauth/token")).header("x-forwarded-for", from).form(&form).send();
+    response.await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn a_stranger_who_knows_only_the_login_cannot_lock_its_owner_out() {
+    let app = behind_proxy(|_| {}).await;
+    app.sign_up("lockout-co", "owner@lockout.example", "locked-owner").await;
+    // A stranger from many addresses, dozens of wrong guesses each.
+    for attacker in 0..5 {
+        let from = format!("203.0.113.{attacker}");
+        for _ in 0..8 {
+            let status = sign_in(&app, &from, "locked-owner", "wrong-guess-123").await;
+            assert!(status == 400 || status == 429, "{status}");
+        }
+        assert_eq!(sign_in(&app, &from, "locked-owner", PASSWORD).await, 429, "the stranger's address waits");
+    }
+    // The owner, from their own address, signs in at once.
+    assert_eq!(sign_in(&app, "198.51.100.7", "locked-owner", PASSWORD).await, 200);
+}
+
+#[tokio::test]
+async fn concurrent_guesses_get_no_more_tries_than_sequential_ones() {
+    let app = behind_proxy(|_| {}).await;
+    app.sign_up("race-co", "owner@race.example", "race-owner").await;
+    let guesses = (0..32).map(|_| sign_in(&app, "203.0.113.50", "race-owner", "wrong-guess-123"));
+    let statuses = futures_util::future::join_all(guesses).await;
+    let checked = statuses.iter().filter(|s| **s == 400).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(checked + refused, 32, "{statuses:?}");
+    assert!(checked <= 5, "at most the free attempts were checked at once: {checked} of 32 ({statuses:?})");
+}
+
+#[tokio::test]
+async fn second_factor_codes_are_throttled_wherever_they_are_checked() {
+    let app = TestApp::start().await;
+    app.sign_up("code-co", "owner@code.example", "code-owner").await;
+    let token = app.access_token("code-owner", None).await;
+    let started: Value = app.ok_json(&token, Method::POST, "/v1/me/mfa/totp", json!({})).await;
+    assert!(started["secret"].is_string());
+    let mut statuses = Vec::new();
+    for _ in 0..40 {
+        let guess = app.as_user(&token, Method::POST, "/v1/me/mfa/totp/confirm").json(&json!({"code": "000000"}));
+        statuses.push(guess.send().await.unwrap().status().as_u16());
+    }
+    let checked = statuses.iter().filter(|s| **s == 422).count();
+    assert!(checked <= 6, "{checked} codes checked of 40: {statuses:?}");
+    let refused = app.as_user(&token, Method::POST, "/v1/me/mfa/disable").json(&json!({"code": "000000"}));
+    let refused = refused.send().await.unwrap();
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+}
+
+#[tokio::test]
+async fn nobody_is_mail_bombed_and_an_unverified_organization_sends_only_a_few_invitations() {
+    let app = behind_proxy(|l| {
+        l.mails_per_recipient_per_hour = 3;
+        l.invitations_before_verified = 2;
+    })
+    .await;
+    app.sign_up("spam-co", "owner@spam.example", "spam-owner").await;
+    let owner = app.access_token("spam-owner", None).await;
+    let invite = |email: String| {
+        app.as_user(&owner, Method::POST, "/v1/invitations").json(&json!({"email": email, "roles": ["viewer"]})).send()
+    };
+    assert_eq!(invite("one@victim.example".into()).await.unwrap().status(), 201);
+    assert_eq!(invite("two@victim.example".into()).await.unwrap().status(), 201);
+    let third = invite("three@victim.example".into()).await.unwrap();
+    problem(third, 403, "org_unverified").await;
+    // Verified, it may send more — but no address gets more than its hourly share.
+    let mail = app.mail_with("owner@spam.example", "Verify").await;
+    let code = common::code_in(mail["body"].as_str().unwrap());
+    let verified = app.client.post(app.url("/v1/verify-email")).json(&json!({"token": code})).send().await.unwrap();
+    assert!(verified.status().is_success());
+    assert_eq!(invite("one@victim.example".into()).await.unwrap().status(), 201);
+    assert_eq!(invite("one@victim.example".into()).await.unwrap().status(), 201);
+    let bombed = invite("one@victim.example".into()).await.unwrap();
+    assert!(bombed.headers().contains_key("retry-after"));
+    problem(bombed, 429, "too_many_mails").await;
+    // Password resets to one address: the same answer every time, but only so many mails.
+    for _ in 0..6 {
+        let asked = app.client.post(app.url("/v1/password-reset")).json(&json!({"email": "owner@spam.example"}));
+        assert_eq!(asked.send().await.unwrap().status(), 202);
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let pending: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM db.jobs WHERE kind = 'identity.send_password_reset'")
+                .fetch_one(&mut app.db.owner_conn().await)
+                .await
+                .unwrap();
+        if pending == 0 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "reset jobs never ran");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mailbox: Value =
+        app.op(Method::GET, "/v1/dev/mailbox?to=owner@spam.example").send().await.unwrap().json().await.unwrap();
+    let resets =
+        mailbox.as_array().unwrap().iter().filter(|m| m["subject"].as_str().unwrap().contains("Reset")).count();
+    assert_eq!(resets, 3, "six asked, the hourly three sent");
+}
+
+#[tokio::test]
+async fn an_unverified_account_holding_an_address_does_not_receive_its_invitation() {
+    let app = TestApp::start().await;
+    // A stranger signs up with the victim's address (never verified: the code went to the victim).
+    app.sign_up("squatter-co", "victim@example.com", "squatter").await;
+    let squatter = app.access_token("squatter", None).await;
+    let squatter_key = app.api_key(&squatter, &["identity.self.read"]).await;
+    // The victim's employer invites the victim.
+    app.sign_up("employer-co", "boss@employer.example", "boss").await;
+    let boss = app.access_token("boss", None).await;
+    app.ok_json(&boss, Method::POST, "/v1/invitations", json!({"email": "victim@example.com", "roles": ["admin"]}))
+        .await;
+    let code = app.invitation_code("victim@example.com").await;
+    // Holding the code proves the address, but the account's credentials are the squatter's:
+    // the invitee must set their own.
+    let bare = app.client.post(app.url("/v1/invitations/accept")).json(&json!({"token": code})).send();
+    problem(bare.await.unwrap(), 422, "invalid_field").await;
+    let account = json!({"username": "victim-real", "password": "Victims-Own-Secret-2026", "name": "Victim"});
+    let accepted = app.client.post(app.url("/v1/invitations/accept")).json(&json!({"token": code, "user": account}));
+    assert_eq!(accepted.send().await.unwrap().status(), 200);
+    // The squatter's password, refresh token and key are finished; the victim signs in.
+    let (status, _) = app.token(&[("grant_type", "password"), ("username", "squatter"), ("password", PASSWORD)]).await;
+    assert_eq!(status, 400, "the squatter's password no longer works");
+    assert_eq!(app.as_user(&squatter_key, Method::GET, "/v1/me").send().await.unwrap().status(), 401);
+    let (status, _) = app
+        .token(&[
+            ("grant_type", "password"),
+            ("username", "victim@example.com"),
+            ("password", "Victims-Own-Secret-2026"),
+            ("org", "employer-co"),
+        ])
+        .await;
+    assert_eq!(status, 200);
+}
+
+/// The body of the `i`-th creation of something.
+type CreateBody = fn(usize) -> Value;
+
+#[tokio::test]
+async fn what_strangers_create_has_limits() {
+    let app = behind_proxy(|l| {
+        l.api_keys_per_owner = 2;
+        l.roles_per_org = 2;
+        l.service_accounts_per_org = 2;
+        l.webhooks_per_org = 2;
+        l.signups_per_address_per_hour = 3;
+        l.web_logins_per_address_per_hour = 2;
+    })
+    .await;
+    app.sign_up("limited-co", "owner@limited.example", "limited-owner").await;
+    let owner = app.access_token("limited-owner", None).await;
+    let creations: [(&str, CreateBody); 4] = [
+        ("/v1/me/api-keys", |i| json!({"name": format!("k{i}")})),
+        ("/v1/roles", |i| json!({"key": format!("r{i}"), "name": "R", "permissions": []})),
+        ("/v1/service-accounts", |i| json!({"name": format!("s{i}"), "roles": ["viewer"]})),
+        ("/v1/registry/webhooks", |i| json!({"url": format!("https://hooks.example/{i}")})),
+    ];
+    for (path, body) in &creations {
+        // Concurrent creations cannot slip past the count together.
+        let attempts = (0..6).map(|i| app.as_user(&owner, Method::POST, path).json(&body(i)).send());
+        let statuses: Vec<u16> =
+            futures_util::future::join_all(attempts).await.into_iter().map(|r| r.unwrap().status().as_u16()).collect();
+        assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 2, "{path}: {statuses:?}");
+        assert_eq!(statuses.iter().filter(|s| **s == 422).count(), 4, "{path}: {statuses:?}");
+        let over = app.as_user(&owner, Method::POST, path).json(&body(99)).send().await.unwrap();
+        let problem = problem(over, 422, "limit_reached").await;
+        assert!(problem["detail"].as_str().unwrap().contains("limits."), "{problem}");
+    }
+    // Sign-ups from one address.
+    let signup = |i: usize| {
+        let body = json!({"org": {"slug": format!("flood-{i}"), "name": "Flood"},
+                          "user": {"email": format!("f{i}@flood.example"), "username": format!("flood{i}"),
+                                   "password": PASSWORD, "name": "F"}});
+        app.client.post(app.url("/v1/signup")).header("x-forwarded-for", "203.0.113.99").json(&body).send()
+    };
+    for i in 0..3 {
+        assert_eq!(signup(i).await.unwrap().status(), 201);
+    }
+    problem(signup(3).await.unwrap(), 429, "too_many_signups").await;
+    // Anonymous npm web-login starts from one address.
+    let start = || app.client.post(app.url("/npm/-/v1/login")).header("x-forwarded-for", "203.0.113.98").send();
+    assert_eq!(start().await.unwrap().status(), 200);
+    assert_eq!(start().await.unwrap().status(), 200);
+    let refused = start().await.unwrap();
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+}

@@ -29,19 +29,27 @@ pub struct Limits {
     pub pending_invitations_per_org: u32,
 }
 
+/// As configured (`[limits]`).
+impl From<&vextrus_config::LimitsConfig> for Limits {
+    fn from(l: &vextrus_config::LimitsConfig) -> Self {
+        Self {
+            signups_per_address_per_hour: l.signups_per_address_per_hour,
+            api_keys_per_owner: l.api_keys_per_owner,
+            roles_per_org: l.roles_per_org,
+            service_accounts_per_org: l.service_accounts_per_org,
+            webhooks_per_org: l.webhooks_per_org,
+            web_logins_per_address_per_hour: l.web_logins_per_address_per_hour,
+            mails_per_recipient_per_hour: l.mails_per_recipient_per_hour,
+            invitations_before_verified: l.invitations_before_verified,
+            pending_invitations_per_org: l.pending_invitations_per_org,
+        }
+    }
+}
+
+/// The configuration's defaults.
 impl Default for Limits {
     fn default() -> Self {
-        Self {
-            signups_per_address_per_hour: 10,
-            api_keys_per_owner: 50,
-            roles_per_org: 100,
-            service_accounts_per_org: 50,
-            webhooks_per_org: 20,
-            web_logins_per_address_per_hour: 30,
-            mails_per_recipient_per_hour: 5,
-            invitations_before_verified: 3,
-            pending_invitations_per_org: 500,
-        }
+        Self::from(&vextrus_config::LimitsConfig::default())
     }
 }
 

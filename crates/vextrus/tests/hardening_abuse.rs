@@ -108,19 +108,7 @@ async fn nobody_is_mail_bombed_and_an_unverified_organization_sends_only_a_few_i
         let asked = app.client.post(app.url("/v1/password-reset")).json(&json!({"email": "owner@spam.example"}));
         assert_eq!(asked.send().await.unwrap().status(), 202);
     }
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let pending: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM db.jobs WHERE kind = 'identity.send_password_reset'")
-                .fetch_one(&mut app.db.owner_conn().await)
-                .await
-                .unwrap();
-        if pending == 0 {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "reset jobs never ran");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    app.jobs_done("identity.send_password_reset").await;
     let mailbox: Value =
         app.op(Method::GET, "/v1/dev/mailbox?to=owner@spam.example").send().await.unwrap().json().await.unwrap();
     let resets =

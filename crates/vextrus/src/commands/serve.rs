@@ -69,7 +69,7 @@ pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
                 vextrus_registry::AddUser { org: org.to_owned(), role: config.registry.adduser_role.clone() }
             }),
         },
-        limits: limits(&config.limits),
+        limits: vextrus_server::Limits::from(&config.limits),
     };
     if modules.identity.dev_mailbox {
         tracing::info!("dev mailbox on: mail is kept in the database (GET /v1/dev/mailbox), not sent");
@@ -236,20 +236,6 @@ async fn prepare(config: &Config, args: &ServeArgs, options: &vextrus_db::Databa
     }
     options.check_roles().await.context("checking database roles")?;
     Database::connect(options).await.context("connecting the database pools")
-}
-
-fn limits(l: &vextrus_config::LimitsConfig) -> vextrus_server::Limits {
-    vextrus_server::Limits {
-        signups_per_address_per_hour: l.signups_per_address_per_hour,
-        api_keys_per_owner: l.api_keys_per_owner,
-        roles_per_org: l.roles_per_org,
-        service_accounts_per_org: l.service_accounts_per_org,
-        webhooks_per_org: l.webhooks_per_org,
-        web_logins_per_address_per_hour: l.web_logins_per_address_per_hour,
-        mails_per_recipient_per_hour: l.mails_per_recipient_per_hour,
-        invitations_before_verified: l.invitations_before_verified,
-        pending_invitations_per_org: l.pending_invitations_per_org,
-    }
 }
 
 fn worker_options(config: &Config, grace: Duration) -> WorkerOptions {

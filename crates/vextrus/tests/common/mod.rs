@@ -276,6 +276,23 @@ impl TestApp {
         }
     }
 
+    /// Waits until no job of `kind` is queued or running (every one has run).
+    pub async fn jobs_done(&self, kind: &str) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM db.jobs WHERE kind = $1 AND state <> 'dead'")
+                .bind(kind)
+                .fetch_one(&mut self.db.owner_conn().await)
+                .await
+                .unwrap();
+            if pending == 0 {
+                return;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{kind} jobs never ran");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Verifies `email` with the code its sign-up mailed there.
     pub async fn verify_email(&self, email: &str) {
         let code = code_in(self.mail_with(email, "Verify").await["body"].as_str().unwrap());

@@ -215,6 +215,26 @@ pub struct Proxy {
     keys: tokio::sync::Mutex<HashMap<String, (Instant, Vec<crate::signing::PublicKey>)>>,
 }
 
+/// The largest packument taken from an upstream (the npm registry's largest are tens of MiB).
+const MAX_UPSTREAM_PACKUMENT: usize = 128 << 20;
+/// The largest audit answer taken from an upstream.
+const MAX_UPSTREAM_AUDIT: usize = 64 << 20;
+
+/// An upstream's body, read as it arrives and refused past `cap` bytes (whatever its
+/// `Content-Length` said: that sizes nothing here).
+async fn read_capped(response: reqwest::Response, cap: usize) -> Result<Bytes, String> {
+    let mut body = bytes::BytesMut::new();
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| e.without_url().to_string())?;
+        if body.len() + chunk.len() > cap {
+            return Err(format!("the upstream's answer is larger than {cap} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
 /// How long an uplink's signing keys are used before they are fetched again.
 const KEYS_MAXAGE: Duration = Duration::from_secs(3600);
 
@@ -309,8 +329,7 @@ impl Proxy {
                     self.answered(uplink);
                     let status = response.status().as_u16();
                     let kind = response.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
-                    let body =
-                        response.bytes().await.map_err(|e| ProxyError::Unavailable(e.without_url().to_string()))?;
+                    let body = read_capped(response, MAX_UPSTREAM_AUDIT).await.map_err(ProxyError::Unavailable)?;
                     return Ok((status, kind, body));
                 }
                 Ok(response) => {
@@ -532,11 +551,11 @@ impl Proxy {
                 continue;
             }
             let etag = response.headers().get("etag").and_then(|v| v.to_str().ok()).map(str::to_owned);
-            let raw = match tokio::time::timeout(uplink.timeout, response.bytes()).await {
+            let raw = match tokio::time::timeout(uplink.timeout, read_capped(response, MAX_UPSTREAM_PACKUMENT)).await {
                 Ok(Ok(raw)) => raw,
                 Ok(Err(e)) => {
-                    self.failed(uplink, "the body broke off");
-                    unreachable.push(format!("{}: {}", uplink.name, e.without_url()));
+                    self.failed(uplink, "the body broke off or was too large");
+                    unreachable.push(format!("{}: {e}", uplink.name));
                     continue;
                 }
                 Err(_) => {

@@ -230,3 +230,60 @@ async fn memory_stays_flat_while_anonymous_requests_vary_the_host_of_a_large_pub
         assert!(url.starts_with("http://localhost/"), "{url}");
     }
 }
+
+#[tokio::test]
+async fn a_failing_webhook_endpoint_backs_off_as_a_whole_without_spending_deliveries() {
+    use axum::routing::post;
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = hits.clone();
+    let receiver = axum::Router::new().route(
+        "/down",
+        post(move || {
+            let counter = counter.clone();
+            async move {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                axum::http::StatusCode::SERVICE_UNAVAILABLE
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/down", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, receiver).await.unwrap() });
+
+    let app = TestApp::start().await;
+    let owner = app.vextrus().await;
+    app.ok_json(&owner, Method::POST, "/v1/registry/webhooks", json!({"url": url})).await;
+    let name = "@vextrus/noisy";
+    for i in 0..8 {
+        let version = format!("1.0.{i}");
+        let manifest = json!({"name": name, "version": version});
+        let tarball = raw_tarball(&[entry("package/package.json", manifest.to_string().as_bytes())]);
+        assert_eq!(put(&app, &owner, name, &publish_doc(name, &version, manifest, &tarball)).await.0, 201);
+    }
+    // Eight deliveries to one dead endpoint: after three failures in a row it backs off, and the
+    // rest wait with it instead of each knocking.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let deferred = loop {
+        let rows: Vec<(i32, Option<String>)> =
+            sqlx::query_as("SELECT attempts, last_error FROM db.jobs WHERE kind = 'registry.deliver_webhook'")
+                .fetch_all(&mut app.db.owner_conn().await)
+                .await
+                .unwrap();
+        let deferred = rows
+            .iter()
+            .filter(|(attempts, error)| *attempts == 0 && error.as_deref().is_some_and(|e| e.contains("backing off")))
+            .count();
+        if deferred > 0 {
+            break deferred;
+        }
+        assert!(std::time::Instant::now() < deadline, "no delivery was deferred: {rows:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let (failures, down): (i32, bool) = sqlx::query_as("SELECT failures, down_until > now() FROM registry.webhooks")
+        .fetch_one(&mut app.db.owner_conn().await)
+        .await
+        .unwrap();
+    assert!(failures >= 3 && down, "failures {failures}, down {down}");
+    let knocked = hits.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(knocked < 8, "{knocked} deliveries reached the dead endpoint; {deferred} waited");
+}

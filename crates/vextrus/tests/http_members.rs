@@ -203,7 +203,9 @@ async fn concurrent_demotions_cannot_remove_every_owner() {
     let (a, b) = tokio::join!(demote(one.clone(), two_id.clone()), demote(two.clone(), one_id.clone()));
     let mut statuses = [a, b];
     statuses.sort();
-    assert_eq!(statuses, [200, 409]);
+    // The loser is refused either as the last owner (both read each other as owners) or, when
+    // its own demotion committed first, as no longer an owner (its token is held to its roles now).
+    assert!(statuses == [200, 409] || statuses == [200, 403], "{statuses:?}");
     let owners: i64 = sqlx::query_scalar("SELECT count(*) FROM access.assignments WHERE role = 'owner'")
         .fetch_one(&mut app.db.owner_conn().await)
         .await

@@ -20,6 +20,8 @@ pub enum IdentityError {
     InvitationInvalid,
     #[error("no account has this address yet; the invitation needs new account details")]
     AccountRequired,
+    #[error("the password {0}")]
+    InvalidPassword(String),
     #[error("the account with this address never proved it; the invitee sets its credentials")]
     AccountUnproven,
     #[error("the address already belongs to a member")]
@@ -76,6 +78,7 @@ impl From<IdentityError> for ApiError {
                 "invitation_invalid",
                 "The invitation is unknown, was already used or revoked, or has expired; ask for a new one.",
             ),
+            IdentityError::InvalidPassword(message) => ApiError::invalid_field("password", message),
             IdentityError::AccountUnproven => ApiError::invalid_field(
                 "user",
                 "an account with this address exists but never verified it, so whoever made it may not own it: \

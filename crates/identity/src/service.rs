@@ -162,13 +162,26 @@ pub async fn import_user(
 
 /// Uses a verification token; the address it was sent to becomes verified. Users are global,
 /// so the event goes to the platform's chain.
-pub async fn verify_email(tx: &mut SystemTx, token: &str) -> Result<uuid::Uuid, IdentityError> {
+/// Verifies an email address with the code mailed to it. The verifier also gives the account's
+/// password: the one it has (then nothing else changes), or a new one — then whoever holds the
+/// address has claimed an account someone else may have made with it: the password is replaced
+/// and every session and API key the account had ends. Answers the user and whether it was
+/// claimed.
+pub async fn verify_email(tx: &mut SystemTx, token: &str, password: &str) -> Result<(uuid::Uuid, bool), IdentityError> {
     let user = store::consume_verification(tx, &sha256(token)).await?.ok_or(IdentityError::InvalidToken)?;
+    let stored = store::password_hash_of(tx, user).await?;
+    let claimed = !crate::password::verify_async(password, stored.as_deref()).await;
+    if claimed {
+        let new = Password::parse(password).map_err(IdentityError::InvalidPassword)?;
+        store::password_resets::set_password(tx, user, &new.hash_async().await).await?;
+        store::api_keys::revoke_all_everywhere(tx, user).await?;
+    }
     let actor = Actor::new(ActorKind::User, Some(user), None);
-    let event =
-        NewEvent::new(vextrus_db::TenantId::PLATFORM, actor, "identity.email.verify").target(Target::new("user", user));
+    let event = NewEvent::new(vextrus_db::TenantId::PLATFORM, actor, "identity.email.verify")
+        .target(Target::new("user", user))
+        .metadata(serde_json::json!({"claimed": claimed, "sessions_revoked": claimed}));
     vextrus_audit::record(tx, event).await?;
-    Ok(user)
+    Ok((user, claimed))
 }
 
 pub async fn dev_mailbox(tx: &mut SystemTx, recipient: Option<&str>) -> Result<Vec<store::MailMessage>, IdentityError> {

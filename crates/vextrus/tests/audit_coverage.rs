@@ -109,7 +109,7 @@ async fn every_mutating_route_records_an_event() {
         "POST /v1/verify-email",
         "/v1/verify-email",
         None,
-        Body::Json(json!({"token": code_mail})),
+        Body::Json(json!({"token": code_mail, "password": PASSWORD})),
         expect("identity.email.verify", Some(&owner_id), Some(&owner_id)),
     )
     .await;

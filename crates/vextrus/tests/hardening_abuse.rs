@@ -96,7 +96,13 @@ async fn nobody_is_mail_bombed_and_an_unverified_organization_sends_only_a_few_i
     // Verified, it may send more — but no address gets more than its hourly share.
     let mail = app.mail_with("owner@spam.example", "Verify").await;
     let code = common::code_in(mail["body"].as_str().unwrap());
-    let verified = app.client.post(app.url("/v1/verify-email")).json(&json!({"token": code})).send().await.unwrap();
+    let verified = app
+        .client
+        .post(app.url("/v1/verify-email"))
+        .json(&json!({"token": code, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
     assert!(verified.status().is_success());
     assert_eq!(invite("one@victim.example".into()).await.unwrap().status(), 201);
     assert_eq!(invite("one@victim.example".into()).await.unwrap().status(), 201);
@@ -131,7 +137,8 @@ async fn an_unverified_account_holding_an_address_does_not_receive_its_invitatio
     let code = app.invitation_code("victim@example.com").await;
     // Holding the code proves the address, but the account's credentials are the squatter's:
     // the invitee must set their own.
-    let bare = app.client.post(app.url("/v1/invitations/accept")).json(&json!({"token": code})).send();
+    let bare =
+        app.client.post(app.url("/v1/invitations/accept")).json(&json!({"token": code, "password": PASSWORD})).send();
     problem(bare.await.unwrap(), 422, "invalid_field").await;
     let account = json!({"username": "victim-real", "password": "Victims-Own-Secret-2026", "name": "Victim"});
     let accepted = app.client.post(app.url("/v1/invitations/accept")).json(&json!({"token": code, "user": account}));
@@ -202,4 +209,46 @@ async fn what_strangers_create_has_limits() {
     let refused = start().await.unwrap();
     assert_eq!(refused.status(), 429);
     assert!(refused.headers().contains_key("retry-after"));
+}
+
+#[tokio::test]
+async fn whoever_proves_the_address_by_its_code_owns_the_account() {
+    let app = TestApp::start().await;
+    // The honest case: the code and the account's own password; nothing else changes.
+    app.sign_up("honest-co", "honest@example.com", "honest").await;
+    let session = app.login_to("honest", None).await;
+    let code = common::code_in(app.mail_with("honest@example.com", "Verify").await["body"].as_str().unwrap());
+    let verified = app.client.post(app.url("/v1/verify-email")).json(&json!({"token": code, "password": PASSWORD}));
+    let verified: Value = verified.send().await.unwrap().json().await.unwrap();
+    assert_eq!((verified["verified"].as_bool(), verified["claimed"].as_bool()), (Some(true), Some(false)));
+    let refresh = session["refresh_token"].as_str().unwrap();
+    let (status, _) = app.token(&[("grant_type", "refresh_token"), ("refresh_token", refresh)]).await;
+    assert_eq!(status, 200, "the honest user's session goes on");
+
+    // A squatter signed up with someone else's address; its holder verifies with a password of
+    // their own: the account is theirs, and the squatter's password, session and key are done.
+    app.sign_up("squat-co", "victim2@example.com", "squatter2").await;
+    let squatter = app.login_to("squatter2", None).await;
+    let key = app.api_key(squatter["access_token"].as_str().unwrap(), &["identity.self.read"]).await;
+    let code = common::code_in(app.mail_with("victim2@example.com", "Verify").await["body"].as_str().unwrap());
+    let weak = app.client.post(app.url("/v1/verify-email")).json(&json!({"token": code, "password": "password"}));
+    problem(weak.send().await.unwrap(), 422, "invalid_field").await;
+    let claim = json!({"token": code, "password": "Victim-Two-Owns-This-2026"});
+    let claimed: Value =
+        app.client.post(app.url("/v1/verify-email")).json(&claim).send().await.unwrap().json().await.unwrap();
+    assert_eq!(claimed["claimed"], true, "{claimed}");
+    let (status, _) = app.token(&[("grant_type", "password"), ("username", "squatter2"), ("password", PASSWORD)]).await;
+    assert_eq!(status, 400);
+    let refresh = squatter["refresh_token"].as_str().unwrap();
+    let (status, _) = app.token(&[("grant_type", "refresh_token"), ("refresh_token", refresh)]).await;
+    assert_eq!(status, 400, "the squatter's session ended");
+    assert_eq!(app.as_user(&key, Method::GET, "/v1/me").send().await.unwrap().status(), 401);
+    let (status, _) = app
+        .token(&[
+            ("grant_type", "password"),
+            ("username", "victim2@example.com"),
+            ("password", "Victim-Two-Owns-This-2026"),
+        ])
+        .await;
+    assert_eq!(status, 200);
 }

@@ -110,6 +110,15 @@ pub(crate) async fn mark_email_verified(tx: &mut SystemTx, user: Uuid) -> Result
 }
 
 /// Uses the token (once) and marks the address verified if it is still the user's address.
+/// A user's stored password hash (none for accounts without a password).
+pub(crate) async fn password_hash_of(tx: &mut SystemTx, user: Uuid) -> Result<Option<String>, DbError> {
+    Ok(sqlx::query_scalar("SELECT password_hash FROM identity.users WHERE id = $1")
+        .bind(user)
+        .fetch_optional(tx.conn())
+        .await?
+        .flatten())
+}
+
 pub(crate) async fn consume_verification(tx: &mut SystemTx, token_hash: &[u8]) -> Result<Option<Uuid>, DbError> {
     let user: Option<Uuid> = sqlx::query_scalar(
         "UPDATE identity.email_verifications SET used_at = now()

@@ -296,8 +296,13 @@ impl TestApp {
     /// Verifies `email` with the code its sign-up mailed there.
     pub async fn verify_email(&self, email: &str) {
         let code = code_in(self.mail_with(email, "Verify").await["body"].as_str().unwrap());
-        let verified =
-            self.client.post(self.url("/v1/verify-email")).json(&json!({"token": code})).send().await.unwrap();
+        let verified = self
+            .client
+            .post(self.url("/v1/verify-email"))
+            .json(&json!({"token": code, "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
         assert!(verified.status().is_success(), "{}", verified.text().await.unwrap());
     }
 

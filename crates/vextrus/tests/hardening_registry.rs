@@ -223,7 +223,8 @@ async fn memory_stays_flat_while_anonymous_requests_vary_the_host_of_a_large_pub
     }
     assert_eq!(caches.packument_bytes(), held, "one copy serves every Host");
     let grown = resident_bytes().saturating_sub(before);
-    assert!(grown < 64 << 20, "resident memory grew by {} MiB over 3,000 hosts", grown >> 20);
+    // (The process is shared with this file's other tests; one copy per Host would be ~900 MiB.)
+    assert!(grown < 128 << 20, "resident memory grew by {} MiB over 3,000 hosts", grown >> 20);
     // A host that is no plain authority is not echoed into the document.
     let odd: Value = get("a\"b.example".into()).await.unwrap().json().await.unwrap_or_default();
     if let Some(url) = odd["versions"]["1.0.0"]["dist"]["tarball"].as_str() {

@@ -134,7 +134,7 @@ async fn setup(dir: &std::path::Path) -> anyhow::Result<Setup> {
         display_name: vextrus_identity::model::DisplayName::parse("Bench").map_err(anyhow::Error::msg)?,
         password: vextrus_identity::password::Password::parse("Bench-Password-2026").map_err(anyhow::Error::msg)?,
     };
-    vextrus_identity::service::sign_up(&mut tx, org, user).await?;
+    vextrus_identity::service::create_with_owner(&mut tx, org, user).await?;
     let login = vextrus_identity::tokens::PasswordLogin {
         login: "bench",
         password: "Bench-Password-2026",

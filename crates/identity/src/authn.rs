@@ -86,11 +86,18 @@ impl IdentityAuthenticator {
         if !matches!(subject.kind, SubjectKind::User | SubjectKind::ServiceAccount) {
             return Ok(subject);
         }
-        let Some(roles) = self.0.auth.standing.roles(&self.0.db, tenant, subject.id).await? else {
+        let Some(held) = self.0.auth.standing.held(&self.0.db, tenant, subject.id).await? else {
             return Err(ApiError::unauthorized(
                 "This credential's holder no longer belongs to the organization (or is disabled).",
             ));
         };
+        if subject.session.is_some_and(|session| !held.admits(session)) {
+            return Err(ApiError::unauthorized(
+                "This session has ended (the account's password was reset, or its address's holder claimed it); \
+                 sign in again.",
+            ));
+        }
+        let roles = held.roles;
         if roles[..] != subject.roles[..] {
             subject.roles = roles;
         }

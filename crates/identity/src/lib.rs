@@ -53,6 +53,7 @@ pub const MIGRATIONS: ModuleMigrations = ModuleMigrations {
             name: "api_key_networks",
             sql: include_str!("../migrations/0008_api_key_networks.sql"),
         },
+        Migration { version: 9, name: "pending_signups", sql: include_str!("../migrations/0009_pending_signups.sql") },
     ],
 };
 

@@ -7,12 +7,12 @@ use vextrus_access::RoleKey;
 use vextrus_access::service::Actor as AccessActor;
 use vextrus_audit::{Actor, ActorKind, NewEvent, Target};
 use vextrus_db::SystemTx;
-use vextrus_db::jobs::{self, Job};
-use vextrus_tenancy::model::NewOrganization;
-use vextrus_tenancy::{Organization, service as tenancy};
+use vextrus_db::jobs;
+use vextrus_tenancy::model::{NewOrganization, OrgRef};
+use vextrus_tenancy::{OrgName, OrgSlug, Organization, service as tenancy};
 
 use crate::IdentityError;
-use crate::jobs::SendVerificationEmail;
+use crate::jobs::{SendSignUpCode, SendSignUpNotice, SendVerificationEmail};
 use crate::model::{DisplayName, EmailAddress, PhoneNumberBd, Username};
 use crate::password::Password;
 use crate::store::{self, NewUserRow, User};
@@ -31,33 +31,151 @@ pub struct NewUser {
 
 /// Creates the organization and its owner together, and sends (through the job queue, in the
 /// same transaction) the link that verifies the owner's email address.
-pub async fn sign_up(
+/// Asks to sign up `org` with its owner `user`. Nothing is created until the address is proved,
+/// and the answer is the same whether or not the address (or the username) is taken: the
+/// address's holder learns by mail — a code that completes the sign-up
+/// ([`complete_sign_up`]), or, when the address already has an account, a reminder to sign in.
+/// Only the organization's slug, a public name, must be free now. `mail` is false past the
+/// address's hourly mail limit: then nothing is sent (and nothing kept).
+pub async fn request_sign_up(
+    tx: &mut SystemTx,
+    org: &NewOrganization,
+    user: &NewUser,
+    password_hash: &str,
+    mail: bool,
+) -> Result<(), IdentityError> {
+    if tenancy::get(tx, &OrgRef::Slug(org.slug.clone())).await.is_ok() {
+        return Err(vextrus_tenancy::TenancyError::SlugTaken(org.slug.to_string()).into());
+    }
+    let existing = store::credentials(tx, user.email.as_str()).await?.is_some();
+    if mail && existing {
+        jobs::enqueue(tx, &SendSignUpNotice { to: user.email.to_string() }).await?;
+    } else if mail {
+        let token = random_token();
+        let pending = store::signups::NewPending {
+            token_hash: &sha256(&token),
+            email: user.email.as_str(),
+            org_slug: org.slug.as_str(),
+            org_name: org.name.as_str(),
+            username: user.username.as_str(),
+            display_name: user.display_name.as_str(),
+            phone: user.phone.as_ref().map(PhoneNumberBd::as_str),
+            password_hash,
+            expires_at: Utc::now() + VERIFICATION_TTL,
+        };
+        store::signups::insert(tx, pending).await?;
+        let job = SendSignUpCode {
+            to: user.email.to_string(),
+            name: user.display_name.as_str().to_owned(),
+            organization: org.name.as_str().to_owned(),
+            slug: org.slug.to_string(),
+            token,
+        };
+        jobs::enqueue(tx, &job).await?;
+    }
+    // Who asked, for the platform's operators (an anonymous caller, named by the address).
+    let actor = Actor::new(ActorKind::Anonymous, None, Some(user.email.to_string()));
+    let event = NewEvent::new(vextrus_db::TenantId::PLATFORM, actor, "identity.signup.request")
+        .target(Target::new("organization_slug", org.slug.as_str()))
+        .metadata(serde_json::json!({"email": user.email, "existing_account": existing, "mailed": mail}));
+    vextrus_audit::record(tx, event).await?;
+    Ok(())
+}
+
+/// A different username or organization slug to complete a sign-up with, when the one asked
+/// for was taken in the meantime (the code stays usable after such a refusal).
+#[derive(Debug, Default)]
+pub struct SignUpChanges {
+    pub username: Option<Username>,
+    pub org_slug: Option<OrgSlug>,
+}
+
+/// Completes a sign-up with the code mailed to its address: the organization and its owner
+/// (address verified) are created now. The code's holder gives the account's password — the
+/// one asked with, or a new one (whoever proves the address decides the account's password, so
+/// a stranger who asked with someone else's address never holds the account).
+pub async fn complete_sign_up(
+    tx: &mut SystemTx,
+    token: &str,
+    password: &str,
+    changes: SignUpChanges,
+) -> Result<(Organization, User), IdentityError> {
+    let pending = store::signups::take(tx, &sha256(token)).await?.ok_or(IdentityError::InvalidToken)?;
+    let password_hash = if crate::password::verify_async(password, Some(&pending.password_hash)).await {
+        pending.password_hash.clone()
+    } else {
+        Password::parse(password).map_err(IdentityError::InvalidPassword)?.hash_async().await
+    };
+    // What was kept passed the same checks when it was asked for.
+    let kept = |_| IdentityError::InvalidToken;
+    let org = NewOrganization {
+        slug: match changes.org_slug {
+            Some(slug) => slug,
+            None => OrgSlug::parse(&pending.org_slug).map_err(kept)?,
+        },
+        name: OrgName::parse(&pending.org_name).map_err(kept)?,
+        settings: Default::default(),
+    };
+    let email = EmailAddress::parse(&pending.email).map_err(kept)?;
+    let username = match changes.username {
+        Some(username) => username,
+        None => Username::parse(&pending.username).map_err(kept)?,
+    };
+    let phone = pending.phone.as_deref().map(PhoneNumberBd::parse).transpose().map_err(kept)?;
+    let display_name = DisplayName::parse(&pending.display_name).map_err(kept)?;
+    let owner = NewOwner { email, username, phone, display_name, password_hash };
+    found(tx, org, owner, "signup_code").await
+}
+
+/// An organization and its owner whose address whoever calls vouches for (an operator's tool,
+/// a benchmark's set-up): what a completed sign-up creates.
+pub async fn create_with_owner(
     tx: &mut SystemTx,
     org: NewOrganization,
     user: NewUser,
 ) -> Result<(Organization, User), IdentityError> {
-    let locale = org.settings.locale.unwrap_or_default();
-    // Nobody is signed in yet: the organization is created by an anonymous caller (named by
-    // the username they asked for), and the account by itself.
-    let requester = Actor::new(ActorKind::Anonymous, None, Some(user.username.as_str().to_owned()));
-    let org = tenancy::create(tx, org, requester).await?;
     let password_hash = user.password.hash_async().await;
+    let NewUser { email, username, phone, display_name, .. } = user;
+    found(tx, org, NewOwner { email, username, phone, display_name, password_hash }, "caller").await
+}
+
+struct NewOwner {
+    email: EmailAddress,
+    username: Username,
+    phone: Option<PhoneNumberBd>,
+    display_name: DisplayName,
+    password_hash: String,
+}
+
+/// Creates `org` and its owner, whose address `proof` proved.
+async fn found(
+    tx: &mut SystemTx,
+    org: NewOrganization,
+    owner: NewOwner,
+    proof: &str,
+) -> Result<(Organization, User), IdentityError> {
+    let locale = org.settings.locale.unwrap_or_default();
+    // The organization is created by its owner-to-be (named by their username), the account by
+    // itself.
+    let requester = Actor::new(ActorKind::Anonymous, None, Some(owner.username.as_str().to_owned()));
+    let org = tenancy::create(tx, org, requester).await?;
     let row = NewUserRow {
-        email: &user.email,
-        username: &user.username,
-        phone: user.phone.as_ref(),
-        display_name: &user.display_name,
+        email: &owner.email,
+        username: &owner.username,
+        phone: owner.phone.as_ref(),
+        display_name: &owner.display_name,
         locale: locale.as_str(),
-        password_hash: &password_hash,
+        password_hash: &owner.password_hash,
     };
     let (created, _) = join(tx, org.id, row, RoleKey::owner()).await?;
+    store::mark_email_verified(tx, created.id).await?;
+    let created = store::user(tx, created.id).await?.unwrap_or(created);
     let actor = Actor::new(ActorKind::User, Some(created.id), Some(created.username.clone()));
     let event = NewEvent::new(org.id, actor, "identity.user.signup")
         .target(Target::new("user", created.id))
-        .metadata(serde_json::json!({"email": created.email, "roles": ["owner"]}));
+        .metadata(serde_json::json!({"email": created.email, "roles": ["owner"], "email_proved_by": proof}));
     vextrus_audit::record(tx, event).await?;
-    send_verification(tx, &created, &user.email).await?;
-    tracing::info!(org = %org.id, user = %created.id, kind = SendVerificationEmail::KIND, "signed up");
+    tracing::info!(org = %org.id, user = %created.id, "signed up");
     Ok((org, created))
 }
 

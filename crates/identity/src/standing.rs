@@ -18,18 +18,39 @@ use vextrus_db::{Database, DbError, Expiring, Reload, TenantId, Tx};
 /// The roles a subject holds now (empty: none until a second factor is enrolled).
 pub type Roles = Arc<[Box<str>]>;
 
+/// What a subject that belongs to an organization holds there now.
+#[derive(Debug, Clone)]
+pub struct Held {
+    pub roles: Roles,
+    /// A user's sessions begun before this (milliseconds since the epoch) have ended: their
+    /// password was reset, or the holder of their address claimed the account.
+    sessions_from_ms: Option<i64>,
+}
+
+impl Held {
+    /// Whether a user's access token of `session` may still be used. Session ids are UUIDv7:
+    /// they carry the moment the session began.
+    pub fn admits(&self, session: Uuid) -> bool {
+        let Some(from) = self.sessions_from_ms else { return true };
+        session.get_timestamp().is_some_and(|t| {
+            let (secs, nanos) = t.to_unix();
+            i64::try_from(secs).unwrap_or(i64::MAX).saturating_mul(1000) + i64::from(nanos / 1_000_000) >= from
+        })
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Standing {
     /// `None`: the subject does not (or no longer) belong to the organization.
-    entries: Arc<Expiring<(TenantId, Uuid), Option<Roles>>>,
+    entries: Arc<Expiring<(TenantId, Uuid), Option<Held>>>,
     /// Bumped by every announced change: a read that began before it is not remembered.
     generation: Arc<AtomicU64>,
 }
 
 impl Default for Standing {
     fn default() -> Self {
-        let weigh = |_: &(TenantId, Uuid), roles: &Option<Roles>| {
-            48 + roles.iter().flat_map(|r| r.iter()).map(|r| r.len() + 16).sum::<usize>()
+        let weigh = |_: &(TenantId, Uuid), held: &Option<Held>| {
+            64 + held.iter().flat_map(|h| h.roles.iter()).map(|r| r.len() + 16).sum::<usize>()
         };
         // Announcements carry every change; the expiry covers a notification lost while an
         // instance was reconnecting (it then also forgets everything, see `follow`).
@@ -38,27 +59,29 @@ impl Default for Standing {
 }
 
 impl Standing {
-    /// `subject`'s roles in `tenant` now; `None` when it does not belong there (any more).
-    pub async fn roles(&self, db: &Database, tenant: TenantId, subject: Uuid) -> Result<Option<Roles>, DbError> {
-        if let Some(roles) = self.entries.get(&(tenant, subject)) {
-            return Ok(roles);
+    /// What `subject` holds in `tenant` now; `None` when it does not belong there (any more).
+    pub async fn held(&self, db: &Database, tenant: TenantId, subject: Uuid) -> Result<Option<Held>, DbError> {
+        if let Some(held) = self.entries.get(&(tenant, subject)) {
+            return Ok(held);
         }
         let generation = self.generation.load(Ordering::Acquire);
         let mut tx = db.system().await?;
-        // (belongs, is a user without a confirmed second factor)
-        let (belongs, lacks_mfa): (bool, bool) = sqlx::query_as(
-            "SELECT EXISTS (SELECT 1 FROM identity.memberships m JOIN identity.users u ON u.id = m.user_id
+        // (belongs, is a user without a confirmed second factor, when a user's sessions last ended)
+        let (belongs, lacks_mfa, sessions_reset_at): (bool, bool, Option<chrono::DateTime<chrono::Utc>>) =
+            sqlx::query_as(
+                "SELECT EXISTS (SELECT 1 FROM identity.memberships m JOIN identity.users u ON u.id = m.user_id
                              WHERE m.tenant_id = $1 AND m.user_id = $2 AND u.status = 'active')
                  OR EXISTS (SELECT 1 FROM identity.service_accounts
                              WHERE tenant_id = $1 AND id = $2 AND status = 'active'),
                     EXISTS (SELECT 1 FROM identity.users WHERE id = $2)
-                AND NOT EXISTS (SELECT 1 FROM identity.mfa_totp WHERE user_id = $2 AND confirmed_at IS NOT NULL)",
-        )
-        .bind(tenant)
-        .bind(subject)
-        .fetch_one(tx.conn())
-        .await?;
-        let roles = if belongs {
+                AND NOT EXISTS (SELECT 1 FROM identity.mfa_totp WHERE user_id = $2 AND confirmed_at IS NOT NULL),
+                    (SELECT sessions_reset_at FROM identity.users WHERE id = $2)",
+            )
+            .bind(tenant)
+            .bind(subject)
+            .fetch_one(tx.conn())
+            .await?;
+        let roles: Option<Roles> = if belongs {
             let held = vextrus_access::service::roles_of(&mut tx, tenant, subject).await?;
             if held.is_empty() {
                 None
@@ -74,10 +97,11 @@ impl Standing {
             None
         };
         tx.commit().await?;
+        let held = roles.map(|roles| Held { roles, sessions_from_ms: sessions_reset_at.map(|t| t.timestamp_millis()) });
         if self.generation.load(Ordering::Acquire) == generation {
-            self.entries.put((tenant, subject), roles.clone());
+            self.entries.put((tenant, subject), held.clone());
         }
-        Ok(roles)
+        Ok(held)
     }
 
     /// Forgets what `payload` names: `<tenant>:<subject>`, `<tenant>:*` (an organization's

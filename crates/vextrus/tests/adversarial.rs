@@ -23,7 +23,8 @@ const PUBLIC: &[&str] = &[
     "GET /healthz",                          // probes
     "GET /readyz",
     "POST /oauth/token",               // signs in
-    "POST /v1/signup",                 // creates an organization
+    "POST /v1/signup",                 // asks to create an organization
+    "POST /v1/signup/verify",          // the code is the credential
     "POST /v1/verify-email",           // the code is the credential
     "POST /v1/invitations/accept",     // the code is the credential
     "POST /v1/password-reset",         // answers the same for every address

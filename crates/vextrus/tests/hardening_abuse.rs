@@ -89,22 +89,43 @@ async fn nobody_is_mail_bombed_and_an_unverified_organization_sends_only_a_few_i
         l.invitations_before_verified = 2;
     })
     .await;
+    // An organization that signs up is verified by construction (its owner proved the address
+    // to create it). Owners who never proved one remain possible (accounts imported from
+    // Verdaccio hold a placeholder address): such an organization sends only a few.
+    app.sign_up("unproven-co", "owner@unproven.example", "unproven-owner").await;
+    let unproven = app.access_token("unproven-owner", None).await;
+    sqlx::query("UPDATE identity.users SET email_verified_at = NULL WHERE username = 'unproven-owner'")
+        .execute(&mut app.db.owner_conn().await)
+        .await
+        .unwrap();
+    let invite_from = |token: &str, email: &str| {
+        app.as_user(token, Method::POST, "/v1/invitations").json(&json!({"email": email, "roles": ["viewer"]})).send()
+    };
+    assert_eq!(invite_from(&unproven, "one@victim.example").await.unwrap().status(), 201);
+    assert_eq!(invite_from(&unproven, "two@victim.example").await.unwrap().status(), 201);
+    problem(invite_from(&unproven, "three@victim.example").await.unwrap(), 403, "org_unverified").await;
+    // A verified organization may send more — but no address gets more than its hourly share
+    // (one of the three is already spent above).
     app.sign_up("spam-co", "owner@spam.example", "spam-owner").await;
     let owner = app.access_token("spam-owner", None).await;
-    let invite = |email: String| {
-        app.as_user(&owner, Method::POST, "/v1/invitations").json(&json!({"email": email, "roles": ["viewer"]})).send()
-    };
-    assert_eq!(invite("one@victim.example".into()).await.unwrap().status(), 201);
-    assert_eq!(invite("two@victim.example".into()).await.unwrap().status(), 201);
-    let third = invite("three@victim.example".into()).await.unwrap();
-    problem(third, 403, "org_unverified").await;
-    // Verified, it may send more — but no address gets more than its hourly share.
-    app.verify_email("owner@spam.example").await;
+    let invite = |email: String| invite_from(&owner, &email);
     assert_eq!(invite("one@victim.example".into()).await.unwrap().status(), 201);
     assert_eq!(invite("one@victim.example".into()).await.unwrap().status(), 201);
     let bombed = invite("one@victim.example".into()).await.unwrap();
     assert!(bombed.headers().contains_key("retry-after"));
     problem(bombed, 429, "too_many_mails").await;
+    // Sign-ups naming one address: the same answer every time, but only so many mails.
+    for i in 0..4 {
+        let body = json!({"org": {"slug": format!("bomb-{i}"), "name": "Bomb"},
+                          "user": {"email": "two@victim.example", "username": format!("bomb{i}"),
+                                   "password": PASSWORD, "name": "B"}});
+        let asked = app.client.post(app.url("/v1/signup")).header("x-forwarded-for", format!("198.51.100.{i}"));
+        assert_eq!(asked.json(&body).send().await.unwrap().status(), 202);
+    }
+    app.jobs_done("identity.send_signup_code").await;
+    let mailbox: Value =
+        app.op(Method::GET, "/v1/dev/mailbox?to=two@victim.example").send().await.unwrap().json().await.unwrap();
+    assert_eq!(mailbox.as_array().unwrap().len(), 3, "one invitation and two sign-up codes: {mailbox}");
     // Password resets to one address: the same answer every time, but only so many mails.
     for _ in 0..6 {
         let asked = app.client.post(app.url("/v1/password-reset")).json(&json!({"email": "owner@spam.example"}));
@@ -115,16 +136,40 @@ async fn nobody_is_mail_bombed_and_an_unverified_organization_sends_only_a_few_i
         app.op(Method::GET, "/v1/dev/mailbox?to=owner@spam.example").send().await.unwrap().json().await.unwrap();
     let resets =
         mailbox.as_array().unwrap().iter().filter(|m| m["subject"].as_str().unwrap().contains("Reset")).count();
-    assert_eq!(resets, 3, "six asked, the hourly three sent");
+    assert_eq!(resets, 2, "six asked; with the sign-up's code, the hourly three sent");
+}
+
+/// A platform where `npm adduser` with a new name creates an account (with whatever address
+/// it is given, unverified) in the organization `vextrus` — the one way left for a stranger to
+/// hold an account with an address that is not theirs.
+async fn adduser_open() -> TestApp {
+    let settings = vextrus_server::HttpSettings::new(64 * 1024, Duration::from_secs(10));
+    let app = TestApp::start_configured(settings, |m| {
+        m.registry.adduser = Some(vextrus_registry::AddUser { org: "vextrus".into(), role: "viewer".into() });
+    })
+    .await;
+    app.vextrus().await;
+    app
+}
+
+/// `npm adduser` as npm sends it: a new account named `username` with `email`.
+async fn adduser(app: &TestApp, username: &str, email: &str) {
+    let path = format!("/npm/-/user/org.couchdb.user:{username}");
+    let body = json!({"_id": format!("org.couchdb.user:{username}"), "name": username, "password": PASSWORD,
+                      "email": email, "type": "user", "roles": [], "date": "2026-12-01T00:00:00.000Z"});
+    let response = app.client.put(app.url(&path)).json(&body).send().await.unwrap();
+    assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
 }
 
 #[tokio::test]
 async fn an_unverified_account_holding_an_address_does_not_receive_its_invitation() {
-    let app = TestApp::start().await;
-    // A stranger signs up with the victim's address (never verified: the code went to the victim).
-    app.sign_up("squatter-co", "victim@example.com", "squatter").await;
-    let squatter = app.access_token("squatter", None).await;
-    let squatter_key = app.api_key(&squatter, &["identity.self.read"]).await;
+    let app = adduser_open().await;
+    // A stranger makes an account with the victim's address (never verified: the code went to
+    // the victim).
+    adduser(&app, "squatter", "victim@example.com").await;
+    let squatter = app.login_to("squatter", None).await;
+    let squatter_access = squatter["access_token"].as_str().unwrap();
+    let squatter_key = app.api_key(squatter_access, &["identity.self.read"]).await;
     // The victim's employer invites the victim.
     app.sign_up("employer-co", "boss@employer.example", "boss").await;
     let boss = app.access_token("boss", None).await;
@@ -139,10 +184,15 @@ async fn an_unverified_account_holding_an_address_does_not_receive_its_invitatio
     let account = json!({"username": "victim-real", "password": "Victims-Own-Secret-2026", "name": "Victim"});
     let accepted = app.client.post(app.url("/v1/invitations/accept")).json(&json!({"token": code, "user": account}));
     assert_eq!(accepted.send().await.unwrap().status(), 200);
-    // The squatter's password, refresh token and key are finished; the victim signs in.
+    // The squatter's password, session (its access token too, at once), refresh token and key
+    // are finished; the victim signs in.
     let (status, _) = app.token(&[("grant_type", "password"), ("username", "squatter"), ("password", PASSWORD)]).await;
     assert_eq!(status, 400, "the squatter's password no longer works");
+    assert_eq!(app.as_user(squatter_access, Method::GET, "/v1/me").send().await.unwrap().status(), 401);
     assert_eq!(app.as_user(&squatter_key, Method::GET, "/v1/me").send().await.unwrap().status(), 401);
+    let refresh = squatter["refresh_token"].as_str().unwrap();
+    let (status, _) = app.token(&[("grant_type", "refresh_token"), ("refresh_token", refresh)]).await;
+    assert_eq!(status, 400);
     let (status, _) = app
         .token(&[
             ("grant_type", "password"),
@@ -195,7 +245,7 @@ async fn what_strangers_create_has_limits() {
         app.client.post(app.url("/v1/signup")).header("x-forwarded-for", "203.0.113.99").json(&body).send()
     };
     for i in 0..3 {
-        assert_eq!(signup(i).await.unwrap().status(), 201);
+        assert_eq!(signup(i).await.unwrap().status(), 202);
     }
     problem(signup(3).await.unwrap(), 429, "too_many_signups").await;
     // Anonymous npm web-login starts from one address.
@@ -209,23 +259,29 @@ async fn what_strangers_create_has_limits() {
 
 #[tokio::test]
 async fn whoever_proves_the_address_by_its_code_owns_the_account() {
-    let app = TestApp::start().await;
+    let app = adduser_open().await;
     // The honest case: the code and the account's own password; nothing else changes.
-    app.sign_up("honest-co", "honest@example.com", "honest").await;
+    adduser(&app, "honest", "honest@example.com").await;
     let session = app.login_to("honest", None).await;
     let code = common::code_in(app.mail_with("honest@example.com", "Verify").await["body"].as_str().unwrap());
     let verified = app.client.post(app.url("/v1/verify-email")).json(&json!({"token": code, "password": PASSWORD}));
     let verified: Value = verified.send().await.unwrap().json().await.unwrap();
     assert_eq!((verified["verified"].as_bool(), verified["claimed"].as_bool()), (Some(true), Some(false)));
+    let access = session["access_token"].as_str().unwrap();
+    assert_eq!(app.as_user(access, Method::GET, "/v1/me").send().await.unwrap().status(), 200);
     let refresh = session["refresh_token"].as_str().unwrap();
     let (status, _) = app.token(&[("grant_type", "refresh_token"), ("refresh_token", refresh)]).await;
     assert_eq!(status, 200, "the honest user's session goes on");
 
-    // A squatter signed up with someone else's address; its holder verifies with a password of
-    // their own: the account is theirs, and the squatter's password, session and key are done.
-    app.sign_up("squat-co", "victim2@example.com", "squatter2").await;
+    // A squatter made an account with someone else's address; its holder verifies with a
+    // password of their own: the account is theirs, and the squatter's password, session (its
+    // access token at once, on every instance) and key are done.
+    adduser(&app, "squatter2", "victim2@example.com").await;
+    let elsewhere = app.another_instance().await;
     let squatter = app.login_to("squatter2", None).await;
-    let key = app.api_key(squatter["access_token"].as_str().unwrap(), &["identity.self.read"]).await;
+    let access = squatter["access_token"].as_str().unwrap();
+    let key = app.api_key(access, &["identity.self.read"]).await;
+    assert_eq!(elsewhere.as_user(access, Method::GET, "/v1/me").send().await.unwrap().status(), 200);
     let code = common::code_in(app.mail_with("victim2@example.com", "Verify").await["body"].as_str().unwrap());
     let weak = app.client.post(app.url("/v1/verify-email")).json(&json!({"token": code, "password": "password"}));
     problem(weak.send().await.unwrap(), 422, "invalid_field").await;
@@ -238,8 +294,20 @@ async fn whoever_proves_the_address_by_its_code_owns_the_account() {
     let refresh = squatter["refresh_token"].as_str().unwrap();
     let (status, _) = app.token(&[("grant_type", "refresh_token"), ("refresh_token", refresh)]).await;
     assert_eq!(status, 400, "the squatter's session ended");
+    for instance in [&app, &elsewhere] {
+        // The other instance hears of it through the database; give the notification a moment.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let status = instance.as_user(access, Method::GET, "/v1/me").send().await.unwrap().status();
+            if status == 401 {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "the squatter's access token still works: {status}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
     assert_eq!(app.as_user(&key, Method::GET, "/v1/me").send().await.unwrap().status(), 401);
-    let (status, _) = app
+    let (status, body) = app
         .token(&[
             ("grant_type", "password"),
             ("username", "victim2@example.com"),
@@ -247,4 +315,6 @@ async fn whoever_proves_the_address_by_its_code_owns_the_account() {
         ])
         .await;
     assert_eq!(status, 200);
+    let fresh = body["access_token"].as_str().unwrap();
+    assert_eq!(app.as_user(fresh, Method::GET, "/v1/me").send().await.unwrap().status(), 200, "a new session works");
 }

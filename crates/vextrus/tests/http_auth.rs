@@ -10,10 +10,9 @@ use common::{PASSWORD, TestApp, claims};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-/// Invites an existing account's address and accepts (no account details needed once the
-/// account's holder has proved the address).
+/// Invites an existing account's address and accepts (no account details needed: the
+/// account's holder proved the address when signing up).
 async fn invite_existing(app: &TestApp, token: &str, email: &str, roles: &[&str]) {
-    app.verify_email(email).await;
     app.invite_and_accept(token, email, roles, None).await;
 }
 

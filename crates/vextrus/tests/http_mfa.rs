@@ -214,9 +214,12 @@ async fn password_reset_goes_by_mail_once_and_ends_every_session() {
     assert_eq!(confirm(code.clone(), "Brand-New-Secret-2026").await.unwrap().status(), 204);
     problem(confirm(code.clone(), "Another-New-Secret-2026").await.unwrap(), 400, "invalid_token").await;
 
-    // The old password and the old session are finished; the new password works.
+    // The old password and the old session (its access token too, at once) are finished; the
+    // new password works.
     let (status, _) = app.token(&password_form("reset-owner", None)).await;
     assert_eq!(status, 400);
+    let old_access = before["access_token"].as_str().unwrap();
+    problem(app.as_user(old_access, Method::GET, "/v1/me").send().await.unwrap(), 401, "unauthorized").await;
     let refresh = before["refresh_token"].as_str().unwrap();
     let (status, body) = app.token(&[("grant_type", "refresh_token"), ("refresh_token", refresh)]).await;
     assert_eq!((status, body["error"].as_str().unwrap()), (400, "invalid_grant"));

@@ -4,8 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{PASSWORD, TestApp, code_in};
-use reqwest::Method;
+use common::{TestApp, code_in};
 use serde_json::{Value, json};
 use sqlx::Executor;
 
@@ -20,10 +19,28 @@ async fn sign_up(app: &TestApp, body: &Value) -> reqwest::Response {
     app.client.post(app.url("/v1/signup")).json(body).send().await.unwrap()
 }
 
+async fn count(app: &TestApp, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(&mut app.db.owner_conn().await).await.unwrap()
+}
+
 #[tokio::test]
-async fn sign_up_creates_org_and_owner_and_mails_a_verification_code() {
+async fn sign_up_mails_a_code_and_the_code_creates_the_org_and_its_verified_owner() {
     let app = TestApp::start().await;
     let response = sign_up(&app, &signup_body("padma-traders", "Rahim@Example.com", "Rahim")).await;
+    assert_eq!(response.status(), 202);
+    let asked: Value = response.json().await.unwrap();
+    assert_eq!(asked["email"], "rahim@example.com");
+    // Nothing exists until the address is proved.
+    assert_eq!(count(&app, "SELECT count(*) FROM identity.users").await, 0);
+    assert_eq!(count(&app, "SELECT count(*) FROM tenancy.organizations").await, 0);
+
+    let mail = app.mail_with("rahim@example.com", "sign-up").await;
+    let text = mail["body"].as_str().unwrap();
+    assert!(text.contains("\"Padma Traders\"") && text.contains("the asker's own"), "{text}");
+    let code = code_in(text);
+    let complete =
+        || app.client.post(app.url("/v1/signup/verify")).json(&json!({"token": code, "password": "Shapla-Bazar-2026"}));
+    let response = complete().send().await.unwrap();
     assert_eq!(response.status(), 201);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["organization"]["slug"], "padma-traders");
@@ -31,7 +48,7 @@ async fn sign_up_creates_org_and_owner_and_mails_a_verification_code() {
     assert_eq!(body["user"]["email"], "rahim@example.com");
     assert_eq!(body["user"]["username"], "rahim");
     assert_eq!(body["user"]["phone"], "+8801712345678");
-    assert!(body["user"]["email_verified_at"].is_null());
+    assert!(body["user"]["email_verified_at"].is_string(), "the code proved the address: {body}");
     assert!(!body.to_string().contains("argon2"), "no password material in responses");
 
     let mut owner = app.db.owner_conn().await;
@@ -45,45 +62,87 @@ async fn sign_up_creates_org_and_owner_and_mails_a_verification_code() {
     .unwrap();
     assert_eq!(roles, vec!["owner"]);
     assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
-
-    let mail = app.mail_for("rahim@example.com").await;
-    assert!(mail["subject"].as_str().unwrap().contains("Verify"));
-    let code = code_in(mail["body"].as_str().unwrap());
-    let verify =
-        || app.client.post(app.url("/v1/verify-email")).json(&json!({"token": code, "password": PASSWORD})).send();
-    let verified = verify().await.unwrap();
-    assert_eq!(verified.status(), 200);
-    let at: Option<chrono::DateTime<chrono::Utc>> =
-        sqlx::query_scalar("SELECT email_verified_at FROM identity.users").fetch_one(&mut owner).await.unwrap();
-    assert!(at.is_some());
-    let again = verify().await.unwrap();
+    assert_eq!(count(&app, "SELECT count(*) FROM identity.pending_signups").await, 0, "the code is used up");
+    let again = complete().send().await.unwrap();
     assert_eq!(again.status(), 400, "codes are single-use");
     let body: Value = again.json().await.unwrap();
     assert_eq!(body["code"], "invalid_token");
+    app.login_to("rahim", None).await;
 }
 
 #[tokio::test]
-async fn duplicates_are_409_and_leave_nothing_behind() {
+async fn sign_up_does_not_tell_whether_an_address_or_username_is_taken() {
     let app = TestApp::start().await;
-    assert_eq!(sign_up(&app, &signup_body("first-org", "a@example.com", "alpha")).await.status(), 201);
-    for (body, code, field) in [
-        (signup_body("second-org", "A@EXAMPLE.COM", "beta"), "email_taken", "user.email"),
-        (signup_body("second-org", "b@example.com", "Alpha"), "username_taken", "user.username"),
-        (signup_body("first-org", "c@example.com", "gamma"), "slug_taken", "org.slug"),
-    ] {
-        let response = sign_up(&app, &body).await;
-        assert_eq!(response.status(), 409);
-        let problem: Value = response.json().await.unwrap();
-        assert_eq!((problem["code"].as_str().unwrap(), problem["errors"][0]["field"].as_str().unwrap()), (code, field));
+    app.sign_up("first-org", "a@example.com", "alpha").await;
+    let fresh = sign_up(&app, &signup_body("fresh-org", "fresh@example.com", "fresh")).await;
+    let taken_address = sign_up(&app, &signup_body("second-org", "A@EXAMPLE.COM", "beta")).await;
+    let taken_username = sign_up(&app, &signup_body("third-org", "b@example.com", "Alpha")).await;
+    let mut answers = Vec::new();
+    for response in [fresh, taken_address, taken_username] {
+        assert_eq!(response.status(), 202);
+        let mut body: Value = response.json().await.unwrap();
+        body["email"] = Value::Null;
+        answers.push(body);
     }
-    // The failed sign-ups rolled back whole: "second-org" was never kept.
-    let orgs: Value = app.op(Method::GET, "/v1/orgs").send().await.unwrap().json().await.unwrap();
-    assert_eq!(orgs["items"].as_array().unwrap().len(), 1);
-    let users: i64 = sqlx::query_scalar("SELECT count(*) FROM identity.users")
-        .fetch_one(&mut app.db.owner_conn().await)
-        .await
-        .unwrap();
-    assert_eq!(users, 1);
+    assert!(answers.iter().all(|a| *a == answers[0]), "the same answer every time: {answers:?}");
+    // The address's holder is told; nothing is kept for it.
+    let notice = app.mail_with("a@example.com", "already have").await;
+    assert!(notice["body"].as_str().unwrap().contains("/v1/password-reset"), "{notice}");
+    assert_eq!(count(&app, "SELECT count(*) FROM identity.pending_signups WHERE email = 'a@example.com'").await, 0);
+
+    // A taken username is learnt only by whoever proves the address, and the code survives it.
+    let refused = app.complete_sign_up("b@example.com", json!({"password": "Shapla-Bazar-2026"})).await;
+    assert_eq!(refused.status(), 409);
+    let problem: Value = refused.json().await.unwrap();
+    assert_eq!(
+        (problem["code"].as_str(), problem["errors"][0]["field"].as_str()),
+        (Some("username_taken"), Some("username"))
+    );
+    let renamed =
+        app.complete_sign_up("b@example.com", json!({"password": "Shapla-Bazar-2026", "username": "beta"})).await;
+    assert_eq!(renamed.status(), 201);
+    let renamed: Value = renamed.json().await.unwrap();
+    assert_eq!(
+        (renamed["user"]["username"].as_str(), renamed["organization"]["slug"].as_str()),
+        (Some("beta"), Some("third-org"))
+    );
+
+    // An organization's slug is a public name: taken, it is said at once.
+    let response = sign_up(&app, &signup_body("first-org", "c@example.com", "gamma")).await;
+    assert_eq!(response.status(), 409);
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(
+        (problem["code"].as_str(), problem["errors"][0]["field"].as_str()),
+        (Some("slug_taken"), Some("org.slug"))
+    );
+    assert_eq!(count(&app, "SELECT count(*) FROM tenancy.organizations").await, 2);
+    assert_eq!(count(&app, "SELECT count(*) FROM identity.users").await, 2);
+}
+
+#[tokio::test]
+async fn whoever_proves_the_address_sets_the_password_of_a_sign_up() {
+    let app = TestApp::start().await;
+    // A stranger asks to sign up with someone else's address; the code goes to its holder.
+    let asked = sign_up(&app, &signup_body("squat-org", "holder@example.com", "squatter")).await;
+    assert_eq!(asked.status(), 202);
+    let (status, _) =
+        app.token(&[("grant_type", "password"), ("username", "squatter"), ("password", "Shapla-Bazar-2026")]).await;
+    assert_eq!(status, 400, "no account exists before the address is proved");
+    let weak = app.complete_sign_up("holder@example.com", json!({"password": "password"})).await;
+    assert_eq!(weak.status(), 422, "a new password must pass the policy");
+    let completed = app.complete_sign_up("holder@example.com", json!({"password": "Holders-Own-Secret-2026"})).await;
+    assert_eq!(completed.status(), 201);
+    let (status, _) =
+        app.token(&[("grant_type", "password"), ("username", "squatter"), ("password", "Shapla-Bazar-2026")]).await;
+    assert_eq!(status, 400, "the asker's password never held the account");
+    let (status, _) = app
+        .token(&[
+            ("grant_type", "password"),
+            ("username", "holder@example.com"),
+            ("password", "Holders-Own-Secret-2026"),
+        ])
+        .await;
+    assert_eq!(status, 200);
 }
 
 #[tokio::test]
@@ -123,7 +182,7 @@ async fn bad_sign_ups_name_the_field() {
 #[tokio::test]
 async fn request_path_can_never_read_password_hashes() {
     let app = TestApp::start().await;
-    let body: Value = sign_up(&app, &signup_body("hash-org", "h@example.com", "hasher")).await.json().await.unwrap();
+    let body = app.sign_up("hash-org", "h@example.com", "hasher").await;
     let tenant = body["organization"]["id"].as_str().unwrap();
     let mut conn = app.db.app_conn().await;
     conn.execute(format!("BEGIN; SELECT set_config('vextrus.tenant_id', '{tenant}', true)").as_str()).await.unwrap();

@@ -24,6 +24,7 @@ use vextrus_server::{ApiError, AppState};
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(signup::sign_up))
+        .routes(routes!(signup::complete_sign_up))
         .routes(routes!(verify_email::verify_email))
         .routes(routes!(mailbox::dev_mailbox))
         .routes(routes!(token::token))

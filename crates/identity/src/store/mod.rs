@@ -7,6 +7,7 @@ pub(crate) mod members;
 pub(crate) mod mfa;
 pub(crate) mod password_resets;
 pub(crate) mod service_accounts;
+pub(crate) mod signups;
 pub(crate) mod throttle;
 
 use chrono::{DateTime, Utc};

@@ -51,13 +51,16 @@ pub(crate) async fn consume(tx: &mut SystemTx, token_hash: &[u8]) -> Result<Opti
     .await?)
 }
 
-/// Sets the password, ends every other outstanding reset and every session of the user.
+/// Sets the password, ends every other outstanding reset and every session of the user — their
+/// access tokens too, at once on every instance (through the standing announcement).
 pub(crate) async fn set_password(tx: &mut SystemTx, user: Uuid, password_hash: &str) -> Result<(), DbError> {
-    sqlx::query("UPDATE identity.users SET password_hash = $2, updated_at = now() WHERE id = $1")
-        .bind(user)
-        .bind(password_hash)
-        .execute(tx.conn())
-        .await?;
+    sqlx::query(
+        "UPDATE identity.users SET password_hash = $2, sessions_reset_at = now(), updated_at = now() WHERE id = $1",
+    )
+    .bind(user)
+    .bind(password_hash)
+    .execute(tx.conn())
+    .await?;
     sqlx::query("UPDATE identity.password_resets SET used_at = now() WHERE user_id = $1 AND used_at IS NULL")
         .bind(user)
         .execute(tx.conn())
@@ -69,5 +72,6 @@ pub(crate) async fn set_password(tx: &mut SystemTx, user: Uuid, password_hash: &
     .bind(user)
     .execute(tx.conn())
     .await?;
+    crate::standing::announce_user(tx, user).await?;
     Ok(())
 }

@@ -214,15 +214,30 @@ impl TestApp {
         self.client.request(method, self.url(path)).bearer_auth(TOKEN)
     }
 
-    /// Signs up organization `slug` with its owner; answers the sign-up response.
+    /// Signs up organization `slug` with its owner, as a user does: asks, reads the code in the
+    /// mail, completes with it; answers the completion (`organization`, `user`).
     pub async fn sign_up(&self, slug: &str, email: &str, username: &str) -> Value {
         let body = json!({
             "org": {"slug": slug, "name": format!("Org {slug}")},
             "user": {"email": email, "username": username, "password": PASSWORD, "name": "Rahim Uddin"}
         });
         let response = self.client.post(self.url("/v1/signup")).json(&body).send().await.unwrap();
-        assert_eq!(response.status(), 201);
-        response.json().await.unwrap()
+        assert_eq!(response.status(), 202, "{}", response.text().await.unwrap());
+        let completed = self.complete_sign_up(email, json!({"password": PASSWORD})).await;
+        assert_eq!(completed.status(), 201, "{}", completed.text().await.unwrap());
+        completed.json().await.unwrap()
+    }
+
+    /// The code of the newest sign-up mailed to `email`.
+    pub async fn sign_up_code(&self, email: &str) -> String {
+        code_in(self.mail_with(email, "sign-up").await["body"].as_str().unwrap())
+    }
+
+    /// `POST /v1/signup/verify` with the newest sign-up code mailed to `email` and `fields`
+    /// (`password`, and perhaps `username` or `org_slug`).
+    pub async fn complete_sign_up(&self, email: &str, mut fields: Value) -> reqwest::Response {
+        fields["token"] = Value::String(self.sign_up_code(email).await);
+        self.client.post(self.url("/v1/signup/verify")).json(&fields).send().await.unwrap()
     }
 
     /// `POST /oauth/token` with a form; status and body.

@@ -172,8 +172,11 @@ async fn route(state: &AppState, parts: &mut Parts, body: Body) -> Result<Respon
         (&Method::GET, ["-", "npm", "v1", "keys"]) => signing_keys(state).await,
         (
             &Method::POST,
-            ["-", "npm", "v1", "security", "advisories", "bulk"] | ["-", "npm", "v1", "security", "audits", "quick"],
+            ["-", "npm", "v1", "security", "advisories", "bulk"]
+            | ["-", "npm", "v1", "security", "audits", "quick"]
+            | ["-", "npm", "v1", "security", "audits"],
         ) => audit(state, parts, body).await,
+        (&Method::GET, ["-", "_view", "starredByUser"]) => starred_by_user(state, parts).await,
         (&Method::PUT, ["-", "user", user, ..]) if user.starts_with("org.couchdb.user:") => {
             crate::credentials::legacy_login(state, parts, body).await
         }
@@ -207,8 +210,8 @@ const NON_PUBLISHER_BODY: usize = 64 * 1024;
 /// The most an audit request may carry (npm sends every package of the lockfile; gzip).
 const AUDIT_BODY_LIMIT: usize = 32 * 1024 * 1024;
 
-/// `npm audit`: `POST /-/npm/v1/security/advisories/bulk` (and the legacy `audits/quick`),
-/// forwarded as sent (gzip included) to the uplinks, which know the advisories. Any signed-in
+/// `npm audit`: `POST /-/npm/v1/security/advisories/bulk` (and the legacy `audits/quick`; and
+/// the full `audits` that pnpm and yarn 1 send), forwarded as sent (gzip included) to the uplinks, which know the advisories. Any signed-in
 /// subject may ask (anyone, with `registry.proxy_anonymous`); with no uplink configured or
 /// reachable the answer is 503, with the reason.
 async fn audit(state: &AppState, parts: &mut Parts, body: Body) -> Result<Response, Response> {
@@ -334,8 +337,7 @@ async fn read(state: &AppState, parts: &mut Parts, segments: &[String]) -> Resul
                 return Ok(json_response(&parts.headers, version_doc(&package, row, &base), "application/json"));
             }
             let abbreviated = wants_abbreviated(parts);
-            let canonical = serde_json::to_vec(&packument(&package, crate::rendered::marker(), abbreviated));
-            let rendered = Rendered::new(canonical.unwrap_or_default());
+            let rendered = Rendered::new(packument(&package, crate::rendered::marker(), abbreviated));
             let key = (tenant, name.as_str(), abbreviated);
             settings.caches.remember_packument(generation, key, rendered.clone());
             let response = rendered_response(&parts.headers, &rendered, &base, content_type(abbreviated));
@@ -652,6 +654,31 @@ async fn search(state: &AppState, parts: &mut Parts) -> Result<Response, Respons
     Ok(axum::Json(json!({"objects": objects, "total": total, "time": time})).into_response())
 }
 
+/// The most packages `npm stars` lists (a star is a row anyone signed in can add).
+const MAX_STARS_LISTED: i64 = 10_000;
+
+/// `npm stars [user]`: `GET /-/_view/starredByUser?key="<user>"`, in the CouchDB view shape npm
+/// reads (`rows[].value` is a package name). Only stars on packages the caller may read: their
+/// own organization's, and other organizations' that are open to the signed-in or public.
+async fn starred_by_user(state: &AppState, parts: &mut Parts) -> Result<Response, Response> {
+    let permitted = permitted::<PackagesRead>(parts, state).await?;
+    let key = url::form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
+        .find(|(k, _)| k == "key")
+        .map(|(_, v)| v.into_owned())
+        .ok_or_else(|| {
+            NpmError(StatusCode::BAD_REQUEST, "name the user: ?key=\"<username>\"".into()).into_response()
+        })?;
+    // CouchDB view keys are JSON: `"rahim"`; a bare name is taken as it is.
+    let user = serde_json::from_str::<String>(&key).unwrap_or(key);
+    let db = Database::from_ref(state);
+    let mut tx = db.system().await.map_err(|e| NpmError::from(e).into_response())?;
+    let names = crate::store::starred_by(&mut tx, permitted.subject().tenant(), user.trim(), MAX_STARS_LISTED).await;
+    let names = names.map_err(|e| NpmError::from(e).into_response())?;
+    let _ = tx.commit().await;
+    let rows: Vec<Value> = names.iter().map(|name| json!({"key": user, "value": name})).collect();
+    Ok(axum::Json(json!({"total_rows": rows.len(), "offset": 0, "rows": rows})).into_response())
+}
+
 pub(crate) async fn read_json(body: Body, limit: usize) -> Result<Value, Response> {
     let bytes = axum::body::to_bytes(body, limit)
         .await
@@ -722,7 +749,7 @@ async fn dist_tags(state: &AppState, parts: &mut Parts, segments: &[String], bod
             let package = service::load(&mut tx, tenant, &name).await.map_err(|e| fail(e.into()))?;
             let _ = tx.commit().await;
             let package = package.ok_or_else(|| not_found().into_response())?;
-            Ok(json_response(&parts.headers, json!(package.tags), "application/json"))
+            Ok(serialized_response(&parts.headers, &package.tags, "application/json"))
         }
         (Method::PUT, [dist, tag]) if dist == "dist-tags" => {
             let bytes = axum::body::to_bytes(body, 1024).await.unwrap_or_default();
@@ -823,7 +850,34 @@ pub(crate) fn abbreviate(manifest: &Value) -> Value {
     Value::Object(short)
 }
 
-fn packument(package: &Package, base: &str, abbreviated: bool) -> Value {
+/// A packument as npm's registry lays it out (`dist-tags` in the registry's order, which a JSON
+/// value would sort), serialized.
+fn packument(package: &Package, base: &str, abbreviated: bool) -> Vec<u8> {
+    #[derive(serde::Serialize)]
+    struct Abbreviated<'a> {
+        name: &'a str,
+        modified: Value,
+        #[serde(rename = "dist-tags")]
+        dist_tags: &'a crate::model::Tags,
+        versions: Map<String, Value>,
+        time: Map<String, Value>,
+    }
+    #[derive(serde::Serialize)]
+    struct Full<'a> {
+        #[serde(rename = "_id")]
+        id: &'a str,
+        #[serde(rename = "_rev")]
+        rev: String,
+        name: &'a str,
+        description: Value,
+        #[serde(rename = "dist-tags")]
+        dist_tags: &'a crate::model::Tags,
+        versions: Map<String, Value>,
+        time: Map<String, Value>,
+        modified: Value,
+        readme: Value,
+        users: Map<String, Value>,
+    }
     let time_of = |t: chrono::DateTime<chrono::Utc>| json!(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
     let mut versions = Map::new();
     let mut time = Map::new();
@@ -838,30 +892,27 @@ fn packument(package: &Package, base: &str, abbreviated: bool) -> Value {
         time.insert(row.version.clone(), time_of(row.published_at));
     }
     let modified = time_of(package.row.modified_at);
-    if abbreviated {
-        return json!({
-            "name": package.name.as_str(),
-            "modified": modified,
-            "dist-tags": package.tags,
-            "versions": versions,
-            "time": time,
-        });
-    }
-    let latest = package.tags.get("latest").and_then(|v| package.versions.iter().find(|r| &r.version == v));
-    let description = latest.and_then(|r| r.manifest.get("description").cloned()).unwrap_or(Value::Null);
-    let readme = latest.and_then(|r| r.manifest.get("readme").cloned()).unwrap_or(json!(""));
-    json!({
-        "_id": package.name.as_str(),
-        "_rev": service::rev_of(package.row.rev),
-        "name": package.name.as_str(),
-        "description": description,
-        "dist-tags": package.tags,
-        "versions": versions,
-        "time": time,
-        "modified": modified,
-        "readme": readme,
-        "users": package.stars.iter().map(|u| (u.clone(), json!(true))).collect::<Map<String, Value>>(),
-    })
+    let name = package.name.as_str();
+    let serialized = if abbreviated {
+        serde_json::to_vec(&Abbreviated { name, modified, dist_tags: &package.tags, versions, time })
+    } else {
+        let latest = package.tags.get("latest").and_then(|v| package.versions.iter().find(|r| &r.version == v));
+        let description = latest.and_then(|r| r.manifest.get("description").cloned()).unwrap_or(Value::Null);
+        let readme = latest.and_then(|r| r.manifest.get("readme").cloned()).unwrap_or(json!(""));
+        serde_json::to_vec(&Full {
+            id: name,
+            rev: service::rev_of(package.row.rev),
+            name,
+            description,
+            dist_tags: &package.tags,
+            versions,
+            time,
+            modified,
+            readme,
+            users: package.stars.iter().map(|u| (u.clone(), json!(true))).collect(),
+        })
+    };
+    serialized.unwrap_or_default()
 }
 
 /// A weak ETag over a body's bytes.
@@ -872,7 +923,12 @@ pub(crate) fn weak_etag(body: &[u8]) -> String {
 
 /// A JSON answer with a weak ETag over its bytes; 304 when the client has it.
 fn json_response(request: &HeaderMap, doc: Value, content_type: &'static str) -> Response {
-    let body = Bytes::from(serde_json::to_vec(&doc).unwrap_or_default());
+    serialized_response(request, &doc, content_type)
+}
+
+/// [`json_response`] for anything serializable (in its own field order).
+fn serialized_response(request: &HeaderMap, doc: &impl serde::Serialize, content_type: &'static str) -> Response {
+    let body = Bytes::from(serde_json::to_vec(doc).unwrap_or_default());
     let etag = weak_etag(&body);
     bytes_response(request, body, etag, content_type)
 }

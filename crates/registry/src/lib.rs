@@ -55,6 +55,7 @@ pub const MIGRATIONS: ModuleMigrations = ModuleMigrations {
         Migration { version: 9, name: "signatures", sql: include_str!("../migrations/0009_signatures.sql") },
         Migration { version: 10, name: "webhooks", sql: include_str!("../migrations/0010_webhooks.sql") },
         Migration { version: 11, name: "webhook_backoff", sql: include_str!("../migrations/0011_webhook_backoff.sql") },
+        Migration { version: 12, name: "dist_tag_order", sql: include_str!("../migrations/0012_dist_tag_order.sql") },
     ],
 };
 

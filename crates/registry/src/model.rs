@@ -124,3 +124,43 @@ mod tests {
         }
     }
 }
+
+/// A package's dist-tags in the order the npm registry and Verdaccio answer them: `latest`
+/// first, then as they were created. Serialised as a JSON object in that order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tags(Vec<(String, String)>);
+
+impl Tags {
+    /// The version `tag` points at.
+    pub fn get(&self, tag: &str) -> Option<&String> {
+        self.0.iter().find(|(t, _)| t == tag).map(|(_, v)| v)
+    }
+
+    pub fn contains_key(&self, tag: &str) -> bool {
+        self.get(tag).is_some()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(t, v)| (t.as_str(), v.as_str()))
+    }
+}
+
+impl FromIterator<(String, String)> for Tags {
+    fn from_iter<I: IntoIterator<Item = (String, String)>>(tags: I) -> Self {
+        Self(tags.into_iter().collect())
+    }
+}
+
+impl serde::Serialize for Tags {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(t, v)| (t, v)))
+    }
+}

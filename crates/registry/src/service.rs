@@ -42,7 +42,7 @@ pub struct Package {
     pub name: PackageName,
     pub row: PackageRow,
     pub versions: Vec<VersionRow>,
-    pub tags: BTreeMap<String, String>,
+    pub tags: crate::model::Tags,
     /// Usernames that starred it.
     pub stars: Vec<String>,
 }

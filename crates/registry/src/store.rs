@@ -1,8 +1,6 @@
 //! SQL for `registry.*`. Every statement names the tenant; Row-Level Security keeps other
 //! organizations' packages out of reach as well.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 use vextrus_db::{DbError, TenantId, Tx};
@@ -50,13 +48,16 @@ pub async fn versions(tx: &mut impl Tx, tenant: TenantId, name: &str) -> Result<
     .await?)
 }
 
-pub async fn tags(tx: &mut impl Tx, tenant: TenantId, name: &str) -> Result<BTreeMap<String, String>, DbError> {
-    let rows: Vec<(String, String)> =
-        sqlx::query_as("SELECT tag, version FROM registry.dist_tags WHERE tenant_id = $1 AND name = $2")
-            .bind(tenant)
-            .bind(name)
-            .fetch_all(tx.conn())
-            .await?;
+/// The package's dist-tags: `latest` first, then in the order they were created.
+pub async fn tags(tx: &mut impl Tx, tenant: TenantId, name: &str) -> Result<crate::model::Tags, DbError> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT tag, version FROM registry.dist_tags WHERE tenant_id = $1 AND name = $2
+          ORDER BY tag <> 'latest', created_at, tag",
+    )
+    .bind(tenant)
+    .bind(name)
+    .fetch_all(tx.conn())
+    .await?;
     Ok(rows.into_iter().collect())
 }
 
@@ -292,6 +293,27 @@ pub async fn search(
     .fetch_one(tx.conn())
     .await?;
     Ok((hits, total))
+}
+
+/// The packages `username` starred that a caller in `tenant` may read (its own organization's;
+/// other organizations' open to the signed-in or public), by name.
+pub async fn starred_by(
+    tx: &mut vextrus_db::SystemTx,
+    tenant: Option<TenantId>,
+    username: &str,
+    limit: i64,
+) -> Result<Vec<String>, DbError> {
+    Ok(sqlx::query_scalar(
+        "SELECT s.name FROM registry.stars s
+           JOIN registry.packages p ON p.tenant_id = s.tenant_id AND p.name = s.name
+          WHERE s.username = $1 AND (s.tenant_id = $2 OR p.visibility IN ('signed_in', 'public'))
+          ORDER BY s.name LIMIT $3",
+    )
+    .bind(username.to_lowercase())
+    .bind(tenant)
+    .bind(limit)
+    .fetch_all(tx.conn())
+    .await?)
 }
 
 pub async fn stars(tx: &mut impl Tx, tenant: TenantId, name: &str) -> Result<Vec<String>, DbError> {

@@ -418,9 +418,10 @@ pub const FIELDS: &[Field] = &[
         env_aliases: &[],
         kind: Kind::Str,
         default: "",
-        doc: "Slug of the organization that `npm adduser` with a new username joins: it creates the platform \
-              user (address unverified) with the role `registry.adduser_role`. Empty: `npm adduser` creates \
-              no user.",
+        doc: "Slug of the organization that `npm adduser` or `npm login` with a new username joins: it creates \
+              the platform user (address unverified; `<name>@npm-login.invalid` until set when `npm login` \
+              sends none) with the role `registry.adduser_role`, counted against \
+              `limits.signups_per_address_per_hour`. Empty: npm creates no user.",
     },
     Field {
         key: "registry.adduser_role",

@@ -113,9 +113,12 @@ pub(crate) async fn legacy_login(state: &AppState, parts: &mut Parts, body: Body
     let (Some(name), Some(password)) = (doc["name"].as_str(), doc["password"].as_str()) else {
         return Err(NpmError(StatusCode::BAD_REQUEST, "send name and password".into()).into_response());
     };
-    // `npm adduser` sends an address; `npm login` does not.
-    if let (Some(email), Some(adduser)) = (doc["email"].as_str(), &crate::RegistrySettings::from_ref(state).adduser) {
-        add_user(state, adduser, name, password, email).await?;
+    // `npm adduser` sends an address; `npm login` (legacy) does not: its user starts with a
+    // placeholder (`<name>@npm-login.invalid`, as imported users have), set later.
+    if let Some(adduser) = &crate::RegistrySettings::from_ref(state).adduser {
+        let placeholder = format!("{}@npm-login.invalid", name.trim().to_lowercase());
+        let email = doc["email"].as_str().unwrap_or(&placeholder);
+        add_user(state, parts, adduser, name, password, email).await?;
     }
     let wanted = registry_key("npm login", false);
     let otp = npm_otp(parts);
@@ -124,11 +127,13 @@ pub(crate) async fn legacy_login(state: &AppState, parts: &mut Parts, body: Body
     Ok((StatusCode::CREATED, axum::Json(answer)).into_response())
 }
 
-/// `npm adduser` with a username nobody has: the platform user is created in the configured
-/// organization (then signed in like anyone). A taken username is left to the sign-in, which
-/// checks its password.
+/// `npm adduser` (or `npm login`) with a username nobody has: the platform user is created in
+/// the configured organization (then signed in like anyone). A taken username is left to the
+/// sign-in, which checks its password. Each creation counts as a sign-up from the client's
+/// address (`limits.signups_per_address_per_hour`).
 async fn add_user(
     state: &AppState,
+    parts: &Parts,
     adduser: &crate::AddUser,
     name: &str,
     password: &str,
@@ -149,6 +154,19 @@ async fn add_user(
     let role = vextrus_access::RoleKey::parse(&adduser.role).map_err(internal)?;
     let db = Database::from_ref(state);
     let mut tx = db.system().await.map_err(internal)?;
+    if vextrus_identity::service::username_taken(&mut tx, &user.username).await.map_err(internal)? {
+        return Ok(());
+    }
+    let trust = vextrus_identity::IdentityConfig::from_ref(state).trust_forwarded_for;
+    let address =
+        vextrus_server::ClientAddr::of(parts).ip(trust).map_or_else(|| "unknown".to_owned(), |a| a.to_string());
+    let per_hour = vextrus_server::Limits::from_ref(state).signups_per_address_per_hour;
+    let hour = std::time::Duration::from_secs(3600);
+    let taken = vextrus_db::limits::take_rate(&mut tx, &format!("signup:ip:{address}"), per_hour, hour).await;
+    if let Err(seconds) = taken.map_err(internal)? {
+        let message = format!("at most {per_hour} new users an hour from here; try again in {seconds} seconds");
+        return Err(NpmError(StatusCode::TOO_MANY_REQUESTS, message).into_response());
+    }
     let slug = vextrus_tenancy::OrgSlug::parse(&adduser.org).map_err(internal)?;
     let org = match vextrus_tenancy::service::get(&mut tx, &vextrus_tenancy::model::OrgRef::Slug(slug)).await {
         Ok(org) => org,

@@ -704,8 +704,12 @@ async fn dist_tags(state: &AppState, parts: &mut Parts, segments: &[String], bod
     let (name, rest) = name_and_rest(segments).map_err(IntoResponse::into_response)?;
     let db = Database::from_ref(state);
     let method = parts.method.clone();
+    // A package's maintainers (whoever may publish it) tag it, as on npm; who may read it, and
+    // anything else, is the managers'.
+    let maintaining = matches!(rest, [dist, _] if dist == "dist-tags");
     let subject = match method {
         Method::GET => permitted::<PackagesRead>(parts, state).await?.subject().clone(),
+        _ if maintaining => permitted::<PackagesPublish>(parts, state).await?.subject().clone(),
         _ => permitted::<PackagesManage>(parts, state).await?.subject().clone(),
     };
     if let [access] = rest

@@ -27,9 +27,9 @@ pub use http::router;
 vextrus_access::permissions! {
     /// Install the organization's packages.
     pub PackagesRead = "registry.packages.read", grants [Admin, Member, Viewer];
-    /// Publish new versions of the organization's packages.
+    /// Publish new versions of the organization's packages; as their maintainer, tag them and deprecate versions.
     pub PackagesPublish = "registry.packages.publish", grants [Admin, Member];
-    /// Change dist-tags, deprecate and unpublish the organization's packages.
+    /// Set who may read the organization's packages, and unpublish them at any age.
     pub PackagesManage = "registry.packages.manage", grants [Admin];
     /// Claim and release npm scopes for the organization (owners only by default).
     pub ScopesManage = "registry.scopes.manage", grants [];

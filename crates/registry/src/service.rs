@@ -378,7 +378,7 @@ pub const UNPUBLISH_WINDOW_HOURS: i64 = 72;
 /// caller's permissions.
 #[derive(Debug, Clone, Copy)]
 pub struct Allowed {
-    /// `registry.packages.manage`: deprecate, and unpublish at any age.
+    /// `registry.packages.manage`: unpublish at any age.
     pub manage: bool,
 }
 
@@ -439,9 +439,8 @@ pub async fn update(
             deprecations.insert(row.version.clone(), json!({"before": row.deprecated, "after": message}));
         }
     }
-    if !deprecations.is_empty() && !allowed.manage {
-        return Err(RegistryError::Forbidden("deprecating needs the permission registry.packages.manage".into()));
-    }
+    // Deprecating is a maintainer's act, as on npm: whoever may publish the package (every
+    // caller here holds `registry.packages.publish`) may deprecate and undeprecate its versions.
     let removed: Vec<&VersionRow> =
         if unpublish { package.versions.iter().filter(|v| !listed.contains_key(&v.version)).collect() } else { vec![] };
     check_unpublish(&removed, allowed)?;

@@ -143,9 +143,14 @@ async fn nobody_is_mail_bombed_and_an_unverified_organization_sends_only_a_few_i
 /// it is given, unverified) in the organization `vextrus` — the one way left for a stranger to
 /// hold an account with an address that is not theirs.
 async fn adduser_open() -> TestApp {
+    adduser_open_with(|_| {}).await
+}
+
+async fn adduser_open_with(tune: impl FnOnce(&mut vextrus_server::Limits)) -> TestApp {
     let settings = vextrus_server::HttpSettings::new(64 * 1024, Duration::from_secs(10));
     let app = TestApp::start_configured(settings, |m| {
         m.registry.adduser = Some(vextrus_registry::AddUser { org: "vextrus".into(), role: "viewer".into() });
+        tune(&mut m.limits);
     })
     .await;
     app.vextrus().await;
@@ -317,4 +322,23 @@ async fn whoever_proves_the_address_by_its_code_owns_the_account() {
     assert_eq!(status, 200);
     let fresh = body["access_token"].as_str().unwrap();
     assert_eq!(app.as_user(fresh, Method::GET, "/v1/me").send().await.unwrap().status(), 200, "a new session works");
+}
+
+#[tokio::test]
+async fn users_made_by_npm_adduser_or_login_count_as_sign_ups() {
+    // Three an hour: the organization's own sign-up was the first.
+    let app = adduser_open_with(|l| l.signups_per_address_per_hour = 3).await;
+    adduser(&app, "first", "first@example.com").await;
+    // `npm login` sends no address.
+    let login = |name: &str| {
+        let body = json!({"_id": format!("org.couchdb.user:{name}"), "name": name, "password": PASSWORD,
+                          "type": "user", "roles": []});
+        app.client.put(app.url(&format!("/npm/-/user/org.couchdb.user:{name}"))).json(&body).send()
+    };
+    assert_eq!(login("second").await.unwrap().status(), 201);
+    let refused = login("third").await.unwrap();
+    assert_eq!(refused.status(), 429);
+    assert!(refused.json::<Value>().await.unwrap()["error"].as_str().unwrap().contains("new users an hour"));
+    // Signing in as someone who exists creates nothing and is not counted.
+    assert_eq!(login("first").await.unwrap().status(), 201);
 }

@@ -380,10 +380,11 @@ async fn npm_deprecates_and_unpublishes_within_the_rules() {
     assert!(ok, "{err}");
     assert_eq!(serde_json::from_str::<Value>(&out).unwrap(), json!(["1.0.0", "1.1.0", "1.2.0"]));
 
-    // Deprecating takes `manage`; "" undeprecates.
-    let (ok, _, err) = npm_publisher.run(root.path(), &["deprecate", "@vextrus/utils@1.0.0", "use 1.2"]).await;
+    // Deprecating is a maintainer's (whoever may publish), not a reader's; "" undeprecates.
+    let reader = Npm::new(root.path(), &app, &app.api_key(&owner, &["registry.packages.read"]).await);
+    let (ok, _, err) = reader.run(root.path(), &["deprecate", "@vextrus/utils@1.0.0", "use 1.2"]).await;
     assert!(!ok && err.contains("403"), "{err}");
-    let (ok, _, err) = npm.run(root.path(), &["deprecate", "@vextrus/utils@1.0.0", "use 1.2"]).await;
+    let (ok, _, err) = npm_publisher.run(root.path(), &["deprecate", "@vextrus/utils@1.0.0", "use 1.2"]).await;
     assert!(ok, "{err}");
     let doc = app.ok_json_get(&manager, "/npm/@vextrus%2futils").await;
     assert_eq!(doc["versions"]["1.0.0"]["deprecated"], "use 1.2");
@@ -772,6 +773,26 @@ async fn where_configured_npm_adduser_creates_a_member_and_otherwise_nobody() {
     let events = app.ok_json_get(&owner, "/v1/audit/events?action=identity.user.signup").await;
     assert!(events.to_string().contains("npm adduser"), "{events}");
     app.mail_for("rahim@vextrus.example").await;
+
+    // `npm login` (legacy: no address asked) with a new name creates the member too, with a
+    // placeholder address to be set later; scripts that bootstrap users this way keep working.
+    let npm = Npm::new(&root.path().join("login-new"), &app, "none-yet");
+    std::fs::write(npm.home.join(".npmrc"), format!("registry={}/npm/\n", app.base)).unwrap();
+    let answers = ["Username:=farida".to_owned(), format!("Password:={}", common::PASSWORD)];
+    let mut args: Vec<&str> = answers.iter().map(String::as_str).collect();
+    args.insert(0, driver.to_str().unwrap());
+    args.extend(["--", "npm", "login", "--auth-type=legacy"]);
+    let (ok, out, err) = npm.tool(root.path(), "python3", &args).await;
+    assert!(ok, "npm login: {out}{err}");
+    let (ok, who, err) = npm.run(root.path(), &["whoami"]).await;
+    assert!(ok && who.trim() == "farida", "{who}{err}");
+    let members = app.ok_json_get(&owner, "/v1/members").await;
+    let farida = members["items"].as_array().unwrap().iter().find(|m| m["username"] == "farida").cloned();
+    let farida = farida.expect("farida is a member");
+    assert_eq!(
+        (farida["roles"].clone(), farida["email"].clone()),
+        (json!(["member"]), json!("farida@npm-login.invalid"))
+    );
 
     // A taken name signs in (and fails with a wrong password); a taken address is refused.
     let (ok, out, _) = adduser(&app, "vx-owner", "other@vextrus.example").await;

@@ -184,3 +184,39 @@ async fn dist_tags_answer_latest_first_then_in_the_order_they_were_created() {
         .collect();
     assert_eq!(printed, order, "{out}");
 }
+
+#[tokio::test]
+async fn a_member_tags_and_deprecates_what_they_publish_and_access_stays_with_managers() {
+    let settings = vextrus_server::HttpSettings::new(64 * 1024, Duration::from_secs(10));
+    let app = TestApp::start_configured(settings, |m| {
+        m.registry.adduser = Some(vextrus_registry::AddUser { org: "vextrus".into(), role: "member".into() });
+    })
+    .await;
+    app.vextrus().await;
+    // `npm adduser` (legacy, as npm sends it) makes a member; its answer is the npm token.
+    let body = json!({"_id": "org.couchdb.user:karim", "name": "karim", "password": common::PASSWORD,
+                      "email": "karim@vextrus.example", "type": "user", "roles": []});
+    let added = app.client.put(app.url("/npm/-/user/org.couchdb.user:karim")).json(&body).send().await.unwrap();
+    assert_eq!(added.status(), 201);
+    let token = added.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned();
+    let root = tempfile::tempdir().unwrap();
+    let member = Npm::new(root.path(), &app, &token);
+    for version in ["1.0.0", "1.1.0"] {
+        let (ok, _, err) = member.run(&package(root.path(), "@vextrus/ledger", version, "1;\n"), &["publish"]).await;
+        assert!(ok, "{err}");
+    }
+    let (ok, _, err) = member.run(root.path(), &["dist-tag", "add", "@vextrus/ledger@1.0.0", "lts"]).await;
+    assert!(ok, "{err}");
+    let (ok, out, err) = member.run(root.path(), &["dist-tag", "ls", "@vextrus/ledger"]).await;
+    assert!(ok, "{err}");
+    assert_eq!(lines(&out), ["latest: 1.1.0", "lts: 1.0.0"]);
+    let (ok, _, err) = member.run(root.path(), &["deprecate", "@vextrus/ledger@1.0.0", "use 1.1"]).await;
+    assert!(ok, "{err}");
+    let (ok, out, err) = member.run(root.path(), &["view", "@vextrus/ledger@1.0.0", "deprecated"]).await;
+    assert!(ok && out.trim() == "use 1.1", "{out}{err}");
+    let (ok, _, err) = member.run(root.path(), &["dist-tag", "rm", "@vextrus/ledger", "lts"]).await;
+    assert!(ok, "{err}");
+    // Who may read it is the managers' to say.
+    let (ok, _, err) = member.run(root.path(), &["access", "set", "status=public", "@vextrus/ledger"]).await;
+    assert!(!ok && err.contains("403"), "{err}");
+}

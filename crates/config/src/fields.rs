@@ -379,7 +379,16 @@ pub const FIELDS: &[Field] = &[
         env_aliases: &[],
         kind: Kind::Bool,
         default: "false",
-        doc: "Serve proxied packages without a token (off: any signed-in platform user or API key).",
+        doc: "Serve proxied packages without a token (off: any signed-in platform user or API key); also answers \
+              `npm search` without a token (public packages, and the uplinks' with `registry.uplink_search`).",
+    },
+    Field {
+        key: "registry.uplink_search",
+        env_aliases: &[],
+        kind: Kind::Bool,
+        default: "false",
+        doc: "`npm search` also asks the first uplink that answers and lists its results after the packages \
+              hosted here (as Verdaccio does).",
     },
     Field {
         key: "registry.proxy_memory_mib",

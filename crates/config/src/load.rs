@@ -278,6 +278,15 @@ fn validate(config: &Config, origins: &BTreeMap<String, String>) -> Result<(), C
     if config.registry.uplinks.iter().any(|u| u.timeout_secs == 0 || u.max_failures == 0) {
         return Err(fail("registry.uplinks", "timeout_secs and max_failures must be at least 1".into()));
     }
+    for rule in &config.registry.access {
+        if rule.packages.trim().is_empty() || !matches!(rule.read.as_str(), "organization" | "signed_in" | "public") {
+            let message = format!(
+                "{{packages = {:?}, read = {:?}}}: name a package pattern, and read = organization, signed_in or public",
+                rule.packages, rule.read
+            );
+            return Err(fail("registry.access", message));
+        }
+    }
     if !matches!(config.registry.adduser_role.as_str(), "viewer" | "member") {
         let role = &config.registry.adduser_role;
         return Err(fail("registry.adduser_role", format!("{role:?} is not `viewer` or `member`")));

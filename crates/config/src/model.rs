@@ -281,6 +281,21 @@ pub struct RegistryConfig {
     /// Memory the served packuments of hosted packages may take per instance.
     pub packument_cache_mib: u64,
     pub webhooks_reach_internal: bool,
+    /// `npm search` also asks the uplinks.
+    pub uplink_search: bool,
+    /// Who may read packages by default, by name (`[[registry.access]]`, in order).
+    pub access: Vec<AccessConfig>,
+}
+
+/// Verdaccio's `packages:` pattern with its read access (`[[registry.access]]`): packages whose
+/// names match are readable by `read` unless `npm access` chose otherwise for one.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccessConfig {
+    /// `"@scope/*"`, `"**"`, `"name"` … (first match wins).
+    pub packages: String,
+    /// `organization` (its members), `signed_in` (anyone signed in) or `public` (anyone).
+    pub read: String,
 }
 
 /// One upstream registry (`[[registry.uplinks]]`).
@@ -335,6 +350,8 @@ impl Default for RegistryConfig {
             proxy_memory_mib: 256,
             packument_cache_mib: 64,
             webhooks_reach_internal: false,
+            uplink_search: false,
+            access: Vec::new(),
         }
     }
 }

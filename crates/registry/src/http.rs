@@ -600,36 +600,47 @@ async fn write(state: &AppState, parts: &mut Parts, segments: &[String], mut bod
             .await
             .map_err(|e| NpmError::from(e).into_response())?;
     tracing::info!(package = %name, version = %published.version, bytes = published.size, "package published");
+    if published.created_package && !settings.access.is_empty() {
+        // A new package is readable as the rules for its name say (until `npm access` chooses).
+        crate::access::apply(&db, &settings.access, Some((tenant, name.as_str())))
+            .await
+            .map_err(|e| NpmError::from(e).into_response())?;
+    }
     let ok = if published.created_package { "created new package" } else { "package changed" };
     Ok((StatusCode::CREATED, axum::Json(json!({"ok": ok, "success": true}))).into_response())
 }
 
-/// `/-/v1/search?text=&size=&from=`: the caller's organization's packages.
+/// `npm search`: packages the caller may read whose name, description or keywords contain the
+/// text — their organization's, and other organizations' open to them (`public`; `signed_in`
+/// too when signed in) — then, with `registry.uplink_search`, the uplinks' results for names
+/// not hosted here. Anonymous searches are answered where anonymous reads are
+/// (`registry.proxy_anonymous`), with public packages only.
 async fn search(state: &AppState, parts: &mut Parts) -> Result<Response, Response> {
-    let permitted = permitted::<PackagesRead>(parts, state).await?;
+    let settings = RegistrySettings::from_ref(state);
+    let anonymous = !parts.headers.contains_key(header::AUTHORIZATION);
+    let tenant = if anonymous && settings.proxy.as_ref().is_some_and(|p| p.settings().anonymous) {
+        None
+    } else {
+        permitted::<PackagesRead>(parts, state).await?.subject().tenant()
+    };
+    let open: &[&str] = if anonymous { &["public"] } else { &["public", "signed_in"] };
     let mut text = String::new();
     let (mut size, mut from) = (20i64, 0i64);
     for (key, value) in url::form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes()) {
         match key.as_ref() {
             "text" => text = value.into_owned(),
             "size" => size = value.parse::<i64>().unwrap_or(20).clamp(1, 250),
-            "from" => from = value.parse::<i64>().unwrap_or(0).max(0),
+            "from" => from = value.parse::<i64>().unwrap_or(0).clamp(0, 10_000),
             _ => {}
         }
     }
-    let (hits, total) = match permitted.subject().tenant() {
-        Some(tenant) => {
-            let db = Database::from_ref(state);
-            let mut tx = db.tenant(tenant).await.map_err(|e| NpmError::from(e).into_response())?;
-            let found = crate::store::search(&mut tx, tenant, text.trim(), size, from)
-                .await
-                .map_err(|e| NpmError::from(e).into_response())?;
-            let _ = tx.commit().await;
-            found
-        }
-        None => (Vec::new(), 0),
-    };
-    let objects: Vec<Value> = hits
+    let db = Database::from_ref(state);
+    let mut tx = db.system().await.map_err(|e| NpmError::from(e).into_response())?;
+    let (hits, mut total) = crate::store::search(&mut tx, tenant, open, text.trim(), size, from)
+        .await
+        .map_err(|e| NpmError::from(e).into_response())?;
+    let _ = tx.commit().await;
+    let mut objects: Vec<Value> = hits
         .iter()
         .map(|hit| {
             let people: Vec<Value> = hit.publisher.iter().map(|u| json!({"username": u})).collect();
@@ -650,6 +661,21 @@ async fn search(state: &AppState, parts: &mut Parts) -> Result<Response, Respons
             })
         })
         .collect();
+    // The uplinks' results follow ours, on the first page only (their paging is theirs).
+    if let Some(proxy) =
+        settings.proxy.as_ref().filter(|_| settings.uplink_search && from == 0 && !text.trim().is_empty())
+        && let Some((theirs, their_total)) = proxy.search(text.trim(), size).await
+    {
+        let ours: std::collections::HashSet<&str> = hits.iter().map(|h| h.name.as_str()).collect();
+        let room = usize::try_from(size).unwrap_or(0).saturating_sub(objects.len());
+        let added: Vec<Value> = theirs
+            .into_iter()
+            .filter(|o| o["package"]["name"].as_str().is_some_and(|n| !ours.contains(n)))
+            .take(room)
+            .collect();
+        total += their_total;
+        objects.extend(added);
+    }
     let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     Ok(axum::Json(json!({"objects": objects, "total": total, "time": time})).into_response())
 }

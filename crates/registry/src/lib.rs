@@ -2,6 +2,7 @@
 //! organization's packages live in its own scope (`@<slug>`), are read and published with the
 //! platform's tokens and permissions, and every change is audited.
 
+pub mod access;
 mod cache;
 mod credentials;
 pub mod gc;
@@ -56,6 +57,11 @@ pub const MIGRATIONS: ModuleMigrations = ModuleMigrations {
         Migration { version: 10, name: "webhooks", sql: include_str!("../migrations/0010_webhooks.sql") },
         Migration { version: 11, name: "webhook_backoff", sql: include_str!("../migrations/0011_webhook_backoff.sql") },
         Migration { version: 12, name: "dist_tag_order", sql: include_str!("../migrations/0012_dist_tag_order.sql") },
+        Migration {
+            version: 13,
+            name: "visibility_defaults",
+            sql: include_str!("../migrations/0013_visibility_defaults.sql"),
+        },
     ],
 };
 
@@ -82,6 +88,10 @@ pub struct RegistrySettings {
     pub signing: Option<signing::Signing>,
     /// Webhook deliveries may reach loopback, private and link-local addresses.
     pub webhooks_reach_internal: bool,
+    /// `npm search` also asks the uplinks, and lists their results after ours.
+    pub uplink_search: bool,
+    /// Who may read packages by default, by name (Verdaccio's `packages:` patterns).
+    pub access: access::AccessRules,
 }
 
 /// `npm adduser` with a new username creates a platform user in this organization.
@@ -107,6 +117,8 @@ impl RegistrySettings {
             caches: Default::default(),
             signing: None,
             webhooks_reach_internal: false,
+            uplink_search: false,
+            access: access::AccessRules::default(),
         }
     }
 

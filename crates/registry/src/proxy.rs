@@ -220,6 +220,9 @@ const MAX_UPSTREAM_PACKUMENT: usize = 128 << 20;
 /// The largest audit answer taken from an upstream.
 const MAX_UPSTREAM_AUDIT: usize = 64 << 20;
 
+/// The most an uplink's search answer may be (250 results are well under 1 MiB).
+const MAX_UPSTREAM_SEARCH: usize = 4 << 20;
+
 /// An upstream's body, read as it arrives and refused past `cap` bytes (whatever its
 /// `Content-Length` said: that sizes nothing here).
 async fn read_capped(response: reqwest::Response, cap: usize) -> Result<Bytes, String> {
@@ -348,6 +351,49 @@ impl Proxy {
             "security audits are answered by the upstream registry, which cannot be reached ({})",
             unreachable.join("; ")
         )))
+    }
+
+    /// `npm search` at the first uplink that answers: its result objects (at most `size`, and
+    /// only of names some uplink may serve) and its total. Nothing when none answers: a search
+    /// here still answers with what is hosted here.
+    pub async fn search(&self, text: &str, size: i64) -> Option<(Vec<serde_json::Value>, i64)> {
+        for uplink in &self.settings.uplinks {
+            if self.down(uplink) {
+                continue;
+            }
+            let Ok(mut url) = uplink.url.join("-/v1/search") else { continue };
+            url.query_pairs_mut().append_pair("text", text).append_pair("size", &size.to_string());
+            let mut request = self.client.get(url).timeout(uplink.timeout);
+            if let Some(auth) = &uplink.auth {
+                request = request.header("authorization", auth);
+            }
+            let response = match request.send().await {
+                Ok(response) if response.status().is_success() => response,
+                Ok(response) => {
+                    tracing::info!(uplink = uplink.name, status = %response.status(), "uplink search failed");
+                    continue;
+                }
+                Err(e) => {
+                    tracing::info!(uplink = uplink.name, error = %e.without_url(), "uplink search failed");
+                    continue;
+                }
+            };
+            let Ok(body) = read_capped(response, MAX_UPSTREAM_SEARCH).await else { continue };
+            let Ok(answer) = serde_json::from_slice::<serde_json::Value>(&body) else { continue };
+            let objects: Vec<serde_json::Value> = answer["objects"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|o| {
+                    o["package"]["name"].as_str().is_some_and(|n| self.settings.uplinks.iter().any(|u| u.serves(n)))
+                })
+                .take(usize::try_from(size).unwrap_or(0))
+                .cloned()
+                .collect();
+            let total = answer["total"].as_i64().unwrap_or(objects.len() as i64);
+            return Some((objects, total));
+        }
+        None
     }
 
     pub fn settings(&self) -> &ProxySettings {

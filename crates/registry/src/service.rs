@@ -577,8 +577,9 @@ pub async fn set_visibility(
     let Some(row) = store::package(&mut tx, tenant, name.as_str()).await? else {
         return Err(RegistryError::NotFound);
     };
+    // Chosen now, it no longer follows the configured rules (even if it stays the same).
+    store::set_visibility(&mut tx, tenant, name.as_str(), visibility).await?;
     if row.visibility != visibility {
-        store::set_visibility(&mut tx, tenant, name.as_str(), visibility).await?;
         store::touch(&mut tx, tenant, name.as_str()).await?;
         let event = NewEvent::new(tenant, actor, "registry.package.visibility")
             .target(Target::new("package", name))

@@ -257,41 +257,41 @@ pub struct Hit {
     pub publisher: Option<String>,
 }
 
-/// Packages whose name, description or keywords contain `text` (case-insensitive), by name.
+/// Packages whose name, description or keywords contain `text` (case-insensitive), by name,
+/// among those a caller may read: its own organization's (`tenant`), and every other
+/// organization's whose visibility is one of `open` (`public`; `signed_in` too when signed in).
 pub async fn search(
-    tx: &mut impl Tx,
-    tenant: TenantId,
+    tx: &mut vextrus_db::SystemTx,
+    tenant: Option<TenantId>,
+    open: &[&str],
     text: &str,
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<Hit>, i64), DbError> {
     let pattern = format!("%{}%", text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
-    let hits: Vec<Hit> = sqlx::query_as(
-        "SELECT p.name, v.version, v.manifest, p.modified_at, v.published_by_name AS publisher
-           FROM registry.packages p
+    let open: Vec<String> = open.iter().map(|v| (*v).to_owned()).collect();
+    const MATCHING: &str = "FROM registry.packages p
            JOIN registry.dist_tags t ON t.tenant_id = p.tenant_id AND t.name = p.name AND t.tag = 'latest'
            JOIN registry.versions v ON v.tenant_id = t.tenant_id AND v.name = t.name AND v.version = t.version
-          WHERE p.tenant_id = $1
-            AND (p.name ILIKE $2 OR v.manifest->>'description' ILIKE $2 OR v.manifest->>'keywords' ILIKE $2)
-          ORDER BY p.name LIMIT $3 OFFSET $4",
-    )
+          WHERE (p.tenant_id = $1 OR p.visibility = ANY($2))
+            AND (p.name ILIKE $3 OR v.manifest->>'description' ILIKE $3 OR v.manifest->>'keywords' ILIKE $3)";
+    let hits: Vec<Hit> = sqlx::query_as(&format!(
+        "SELECT p.name, v.version, v.manifest, p.modified_at, v.published_by_name AS publisher {MATCHING}
+          ORDER BY p.name LIMIT $4 OFFSET $5"
+    ))
     .bind(tenant)
+    .bind(&open)
     .bind(&pattern)
     .bind(limit)
     .bind(offset)
     .fetch_all(tx.conn())
     .await?;
-    let total: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM registry.packages p
-           JOIN registry.dist_tags t ON t.tenant_id = p.tenant_id AND t.name = p.name AND t.tag = 'latest'
-           JOIN registry.versions v ON v.tenant_id = t.tenant_id AND v.name = t.name AND v.version = t.version
-          WHERE p.tenant_id = $1
-            AND (p.name ILIKE $2 OR v.manifest->>'description' ILIKE $2 OR v.manifest->>'keywords' ILIKE $2)",
-    )
-    .bind(tenant)
-    .bind(&pattern)
-    .fetch_one(tx.conn())
-    .await?;
+    let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) {MATCHING}"))
+        .bind(tenant)
+        .bind(&open)
+        .bind(&pattern)
+        .fetch_one(tx.conn())
+        .await?;
     Ok((hits, total))
 }
 
@@ -342,11 +342,13 @@ pub async fn set_star(
 }
 
 pub async fn set_visibility(tx: &mut impl Tx, tenant: TenantId, name: &str, visibility: &str) -> Result<(), DbError> {
-    sqlx::query("UPDATE registry.packages SET visibility = $3 WHERE tenant_id = $1 AND name = $2")
-        .bind(tenant)
-        .bind(name)
-        .bind(visibility)
-        .execute(tx.conn())
-        .await?;
+    sqlx::query(
+        "UPDATE registry.packages SET visibility = $3, visibility_explicit = true WHERE tenant_id = $1 AND name = $2",
+    )
+    .bind(tenant)
+    .bind(name)
+    .bind(visibility)
+    .execute(tx.conn())
+    .await?;
     Ok(())
 }

@@ -97,8 +97,13 @@ pub enum RegistryCommand {
     /// here are skipped: run it again to resume or to catch up. Works next to a running `serve`.
     ImportVerdaccio {
         /// Verdaccio's `storage` directory.
+        #[arg(long, required_unless_present = "verdaccio_config")]
+        storage: Option<std::path::PathBuf>,
+        /// Verdaccio's `config.yaml`: prints the settings it amounts to here (`[[registry.access]]`
+        /// rules from its `packages:` patterns, `[[registry.uplinks]]`, and the switches they
+        /// imply) to add to vextrus.toml. Without --storage, nothing is imported.
         #[arg(long)]
-        storage: std::path::PathBuf,
+        verdaccio_config: Option<std::path::PathBuf>,
         /// Verdaccio's htpasswd file: its users become platform users in --org.
         #[arg(long, requires = "org")]
         htpasswd: Option<std::path::PathBuf>,

@@ -2,6 +2,7 @@
 //! that `serve`, the admin commands and the tests all build the very same thing.
 
 pub mod platform;
+pub mod verdaccio;
 
 use std::sync::Arc;
 

@@ -243,3 +243,10 @@ pub fn proxy(config: &Config) -> anyhow::Result<Option<std::sync::Arc<vextrus_re
     };
     Ok(Some(std::sync::Arc::new(Proxy::new(settings))))
 }
+
+/// `[[registry.access]]`: who may read packages by default, by name.
+pub fn access_rules(config: &Config) -> anyhow::Result<vextrus_registry::access::AccessRules> {
+    let rules = config.registry.access.iter().map(|r| vextrus_registry::access::AccessRule::new(&r.packages, &r.read));
+    let rules: Result<Vec<_>, String> = rules.collect();
+    Ok(vextrus_registry::access::AccessRules::new(rules.map_err(anyhow::Error::msg)?))
+}

@@ -385,3 +385,28 @@ async fn readme_sql_for_a_managed_postgresql_is_sufficient() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&owners.stdout).trim(), format!("{prefix}_owner"));
 }
+
+#[test]
+fn import_verdaccio_reads_its_config_yaml_and_proposes_settings_that_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = dir.path().join("config.yaml");
+    std::fs::write(
+        &yaml,
+        "uplinks:\n  npmjs:\n    url: https://registry.npmjs.org/\n    timeout: 30s\n\
+         packages:\n  '@vextrus/*':\n    access: $all\n    publish: $authenticated\n\
+         \x20 '**':\n    access: $authenticated\n    publish: $authenticated\n    proxy: npmjs\n",
+    )
+    .unwrap();
+    let (ok, out, err) = run(vextrus(&["registry", "import-verdaccio", "--verdaccio-config", yaml.to_str().unwrap()]));
+    assert!(ok, "{err}");
+    assert!(out.contains("[[registry.access]]\npackages = \"@vextrus/*\"\nread = \"public\""), "{out}");
+    // What it printed is a configuration `vextrus` takes as it is.
+    let toml = dir.path().join("vextrus.toml");
+    std::fs::write(&toml, &out).unwrap();
+    let (ok, shown, err) = run(vextrus(&["config", "--config", toml.to_str().unwrap(), "print"]));
+    assert!(ok, "{err}");
+    assert!(shown.contains("signed_in") && shown.contains("registry.npmjs.org"), "{shown}");
+    let (ok, _, err) =
+        run(vextrus(&["registry", "import-verdaccio", "--verdaccio-config", "/nonexistent/config.yaml"]));
+    assert!(!ok && err.contains("/nonexistent/config.yaml"), "{err}");
+}

@@ -220,3 +220,138 @@ async fn a_member_tags_and_deprecates_what_they_publish_and_access_stays_with_ma
     let (ok, _, err) = member.run(root.path(), &["access", "set", "status=public", "@vextrus/ledger"]).await;
     assert!(!ok && err.contains("403"), "{err}");
 }
+
+/// The names in `npm search --json`'s answer.
+fn found(out: &str) -> Vec<String> {
+    let hits: Value = serde_json::from_str(out).unwrap_or_else(|_| panic!("{out}"));
+    let mut names: Vec<String> =
+        hits.as_array().unwrap().iter().map(|h| h["name"].as_str().unwrap().to_owned()).collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn npm_search_finds_what_the_caller_may_read_and_the_uplinks_packages() {
+    // The uplink: another registry with an unscoped public package.
+    let settings = vextrus_server::HttpSettings::new(64 * 1024, Duration::from_secs(30));
+    let upstream = TestApp::start_configured(settings, |m| m.registry.allow_unscoped = true).await;
+    upstream.sign_up("upstream", "owner@upstream.example", "up-owner").await;
+    let up_owner = upstream.access_token("up-owner", None).await;
+    let root = tempfile::tempdir().unwrap();
+    let up = Npm::new(root.path(), &upstream, &upstream.api_key(&up_owner, EVERY_REGISTRY_PERMISSION).await);
+    let (ok, _, err) =
+        up.run(&package(&root.path().join("up"), "ledger-upstream", "1.0.0", "1;\n"), &["publish"]).await;
+    assert!(ok, "{err}");
+    let up_reader = upstream.api_key(&up_owner, &["registry.packages.read"]).await;
+
+    // Here: anonymous reads of proxied packages, and searches that ask the uplink too.
+    let mut uplink = Uplink::new("upstream", &format!("{}/npm/", upstream.base)).unwrap();
+    uplink.auth = Some(format!("Bearer {up_reader}"));
+    uplink.timeout = Duration::from_secs(5);
+    let proxy = vextrus_registry::proxy::ProxySettings { uplinks: vec![uplink], anonymous: true, ..Default::default() };
+    let settings = vextrus_server::HttpSettings::new(64 * 1024, Duration::from_secs(30));
+    let app = TestApp::start_configured(settings, move |m| {
+        m.registry.proxy = Some(std::sync::Arc::new(vextrus_registry::proxy::Proxy::new(proxy)));
+        m.registry.uplink_search = true;
+    })
+    .await;
+    let owner = app.vextrus().await;
+    let ours = Npm::new(root.path(), &app, &app.api_key(&owner, EVERY_REGISTRY_PERMISSION).await);
+    app.sign_up("rival", "owner@rival.example", "rival-owner").await;
+    let rival_owner = app.access_token("rival-owner", None).await;
+    let rival = Npm::new(root.path(), &app, &app.api_key(&rival_owner, EVERY_REGISTRY_PERMISSION).await);
+    for (npm, name) in [
+        (&ours, "@vextrus/ledger-private"),
+        (&ours, "@vextrus/ledger-public"),
+        (&rival, "@rival/ledger-signed-in"),
+        (&rival, "@rival/ledger-hidden"),
+    ] {
+        let (ok, _, err) = npm.run(&package(root.path(), name, "1.0.0", "1;\n"), &["publish"]).await;
+        assert!(ok, "{err}");
+    }
+    let (ok, _, err) = ours.run(root.path(), &["access", "set", "status=public", "@vextrus/ledger-public"]).await;
+    assert!(ok, "{err}");
+    let signed_in = app.as_user(&rival_owner, reqwest::Method::POST, "/npm/-/package/@rival%2fledger-signed-in/access");
+    assert!(signed_in.json(&json!({"access": "signed_in"})).send().await.unwrap().status().is_success());
+
+    let (ok, out, err) = ours.run(root.path(), &["search", "--json", "ledger"]).await;
+    assert!(ok, "{err}");
+    assert_eq!(
+        found(&out),
+        ["@rival/ledger-signed-in", "@vextrus/ledger-private", "@vextrus/ledger-public", "ledger-upstream"],
+        "ours, another organization's open to the signed-in, the uplink's; never a hidden one"
+    );
+    let anonymous = Npm::new(root.path(), &app, "anonymous");
+    std::fs::write(anonymous.home.join(".npmrc"), format!("registry={}/npm/\n", app.base)).unwrap();
+    let (ok, out, err) = anonymous.run(root.path(), &["search", "--json", "ledger"]).await;
+    assert!(ok, "{err}");
+    assert_eq!(found(&out), ["@vextrus/ledger-public", "ledger-upstream"], "public ones only");
+
+    // Where anonymous reads are not allowed, neither is an anonymous search.
+    let closed = TestApp::start().await;
+    let refused = closed.client.get(closed.url("/npm/-/v1/search?text=ledger")).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+}
+
+#[tokio::test]
+async fn verdaccio_access_rules_carry_over_and_npm_access_still_decides() {
+    // The registry configured as `import-verdaccio --verdaccio-config` proposes from the team's
+    // Verdaccio configuration.
+    let yaml = "packages:\n  '@vextrus/internal-*':\n    access: vx-owner\n    publish: $authenticated\n\
+                \x20 '@vextrus/*':\n    access: $all\n    publish: $authenticated\n\
+                \x20 '**':\n    access: $authenticated\n    publish: $authenticated\n";
+    let proposed = vextrus::verdaccio::propose(yaml).unwrap();
+    let config: vextrus_config::Config = toml::from_str(&proposed).unwrap();
+    let rules = vextrus::platform::access_rules(&config).unwrap();
+    let settings = vextrus_server::HttpSettings::new(64 * 1024, Duration::from_secs(10));
+    let configured = rules.clone();
+    let app = TestApp::start_configured(settings, move |m| m.registry.access = configured).await;
+    let owner = app.vextrus().await;
+    let root = tempfile::tempdir().unwrap();
+    let npm = Npm::new(root.path(), &app, &app.api_key(&owner, EVERY_REGISTRY_PERMISSION).await);
+    for name in ["@vextrus/kernel", "@vextrus/internal-ledger"] {
+        let (ok, _, err) = npm.run(&package(root.path(), name, "1.0.0", "1;\n"), &["publish"]).await;
+        assert!(ok, "{err}");
+    }
+    let anonymous = Npm::new(root.path(), &app, "anonymous");
+    std::fs::write(anonymous.home.join(".npmrc"), format!("registry={}/npm/\n", app.base)).unwrap();
+    let (ok, out, err) = anonymous.run(root.path(), &["info", "@vextrus/kernel", "version"]).await;
+    assert!(ok && out.trim() == "1.0.0", "published under `@vextrus/*`: anyone reads it: {out}{err}");
+    let (ok, _, err) = anonymous.run(root.path(), &["info", "@vextrus/internal-ledger", "version"]).await;
+    assert!(!ok && err.contains("401"), "the first matching rule decides: {err}");
+    // Someone of another organization, signed in: `**` does not reach into @vextrus (its rules
+    // came first), so they read the public one only.
+    app.sign_up("rival", "owner@rival.example", "rival-owner").await;
+    let rival_token = app.access_token("rival-owner", None).await;
+    let rival = Npm::new(root.path(), &app, &app.api_key(&rival_token, EVERY_REGISTRY_PERMISSION).await);
+    let (ok, _, err) =
+        rival.run(&package(&root.path().join("rival"), "@rival/widget", "1.0.0", "1;\n"), &["publish"]).await;
+    assert!(ok, "{err}");
+    let (ok, out, err) = npm.run(root.path(), &["info", "@rival/widget", "version"]).await;
+    assert!(ok && out.trim() == "1.0.0", "`**` is signed_in: {out}{err}");
+
+    // `npm access` on one package overrides the rule, and the rule no longer moves it.
+    let (ok, _, err) = npm.run(root.path(), &["access", "set", "status=private", "@vextrus/kernel"]).await;
+    assert!(ok, "{err}");
+    let (ok, _, err) = anonymous.run(root.path(), &["info", "@vextrus/kernel", "version"]).await;
+    assert!(!ok && err.contains("401"), "{err}");
+    assert_eq!(vextrus_registry::access::apply(&app.db.db, &rules, None).await.unwrap(), 0);
+
+    // Rules changed later reach what was published before (as `serve` applies them at start),
+    // each change in the organization's audit trail.
+    let (ok, _, err) = npm.run(&package(root.path(), "@vextrus/later", "1.0.0", "1;\n"), &["publish"]).await;
+    assert!(ok, "{err}");
+    let (ok, _, err) = anonymous.run(root.path(), &["info", "@vextrus/later", "version"]).await;
+    assert!(ok, "public under the rules it was published with: {err}");
+    let later = vextrus_registry::access::AccessRules::new(vec![
+        vextrus_registry::access::AccessRule::new("@rival/*", "public").unwrap(),
+    ]);
+    let changed = vextrus_registry::access::apply(&app.db.db, &later, None).await.unwrap();
+    assert_eq!(changed, 2, "@rival/widget goes public, @vextrus/later back to its organization");
+    let (ok, out, err) = anonymous.run(root.path(), &["info", "@rival/widget", "version"]).await;
+    assert!(ok && out.trim() == "1.0.0", "{out}{err}");
+    let (ok, _, err) = anonymous.run(root.path(), &["info", "@vextrus/later", "version"]).await;
+    assert!(!ok && err.contains("401"), "{err}");
+    let events = app.ok_json_get(&owner, "/v1/audit/events?action=registry.package.visibility").await;
+    assert!(events.to_string().contains("configuration"), "{events}");
+}

@@ -197,3 +197,25 @@ fn uplinks_come_from_the_file_with_defaults_and_are_checked() {
     let err = load_file("[[registry.uplinks]]\nurl = \"http://a/\"\nmaxage = 5\n").unwrap_err().to_string();
     assert!(err.contains("maxage"), "a misspelt key is an error: {err}");
 }
+
+#[test]
+fn access_rules_come_from_the_file_in_order_and_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let load_file = |text: &str| {
+        let path = dir.path().join("vextrus.toml");
+        std::fs::write(&path, text).unwrap();
+        load(&Sources { file: Some(path), env: Default::default(), flags: vec![] })
+    };
+    let loaded = load_file(
+        "[[registry.access]]\npackages = \"@vextrus/*\"\nread = \"public\"\n\
+         [[registry.access]]\npackages = \"**\"\nread = \"signed_in\"\n",
+    )
+    .unwrap();
+    let rules: Vec<(&str, &str)> =
+        loaded.config.registry.access.iter().map(|r| (r.packages.as_str(), r.read.as_str())).collect();
+    assert_eq!(rules, [("@vextrus/*", "public"), ("**", "signed_in")]);
+    let err = load_file("[[registry.access]]\npackages = \"**\"\nread = \"$all\"\n").unwrap_err().to_string();
+    assert!(err.contains("registry.access") && err.contains("signed_in"), "{err}");
+    let err = load_file("[[registry.access]]\nread = \"public\"\n").unwrap_err().to_string();
+    assert!(err.contains("registry.access"), "{err}");
+}

@@ -13,10 +13,18 @@ use vextrus_registry::import;
 use crate::cli::RegistryCommand;
 
 pub async fn run(config: Config, cmd: RegistryCommand) -> anyhow::Result<()> {
-    let (storage, htpasswd, org, role) = match cmd {
-        RegistryCommand::ImportVerdaccio { storage, htpasswd, org, role } => (storage, htpasswd, org, role),
+    let (storage, verdaccio_config, htpasswd, org, role) = match cmd {
+        RegistryCommand::ImportVerdaccio { storage, verdaccio_config, htpasswd, org, role } => {
+            (storage, verdaccio_config, htpasswd, org, role)
+        }
         RegistryCommand::RotateSigningKey => return rotate_signing_key(&config).await,
     };
+    if let Some(path) = &verdaccio_config {
+        let yaml = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let proposed = vextrus::verdaccio::propose(&yaml).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        print!("{proposed}");
+    }
+    let Some(storage) = storage else { return Ok(()) };
     let packages = import::package_dirs(&storage).with_context(|| format!("reading {}", storage.display()))?;
     let users = match &htpasswd {
         Some(path) => Some(std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?),

@@ -65,6 +65,8 @@ pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
             ),
             signing: Some(signing),
             webhooks_reach_internal: config.registry.webhooks_reach_internal,
+            uplink_search: config.registry.uplink_search,
+            access: platform::access_rules(&config)?,
             adduser: Some(config.registry.adduser_org.trim()).filter(|org| !org.is_empty()).map(|org| {
                 vextrus_registry::AddUser { org: org.to_owned(), role: config.registry.adduser_role.clone() }
             }),
@@ -117,6 +119,7 @@ pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
     tokio::spawn(modules.auth.standing.clone().follow(db.clone(), stopped(stopping.clone())));
     tokio::spawn(modules.registry.clone().follow(db.clone(), stopped(stopping.clone())));
     tokio::spawn(sign_unsigned(db.clone(), modules.registry.clone(), stopping.clone()));
+    tokio::spawn(apply_access_rules(db.clone(), modules.registry.access.clone()));
     tokio::spawn(modules.access.clone().follow(db.clone(), stopped(stopping.clone())));
     tokio::spawn(refresh_keys(modules.auth.keys.clone(), db.clone(), stopping.clone()));
     tokio::spawn(schedule_periodic_jobs(db.clone(), stopping.clone()));
@@ -293,6 +296,15 @@ async fn sign_unsigned(db: Database, registry: vextrus_registry::RegistrySetting
             () = tokio::time::sleep(Duration::from_secs(60)) => {}
             () = stopped(stopping.clone()) => return,
         }
+    }
+}
+
+/// Packages whose visibility nobody chose follow `[[registry.access]]` as configured now.
+async fn apply_access_rules(db: Database, rules: vextrus_registry::access::AccessRules) {
+    match vextrus_registry::access::apply(&db, &rules, None).await {
+        Ok(0) => {}
+        Ok(changed) => tracing::info!(changed, "packages now readable as registry.access says"),
+        Err(e) => tracing::warn!(error = %e, "applying registry.access failed; packages keep their visibility"),
     }
 }
 

@@ -55,6 +55,11 @@ impl AccessRules {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// Some rule lets anyone read, without a token.
+    pub fn any_public(&self) -> bool {
+        self.0.iter().any(|r| r.read == "public")
+    }
 }
 
 /// Brings every package whose visibility nobody chose in line with `rules` (at start, and after

@@ -614,11 +614,13 @@ async fn write(state: &AppState, parts: &mut Parts, segments: &[String], mut bod
 /// text — their organization's, and other organizations' open to them (`public`; `signed_in`
 /// too when signed in) — then, with `registry.uplink_search`, the uplinks' results for names
 /// not hosted here. Anonymous searches are answered where anonymous reads are
-/// (`registry.proxy_anonymous`), with public packages only.
+/// (`registry.proxy_anonymous`, or a `[[registry.access]]` rule with `read = "public"`), with
+/// public packages only.
 async fn search(state: &AppState, parts: &mut Parts) -> Result<Response, Response> {
     let settings = RegistrySettings::from_ref(state);
     let anonymous = !parts.headers.contains_key(header::AUTHORIZATION);
-    let tenant = if anonymous && settings.proxy.as_ref().is_some_and(|p| p.settings().anonymous) {
+    let anyone_reads = settings.access.any_public() || settings.proxy.as_ref().is_some_and(|p| p.settings().anonymous);
+    let tenant = if anonymous && anyone_reads {
         None
     } else {
         permitted::<PackagesRead>(parts, state).await?.subject().tenant()

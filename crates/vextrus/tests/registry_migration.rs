@@ -319,6 +319,9 @@ async fn verdaccio_access_rules_carry_over_and_npm_access_still_decides() {
     assert!(ok && out.trim() == "1.0.0", "published under `@vextrus/*`: anyone reads it: {out}{err}");
     let (ok, _, err) = anonymous.run(root.path(), &["info", "@vextrus/internal-ledger", "version"]).await;
     assert!(!ok && err.contains("401"), "the first matching rule decides: {err}");
+    let (ok, out, err) = anonymous.run(root.path(), &["search", "--json", "vextrus"]).await;
+    assert!(ok, "anyone may read, so anyone may search: {err}");
+    assert_eq!(found(&out), ["@vextrus/kernel"]);
     // Someone of another organization, signed in: `**` does not reach into @vextrus (its rules
     // came first), so they read the public one only.
     app.sign_up("rival", "owner@rival.example", "rival-owner").await;

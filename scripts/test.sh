@@ -8,4 +8,6 @@ scripts/ensure-node-tools.sh
 python3 -c 'import jwt, cryptography' 2>/dev/null || python3 -m pip install -q 'pyjwt[crypto]'
 # An S3-compatible server for the object storage tests.
 command -v moto_server >/dev/null || python3 -m pip install -q 'moto[server]'
+# A real SMTP server for the mail tests.
+python3 -c 'import aiosmtpd' 2>/dev/null || python3 -m pip install -q aiosmtpd
 exec cargo test --workspace --locked "$@"

@@ -133,6 +133,7 @@ async fn setup(dir: &std::path::Path) -> anyhow::Result<Setup> {
         phone: None,
         display_name: vextrus_identity::model::DisplayName::parse("Bench").map_err(anyhow::Error::msg)?,
         password: vextrus_identity::password::Password::parse("Bench-Password-2026").map_err(anyhow::Error::msg)?,
+        locale: Default::default(),
     };
     vextrus_identity::service::create_with_owner(&mut tx, org, user).await?;
     let login = vextrus_identity::tokens::PasswordLogin {
@@ -147,7 +148,7 @@ async fn setup(dir: &std::path::Path) -> anyhow::Result<Setup> {
     tx.commit().await?;
 
     let modules = vextrus::ModuleSettings {
-        identity: vextrus_identity::IdentityConfig { dev_mailbox: false, trust_forwarded_for: false },
+        identity: vextrus_identity::IdentityConfig { trust_forwarded_for: false },
         auth: auth.clone(),
         access: vextrus::access(&db).await?,
         retention: Default::default(),
@@ -155,6 +156,7 @@ async fn setup(dir: &std::path::Path) -> anyhow::Result<Setup> {
             &std::env::temp_dir().join("vextrus-bench-objects"),
         )?),
         limits: Default::default(),
+        notify: vextrus::platform::notify(&Default::default(), &db, false).await?,
     };
     let state = vextrus::state(db.clone(), OperatorToken::new(Some(SecretString::from("unused"))), &modules);
     // `/healthz` is made quiet too, so that it shows the cost of the middleware every route

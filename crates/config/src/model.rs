@@ -30,6 +30,7 @@ pub struct Config {
     pub storage: StorageConfig,
     pub registry: RegistryConfig,
     pub limits: LimitsConfig,
+    pub notify: NotifyConfig,
 }
 
 impl Default for Config {
@@ -50,6 +51,115 @@ impl Default for Config {
             storage: StorageConfig::default(),
             registry: RegistryConfig::default(),
             limits: LimitsConfig::default(),
+            notify: NotifyConfig::default(),
+        }
+    }
+}
+
+/// `[notify]`: the providers that carry messages.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct NotifyConfig {
+    /// The most recipients one trigger may name.
+    pub max_recipients: u32,
+    pub smtp: SmtpConfig,
+    pub sms: SmsConfig,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        Self { max_recipients: 1000, smtp: SmtpConfig::default(), sms: SmsConfig::default() }
+    }
+}
+
+/// `[notify.smtp]`: email by SMTP (configured when `url` is set).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct SmtpConfig {
+    pub url: Option<String>,
+    pub username: Option<String>,
+    #[serde(serialize_with = "redact_opt")]
+    pub password: Option<SecretString>,
+    pub from: String,
+    pub pool_size: u32,
+    pub timeout_secs: u64,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            username: None,
+            password: None,
+            from: "Vextrus <no-reply@vextrus.invalid>".into(),
+            pool_size: 8,
+            timeout_secs: 30,
+        }
+    }
+}
+
+/// `[notify.sms]`: SMS providers in failover order.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct SmsConfig {
+    /// Comma-separated provider names in failover order (`alpha`, `ssl_wireless`).
+    pub providers: String,
+    pub timeout_secs: u64,
+    pub breaker_failures: u32,
+    pub breaker_cooldown_secs: u64,
+    pub report_after_secs: u64,
+    pub alpha: AlphaConfig,
+    pub ssl_wireless: SslWirelessConfig,
+}
+
+impl Default for SmsConfig {
+    fn default() -> Self {
+        Self {
+            providers: String::new(),
+            timeout_secs: 10,
+            breaker_failures: 5,
+            breaker_cooldown_secs: 30,
+            report_after_secs: 60,
+            alpha: AlphaConfig::default(),
+            ssl_wireless: SslWirelessConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct AlphaConfig {
+    pub base_url: String,
+    #[serde(serialize_with = "redact_opt")]
+    pub api_key: Option<SecretString>,
+    pub sender_id: Option<String>,
+    /// BDT per SMS part, as decimal text.
+    pub rate_bdt: String,
+}
+
+impl Default for AlphaConfig {
+    fn default() -> Self {
+        Self { base_url: "https://api.sms.net.bd".into(), api_key: None, sender_id: None, rate_bdt: "0.25".into() }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct SslWirelessConfig {
+    pub base_url: String,
+    #[serde(serialize_with = "redact_opt")]
+    pub api_token: Option<SecretString>,
+    pub sid: String,
+    pub rate_bdt: String,
+}
+
+impl Default for SslWirelessConfig {
+    fn default() -> Self {
+        Self {
+            base_url: "https://smsplus.sslwireless.com/api/v3".into(),
+            api_token: None,
+            sid: String::new(),
+            rate_bdt: "0.30".into(),
         }
     }
 }

@@ -10,11 +10,9 @@ use uuid::Uuid;
 use vextrus_access::service::{self as access, Actor};
 use vextrus_access::{Builtin, RoleKey};
 use vextrus_audit::{NewEvent, Target};
-use vextrus_db::jobs;
 use vextrus_db::{SystemTx, TenantId, TenantTx};
 
 use crate::IdentityError;
-use crate::jobs::SendInvitationEmail;
 use crate::model::{DisplayName, EmailAddress, Username};
 use crate::password::Password;
 use crate::service::{random_token, sha256};
@@ -72,13 +70,14 @@ pub async fn invite(
         .target(Target::new("invitation", invitation.id))
         .metadata(serde_json::json!({"email": invitation.email, "roles": roles, "expires_at": expires_at}));
     vextrus_audit::record(tx, event).await?;
-    let job = SendInvitationEmail {
-        to: new.email.to_string(),
-        organization: org_name.to_owned(),
-        slug: Some(org_slug.to_owned()),
-        token: format!("{}.{secret}", tenant.as_uuid().simple()),
-    };
-    jobs::enqueue(tx, &job).await?;
+    // In the organization's language: the invitee has no account (and no language) yet.
+    let locale = vextrus_tenancy::service::current(tx).await.map(|o| o.settings.locale).unwrap_or_default();
+    let data = serde_json::json!({
+        "organization": crate::jobs::quoted(org_name),
+        "slug": org_slug,
+        "token": format!("{}.{secret}", tenant.as_uuid().simple()),
+    });
+    vextrus_notify::queue(tx, &crate::templates::INVITATION, new.email.as_str(), locale, data).await?;
     Ok(invitation)
 }
 

@@ -1,5 +1,5 @@
 //! Identity: users (global: one person, many organizations), memberships (tenant rows),
-//! sign-up, email verification, and — until the notify module exists — a dev mailbox.
+//! sign-up and email verification (its mail goes through notify).
 
 pub mod api_keys;
 mod auth;
@@ -21,6 +21,7 @@ pub mod service;
 pub mod service_accounts;
 pub mod standing;
 mod store;
+pub mod templates;
 pub mod throttle;
 pub mod tokens;
 pub mod totp;
@@ -54,14 +55,13 @@ pub const MIGRATIONS: ModuleMigrations = ModuleMigrations {
             sql: include_str!("../migrations/0008_api_key_networks.sql"),
         },
         Migration { version: 9, name: "pending_signups", sql: include_str!("../migrations/0009_pending_signups.sql") },
+        Migration { version: 10, name: "mail_via_notify", sql: include_str!("../migrations/0010_mail_via_notify.sql") },
     ],
 };
 
 /// Identity's settings, registered in `AppState::modules`.
 #[derive(Debug, Clone)]
 pub struct IdentityConfig {
-    /// Deliver mail to the dev mailbox (embedded/dev mode only).
-    pub dev_mailbox: bool,
     /// Client addresses come from `X-Forwarded-For` (behind a proxy that sets it).
     pub trust_forwarded_for: bool,
 }
@@ -70,4 +70,25 @@ impl axum::extract::FromRef<AppState> for IdentityConfig {
     fn from_ref(state: &AppState) -> Self {
         state.module::<IdentityConfig>()
     }
+}
+
+/// Notify's view of members: their addresses (a verified email only) and language.
+pub fn contacts<'a>(
+    tx: &'a mut vextrus_db::TenantTx,
+    ids: &'a [uuid::Uuid],
+) -> std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<Vec<vextrus_notify::Contact>, vextrus_db::DbError>> + Send + 'a>,
+> {
+    Box::pin(async move {
+        let rows = store::contacts(tx, ids).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(user_id, email, phone, locale, verified)| vextrus_notify::Contact {
+                user_id,
+                email: verified.map(|_| email),
+                phone: phone.and_then(|p| vextrus_notify::model::Phone::parse(&p).ok()),
+                locale: vextrus_notify::model::Locale::parse(&locale).unwrap_or_default(),
+            })
+            .collect())
+    })
 }

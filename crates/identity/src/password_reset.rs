@@ -29,20 +29,18 @@ pub async fn request(tx: &mut SystemTx, email: &EmailAddress) -> Result<(), Iden
     Ok(())
 }
 
-/// In the job: for an active account, a new code and the mail text; nothing otherwise.
-pub(crate) async fn prepare(tx: &mut SystemTx, email: &str) -> Result<Option<(String, String)>, IdentityError> {
+/// In the job: for an active account, a new code and its message (in the account's language);
+/// nothing otherwise.
+pub(crate) async fn prepare(tx: &mut SystemTx, email: &str) -> Result<(), IdentityError> {
     let Some(user) = store::active_user_by_email(tx, email).await? else {
-        return Ok(None);
+        return Ok(());
     };
     let token = random_token();
     store::insert(tx, &sha256(&token), user.id, Utc::now() + RESET_TTL).await?;
-    let body = format!(
-        "Hello {},\n\nSomeone (hopefully you) asked to reset the password of {} on Vextrus. Use this code:\n\n    \
-         {token}\n\n(POST it with the new password as {{\"token\": \"…\", \"password\": \"…\"}} to \
-         /v1/password-reset/confirm.) It works once, for an hour. If you did not ask, ignore this mail.\n",
-        user.display_name, user.username
-    );
-    Ok(Some((user.email, body)))
+    let data = serde_json::json!({"name": user.display_name, "username": user.username, "token": token});
+    let locale = vextrus_notify::model::Locale::parse(&user.locale).unwrap_or_default();
+    vextrus_notify::queue(tx, &crate::templates::PASSWORD_RESET, &user.email, locale, data).await?;
+    Ok(())
 }
 
 /// Sets the new password with a code; every session of the account ends.

@@ -15,6 +15,4 @@ vextrus_access::permissions! {
     pub ServiceAccountsManage = "identity.service_accounts.manage", grants [Admin];
     /// See and set which roles must use a second factor.
     pub MfaPolicyManage = "identity.mfa_policy.manage", grants [Admin];
-    /// Read the development mailbox (embedded/dev mode only).
-    pub DevMailboxRead = "platform.dev_mailbox.read", grants [];
 }

@@ -3,19 +3,20 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{Duration, Utc};
+use serde_json::json;
 use vextrus_access::RoleKey;
 use vextrus_access::service::Actor as AccessActor;
 use vextrus_audit::{Actor, ActorKind, NewEvent, Target};
 use vextrus_db::SystemTx;
-use vextrus_db::jobs;
+use vextrus_notify::model::Locale;
 use vextrus_tenancy::model::{NewOrganization, OrgRef};
 use vextrus_tenancy::{OrgName, OrgSlug, Organization, service as tenancy};
 
 use crate::IdentityError;
-use crate::jobs::{SendSignUpCode, SendSignUpNotice, SendVerificationEmail};
 use crate::model::{DisplayName, EmailAddress, PhoneNumberBd, Username};
 use crate::password::Password;
 use crate::store::{self, NewUserRow, User};
+use crate::templates;
 
 /// How long an email verification link works.
 const VERIFICATION_TTL: Duration = Duration::hours(48);
@@ -27,6 +28,8 @@ pub struct NewUser {
     pub phone: Option<PhoneNumberBd>,
     pub display_name: DisplayName,
     pub password: Password,
+    /// The language of their messages and, for an owner, of the new organization.
+    pub locale: Locale,
 }
 
 /// Creates the organization and its owner together, and sends (through the job queue, in the
@@ -47,9 +50,18 @@ pub async fn request_sign_up(
     if tenancy::get(tx, &OrgRef::Slug(org.slug.clone())).await.is_ok() {
         return Err(vextrus_tenancy::TenancyError::SlugTaken(org.slug.to_string()).into());
     }
-    let existing = store::credentials(tx, user.email.as_str()).await?.is_some();
-    if mail && existing {
-        jobs::enqueue(tx, &SendSignUpNotice { to: user.email.to_string() }).await?;
+    let existing = store::credentials(tx, user.email.as_str()).await?;
+    if let (true, Some(account)) = (mail, &existing) {
+        // The holder is told in their own language, not the asker's.
+        let locale = store::user(tx, account.id).await?.map(|u| Locale::parse(&u.locale).unwrap_or_default());
+        vextrus_notify::queue(
+            tx,
+            &templates::SIGNUP_NOTICE,
+            user.email.as_str(),
+            locale.unwrap_or_default(),
+            json!({}),
+        )
+        .await?;
     } else if mail {
         let token = random_token();
         let pending = store::signups::NewPending {
@@ -61,18 +73,19 @@ pub async fn request_sign_up(
             display_name: user.display_name.as_str(),
             phone: user.phone.as_ref().map(PhoneNumberBd::as_str),
             password_hash,
+            locale: user.locale.as_str(),
             expires_at: Utc::now() + VERIFICATION_TTL,
         };
         store::signups::insert(tx, pending).await?;
-        let job = SendSignUpCode {
-            to: user.email.to_string(),
-            name: user.display_name.as_str().to_owned(),
-            organization: org.name.as_str().to_owned(),
-            slug: org.slug.to_string(),
-            token,
-        };
-        jobs::enqueue(tx, &job).await?;
+        let data = json!({
+            "name": user.display_name.as_str(),
+            "organization": crate::jobs::quoted(org.name.as_str()),
+            "slug": org.slug.as_str(),
+            "token": token,
+        });
+        vextrus_notify::queue(tx, &templates::SIGNUP_CODE, user.email.as_str(), user.locale, data).await?;
     }
+    let existing = existing.is_some();
     // Who asked, for the platform's operators (an anonymous caller, named by the address).
     let actor = Actor::new(ActorKind::Anonymous, None, Some(user.email.to_string()));
     let event = NewEvent::new(vextrus_db::TenantId::PLATFORM, actor, "identity.signup.request")
@@ -114,7 +127,10 @@ pub async fn complete_sign_up(
             None => OrgSlug::parse(&pending.org_slug).map_err(kept)?,
         },
         name: OrgName::parse(&pending.org_name).map_err(kept)?,
-        settings: Default::default(),
+        settings: vextrus_tenancy::model::SettingsChange {
+            locale: Some(Locale::parse(&pending.locale).map_err(kept)?),
+            ..Default::default()
+        },
     };
     let email = EmailAddress::parse(&pending.email).map_err(kept)?;
     let username = match changes.username {
@@ -206,9 +222,10 @@ async fn send_verification(tx: &mut SystemTx, user: &User, email: &EmailAddress)
     let token = random_token();
     let expires_at = Utc::now() + VERIFICATION_TTL;
     store::insert_verification(tx, &sha256(&token), user.id, email, expires_at).await?;
-    // A platform-level job: tenant transactions cannot see its payload (the token).
-    let job = SendVerificationEmail { to: email.to_string(), name: user.display_name.clone(), token };
-    jobs::enqueue(tx, &job).await?;
+    // A platform-level message: no organization sees it (or the code).
+    let data = json!({"name": user.display_name, "token": token});
+    let locale = Locale::parse(&user.locale).unwrap_or_default();
+    vextrus_notify::queue(tx, &templates::VERIFY_EMAIL, email.as_str(), locale, data).await?;
     Ok(())
 }
 
@@ -236,7 +253,7 @@ pub async fn join_as_new_user(
         username: &user.username,
         phone: user.phone.as_ref(),
         display_name: &user.display_name,
-        locale: "bn-BD",
+        locale: user.locale.as_str(),
         password_hash: &password_hash,
     };
     let (created, roles) = join(tx, org, row, role).await?;
@@ -308,10 +325,6 @@ pub async fn verify_email(tx: &mut SystemTx, token: &str, password: &str) -> Res
         .metadata(serde_json::json!({"claimed": claimed, "sessions_revoked": claimed}));
     vextrus_audit::record(tx, event).await?;
     Ok((user, claimed))
-}
-
-pub async fn dev_mailbox(tx: &mut SystemTx, recipient: Option<&str>) -> Result<Vec<store::MailMessage>, IdentityError> {
-    Ok(store::dev_mailbox(tx, recipient).await?)
 }
 
 /// 256 random bits, base64url: what is sent; only its SHA-256 is stored.

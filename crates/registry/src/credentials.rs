@@ -148,6 +148,7 @@ async fn add_user(
         username: Username::parse(name).map_err(|m| bad("username", m))?,
         email: EmailAddress::parse(email).map_err(|m| bad("email", m))?,
         password: Password::parse(password).map_err(|m| bad("password", m))?,
+        locale: Default::default(),
         display_name: DisplayName::parse(name).map_err(|m| bad("name", m))?,
         phone: None,
     };

@@ -19,6 +19,7 @@ pub const MODULES: &[ModuleMigrations] = &[
     vextrus_audit::MIGRATIONS,
     vextrus_tenancy::MIGRATIONS,
     vextrus_access::MIGRATIONS,
+    vextrus_notify::MIGRATIONS,
     vextrus_identity::MIGRATIONS,
     vextrus_registry::MIGRATIONS,
 ];
@@ -30,7 +31,17 @@ pub const PERMISSIONS: &[&[PermissionDef]] = &[
     vextrus_tenancy::permissions::PERMISSIONS,
     vextrus_identity::permissions::PERMISSIONS,
     vextrus_registry::PERMISSIONS,
+    vextrus_notify::PERMISSIONS,
 ];
+
+/// Every module's message types: the platform's template catalog.
+pub const TEMPLATES: &[&[vextrus_notify::templates::TemplateDef]] =
+    &[vextrus_notify::templates::TEMPLATES, vextrus_identity::templates::TEMPLATES];
+
+/// The template catalog of every module's message types.
+pub fn templates() -> vextrus_notify::templates::Templates {
+    vextrus_notify::templates::Templates::new(TEMPLATES).expect("the platform's own templates compile")
+}
 
 /// What the modules are configured with.
 #[derive(Debug, Clone)]
@@ -40,6 +51,7 @@ pub struct ModuleSettings {
     pub access: Access,
     pub retention: vextrus_audit::retention::Policy,
     pub registry: vextrus_registry::RegistrySettings,
+    pub notify: vextrus_notify::Notify,
     /// What strangers may create and set off.
     pub limits: vextrus_server::Limits,
 }
@@ -58,6 +70,7 @@ pub fn state(db: Database, operator_token: OperatorToken, modules: &ModuleSettin
     extensions.insert(modules.access.clone());
     extensions.insert(modules.retention);
     extensions.insert(modules.registry.clone());
+    extensions.insert(modules.notify.clone());
     extensions.insert(modules.limits);
     extensions.insert(Authenticator::new(authenticator.clone()));
     extensions.insert(authenticator);
@@ -72,12 +85,14 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(vextrus_audit_api::router())
         .merge(vextrus_identity::http::router())
         .merge(vextrus_registry::router())
+        .merge(vextrus_notify::http::router())
 }
 
 /// Every module's job handlers.
 pub fn jobs(modules: &ModuleSettings) -> Registry {
     let mut registry = Registry::new();
-    vextrus_identity::register_jobs(&mut registry, modules.identity.clone());
+    vextrus_identity::register_jobs(&mut registry);
+    vextrus_notify::register_jobs(&mut registry, modules.notify.clone());
     vextrus_audit::jobs::register_jobs(&mut registry, Arc::new(modules.auth.keys.clone()), modules.retention);
     vextrus_registry::webhooks::register_jobs(&mut registry, modules.registry.clone());
     vextrus_registry::gc::register_jobs(&mut registry, modules.registry.storage.clone());

@@ -250,3 +250,82 @@ pub fn access_rules(config: &Config) -> anyhow::Result<vextrus_registry::access:
     let rules: Result<Vec<_>, String> = rules.collect();
     Ok(vextrus_registry::access::AccessRules::new(rules.map_err(anyhow::Error::msg)?))
 }
+
+/// Notify with the configured providers (SMTP, SMS in failover order) and, where `dev` is on,
+/// the dev mailbox for every channel without one.
+pub async fn notify(config: &Config, db: &vextrus_db::Database, dev: bool) -> anyhow::Result<vextrus_notify::Notify> {
+    use std::time::Duration;
+
+    use vextrus_notify::providers::Breaker;
+    use vextrus_notify::providers::alpha::Alpha;
+    use vextrus_notify::providers::smtp::{Smtp, SmtpSettings};
+    use vextrus_notify::providers::ssl_wireless::SslWireless;
+    use vextrus_notify::{SmsProvider, SmsRoute};
+
+    let n = &config.notify;
+    let smtp = match n.smtp.url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+        None => None,
+        Some(url) => Some(
+            Smtp::new(&SmtpSettings {
+                url: url.to_owned(),
+                username: n.smtp.username.clone().filter(|u| !u.is_empty()),
+                password: n.smtp.password.clone(),
+                from: n.smtp.from.clone(),
+                pool_size: n.smtp.pool_size,
+                timeout: Duration::from_secs(n.smtp.timeout_secs.max(1)),
+            })
+            .map_err(anyhow::Error::msg)?,
+        ),
+    };
+    let client = vextrus_notify::providers::http_client(Duration::from_secs(n.sms.timeout_secs.max(1)))?;
+    let mut sms = Vec::new();
+    for name in n.sms.providers.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (provider, rate, key) = match name {
+            "alpha" => {
+                let a = &n.sms.alpha;
+                let api_key =
+                    a.api_key.clone().context("notify.sms.alpha.api_key is required when alpha is a provider")?;
+                let provider = SmsProvider::Alpha(Alpha {
+                    base_url: a.base_url.clone(),
+                    api_key,
+                    sender_id: a.sender_id.clone().filter(|s| !s.is_empty()),
+                    client: client.clone(),
+                });
+                (provider, &a.rate_bdt, "notify.sms.alpha.rate_bdt")
+            }
+            "ssl_wireless" => {
+                let s = &n.sms.ssl_wireless;
+                let api_token = s
+                    .api_token
+                    .clone()
+                    .context("notify.sms.ssl_wireless.api_token is required when ssl_wireless is a provider")?;
+                anyhow::ensure!(
+                    !s.sid.trim().is_empty(),
+                    "notify.sms.ssl_wireless.sid is required when ssl_wireless is a provider"
+                );
+                let provider = SmsProvider::SslWireless(SslWireless {
+                    base_url: s.base_url.clone(),
+                    api_token,
+                    sid: s.sid.trim().to_owned(),
+                    client: client.clone(),
+                });
+                (provider, &s.rate_bdt, "notify.sms.ssl_wireless.rate_bdt")
+            }
+            other => anyhow::bail!("notify.sms.providers: {other:?} is not a provider (alpha, ssl_wireless)"),
+        };
+        let rate = vextrus_notify::parse_bdt(rate).map_err(|m| anyhow::anyhow!("{key}: {m}"))?;
+        let breaker = Breaker::new(n.sms.breaker_failures, Duration::from_secs(n.sms.breaker_cooldown_secs));
+        sms.push(SmsRoute { provider, rate, breaker });
+    }
+    Ok(vextrus_notify::Notify::new(vextrus_notify::Inner {
+        templates: crate::templates(),
+        dev,
+        smtp,
+        sms,
+        contacts: Some(vextrus_identity::contacts),
+        report_after: Duration::from_secs(n.sms.report_after_secs),
+        max_recipients: usize::try_from(n.max_recipients.max(1)).unwrap_or(1000),
+        public_url: config.public_url(),
+        link_key: Some(vextrus_notify::link_key(db).await?),
+    }))
+}

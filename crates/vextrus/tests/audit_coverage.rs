@@ -122,7 +122,7 @@ async fn every_mutating_route_records_an_event() {
                          "email": "npm@cover.example", "type": "user", "roles": []});
     let added = app.client.put(app.url("/npm/-/user/org.couchdb.user:cover-npm")).json(&adduser).send().await.unwrap();
     assert_eq!(added.status(), 201);
-    let code_mail = common::code_in(app.mail_with("npm@cover.example", "Verify").await["body"].as_str().unwrap());
+    let code_mail = common::code_in(app.mail_with("npm@cover.example", "verify_email").await["body"].as_str().unwrap());
     w.call(
         "POST /v1/verify-email",
         "/v1/verify-email",
@@ -446,7 +446,7 @@ async fn every_mutating_route_records_an_event() {
         expect("authn_password_reset_request", None, None),
     )
     .await;
-    let reset = common::code_in(app.mail_with("owner@cover.example", "Reset").await["body"].as_str().unwrap());
+    let reset = common::code_in(app.mail_with("owner@cover.example", "password_reset").await["body"].as_str().unwrap());
     w.call(
         "POST /v1/password-reset/confirm",
         "/v1/password-reset/confirm",

@@ -122,7 +122,7 @@ async fn nobody_is_mail_bombed_and_an_unverified_organization_sends_only_a_few_i
         let asked = app.client.post(app.url("/v1/signup")).header("x-forwarded-for", format!("198.51.100.{i}"));
         assert_eq!(asked.json(&body).send().await.unwrap().status(), 202);
     }
-    app.jobs_done("identity.send_signup_code").await;
+    app.jobs_done("notify.deliver").await;
     let mailbox: Value =
         app.op(Method::GET, "/v1/dev/mailbox?to=two@victim.example").send().await.unwrap().json().await.unwrap();
     assert_eq!(mailbox.as_array().unwrap().len(), 3, "one invitation and two sign-up codes: {mailbox}");
@@ -132,10 +132,10 @@ async fn nobody_is_mail_bombed_and_an_unverified_organization_sends_only_a_few_i
         assert_eq!(asked.send().await.unwrap().status(), 202);
     }
     app.jobs_done("identity.send_password_reset").await;
+    app.jobs_done("notify.deliver").await;
     let mailbox: Value =
         app.op(Method::GET, "/v1/dev/mailbox?to=owner@spam.example").send().await.unwrap().json().await.unwrap();
-    let resets =
-        mailbox.as_array().unwrap().iter().filter(|m| m["subject"].as_str().unwrap().contains("Reset")).count();
+    let resets = mailbox.as_array().unwrap().iter().filter(|m| m["type"] == "identity.password_reset").count();
     assert_eq!(resets, 2, "six asked; with the sign-up's code, the hourly three sent");
 }
 
@@ -268,7 +268,7 @@ async fn whoever_proves_the_address_by_its_code_owns_the_account() {
     // The honest case: the code and the account's own password; nothing else changes.
     adduser(&app, "honest", "honest@example.com").await;
     let session = app.login_to("honest", None).await;
-    let code = common::code_in(app.mail_with("honest@example.com", "Verify").await["body"].as_str().unwrap());
+    let code = common::code_in(app.mail_with("honest@example.com", "verify_email").await["body"].as_str().unwrap());
     let verified = app.client.post(app.url("/v1/verify-email")).json(&json!({"token": code, "password": PASSWORD}));
     let verified: Value = verified.send().await.unwrap().json().await.unwrap();
     assert_eq!((verified["verified"].as_bool(), verified["claimed"].as_bool()), (Some(true), Some(false)));
@@ -287,7 +287,7 @@ async fn whoever_proves_the_address_by_its_code_owns_the_account() {
     let access = squatter["access_token"].as_str().unwrap();
     let key = app.api_key(access, &["identity.self.read"]).await;
     assert_eq!(elsewhere.as_user(access, Method::GET, "/v1/me").send().await.unwrap().status(), 200);
-    let code = common::code_in(app.mail_with("victim2@example.com", "Verify").await["body"].as_str().unwrap());
+    let code = common::code_in(app.mail_with("victim2@example.com", "verify_email").await["body"].as_str().unwrap());
     let weak = app.client.post(app.url("/v1/verify-email")).json(&json!({"token": code, "password": "password"}));
     problem(weak.send().await.unwrap(), 422, "invalid_field").await;
     let claim = json!({"token": code, "password": "Victim-Two-Owns-This-2026"});

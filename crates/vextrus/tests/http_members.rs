@@ -35,7 +35,7 @@ async fn invitation_creates_the_account_and_the_membership_once() {
     assert_eq!(invitation["email"], "karim@invite.example");
     assert_eq!(invitation["status"], "pending");
     assert!(!invitation.to_string().contains("token"), "the token goes only into the mail");
-    let mail = app.mail_with("karim@invite.example", "invitation").await;
+    let mail = app.mail_with("karim@invite.example", "identity.invitation").await;
     // The organization's name is its own words: quoted in the body, never in our subject.
     assert!(!mail["subject"].as_str().unwrap().contains("Org invite-co"));
     assert!(mail["body"].as_str().unwrap().contains("\"Org invite-co\""), "{mail}");

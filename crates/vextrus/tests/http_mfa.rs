@@ -200,7 +200,7 @@ async fn password_reset_goes_by_mail_once_and_ends_every_session() {
     let unknown = ask("ghost@reset.example").await.unwrap();
     assert_eq!((known.status(), unknown.status()), (reqwest::StatusCode::ACCEPTED, reqwest::StatusCode::ACCEPTED));
     assert_eq!(known.text().await.unwrap(), unknown.text().await.unwrap(), "the same answer for both");
-    let mail = app.mail_with("owner@reset.example", "Reset").await;
+    let mail = app.mail_with("owner@reset.example", "password_reset").await;
     let code = common::code_in(mail["body"].as_str().unwrap());
 
     let confirm = |token: String, password: &'static str| {

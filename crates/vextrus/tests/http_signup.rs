@@ -34,9 +34,9 @@ async fn sign_up_mails_a_code_and_the_code_creates_the_org_and_its_verified_owne
     assert_eq!(count(&app, "SELECT count(*) FROM identity.users").await, 0);
     assert_eq!(count(&app, "SELECT count(*) FROM tenancy.organizations").await, 0);
 
-    let mail = app.mail_with("rahim@example.com", "sign-up").await;
+    let mail = app.mail_with("rahim@example.com", "signup_code").await;
     let text = mail["body"].as_str().unwrap();
-    assert!(text.contains("\"Padma Traders\"") && text.contains("the asker's own"), "{text}");
+    assert!(text.contains("\"Padma Traders\"") && text.contains("অনুরোধকারীর নিজের"), "in Bengali, the default: {text}");
     let code = code_in(text);
     let complete =
         || app.client.post(app.url("/v1/signup/verify")).json(&json!({"token": code, "password": "Shapla-Bazar-2026"}));
@@ -86,7 +86,7 @@ async fn sign_up_does_not_tell_whether_an_address_or_username_is_taken() {
     }
     assert!(answers.iter().all(|a| *a == answers[0]), "the same answer every time: {answers:?}");
     // The address's holder is told; nothing is kept for it.
-    let notice = app.mail_with("a@example.com", "already have").await;
+    let notice = app.mail_with("a@example.com", "signup_notice").await;
     assert!(notice["body"].as_str().unwrap().contains("/v1/password-reset"), "{notice}");
     assert_eq!(count(&app, "SELECT count(*) FROM identity.pending_signups WHERE email = 'a@example.com'").await, 0);
 
@@ -208,7 +208,7 @@ async fn dev_mailbox_is_for_operators_and_dev_mode_only() {
 
     let db = common::test_db().await;
     let mut production = common::modules(&db.db).await;
-    production.identity.dev_mailbox = false;
+    production.notify = vextrus::platform::notify(&Default::default(), &db.db, false).await.unwrap();
     let token = vextrus_server::OperatorToken::new(Some(secrecy::SecretString::from(common::TOKEN)));
     let settings = vextrus_server::HttpSettings::new(1024, Duration::from_secs(5));
     let (router, _) = vextrus::app(vextrus::state(db.db.clone(), token, &production), settings);

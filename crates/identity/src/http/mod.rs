@@ -2,7 +2,6 @@
 
 mod api_keys;
 mod invitations;
-mod mailbox;
 mod me;
 mod members;
 mod mfa;
@@ -26,7 +25,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(signup::sign_up))
         .routes(routes!(signup::complete_sign_up))
         .routes(routes!(verify_email::verify_email))
-        .routes(routes!(mailbox::dev_mailbox))
         .routes(routes!(token::token))
         .routes(routes!(well_known::jwks))
         .routes(routes!(well_known::audit_keys))

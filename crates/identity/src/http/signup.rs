@@ -43,6 +43,9 @@ pub struct SignUpUser {
     pub name: String,
     /// Bangladeshi mobile number; `01…`, `8801…` or `+8801…`.
     pub phone: Option<String>,
+    /// `bn-BD` (default) or `en`: the language of the sign-up code's mail, of the account's
+    /// messages, and the new organization's.
+    pub locale: Option<String>,
 }
 
 /// The same answer whether or not the address or the username is taken.
@@ -90,6 +93,13 @@ pub async fn sign_up(
         phone: u.phone.as_deref().map(PhoneNumberBd::parse).transpose().map_err(field("user.phone"))?,
         display_name: DisplayName::parse(&u.name).map_err(field("user.name"))?,
         password: Password::parse(&u.password).map_err(field("user.password"))?,
+        locale: u
+            .locale
+            .as_deref()
+            .map(vextrus_tenancy::model::Locale::parse)
+            .transpose()
+            .map_err(field("user.locale"))?
+            .unwrap_or_default(),
     };
     // Hashed whatever happens next, so both answers take the same work.
     let password_hash = user.password.hash_async().await;

@@ -143,39 +143,16 @@ pub(crate) async fn consume_verification(tx: &mut SystemTx, token_hash: &[u8]) -
     Ok(None)
 }
 
-#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize, utoipa::ToSchema)]
-pub struct MailMessage {
-    pub id: Uuid,
-    pub recipient: String,
-    pub subject: String,
-    pub body: String,
-    pub created_at: DateTime<Utc>,
-}
-
-/// `id` is the delivering job's id, so a retried delivery cannot add the message twice.
-pub(crate) async fn deliver_to_dev_mailbox(
-    tx: &mut SystemTx,
-    id: Uuid,
-    to: &str,
-    subject: &str,
-    body: &str,
-) -> Result<(), DbError> {
-    sqlx::query("INSERT INTO identity.dev_mailbox (id, recipient, subject, body) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING")
-        .bind(id)
-        .bind(to)
-        .bind(subject)
-        .bind(body)
-        .execute(tx.conn())
-        .await?;
-    Ok(())
-}
-
-pub(crate) async fn dev_mailbox(tx: &mut SystemTx, recipient: Option<&str>) -> Result<Vec<MailMessage>, DbError> {
+/// Members' addresses and language, for notify (inside the organization's transaction, so only
+/// its members are found).
+pub(crate) async fn contacts(
+    tx: &mut vextrus_db::TenantTx,
+    ids: &[Uuid],
+) -> Result<Vec<(Uuid, String, Option<String>, String, Option<DateTime<Utc>>)>, DbError> {
     sqlx::query_as(
-        "SELECT id, recipient, subject, body, created_at FROM identity.dev_mailbox
-          WHERE $1::text IS NULL OR recipient = $1 ORDER BY id DESC LIMIT 100",
+        "SELECT id, email, phone, locale, email_verified_at FROM identity.users WHERE id = ANY($1) AND status = 'active'",
     )
-    .bind(recipient)
+    .bind(ids)
     .fetch_all(tx.conn())
     .await
     .map_err(Into::into)

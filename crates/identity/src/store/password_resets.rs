@@ -10,11 +10,12 @@ pub(crate) struct ResetTarget {
     pub email: String,
     pub username: String,
     pub display_name: String,
+    pub locale: String,
 }
 
 pub(crate) async fn active_user_by_email(tx: &mut SystemTx, email: &str) -> Result<Option<ResetTarget>, DbError> {
     Ok(sqlx::query_as(
-        "SELECT id, email, username, display_name FROM identity.users WHERE email = $1 AND status = 'active'",
+        "SELECT id, email, username, display_name, locale FROM identity.users WHERE email = $1 AND status = 'active'",
     )
     .bind(email)
     .fetch_optional(tx.conn())
@@ -43,7 +44,7 @@ pub(crate) async fn consume(tx: &mut SystemTx, token_hash: &[u8]) -> Result<Opti
              UPDATE identity.password_resets SET used_at = now()
               WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now()
               RETURNING user_id)
-         SELECT u.id, u.email, u.username, u.display_name FROM used JOIN identity.users u ON u.id = used.user_id
+         SELECT u.id, u.email, u.username, u.display_name, u.locale FROM used JOIN identity.users u ON u.id = used.user_id
           WHERE u.status = 'active'",
     )
     .bind(token_hash)

@@ -12,6 +12,7 @@ pub(crate) struct NewPending<'a> {
     pub display_name: &'a str,
     pub phone: Option<&'a str>,
     pub password_hash: &'a str,
+    pub locale: &'a str,
     pub expires_at: DateTime<Utc>,
 }
 
@@ -24,6 +25,7 @@ pub(crate) struct Pending {
     pub display_name: String,
     pub phone: Option<String>,
     pub password_hash: String,
+    pub locale: String,
 }
 
 /// Keeps a sign-up until its code is used; expired ones go now (their number stays bounded by
@@ -32,8 +34,8 @@ pub(crate) async fn insert(tx: &mut SystemTx, new: NewPending<'_>) -> Result<(),
     sqlx::query("DELETE FROM identity.pending_signups WHERE expires_at <= now()").execute(tx.conn()).await?;
     sqlx::query(
         "INSERT INTO identity.pending_signups
-             (token_hash, email, org_slug, org_name, username, display_name, phone, password_hash, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             (token_hash, email, org_slug, org_name, username, display_name, phone, password_hash, expires_at, locale)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(new.token_hash)
     .bind(new.email)
@@ -44,6 +46,7 @@ pub(crate) async fn insert(tx: &mut SystemTx, new: NewPending<'_>) -> Result<(),
     .bind(new.phone)
     .bind(new.password_hash)
     .bind(new.expires_at)
+    .bind(new.locale)
     .execute(tx.conn())
     .await?;
     Ok(())
@@ -53,7 +56,7 @@ pub(crate) async fn insert(tx: &mut SystemTx, new: NewPending<'_>) -> Result<(),
 pub(crate) async fn take(tx: &mut SystemTx, token_hash: &[u8]) -> Result<Option<Pending>, DbError> {
     Ok(sqlx::query_as(
         "DELETE FROM identity.pending_signups WHERE token_hash = $1 AND expires_at > now()
-         RETURNING email, org_slug, org_name, username, display_name, phone, password_hash",
+         RETURNING email, org_slug, org_name, username, display_name, phone, password_hash, locale",
     )
     .bind(token_hash)
     .fetch_optional(tx.conn())

@@ -43,10 +43,7 @@ pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
     let signing = vextrus_registry::signing::Signing::new(auth.keys.clone());
     signing.initialise(&db).await.context("loading the registry's signing keys")?;
     let modules = vextrus::ModuleSettings {
-        identity: vextrus_identity::IdentityConfig {
-            dev_mailbox: config.dev_mailbox.unwrap_or(embedded_mode),
-            trust_forwarded_for: config.http.trust_forwarded_for,
-        },
+        identity: vextrus_identity::IdentityConfig { trust_forwarded_for: config.http.trust_forwarded_for },
         auth,
         access: vextrus::access(&db).await.context("loading the access catalog and roles")?,
         retention: vextrus_audit::retention::Policy {
@@ -72,10 +69,17 @@ pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
             }),
         },
         limits: vextrus_server::Limits::from(&config.limits),
+        notify: platform::notify(&config, &db, config.dev_mailbox.unwrap_or(embedded_mode))
+            .await
+            .context("configuring notify's providers")?,
     };
-    if modules.identity.dev_mailbox {
-        tracing::info!("dev mailbox on: mail is kept in the database (GET /v1/dev/mailbox), not sent");
+    let notify = modules.notify.inner();
+    if notify.dev {
+        tracing::info!(
+            "dev mailbox on: messages without a configured provider are kept in the database (GET /v1/dev/mailbox), not sent"
+        );
     }
+    tracing::info!(smtp = notify.smtp.is_some(), sms = ?modules.notify.sms_providers(), "notify providers");
     let state = vextrus::state(db.clone(), operator_token.clone(), &modules);
     let settings = HttpSettings {
         body_limit_bytes: config.http.body_limit_bytes,

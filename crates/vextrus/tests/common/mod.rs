@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod binary;
 pub mod npm;
 
 use std::time::Duration;
@@ -73,6 +74,7 @@ pub async fn modules(db: &vextrus_db::Database) -> vextrus::ModuleSettings {
         access,
         retention: Default::default(),
         registry,
+        notify: vextrus::platform::notify(&config, db, true).await.unwrap(),
         // Tests sign up many organizations and mail many invitations from one address; the
         // limits' own tests set them low.
         limits: vextrus_server::Limits {
@@ -86,7 +88,7 @@ pub async fn modules(db: &vextrus_db::Database) -> vextrus::ModuleSettings {
 }
 
 pub fn dev_identity() -> vextrus_identity::IdentityConfig {
-    vextrus_identity::IdentityConfig { dev_mailbox: true, trust_forwarded_for: false }
+    vextrus_identity::IdentityConfig { trust_forwarded_for: false }
 }
 
 pub async fn test_db() -> TestDb {
@@ -230,7 +232,7 @@ impl TestApp {
 
     /// The code of the newest sign-up mailed to `email`.
     pub async fn sign_up_code(&self, email: &str) -> String {
-        code_in(self.mail_with(email, "sign-up").await["body"].as_str().unwrap())
+        code_in(self.mail_with(email, "signup_code").await["body"].as_str().unwrap())
     }
 
     /// `POST /v1/signup/verify` with the newest sign-up code mailed to `email` and `fields`
@@ -280,9 +282,15 @@ impl TestApp {
         loop {
             let mailbox: Value =
                 self.op(Method::GET, &format!("/v1/dev/mailbox?to={to}")).send().await.unwrap().json().await.unwrap();
-            let found = mailbox
-                .as_array()
-                .and_then(|a| a.iter().find(|m| m["subject"].as_str().is_some_and(|s| s.contains(needle))).cloned());
+            // By message type (`identity.signup_code` …) or by subject.
+            let found = mailbox.as_array().and_then(|a| {
+                a.iter()
+                    .find(|m| {
+                        m["type"].as_str().is_some_and(|t| t.contains(needle))
+                            || m["subject"].as_str().is_some_and(|s| s.contains(needle))
+                    })
+                    .cloned()
+            });
             if let Some(m) = found {
                 return m;
             }
@@ -310,7 +318,7 @@ impl TestApp {
 
     /// Verifies `email` with the code its sign-up mailed there.
     pub async fn verify_email(&self, email: &str) {
-        let code = code_in(self.mail_with(email, "Verify").await["body"].as_str().unwrap());
+        let code = code_in(self.mail_with(email, "verify_email").await["body"].as_str().unwrap());
         let verified = self
             .client
             .post(self.url("/v1/verify-email"))
@@ -323,7 +331,7 @@ impl TestApp {
 
     /// The code of the newest invitation mailed to `email`.
     pub async fn invitation_code(&self, email: &str) -> String {
-        code_in(self.mail_with(email, "invitation").await["body"].as_str().unwrap())
+        code_in(self.mail_with(email, "identity.invitation").await["body"].as_str().unwrap())
     }
 
     /// A JSON request with a bearer token that must succeed; its JSON answer.

@@ -1,0 +1,327 @@
+//! Delivery: one job per message, enqueued in the transaction that made the message. The job
+//! renders the message (unless the trigger already did), hands it to the channel's providers in
+//! order — skipping those whose breaker is open — and records every attempt and the outcome in
+//! one transaction. A provider that refuses the message fails it; one that cannot take it now
+//! passes it to the next; when none could, the job is retried with backoff, and after its last
+//! attempt the message fails.
+//!
+//! The window for a duplicate: a worker that dies after a provider accepted a message and before
+//! its transaction commits delivers it again on the retry. SSL Wireless recognises the retry by
+//! its `csms_id` (4023 DUPLICATE) and does not send twice; SMTP servers and Alpha SMS have no
+//! such key, so for them the window is that commit (milliseconds).
+
+use std::time::Instant;
+
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+use vextrus_db::jobs::{self, Defer, EnqueueOptions, HandlerError, Job, JobContext, Registry};
+use vextrus_db::{SystemTx, TenantId};
+
+use crate::model::{Channel, Phone};
+use crate::providers::breaker::Verdict;
+use crate::providers::smtp::Email;
+use crate::providers::{Accepted, SendError};
+use crate::store::{self, AttemptRow, DevMail, Outcome, Pending};
+use crate::templates::Rendered;
+use crate::{Notify, SmsProvider};
+
+const DEV: &str = "dev";
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Deliver {
+    pub message: Uuid,
+}
+
+impl Job for Deliver {
+    const KIND: &'static str = "notify.deliver";
+    const MAX_ATTEMPTS: Option<i32> = Some(8);
+}
+
+/// Asks the SMS provider for the delivery report of a sent message. Enqueued on the system path,
+/// so it names the message's organization itself.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PollReport {
+    pub tenant: TenantId,
+    pub message: Uuid,
+}
+
+impl Job for PollReport {
+    const KIND: &'static str = "notify.poll_report";
+    const MAX_ATTEMPTS: Option<i32> = Some(10);
+}
+
+pub fn register_jobs(registry: &mut Registry, notify: Notify) {
+    let deliveries = notify.clone();
+    registry.register(move |ctx: JobContext, job: Deliver| {
+        let notify = deliveries.clone();
+        async move { deliver(&notify, &ctx, job.message).await }
+    });
+    registry.register(move |ctx: JobContext, job: PollReport| {
+        let notify = notify.clone();
+        async move { poll_report(&notify, &ctx, job.tenant, job.message).await }
+    });
+}
+
+/// What one delivery did, to be recorded in one transaction.
+struct Record {
+    attempts: Vec<(String, &'static str, String, Option<i64>)>,
+}
+
+impl Record {
+    fn push(&mut self, provider: &str, outcome: &'static str, response: impl Into<String>, cost: Option<i64>) {
+        self.attempts.push((provider.to_owned(), outcome, response.into(), cost));
+    }
+
+    async fn write(&self, tx: &mut SystemTx, tenant: TenantId, id: Uuid) -> Result<(), HandlerError> {
+        for (provider, outcome, response, cost) in &self.attempts {
+            let row = AttemptRow { provider, outcome, response, cost: *cost };
+            store::insert_attempt(tx, tenant, id, &row).await?;
+        }
+        Ok(())
+    }
+}
+
+async fn deliver(notify: &Notify, ctx: &JobContext, id: Uuid) -> Result<(), HandlerError> {
+    let tenant = ctx.tenant;
+    let mut tx = ctx.db.system().await?;
+    let Some(message) = store::pending(&mut tx, tenant, id).await? else {
+        return Ok(());
+    };
+    if message.status != "queued" {
+        return Ok(());
+    }
+    if message.category != "security"
+        && store::suppressed(&mut tx, tenant, &message.recipient, &message.category).await?
+    {
+        let outcome =
+            Outcome { status: "failed", error: Some("the recipient unsubscribed from these messages"), ..outcome() };
+        store::finish(&mut tx, tenant, id, &outcome).await?;
+        tx.commit().await?;
+        count(message.channel, "none", "suppressed");
+        return Ok(());
+    }
+    tx.commit().await?;
+    let wait = message.not_before - Utc::now();
+    if wait > chrono::Duration::zero() {
+        let after = wait.to_std().unwrap_or_default();
+        return Err(Box::new(Defer { after, reason: "held until BTRC's window opens".into() }));
+    }
+    let rendered = match render(notify, &message) {
+        Ok(r) => r,
+        Err(error) => {
+            let mut tx = ctx.db.system().await?;
+            let outcome = Outcome { status: "failed", error: Some(&error), ..outcome() };
+            store::finish(&mut tx, tenant, id, &outcome).await?;
+            tx.commit().await?;
+            count(message.channel, "none", "failed");
+            return Ok(());
+        }
+    };
+    let mut record = Record { attempts: Vec::new() };
+    let sent = send(notify, ctx, id, &message, &rendered, &mut record).await;
+    let mut tx = ctx.db.system().await?;
+    record.write(&mut tx, tenant, id).await?;
+    let last_try = ctx.attempt >= Deliver::MAX_ATTEMPTS.unwrap_or(8);
+    let result = match &sent {
+        Ok((provider, accepted, cost)) => {
+            if *provider == DEV {
+                let mail = DevMail {
+                    id,
+                    tenant,
+                    kind: &message.kind,
+                    channel: message.channel,
+                    recipient: &message.recipient,
+                    subject: rendered.subject.as_deref(),
+                    body: &rendered.text,
+                    html: rendered.html.as_deref(),
+                };
+                store::deliver_to_dev_mailbox(&mut tx, &mail).await?;
+            }
+            let outcome = Outcome {
+                status: "sent",
+                provider: Some(provider),
+                provider_id: accepted.provider_id.as_deref(),
+                subject: rendered.subject.as_deref(),
+                body: Some(&rendered.text),
+                cost: *cost,
+                ..outcome()
+            };
+            store::finish(&mut tx, tenant, id, &outcome).await?;
+            if message.channel == Channel::Sms
+                && *provider == crate::providers::alpha::NAME
+                && accepted.provider_id.is_some()
+            {
+                let run_at = Utc::now() + chrono::Duration::from_std(notify.inner().report_after).unwrap_or_default();
+                let options = EnqueueOptions { run_at: Some(run_at), dedup_key: None };
+                jobs::enqueue_with(&mut tx, &PollReport { tenant, message: id }, options).await?;
+            }
+            let latency = (Utc::now() - message.created_at).to_std().unwrap_or_default();
+            metrics::histogram!("vextrus_notify_delivery_seconds", "channel" => message.channel.as_str())
+                .record(latency.as_secs_f64());
+            count(message.channel, provider, "sent");
+            Ok(())
+        }
+        Err(Failure::Rejected(reason)) => {
+            store::finish(&mut tx, tenant, id, &Outcome { status: "failed", error: Some(reason), ..outcome() }).await?;
+            count(message.channel, "none", "rejected");
+            Ok(())
+        }
+        Err(Failure::Unavailable(reason)) if last_try => {
+            store::finish(&mut tx, tenant, id, &Outcome { status: "failed", error: Some(reason), ..outcome() }).await?;
+            count(message.channel, "none", "failed");
+            Ok(())
+        }
+        Err(Failure::Unavailable(reason)) => Err(HandlerError::from(reason.clone())),
+    };
+    tx.commit().await?;
+    result
+}
+
+fn outcome<'a>() -> Outcome<'a> {
+    Outcome { status: "failed", provider: None, provider_id: None, subject: None, body: None, error: None, cost: None }
+}
+
+fn count(channel: Channel, provider: &str, outcome: &'static str) {
+    metrics::counter!("vextrus_notify_messages_total", "channel" => channel.as_str(), "provider" => provider.to_owned(), "outcome" => outcome)
+        .increment(1);
+}
+
+fn render(notify: &Notify, message: &Pending) -> Result<Rendered, String> {
+    if let (Some(body), Channel::Sms) = (&message.body, message.channel) {
+        return Ok(Rendered { subject: None, text: body.clone(), html: None });
+    }
+    let data = message.data.clone().unwrap_or(serde_json::Value::Null);
+    notify.inner().templates.render(&message.kind, message.locale, message.channel, &data).map_err(|e| e.to_string())
+}
+
+enum Failure {
+    Rejected(String),
+    Unavailable(String),
+}
+
+/// Hands the message to the channel's providers in order; the provider that took it, its answer
+/// and the cost.
+async fn send(
+    notify: &Notify,
+    ctx: &JobContext,
+    id: Uuid,
+    message: &Pending,
+    rendered: &Rendered,
+    record: &mut Record,
+) -> Result<(&'static str, Accepted, Option<i64>), Failure> {
+    let inner = notify.inner();
+    match message.channel {
+        Channel::Email if inner.smtp.is_some() => {
+            let smtp = inner.smtp.as_ref().expect("checked");
+            let unsubscribe = crate::http::unsubscribe_url(notify, ctx.tenant, &message.recipient, message);
+            let email = Email {
+                id,
+                to: &message.recipient,
+                subject: rendered.subject.as_deref().unwrap_or_default(),
+                text: &rendered.text,
+                html: rendered.html.as_deref(),
+                unsubscribe: unsubscribe.as_deref(),
+            };
+            match smtp.send(&email).await {
+                Ok(accepted) => {
+                    record.push(crate::providers::smtp::NAME, "accepted", &accepted.response, None);
+                    Ok((crate::providers::smtp::NAME, accepted, None))
+                }
+                Err(SendError::Rejected(reason)) => {
+                    record.push(crate::providers::smtp::NAME, "rejected", &reason, None);
+                    Err(Failure::Rejected(reason))
+                }
+                Err(SendError::Unavailable { reason, .. }) => {
+                    record.push(crate::providers::smtp::NAME, "unavailable", &reason, None);
+                    Err(Failure::Unavailable(reason))
+                }
+            }
+        }
+        Channel::Sms if !inner.sms.is_empty() => {
+            let phone = Phone::parse(&message.recipient).map_err(Failure::Rejected)?;
+            let parts = i64::from(message.segments.unwrap_or(1));
+            let mut last = String::from("every SMS provider's breaker is open");
+            for (i, route) in inner.sms.iter().enumerate() {
+                let name = route.provider.name();
+                if route.breaker.check() == Verdict::Open {
+                    record.push(name, "skipped", "circuit breaker open", None);
+                    continue;
+                }
+                if i > 0 {
+                    metrics::counter!("vextrus_notify_failovers_total", "to" => name).increment(1);
+                }
+                let started = Instant::now();
+                let answer = route.provider.send(id, &phone, &rendered.text, message.sender_id.as_deref()).await;
+                metrics::histogram!("vextrus_notify_provider_seconds", "provider" => name)
+                    .record(started.elapsed().as_secs_f64());
+                match answer {
+                    Ok(accepted) => {
+                        route.breaker.success();
+                        let cost = parts * route.rate;
+                        metrics::counter!("vextrus_notify_sms_segments_total", "provider" => name)
+                            .increment(parts as u64);
+                        metrics::counter!("vextrus_notify_sms_cost_paisa_total", "provider" => name)
+                            .increment((cost / 100) as u64);
+                        record.push(name, "accepted", &accepted.response, Some(cost));
+                        return Ok((name, accepted, Some(cost)));
+                    }
+                    Err(SendError::Rejected(reason)) => {
+                        route.breaker.success();
+                        record.push(name, "rejected", &reason, None);
+                        return Err(Failure::Rejected(reason));
+                    }
+                    Err(SendError::Unavailable { reason, .. }) => {
+                        if route.breaker.failure() {
+                            tracing::warn!(provider = name, %reason, "SMS provider's circuit breaker opened");
+                        }
+                        record.push(name, "unavailable", &reason, None);
+                        last = reason;
+                    }
+                }
+            }
+            Err(Failure::Unavailable(last))
+        }
+        _ if inner.dev => {
+            record.push(DEV, "accepted", "kept in the dev mailbox", None);
+            Ok((DEV, Accepted { provider_id: None, response: "dev mailbox".into() }, None))
+        }
+        channel => Err(Failure::Unavailable(format!("no provider delivers {} on this instance", channel.as_str()))),
+    }
+}
+
+async fn poll_report(notify: &Notify, ctx: &JobContext, tenant: TenantId, id: Uuid) -> Result<(), HandlerError> {
+    let mut tx = ctx.db.system().await?;
+    let Some(message) = store::pending(&mut tx, tenant, id).await? else {
+        return Ok(());
+    };
+    tx.commit().await?;
+    let (Some(provider_id), "sent") = (message.provider_id.as_deref(), message.status.as_str()) else {
+        return Ok(());
+    };
+    let alpha = notify.inner().sms.iter().find_map(|r| match &r.provider {
+        SmsProvider::Alpha(a) if message.provider.as_deref() == Some(crate::providers::alpha::NAME) => Some(a),
+        _ => None,
+    });
+    let Some(alpha) = alpha else { return Ok(()) };
+    let report = alpha.report(provider_id).await.map_err(|e| e.to_string())?;
+    let number = message.recipient.trim_start_matches('+');
+    let status = report.statuses.iter().find(|(n, _)| n.trim_start_matches('+') == number).map(|(_, s)| s.as_str());
+    let new_status = match status {
+        Some("Sent" | "Delivered") => "delivered",
+        Some("Failed" | "Rejected" | "Undelivered") => "failed",
+        // Not final yet: ask again later (the job's backoff).
+        _ => return Err(format!("report of {provider_id} not final yet ({})", report.request_status).into()),
+    };
+    let mut tx = ctx.db.system().await?;
+    store::set_delivered(&mut tx, tenant, id, new_status).await?;
+    let row = AttemptRow {
+        provider: crate::providers::alpha::NAME,
+        outcome: "report",
+        response: &format!("report: {} ({})", status.unwrap_or_default(), report.request_status),
+        cost: None,
+    };
+    store::insert_attempt(&mut tx, tenant, id, &row).await?;
+    tx.commit().await?;
+    Ok(())
+}

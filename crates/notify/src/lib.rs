@@ -1,0 +1,150 @@
+//! Notify: the one way anything in the platform sends a message. A module declares its message
+//! types ([`templates::TemplateDef`], in Bengali and English) and queues messages in the
+//! transaction of the change that causes them ([`queue`] for the platform's own mail,
+//! [`Notify::trigger`] for everything else); a job delivers each one through the channel's
+//! providers in order — SMTP or the dev mailbox for email; Alpha SMS, then SSL Wireless for SMS —
+//! under BTRC's rules for Bangladeshi SMS, and records every attempt.
+
+pub mod btrc;
+mod error;
+pub mod http;
+mod jobs;
+pub mod model;
+pub mod permissions;
+pub mod providers;
+pub mod service;
+pub mod sms;
+mod store;
+pub mod templates;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use vextrus_db::{Migration, ModuleMigrations};
+use vextrus_server::AppState;
+
+pub use error::NotifyError;
+pub use jobs::register_jobs;
+pub use permissions::PERMISSIONS;
+pub use service::{Contact, ContactsFn, Recipient, queue};
+
+use crate::providers::alpha::Alpha;
+use crate::providers::breaker::Breaker;
+use crate::providers::smtp::Smtp;
+use crate::providers::ssl_wireless::SslWireless;
+use crate::templates::Templates;
+
+pub const MIGRATIONS: ModuleMigrations = ModuleMigrations {
+    module: "notify",
+    migrations: &[Migration { version: 1, name: "messages", sql: include_str!("../migrations/0001_messages.sql") }],
+};
+
+/// An SMS provider, its price and its breaker.
+#[derive(Debug)]
+pub struct SmsRoute {
+    pub provider: SmsProvider,
+    /// BDT per part, in ten-thousandths (Alpha's precision): 0.25 BDT is 2500.
+    pub rate: i64,
+    pub breaker: Breaker,
+}
+
+#[derive(Debug)]
+pub enum SmsProvider {
+    Alpha(Alpha),
+    SslWireless(SslWireless),
+}
+
+impl SmsProvider {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Alpha(_) => providers::alpha::NAME,
+            Self::SslWireless(_) => providers::ssl_wireless::NAME,
+        }
+    }
+}
+
+/// Notify's settings and providers, registered in `AppState::modules`.
+#[derive(Debug, Clone)]
+pub struct Notify(Arc<Inner>);
+
+#[derive(Debug)]
+pub struct Inner {
+    pub templates: Templates,
+    /// Keep every channel's messages in the dev mailbox where no provider is configured.
+    pub dev: bool,
+    pub smtp: Option<Smtp>,
+    /// In failover order.
+    pub sms: Vec<SmsRoute>,
+    /// Resolves user ids to their addresses and locale (identity's, given by the binary).
+    pub contacts: Option<ContactsFn>,
+    /// How long after sending an SMS its delivery report is first asked for.
+    pub report_after: Duration,
+    /// The most recipients one trigger may name.
+    pub max_recipients: usize,
+    /// Base URL of the platform, for links in messages (unsubscribe).
+    pub public_url: String,
+    /// Signs links in messages ([`link_key`]); without it mail carries no unsubscribe link.
+    pub link_key: Option<ring::hmac::Key>,
+}
+
+/// The key that signs links in messages: made on first use, kept in the database (readable by
+/// the system role only), so every instance signs alike.
+pub async fn link_key(db: &vextrus_db::Database) -> Result<ring::hmac::Key, vextrus_db::DbError> {
+    use vextrus_db::Tx as _;
+    let mut fresh = [0u8; 32];
+    getrandom::fill(&mut fresh).expect("the OS provides randomness");
+    let mut tx = db.system().await?;
+    sqlx::query("INSERT INTO notify.link_key (key) VALUES ($1) ON CONFLICT (id) DO NOTHING")
+        .bind(&fresh[..])
+        .execute(tx.conn())
+        .await?;
+    let key: Vec<u8> = sqlx::query_scalar("SELECT key FROM notify.link_key").fetch_one(tx.conn()).await?;
+    tx.commit().await?;
+    Ok(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key))
+}
+
+impl Notify {
+    pub fn new(inner: Inner) -> Self {
+        Self(Arc::new(inner))
+    }
+
+    /// A dev instance: the dev mailbox for every channel, no providers.
+    pub fn dev(templates: Templates, contacts: Option<ContactsFn>) -> Self {
+        Self::new(Inner {
+            templates,
+            dev: true,
+            smtp: None,
+            sms: Vec::new(),
+            contacts,
+            report_after: Duration::from_secs(60),
+            max_recipients: 1000,
+            public_url: "http://127.0.0.1:8080".into(),
+            link_key: None,
+        })
+    }
+
+    pub fn inner(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl axum::extract::FromRef<AppState> for Notify {
+    fn from_ref(state: &AppState) -> Self {
+        state.module::<Notify>()
+    }
+}
+
+/// `"500"`, `"500.5"`, `"500.2500"` as ten-thousandths of a taka.
+pub fn parse_bdt(text: &str) -> Result<i64, String> {
+    let bad = || format!("{text:?} is not an amount in BDT (e.g. \"500.00\")");
+    let (whole, fraction) = text.trim().split_once('.').unwrap_or((text.trim(), ""));
+    if whole.is_empty() || whole.len() > 9 || !whole.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    if fraction.len() > 4 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let whole: i64 = whole.parse().map_err(|_| bad())?;
+    let fraction: i64 = format!("{fraction:0<4}").parse().map_err(|_| bad())?;
+    Ok(whole * 10_000 + fraction)
+}

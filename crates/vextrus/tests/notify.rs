@@ -1,0 +1,692 @@
+//! Notify end to end: local fake servers for Alpha SMS and SSL Wireless that speak their documented
+//! wire formats, a real SMTP server (aiosmtpd) behind the real binary on an external database,
+//! and BTRC's rules through the HTTP API.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Form, Path, State};
+use axum::routing::{get, post};
+use common::binary::{Server, vextrus};
+use common::{TestApp, code_in, problem};
+use reqwest::Method;
+use serde_json::{Value, json};
+use vextrus_notify::providers::alpha::Alpha;
+use vextrus_notify::providers::ssl_wireless::SslWireless;
+use vextrus_notify::providers::{Breaker, http_client};
+use vextrus_notify::{Inner, Notify, SmsProvider, SmsRoute};
+use vextrus_server::HttpSettings;
+
+const PHONE: &str = "01712345678";
+
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+enum AlphaMode {
+    #[default]
+    Accept,
+    /// Error 417: insufficient balance.
+    NoBalance,
+    /// HTTP 500.
+    Broken,
+    /// Answers after the client's timeout (and sends nothing).
+    Hang,
+}
+
+#[derive(Debug, Default)]
+struct FakeState {
+    alpha: AlphaMode,
+    /// (to, msg, sender_id) of every message Alpha accepted.
+    alpha_sent: Vec<(String, String, Option<String>)>,
+    /// (msisdn, sms, csms_id) of every message SSL Wireless sent.
+    ssl_sent: Vec<(String, String, String)>,
+    /// Requests SSL Wireless received (sent or not).
+    ssl_requests: usize,
+    /// Send the next message, then lose the answer (HTTP 502).
+    ssl_lose_next_answer: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Fakes(Arc<Mutex<FakeState>>);
+
+impl Fakes {
+    fn with<R>(&self, f: impl FnOnce(&mut FakeState) -> R) -> R {
+        f(&mut self.0.lock().unwrap())
+    }
+}
+
+/// Alpha SMS (sms.net.bd): form-encoded `POST /sendsms`, `error` codes in a JSON answer.
+async fn alpha_send(State(fakes): State<Fakes>, Form(form): Form<Vec<(String, String)>>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    if field("api_key").as_deref() != Some("alpha-key") {
+        return axum::Json(json!({"error": 405, "msg": "Invalid API key", "data": null})).into_response();
+    }
+    let mode = fakes.with(|s| s.alpha);
+    match mode {
+        AlphaMode::Broken => {
+            return (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "upstream failure").into_response();
+        }
+        AlphaMode::NoBalance => {
+            return axum::Json(json!({"error": 417, "msg": "Insufficient balance", "data": null})).into_response();
+        }
+        AlphaMode::Hang => {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            return axum::Json(json!({"error": 409, "msg": "Server error", "data": null})).into_response();
+        }
+        AlphaMode::Accept => {}
+    }
+    let (Some(to), Some(msg)) = (field("to"), field("msg")) else {
+        return axum::Json(json!({"error": 400, "msg": "Missing parameter", "data": null})).into_response();
+    };
+    let id = fakes.with(|s| {
+        s.alpha_sent.push((to, msg, field("sender_id")));
+        10_000 + s.alpha_sent.len()
+    });
+    axum::Json(json!({"error": 0, "msg": "Request successfully submitted", "data": {"request_id": id}})).into_response()
+}
+
+async fn alpha_report(State(fakes): State<Fakes>, Path(id): Path<u64>) -> axum::Json<Value> {
+    let sent = fakes.with(|s| s.alpha_sent.get((id as usize).wrapping_sub(10_001)).cloned());
+    match sent {
+        Some((to, _, _)) => axum::Json(json!({"error": 0, "msg": "Success", "data": {
+            "request_id": id, "request_status": "Complete", "request_charge": "0.2500",
+            "recipients": [{"number": to, "charge": "0.2500", "status": "Sent"}],
+        }})),
+        None => axum::Json(json!({"error": 404, "msg": "Not found", "data": null})),
+    }
+}
+
+/// SSL Wireless ISMS Plus v3: JSON `POST /send-sms`; a repeated `csms_id` is 4023 DUPLICATE.
+async fn ssl_send(State(fakes): State<Fakes>, axum::Json(body): axum::Json<Value>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if body["api_token"] != "ssl-token" || body["sid"] != "VEXTRUS" {
+        let answer = json!({"status": "FAILED", "status_code": 4001, "error_message": "Unauthorized", "smsinfo": []});
+        return axum::Json(answer).into_response();
+    }
+    let msisdn = body["msisdn"].as_str().unwrap_or_default().to_owned();
+    let csms = body["csms_id"].as_str().unwrap_or_default().to_owned();
+    let text = body["sms"].as_str().unwrap_or_default().to_owned();
+    let (duplicate, lose) = fakes.with(|s| {
+        s.ssl_requests += 1;
+        let duplicate = s.ssl_sent.iter().any(|(_, _, c)| *c == csms);
+        if !duplicate {
+            s.ssl_sent.push((msisdn.clone(), text, csms.clone()));
+        }
+        (duplicate, std::mem::take(&mut s.ssl_lose_next_answer))
+    });
+    if duplicate {
+        let info = json!([{"sms_status": "DUPLICATE", "status_message": "Duplicate CSMS ID", "msisdn": msisdn, "csms_id": csms}]);
+        let answer =
+            json!({"status": "FAILED", "status_code": 4023, "error_message": "Duplicate csms id", "smsinfo": info});
+        return axum::Json(answer).into_response();
+    }
+    if lose {
+        return (axum::http::StatusCode::BAD_GATEWAY, "gateway lost the answer").into_response();
+    }
+    let info = json!([{"sms_status": "SUCCESS", "status_message": "Success", "msisdn": msisdn, "sms_type": "EN",
+                       "csms_id": csms, "reference_id": format!("ref-{csms}")}]);
+    axum::Json(json!({"status": "SUCCESS", "status_code": 200, "error_message": "", "smsinfo": info})).into_response()
+}
+
+async fn start_fakes() -> (Fakes, String) {
+    let fakes = Fakes::default();
+    let router = axum::Router::new()
+        .route("/alpha/sendsms", post(alpha_send))
+        .route("/alpha/report/request/{id}/", get(alpha_report))
+        .route("/ssl/send-sms", post(ssl_send))
+        .with_state(fakes.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (fakes, base)
+}
+
+/// Notify with the fakes as its SMS providers in `order`; email stays in the dev mailbox.
+fn sms_notify(m: &vextrus::ModuleSettings, base: &str, order: &[&str], breaker: (u32, Duration)) -> Notify {
+    let client = http_client(Duration::from_secs(1)).unwrap();
+    let sms = order
+        .iter()
+        .map(|name| {
+            let (provider, rate) = match *name {
+                "alpha" => (
+                    SmsProvider::Alpha(Alpha {
+                        base_url: format!("{base}/alpha"),
+                        api_key: "alpha-key".into(),
+                        sender_id: None,
+                        client: client.clone(),
+                    }),
+                    2500,
+                ),
+                _ => (
+                    SmsProvider::SslWireless(SslWireless {
+                        base_url: format!("{base}/ssl"),
+                        api_token: "ssl-token".into(),
+                        sid: "VEXTRUS".into(),
+                        client: client.clone(),
+                    }),
+                    3000,
+                ),
+            };
+            SmsRoute { provider, rate, breaker: Breaker::new(breaker.0, breaker.1) }
+        })
+        .collect();
+    Notify::new(Inner {
+        templates: vextrus::templates(),
+        dev: true,
+        smtp: None,
+        sms,
+        contacts: Some(vextrus_identity::contacts),
+        report_after: Duration::from_millis(300),
+        max_recipients: 1000,
+        public_url: common::ISSUER.into(),
+        link_key: m.notify.inner().link_key.clone(),
+    })
+}
+
+async fn app_with_sms(order: &[&str], breaker: (u32, Duration)) -> (TestApp, Fakes, String) {
+    let (fakes, base) = start_fakes().await;
+    let settings = HttpSettings::new(64 * 1024, Duration::from_secs(10));
+    let fake_base = base.clone();
+    let order: Vec<String> = order.iter().map(|s| (*s).to_owned()).collect();
+    let app = TestApp::start_configured(settings, move |m| {
+        let order: Vec<&str> = order.iter().map(String::as_str).collect();
+        m.notify = sms_notify(m, &fake_base, &order, breaker);
+    })
+    .await;
+    let token = app.vextrus().await;
+    (app, fakes, token)
+}
+
+fn sms(text: &str) -> Value {
+    json!({"type": "notify.announcement", "recipients": [PHONE], "data": {"subject": "-", "text": text}})
+}
+
+/// Waits until the message leaves `queued` (and, with `until`, reaches it); answers it.
+async fn settled(app: &TestApp, token: &str, id: &str, until: Option<&str>) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let message = app.ok_json_get(token, &format!("/v1/notifications/{id}")).await;
+        let status = message["status"].as_str().unwrap().to_owned();
+        if status != "queued" && until.is_none_or(|u| u == status) {
+            return message;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let jobs: Vec<(String, String, Option<String>)> =
+                sqlx::query_as("SELECT kind, state, last_error FROM db.jobs WHERE kind LIKE 'notify.%'")
+                    .fetch_all(&mut app.db.owner_conn().await)
+                    .await
+                    .unwrap();
+            panic!("message stayed {status}: {message}; jobs: {jobs:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn send(app: &TestApp, token: &str, body: Value) -> Value {
+    let response = app.as_user(token, Method::POST, "/v1/notifications").json(&body).send().await.unwrap();
+    assert_eq!(response.status(), 202, "{}", response.text().await.unwrap());
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn an_sms_fails_over_from_alpha_out_of_balance_to_ssl_wireless_and_is_sent_once() {
+    let (app, fakes, token) = app_with_sms(&["alpha", "ssl_wireless"], (5, Duration::from_secs(30))).await;
+    fakes.with(|s| s.alpha = AlphaMode::NoBalance);
+    let sent = send(&app, &token, sms("Your invoice INV-42 is due on 5 December.")).await;
+    let queued = &sent["messages"][0];
+    assert_eq!(queued["recipient"], "+8801712345678");
+    assert_eq!(queued["channel"], "sms");
+    assert_eq!(queued["segments"], 1);
+    assert_eq!(queued["cost_bdt"], "0.2500", "estimated at the first provider's rate");
+    let message = settled(&app, &token, queued["id"].as_str().unwrap(), None).await;
+    assert_eq!(message["status"], "sent", "{message}");
+    assert_eq!(message["provider"], "ssl_wireless");
+    let attempts = message["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "{message}");
+    assert_eq!(
+        (attempts[0]["provider"].as_str(), attempts[0]["outcome"].as_str()),
+        (Some("alpha"), Some("unavailable"))
+    );
+    assert!(attempts[0]["response"].as_str().unwrap().contains("417"), "{message}");
+    assert_eq!(
+        (attempts[1]["provider"].as_str(), attempts[1]["outcome"].as_str()),
+        (Some("ssl_wireless"), Some("accepted"))
+    );
+    assert_eq!(attempts[1]["cost_bdt"], "0.3000", "the cost is the provider's that sent it");
+    assert_eq!(message["cost_bdt"], "0.3000");
+    let (alpha, ssl) = fakes.with(|s| (s.alpha_sent.clone(), s.ssl_sent.clone()));
+    assert!(alpha.is_empty());
+    assert_eq!(ssl.len(), 1, "exactly one send reached a provider that accepted it");
+    assert_eq!(ssl[0].0, "8801712345678");
+    assert_eq!(ssl[0].1, "Your invoice INV-42 is due on 5 December.");
+    assert_eq!(ssl[0].2.len(), 20, "csms_id is at most 20 characters");
+}
+
+#[tokio::test]
+async fn alpha_sends_with_the_organizations_sender_id_and_its_report_marks_the_message_delivered() {
+    let (app, fakes, token) = app_with_sms(&["alpha", "ssl_wireless"], (5, Duration::from_secs(30))).await;
+    app.ok_json(&token, Method::PUT, "/v1/notifications/settings", json!({"sms_sender_id": "PadmaTrd"})).await;
+    let sent = send(&app, &token, sms("Payment received: BDT 1,200. Thank you.")).await;
+    let id = sent["messages"][0]["id"].as_str().unwrap().to_owned();
+    let message = settled(&app, &token, &id, Some("delivered")).await;
+    assert_eq!(message["provider"], "alpha");
+    assert_eq!(message["provider_id"], "10001");
+    let outcomes: Vec<&str> =
+        message["attempts"].as_array().unwrap().iter().map(|a| a["outcome"].as_str().unwrap()).collect();
+    assert_eq!(outcomes, ["accepted", "report"]);
+    let alpha = fakes.with(|s| s.alpha_sent.clone());
+    assert_eq!(
+        alpha,
+        [("8801712345678".into(), "Payment received: BDT 1,200. Thank you.".into(), Some("PadmaTrd".into()))]
+    );
+}
+
+#[tokio::test]
+async fn errors_and_timeouts_fail_over_and_the_breaker_opens_and_closes() {
+    let (app, fakes, token) = app_with_sms(&["alpha", "ssl_wireless"], (2, Duration::from_secs(2))).await;
+    fakes.with(|s| s.alpha = AlphaMode::Broken);
+    let providers = |m: &Value| -> Vec<String> {
+        m["attempts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| format!("{}:{}", a["provider"], a["outcome"]).replace('"', ""))
+            .collect()
+    };
+    let first = send(&app, &token, sms("first")).await;
+    let first = settled(&app, &token, first["messages"][0]["id"].as_str().unwrap(), None).await;
+    assert_eq!(providers(&first), ["alpha:unavailable", "ssl_wireless:accepted"]);
+    // A provider that does not answer in time is as good as down.
+    fakes.with(|s| s.alpha = AlphaMode::Hang);
+    let second = send(&app, &token, sms("second")).await;
+    let second = settled(&app, &token, second["messages"][0]["id"].as_str().unwrap(), None).await;
+    assert_eq!(providers(&second), ["alpha:unavailable", "ssl_wireless:accepted"]);
+    assert!(second["attempts"][0]["response"].as_str().unwrap().contains("timed out"), "{second}");
+    // Two failures in a row: the breaker is open, Alpha is not even asked.
+    fakes.with(|s| s.alpha = AlphaMode::Accept);
+    let third = send(&app, &token, sms("third")).await;
+    let third = settled(&app, &token, third["messages"][0]["id"].as_str().unwrap(), None).await;
+    assert_eq!(providers(&third), ["alpha:skipped", "ssl_wireless:accepted"]);
+    // After the cooldown one message tries Alpha again; it works and the breaker closes.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    for text in ["fourth", "fifth"] {
+        let next = send(&app, &token, sms(text)).await;
+        let next = settled(&app, &token, next["messages"][0]["id"].as_str().unwrap(), None).await;
+        assert_eq!(providers(&next)[0], "alpha:accepted", "{next}");
+    }
+    let (alpha, ssl) = fakes.with(|s| (s.alpha_sent.len(), s.ssl_sent.len()));
+    assert_eq!((alpha, ssl), (2, 3), "every message sent exactly once");
+}
+
+#[tokio::test]
+async fn a_lost_answer_is_retried_with_the_same_csms_id_and_nothing_is_sent_twice() {
+    let (app, fakes, token) = app_with_sms(&["ssl_wireless"], (5, Duration::from_secs(30))).await;
+    fakes.with(|s| s.ssl_lose_next_answer = true);
+    let sent = send(&app, &token, sms("Your OTP is 482913")).await;
+    let message = settled(&app, &token, sent["messages"][0]["id"].as_str().unwrap(), None).await;
+    assert_eq!(message["status"], "sent", "{message}");
+    let attempts = message["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "{message}");
+    assert_eq!(attempts[0]["outcome"], "unavailable");
+    assert!(attempts[1]["response"].as_str().unwrap().contains("4023"), "{message}");
+    let (requests, sent) = fakes.with(|s| (s.ssl_requests, s.ssl_sent.len()));
+    assert_eq!((requests, sent), (2, 1), "asked twice, sent once");
+}
+
+#[tokio::test]
+async fn btrc_rules_hold_for_promotional_sms() {
+    let (app, fakes, token) = app_with_sms(&["alpha"], (5, Duration::from_secs(30))).await;
+    let promo = |text: &str, to: &str| {
+        json!({"type": "notify.announcement", "category": "promotional", "recipients": [to],
+               "data": {"subject": "-", "text": text}})
+    };
+    // Promotional SMS are Bangla, never English or Banglish.
+    let response = app
+        .as_user(&token, Method::POST, "/v1/notifications")
+        .json(&promo("Eid offer: 20% off everything today!", PHONE))
+        .send()
+        .await
+        .unwrap();
+    problem(response, 422, "promotional_sms_not_bangla").await;
+    let response = app
+        .as_user(&token, Method::POST, "/v1/notifications")
+        .json(&promo("Eid offer! Ajkei order korun", PHONE))
+        .send()
+        .await
+        .unwrap();
+    problem(response, 422, "promotional_sms_not_bangla").await;
+    // Three a day per number; the fourth is refused (a transactional one still goes).
+    let bangla = "ঈদ উপলক্ষে সব পণ্যে ২০% ছাড়! আজই অর্ডার করুন।";
+    for _ in 0..3 {
+        send(&app, &token, promo(bangla, PHONE)).await;
+    }
+    let response = app
+        .as_user(&token, Method::POST, "/v1/notifications")
+        .json(&promo(bangla, "+8801712345678"))
+        .send()
+        .await
+        .unwrap();
+    let body = problem(response, 422, "btrc_daily_limit").await;
+    assert!(body["detail"].as_str().unwrap().contains("at most 3"), "{body}");
+    send(&app, &token, promo(bangla, "01812345678")).await;
+    send(&app, &token, sms("Your OTP is 482913")).await;
+    // A batch: the number over its limit is refused, the rest go.
+    let batch = json!({"type": "notify.announcement", "category": "promotional", "recipients": [PHONE, "01912345678"],
+                       "data": {"subject": "-", "text": bangla}});
+    let sent = send(&app, &token, batch).await;
+    assert_eq!(sent["messages"].as_array().unwrap().len(), 1, "{sent}");
+    assert_eq!(sent["refused"][0]["code"], "btrc_daily_limit");
+    assert_eq!(sent["refused"][0]["recipient"], "+8801712345678");
+
+    // Parts: 71 Bengali characters are two UCS-2 parts; `{` takes two GSM-7 septets.
+    let preview =
+        |text: String| json!({"type": "notify.announcement", "channel": "sms", "data": {"subject": "-", "text": text}});
+    let shown = app.ok_json(&token, Method::POST, "/v1/notifications/preview", preview("ক".repeat(71))).await;
+    assert_eq!(shown["sms"], json!({"encoding": "ucs2", "units": 71, "parts": 2}));
+    let shown = app.ok_json(&token, Method::POST, "/v1/notifications/preview", preview("{a}".into())).await;
+    assert_eq!(shown["sms"], json!({"encoding": "gsm7", "units": 5, "parts": 1}));
+    let sent = send(&app, &token, sms(&"ক".repeat(71))).await;
+    assert_eq!(sent["messages"][0]["segments"], 2);
+    assert_eq!(sent["messages"][0]["cost_bdt"], "0.5000", "two parts at 0.25 BDT");
+    let id = sent["messages"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(settled(&app, &token, &id, None).await["status"], "sent");
+    assert!(fakes.with(|s| s.alpha_sent.iter().any(|(_, m, _)| m.chars().count() == 71)));
+}
+
+#[tokio::test]
+async fn a_promotional_sms_triggered_at_night_in_dhaka_waits_for_nine_and_then_goes() {
+    let (app, fakes, token) = app_with_sms(&["alpha"], (5, Duration::from_secs(30))).await;
+    let org: Value = app.ok_json_get(&token, "/v1/me").await;
+    let tenant =
+        vextrus_db::TenantId::from_uuid(org["memberships"][0]["organization"]["id"].as_str().unwrap().parse().unwrap());
+    let dhaka = chrono::FixedOffset::east_opt(6 * 3600).unwrap();
+    let today = chrono::Utc::now().with_timezone(&dhaka).date_naive();
+    let night = today.and_hms_opt(22, 0, 0).unwrap().and_local_timezone(dhaka).unwrap().with_timezone(&chrono::Utc);
+    let trigger = vextrus_notify::service::Trigger {
+        kind: "notify.announcement".into(),
+        recipients: vec![vextrus_notify::Recipient::parse(PHONE).unwrap()],
+        channels: None,
+        category: Some(vextrus_notify::model::Category::Promotional),
+        data: json!({"subject": "-", "text": "শীতের নতুন কালেকশন এসেছে, দেখে যান!"}),
+        idempotency_key: None,
+    };
+    let mut tx = app.db.db.tenant(tenant).await.unwrap();
+    let triggered = app.modules.notify.trigger_at(&mut tx, trigger, night).await.unwrap();
+    tx.commit().await.unwrap();
+    let queued = &triggered.messages[0];
+    let nine = (today + chrono::Duration::days(1)).and_hms_opt(9, 0, 0).unwrap().and_local_timezone(dhaka).unwrap();
+    assert_eq!(queued.not_before, nine.with_timezone(&chrono::Utc), "held until 09:00 the next morning");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let message = app.ok_json_get(&token, &format!("/v1/notifications/{}", queued.id)).await;
+    assert_eq!(message["status"], "queued", "not sent at night, not dropped");
+    assert!(fakes.with(|s| s.alpha_sent.is_empty()));
+    // Morning comes (the job and the message were due at 09:00; make that now).
+    let mut owner = app.db.owner_conn().await;
+    sqlx::query("UPDATE notify.messages SET not_before = now() WHERE id = $1")
+        .bind(queued.id)
+        .execute(&mut owner)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE db.jobs SET run_at = now() WHERE kind = 'notify.deliver' AND payload->>'message' = $1")
+        .bind(queued.id.to_string())
+        .execute(&mut owner)
+        .await
+        .unwrap();
+    sqlx::query("SELECT pg_notify('vextrus_jobs', 'notify.deliver')").execute(&mut owner).await.unwrap();
+    let message = settled(&app, &token, &queued.id.to_string(), None).await;
+    assert_eq!(message["status"], "sent", "{message}");
+    assert_eq!(fakes.with(|s| s.alpha_sent.len()), 1);
+}
+
+#[tokio::test]
+async fn the_monthly_sms_budget_refuses_what_would_exceed_it() {
+    let (app, _fakes, token) = app_with_sms(&["alpha"], (5, Duration::from_secs(30))).await;
+    let set = json!({"sms_monthly_budget_bdt": "0.50"});
+    let settings = app.ok_json(&token, Method::PUT, "/v1/notifications/settings", set).await;
+    assert_eq!(settings["sms_monthly_budget_bdt"], "0.5000");
+    send(&app, &token, sms("one")).await;
+    send(&app, &token, sms("two")).await;
+    let response = app.as_user(&token, Method::POST, "/v1/notifications").json(&sms("three")).send().await.unwrap();
+    problem(response, 422, "sms_budget_exhausted").await;
+    // Email is not counted against it.
+    let mail = json!({"type": "notify.announcement", "recipients": ["accounts@example.com"],
+                      "data": {"subject": "Statement", "text": "Your statement is ready."}});
+    send(&app, &token, mail).await;
+}
+
+#[tokio::test]
+async fn triggers_are_validated_idempotent_and_private_to_their_organization() {
+    let (app, fakes, token) = app_with_sms(&["alpha"], (5, Duration::from_secs(30))).await;
+    // A variable the template uses but the data lacks: 422 before anything is queued.
+    let response = app
+        .as_user(&token, Method::POST, "/v1/notifications")
+        .json(&json!({"type": "notify.announcement", "recipients": [PHONE], "data": {"subject": "x"}}))
+        .send()
+        .await
+        .unwrap();
+    let body = problem(response, 422, "template_data_missing").await;
+    assert!(body["detail"].as_str().unwrap().contains("text"), "{body}");
+    for (bad, code) in [
+        (json!({"type": "identity.password_reset", "recipients": [PHONE], "data": {}}), "invalid_field"),
+        (json!({"type": "nope.nope", "recipients": [PHONE], "data": {}}), "invalid_field"),
+        (json!({"type": "notify.announcement", "recipients": ["0123"], "data": {}}), "invalid_field"),
+        (json!({"type": "notify.announcement", "recipients": [], "data": {}}), "invalid_field"),
+    ] {
+        let response = app.as_user(&token, Method::POST, "/v1/notifications").json(&bad).send().await.unwrap();
+        problem(response, 422, code).await;
+    }
+    let too_many: Vec<String> = (0..1001).map(|i| format!("user{i}@example.com")).collect();
+    let body = json!({"type": "notify.announcement", "recipients": too_many, "data": {"subject": "s", "text": "t"}});
+    let response = app.as_user(&token, Method::POST, "/v1/notifications").json(&body).send().await.unwrap();
+    problem(response, 422, "invalid_field").await;
+
+    // The same idempotency key answers the first trigger's messages and sends nothing more.
+    let mut keyed = sms("Your parcel is out for delivery.");
+    keyed["idempotency_key"] = json!("parcel-7781");
+    let first = send(&app, &token, keyed.clone()).await;
+    let again = send(&app, &token, keyed).await;
+    assert_eq!(again["replayed"], true);
+    assert_eq!(again["messages"][0]["id"], first["messages"][0]["id"]);
+    settled(&app, &token, first["messages"][0]["id"].as_str().unwrap(), None).await;
+    assert_eq!(fakes.with(|s| s.alpha_sent.len()), 1);
+
+    // Members by user id, in their own language (the owner's is bn-BD: this goes by email).
+    let me = app.ok_json_get(&token, "/v1/me").await;
+    let owner_id = me["user"]["id"].as_str().unwrap().to_owned();
+    let to_owner = json!({"type": "notify.announcement", "recipients": [owner_id, uuid::Uuid::now_v7()],
+                          "data": {"subject": "সভা", "text": "আগামীকাল সকাল ১০টায় সভা।"}});
+    let sent = send(&app, &token, to_owner).await;
+    assert_eq!(sent["messages"][0]["channel"], "email");
+    assert_eq!(sent["messages"][0]["recipient"], "owner@vextrus.example");
+    assert_eq!(sent["refused"][0]["code"], "not_a_member");
+
+    // Another organization sees none of it.
+    app.sign_up("other-co", "owner@other.example", "other-owner").await;
+    let other = app.access_token("other-owner", None).await;
+    let id = first["messages"][0]["id"].as_str().unwrap();
+    let response = app.as_user(&other, Method::GET, &format!("/v1/notifications/{id}")).send().await.unwrap();
+    problem(response, 404, "notification_not_found").await;
+    let listed = app.ok_json_get(&other, "/v1/notifications").await;
+    assert_eq!(listed["items"], json!([]));
+    let mine = app.ok_json_get(&token, "/v1/notifications?limit=1").await;
+    assert_eq!(mine["items"].as_array().unwrap().len(), 1);
+    let next = mine["next"].as_str().unwrap();
+    let page = app.ok_json_get(&token, &format!("/v1/notifications?limit=1&after={next}")).await;
+    assert_ne!(page["items"][0]["id"], mine["items"][0]["id"]);
+}
+
+/// A real SMTP server (aiosmtpd) that keeps every message it accepts as a file.
+struct SmtpSink {
+    child: Child,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl SmtpSink {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/smtp_sink.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .arg(dir.path())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 with aiosmtpd (scripts/test.sh installs it)");
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+        let port = line.trim().parse().unwrap_or_else(|_| panic!("the SMTP sink did not start: {line:?}"));
+        Self { child, dir, port }
+    }
+
+    /// Every message received so far, parsed by Python's `email` package.
+    fn messages(&self) -> Vec<Value> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            return Vec::new();
+        }
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mail_summary.py");
+        let out = Command::new("python3").arg(script).args(&files).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    }
+
+    async fn mail_to(&self, to: &str, count: usize) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let mails: Vec<Value> = self.messages().into_iter().filter(|m| m["to"] == to).collect();
+            if mails.len() >= count {
+                return mails;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{count} mail(s) to {to} never arrived");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn part<'m>(mail: &'m Value, kind: &str) -> &'m str {
+    mail["parts"].as_array().unwrap().iter().find(|p| p["type"] == kind).unwrap_or_else(|| panic!("no {kind}: {mail}"))
+        ["text"]
+        .as_str()
+        .unwrap()
+}
+
+/// The production shape: the real binary on an external PostgreSQL, no dev mailbox, SMTP.
+#[tokio::test]
+async fn with_an_external_database_and_smtp_identity_mail_arrives_in_each_users_language() {
+    let db = common::test_db().await;
+    let sink = SmtpSink::start();
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut command = vextrus(&["serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir.path().to_str().unwrap()]);
+    command
+        .env("VEXTRUS_DATABASE_URL", db.owner_url())
+        .env("VEXTRUS_MASTER_KEY", vextrus_identity::keys::MasterKey::generate_hex())
+        .env("VEXTRUS_NOTIFY_SMTP_URL", format!("smtp://127.0.0.1:{}", sink.port))
+        .env("VEXTRUS_NOTIFY_SMTP_FROM", "Vextrus <no-reply@vextrus.test>")
+        .env("VEXTRUS_PUBLIC_URL", "http://vextrus.test");
+    let server = Server::spawn(command);
+    let client = reqwest::Client::new();
+    let mailbox = client.get(server.url("/v1/dev/mailbox")).send().await.unwrap();
+    assert_eq!(mailbox.status(), 401, "no dev mailbox here");
+
+    for (email, username, locale) in [("rahim@padma.example", "rahim", "bn-BD"), ("ann@meghna.example", "ann", "en")] {
+        let body = json!({
+            "org": {"slug": format!("{username}-co"), "name": "Padma <Traders>"},
+            "user": {"email": email, "username": username, "password": common::PASSWORD, "name": "Rahim Uddin", "locale": locale}
+        });
+        let asked = client.post(server.url("/v1/signup")).json(&body).send().await.unwrap();
+        assert_eq!(asked.status(), 202);
+    }
+    let bn = &sink.mail_to("rahim@padma.example", 1).await[0];
+    assert_eq!(bn["subject"], "Vextrus-এ আপনার নিবন্ধন নিশ্চিত করুন", "{bn}");
+    assert!(bn["raw_subject"].as_str().unwrap().starts_with("=?utf-8?b?"), "RFC 2047 encoded: {bn}");
+    assert_eq!(bn["content_type"], "multipart/alternative");
+    assert_eq!(bn["from"], "Vextrus <no-reply@vextrus.test>");
+    let text = part(bn, "text/plain");
+    assert!(text.contains("নিবন্ধন") && text.contains("\"Padma <Traders>\""), "{text}");
+    assert!(part(bn, "text/html").contains("Padma &lt;Traders&gt;"), "escaped in HTML");
+    let unsubscribe = bn["list_unsubscribe"].as_str().unwrap();
+    assert!(unsubscribe.starts_with("<http://vextrus.test/v1/notifications/unsubscribe?token="), "{bn}");
+    assert_eq!(bn["list_unsubscribe_post"], "List-Unsubscribe=One-Click");
+    let en = &sink.mail_to("ann@meghna.example", 1).await[0];
+    assert_eq!(en["subject"], "Confirm your sign-up to Vextrus");
+    assert!(part(en, "text/plain").contains("the asker's own"));
+
+    // The code in the mail completes the sign-up; the account and organization speak Bengali.
+    let code = code_in(part(bn, "text/plain"));
+    let done = client
+        .post(server.url("/v1/signup/verify"))
+        .json(&json!({"token": code, "password": common::PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 201);
+    let done: Value = done.json().await.unwrap();
+    assert_eq!(done["organization"]["settings"]["locale"], "bn-BD");
+
+    // A password reset and an invitation arrive too.
+    let reset = client.post(server.url("/v1/password-reset")).json(&json!({"email": "rahim@padma.example"})).send();
+    assert_eq!(reset.await.unwrap().status(), 202);
+    let mails = sink.mail_to("rahim@padma.example", 2).await;
+    assert_eq!(mails[1]["subject"], "আপনার Vextrus পাসওয়ার্ড রিসেট করুন");
+    assert!(mails[1]["list_unsubscribe"].is_string());
+    let token: Value = client
+        .post(server.url("/oauth/token"))
+        .form(&[("grant_type", "password"), ("username", "rahim"), ("password", common::PASSWORD)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["access_token"].as_str().unwrap();
+    let invited = client
+        .post(server.url("/v1/invitations"))
+        .bearer_auth(token)
+        .json(&json!({"email": "karim@example.com", "roles": ["member"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(invited.status(), 201, "{}", invited.text().await.unwrap());
+    let invitation = &sink.mail_to("karim@example.com", 1).await[0];
+    assert_eq!(invitation["subject"], "Vextrus-এ একটি প্রতিষ্ঠানে যোগদানের আমন্ত্রণ", "in the organization's language");
+    assert!(part(invitation, "text/html").contains("<code>"));
+
+    // One click on List-Unsubscribe (RFC 8058) is honoured and audited.
+    let url = unsubscribe.trim_matches(['<', '>']).replace("http://vextrus.test", &server.base);
+    let clicked = client.post(&url).form(&[("List-Unsubscribe", "One-Click")]).send().await.unwrap();
+    assert_eq!(clicked.status(), 200);
+    let forged = client.post(format!("{url}x")).send().await.unwrap();
+    assert_eq!(forged.status(), 404);
+    let mut owner = db.owner_conn().await;
+    let (suppressed, audited): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM notify.suppressions WHERE address = 'rahim@padma.example'),
+                (SELECT count(*) FROM audit.events WHERE action = 'notify.unsubscribe')",
+    )
+    .fetch_one(&mut owner)
+    .await
+    .unwrap();
+    assert_eq!((suppressed, audited), (1, 1));
+    // Sent messages keep no code: a sensitive message's data and text are gone once it is sent.
+    let kept: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM notify.messages WHERE sensitive AND status = 'sent' AND (data IS NOT NULL OR body IS NOT NULL)",
+    )
+    .fetch_one(&mut owner)
+    .await
+    .unwrap();
+    assert_eq!(kept, 0);
+}

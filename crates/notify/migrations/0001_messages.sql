@@ -114,18 +114,17 @@ GRANT EXECUTE ON FUNCTION notify.take_promotional(text, date, integer) TO {{app_
 
 -- The dev provider's mailbox (embedded/dev mode): every channel's messages, kept instead of sent.
 CREATE TABLE notify.dev_mailbox (
-    id         uuid        NOT NULL PRIMARY KEY,
     tenant_id  uuid        NOT NULL,
+    id         uuid        NOT NULL,
     kind       text        NOT NULL,
     channel    text        NOT NULL,
     recipient  text        NOT NULL,
     subject    text,
     body       text        NOT NULL,
     html       text,
-    created_at timestamptz NOT NULL DEFAULT now()
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, id)
 );
-CREATE INDEX dev_mailbox_by_recipient ON notify.dev_mailbox (recipient, created_at DESC);
-GRANT SELECT, INSERT ON notify.dev_mailbox TO {{system_role}};
 
 -- Addresses that asked (RFC 8058 one-click) to receive no more of an organization's messages of
 -- a category. Security messages are always sent.
@@ -136,7 +135,7 @@ CREATE TABLE notify.suppressions (
     created_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, address, category)
 );
-GRANT SELECT, INSERT ON notify.suppressions TO {{system_role}};
+
 
 -- The key that signs links in messages (unsubscribe): made once, readable by the system role only.
 CREATE TABLE notify.link_key (
@@ -144,3 +143,19 @@ CREATE TABLE notify.link_key (
     key bytea   NOT NULL CHECK (length(key) = 32)
 );
 GRANT SELECT, INSERT ON notify.link_key TO {{system_role}};
+
+-- Both are read and written by the system path only (delivery, the dev mailbox endpoint, the
+-- signed unsubscribe link); the request path has no privilege on them.
+DO $$
+DECLARE t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['dev_mailbox', 'suppressions'] LOOP
+        EXECUTE format('ALTER TABLE notify.%I ENABLE ROW LEVEL SECURITY', t);
+        EXECUTE format('ALTER TABLE notify.%I FORCE ROW LEVEL SECURITY', t);
+        EXECUTE format($p$CREATE POLICY tenant_isolation ON notify.%I
+            USING (tenant_id = NULLIF(current_setting('vextrus.tenant_id', true), '')::uuid)
+            WITH CHECK (tenant_id = NULLIF(current_setting('vextrus.tenant_id', true), '')::uuid)$p$, t);
+        EXECUTE format('CREATE POLICY system_access ON notify.%I TO {{system_role}} USING (true) WITH CHECK (true)', t);
+        EXECUTE format('GRANT SELECT, INSERT ON notify.%I TO {{system_role}}', t);
+    END LOOP;
+END $$;

@@ -389,19 +389,26 @@ pub async fn put_settings(
     Ok(axum::Json(settings))
 }
 
-/// The signed one-click unsubscribe link of an email (none for a security message's category:
-/// those are always sent, so the link stops the tenant's transactional mail instead).
+/// The signed one-click unsubscribe link of an email. A security message's link stops the
+/// organization's transactional mail to the address (security messages are always sent).
 pub(crate) fn unsubscribe_url(notify: &Notify, tenant: TenantId, address: &str, message: &Pending) -> Option<String> {
-    let key = notify.inner().link_key.as_ref()?;
     let category = match message.category.as_str() {
         "promotional" => "promotional",
         _ => "transactional",
     };
-    let claims = json!({"t": tenant, "a": address, "c": category});
-    let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
-    let tag = ring::hmac::sign(key, payload.as_bytes());
-    let token = format!("{payload}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()));
-    Some(format!("{}/v1/notifications/unsubscribe?token={token}", notify.inner().public_url))
+    notify.unsubscribe_link(tenant, address, category)
+}
+
+impl Notify {
+    /// The one-click link that stops `tenant`'s messages of `category` to `address`.
+    pub fn unsubscribe_link(&self, tenant: TenantId, address: &str, category: &str) -> Option<String> {
+        let key = self.inner().link_key.as_ref()?;
+        let claims = json!({"t": tenant, "a": address, "c": category});
+        let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
+        let tag = ring::hmac::sign(key, payload.as_bytes());
+        let token = format!("{payload}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()));
+        Some(format!("{}/v1/notifications/unsubscribe?token={token}", self.inner().public_url))
+    }
 }
 
 fn open_token(key: &ring::hmac::Key, token: &str) -> Option<(TenantId, String, String)> {

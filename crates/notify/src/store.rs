@@ -355,7 +355,7 @@ pub(crate) struct DevMail<'a> {
 pub(crate) async fn deliver_to_dev_mailbox(tx: &mut SystemTx, m: &DevMail<'_>) -> Result<(), DbError> {
     sqlx::query(
         "INSERT INTO notify.dev_mailbox (id, tenant_id, kind, channel, recipient, subject, body, html)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (tenant_id, id) DO NOTHING",
     )
     .bind(m.id)
     .bind(m.tenant)

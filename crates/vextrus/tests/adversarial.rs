@@ -22,13 +22,14 @@ const PUBLIC: &[&str] = &[
     "GET /.well-known/openid-configuration", // discovery
     "GET /healthz",                          // probes
     "GET /readyz",
-    "POST /oauth/token",               // signs in
-    "POST /v1/signup",                 // asks to create an organization
-    "POST /v1/signup/verify",          // the code is the credential
-    "POST /v1/verify-email",           // the code is the credential
-    "POST /v1/invitations/accept",     // the code is the credential
-    "POST /v1/password-reset",         // answers the same for every address
-    "POST /v1/password-reset/confirm", // the code is the credential
+    "POST /oauth/token",                  // signs in
+    "POST /v1/signup",                    // asks to create an organization
+    "POST /v1/signup/verify",             // the code is the credential
+    "POST /v1/verify-email",              // the code is the credential
+    "POST /v1/invitations/accept",        // the code is the credential
+    "POST /v1/password-reset",            // answers the same for every address
+    "POST /v1/password-reset/confirm",    // the code is the credential
+    "POST /v1/notifications/unsubscribe", // the signed link is the credential
 ];
 
 /// A body that passes validation, so that the resource lookup (not a 422) answers.
@@ -47,6 +48,12 @@ fn body_for(method: &str, path: &str) -> Option<Value> {
         ("POST", "/v1/registry/scopes") => json!({"scope": "pwned-scope"}),
         ("POST", "/v1/registry/webhooks") => json!({"url": "https://pwned.example/hook"}),
         ("POST", "/v1/authz/check") => json!({"permission": "identity.members.read"}),
+        ("POST", "/v1/notifications") => {
+            json!({"type": "notify.announcement", "recipients": ["pwned@example.com"], "data": {"subject": "s", "text": "t"}})
+        }
+        ("POST", "/v1/notifications/preview") => {
+            json!({"type": "notify.announcement", "data": {"subject": "s", "text": "t"}})
+        }
         ("PUT", "/v1/authz/permissions") => json!({"permissions": []}),
         _ if method == "POST" || method == "PUT" || method == "PATCH" => json!({}),
         _ => return None,
@@ -93,6 +100,9 @@ async fn victim(app: &TestApp) -> Victim {
     let hook = app
         .ok_json(&owner, Method::POST, "/v1/registry/webhooks", json!({"url": "https://victim-hooks.example/npm"}))
         .await;
+    let notice = json!({"type": "notify.announcement", "recipients": ["customer@victim.example"],
+                        "data": {"subject": "Victim notice", "text": "Victim text"}});
+    let notice = app.ok_json(&owner, Method::POST, "/v1/notifications", notice).await;
     let session = common::claims(&owner)["sid"].as_str().unwrap().to_owned();
     let org_id = org["organization"]["id"].as_str().unwrap().to_owned();
     let ids = HashMap::from([
@@ -106,6 +116,7 @@ async fn victim(app: &TestApp) -> Victim {
         ("key", account_key["id"].as_str().unwrap().to_owned()),
         ("scope", "victim-scope".to_owned()),
         ("/v1/registry/webhooks/{id}", hook["id"].as_str().unwrap().to_owned()),
+        ("/v1/notifications/{id}", notice["messages"][0]["id"].as_str().unwrap().to_owned()),
     ]);
     let secrets = vec![
         org_id,
@@ -114,6 +125,7 @@ async fn victim(app: &TestApp) -> Victim {
         "victim-role".into(),
         "victim-scope".into(),
         "victim-hooks.example".into(),
+        "Victim notice".into(),
         account_id,
         account["client_id"].as_str().unwrap().to_owned(),
         own_key["prefix"].as_str().unwrap().to_owned(),

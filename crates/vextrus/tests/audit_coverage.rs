@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use vextrus_identity::totp;
 
 /// POSTs that change nothing (they answer questions).
-const READ_ONLY: &[&str] = &["POST /v1/authz/check"];
+const READ_ONLY: &[&str] = &["POST /v1/authz/check", "POST /v1/notifications/preview"];
 
 enum Body {
     None,
@@ -192,6 +192,37 @@ async fn every_mutating_route_records_an_event() {
         Some(&owner),
         Body::None,
         expect("registry.webhook.delete", Some(&owner_id), Some(&hook_id)),
+    )
+    .await;
+    // Notifications: a trigger, the SMS settings, and a one-click unsubscribe from its mail.
+    let sent = w
+        .call(
+            "POST /v1/notifications",
+            "/v1/notifications",
+            Some(&owner),
+            Body::Json(json!({"type": "notify.announcement", "recipients": ["buyer@cover.example"],
+                              "data": {"subject": "Stock", "text": "New stock has arrived."}})),
+            expect("notify.message.send", Some(&owner_id), None),
+        )
+        .await;
+    assert_eq!(sent["messages"].as_array().unwrap().len(), 1);
+    w.call(
+        "PUT /v1/notifications/settings",
+        "/v1/notifications/settings",
+        Some(&owner),
+        Body::Json(json!({"sms_sender_id": "CoverCo", "sms_monthly_budget_bdt": "250.00"})),
+        expect("notify.settings.update", Some(&owner_id), None),
+    )
+    .await;
+    let tenant = vextrus_db::TenantId::from_uuid(org_id.parse().unwrap());
+    let link = app.modules.notify.unsubscribe_link(tenant, "buyer@cover.example", "transactional").unwrap();
+    let path = link.strip_prefix(common::ISSUER).unwrap();
+    w.call(
+        "POST /v1/notifications/unsubscribe",
+        path,
+        None,
+        Body::Form(vec![("List-Unsubscribe", "One-Click".into())]),
+        expect("notify.unsubscribe", None, Some("buyer@cover.example")),
     )
     .await;
     w.call(

@@ -73,9 +73,8 @@ fn trigger_error(e: TriggerError) -> ApiError {
         }
         TriggerError::AllRefused(refused) => {
             let first = &refused[0];
-            let mut problem =
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, refusal_code(first.code), "Nothing was sent")
-                    .detail(first.detail.clone());
+            let mut problem = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, first.code, "Nothing was sent")
+                .detail(first.detail.clone());
             if refused.len() > 1 {
                 problem = problem.detail(format!("{} (and {} more refusals)", first.detail, refused.len() - 1));
             }
@@ -83,11 +82,6 @@ fn trigger_error(e: TriggerError) -> ApiError {
         }
         TriggerError::Db(e) => e.into(),
     }
-}
-
-/// The refusal codes are static strings already; this keeps the match exhaustive and readable.
-fn refusal_code(code: &'static str) -> &'static str {
-    code
 }
 
 fn parse_trigger(body: NewNotification) -> Result<Trigger, ApiError> {
@@ -115,10 +109,10 @@ fn parse_trigger(body: NewNotification) -> Result<Trigger, ApiError> {
         .category
         .map(|c| Category::parse(&c).ok_or_else(|| ApiError::invalid_field("category", "transactional or promotional")))
         .transpose()?;
-    if let Some(key) = &body.idempotency_key {
-        if key.is_empty() || key.len() > 200 {
-            return Err(ApiError::invalid_field("idempotency_key", "1 to 200 characters"));
-        }
+    if let Some(key) = &body.idempotency_key
+        && (key.is_empty() || key.len() > 200)
+    {
+        return Err(ApiError::invalid_field("idempotency_key", "1 to 200 characters"));
     }
     if !matches!(body.data, Value::Object(_) | Value::Null) {
         return Err(ApiError::invalid_field("data", "must be an object"));
@@ -268,10 +262,10 @@ pub async fn list(
     if !(1..=100).contains(&limit) {
         return Err(ApiError::invalid_field("limit", "between 1 and 100"));
     }
-    if let Some(s) = &params.status {
-        if !["queued", "sent", "delivered", "failed"].contains(&s.as_str()) {
-            return Err(ApiError::invalid_field("status", "queued, sent, delivered or failed"));
-        }
+    if let Some(s) = &params.status
+        && !["queued", "sent", "delivered", "failed"].contains(&s.as_str())
+    {
+        return Err(ApiError::invalid_field("status", "queued, sent, delivered or failed"));
     }
     if let Some(c) = &params.channel {
         Channel::parse(c).ok_or_else(|| ApiError::invalid_field("channel", "email, sms, push or in_app"))?;

@@ -185,10 +185,10 @@ impl Notify {
         let trigger_id = Uuid::now_v7();
         // The key is claimed first: a concurrent trigger with it waits for this one to commit,
         // then answers its messages.
-        if let Some(key) = &trigger.idempotency_key {
-            if !store::claim_trigger(tx, tenant, key, trigger_id).await? {
-                return Ok(store::trigger_by_key(tx, tenant, key).await?);
-            }
+        if let Some(key) = &trigger.idempotency_key
+            && !store::claim_trigger(tx, tenant, key, trigger_id).await?
+        {
+            return Ok(store::trigger_by_key(tx, tenant, key).await?);
         }
         let def =
             *self.inner().templates.def(&trigger.kind).ok_or_else(|| RenderError::UnknownType(trigger.kind.clone()))?;

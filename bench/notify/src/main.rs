@@ -84,12 +84,13 @@ async fn trigger_rate(
     Ok((per_second, per_second * batch as f64))
 }
 
-/// Forgets every queued message and job (between measurements).
-async fn clear(db: &Database) -> anyhow::Result<()> {
-    let mut tx = db.system().await?;
-    sqlx::query("DELETE FROM db.jobs").execute(tx.conn()).await?;
-    sqlx::query("DELETE FROM notify.messages").execute(tx.conn()).await?;
-    tx.commit().await?;
+/// Forgets every queued message and job (between measurements), as the schema's owner.
+async fn clear(owner: &DatabaseOptions) -> anyhow::Result<()> {
+    use sqlx::ConnectOptions as _;
+    use sqlx::Connection as _;
+    let mut conn = owner.owner.connect().await?;
+    sqlx::query("TRUNCATE db.jobs, notify.messages CASCADE").execute(&mut conn).await?;
+    conn.close().await?;
     Ok(())
 }
 
@@ -116,6 +117,7 @@ fn worker(db: &Database, notify: &Notify, workers: usize) -> Worker {
 
 /// Queues `n` messages (worker stopped), then times the worker delivering all of them.
 async fn delivery_rate(
+    owner: &DatabaseOptions,
     db: &Database,
     notify: &Notify,
     tenant: TenantId,
@@ -123,7 +125,7 @@ async fn delivery_rate(
     workers: usize,
     make: impl Fn(usize) -> Trigger,
 ) -> anyhow::Result<f64> {
-    clear(db).await?;
+    clear(owner).await?;
     for chunk in (0..n).collect::<Vec<_>>().chunks(500) {
         let mut tx = db.tenant(tenant).await?;
         for i in chunk {
@@ -155,6 +157,7 @@ async fn delivery_rate(
 /// Triggers one email every 1/rate s for `seconds` while the worker delivers; p50 and p99 of
 /// trigger → SMTP acceptance.
 async fn latency(
+    owner: &DatabaseOptions,
     db: &Database,
     notify: &Notify,
     tenant: TenantId,
@@ -162,7 +165,7 @@ async fn latency(
     seconds: u64,
     workers: usize,
 ) -> anyhow::Result<(f64, f64, f64, usize)> {
-    clear(db).await?;
+    clear(owner).await?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(worker(db, notify, workers).run(async {
         let _ = stopped.await;
@@ -325,15 +328,17 @@ async fn main() -> anyhow::Result<()> {
     let (batches, batch_messages) = trigger_rate(&db, &notify, org.id, params.seconds, 4, 100).await?;
     let n = params.deliveries;
     let emails =
-        delivery_rate(&db, &notify, org.id, n, params.workers, |i| email(format!("d{i}@bench.example"))).await?;
-    let sms = delivery_rate(&db, &notify, org.id, n, params.workers, |i| Trigger {
+        delivery_rate(&options, &db, &notify, org.id, n, params.workers, |i| email(format!("d{i}@bench.example")))
+            .await?;
+    let sms = delivery_rate(&options, &db, &notify, org.id, n, params.workers, |i| Trigger {
         recipients: vec![Recipient::Phone(
             vextrus_notify::model::Phone::parse(&format!("0171{:07}", i)).expect("a valid number"),
         )],
         ..email(String::new())
     })
     .await?;
-    let (p50, p99, max, measured) = latency(&db, &notify, org.id, params.rate, params.seconds, params.workers).await?;
+    let (p50, p99, max, measured) =
+        latency(&options, &db, &notify, org.id, params.rate, params.seconds, params.workers).await?;
     let received = std::fs::read_dir(&mails)?.count();
 
     let mut s = String::new();

@@ -75,19 +75,6 @@ CREATE TABLE notify.sms_spend (
     PRIMARY KEY (tenant_id, month)
 );
 
-DO $$
-DECLARE t text;
-BEGIN
-    FOREACH t IN ARRAY ARRAY['messages', 'attempts', 'triggers', 'settings', 'sms_spend'] LOOP
-        EXECUTE format('ALTER TABLE notify.%I ENABLE ROW LEVEL SECURITY', t);
-        EXECUTE format('ALTER TABLE notify.%I FORCE ROW LEVEL SECURITY', t);
-        EXECUTE format($p$CREATE POLICY tenant_isolation ON notify.%I
-            USING (tenant_id = NULLIF(current_setting('vextrus.tenant_id', true), '')::uuid)
-            WITH CHECK (tenant_id = NULLIF(current_setting('vextrus.tenant_id', true), '')::uuid)$p$, t);
-        EXECUTE format('CREATE POLICY system_access ON notify.%I TO {{system_role}} USING (true) WITH CHECK (true)', t);
-        EXECUTE format('GRANT SELECT, INSERT, UPDATE ON notify.%I TO {{app_role}}, {{system_role}}', t);
-    END LOOP;
-END $$;
 
 -- BTRC: at most a few promotional SMS per number per Dhaka day, across every organization. The
 -- request path may take from the count (one upsert that answers whether it fit) but never read
@@ -144,18 +131,24 @@ CREATE TABLE notify.link_key (
 );
 GRANT SELECT, INSERT ON notify.link_key TO {{system_role}};
 
--- Both are read and written by the system path only (delivery, the dev mailbox endpoint, the
--- signed unsubscribe link); the request path has no privilege on them.
+-- Every tenant table: Row-Level Security on the organization, the system role sees all. The
+-- request path reads and writes messages, attempts, triggers, settings and spend; the dev mailbox
+-- and suppressions are the system path's only (delivery, the dev mailbox endpoint, the signed
+-- unsubscribe link).
 DO $$
 DECLARE t text;
 BEGIN
-    FOREACH t IN ARRAY ARRAY['dev_mailbox', 'suppressions'] LOOP
+    FOREACH t IN ARRAY ARRAY['messages', 'attempts', 'triggers', 'settings', 'sms_spend', 'dev_mailbox', 'suppressions'] LOOP
         EXECUTE format('ALTER TABLE notify.%I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE format('ALTER TABLE notify.%I FORCE ROW LEVEL SECURITY', t);
         EXECUTE format($p$CREATE POLICY tenant_isolation ON notify.%I
             USING (tenant_id = NULLIF(current_setting('vextrus.tenant_id', true), '')::uuid)
             WITH CHECK (tenant_id = NULLIF(current_setting('vextrus.tenant_id', true), '')::uuid)$p$, t);
         EXECUTE format('CREATE POLICY system_access ON notify.%I TO {{system_role}} USING (true) WITH CHECK (true)', t);
-        EXECUTE format('GRANT SELECT, INSERT ON notify.%I TO {{system_role}}', t);
+        IF t IN ('dev_mailbox', 'suppressions') THEN
+            EXECUTE format('GRANT SELECT, INSERT ON notify.%I TO {{system_role}}', t);
+        ELSE
+            EXECUTE format('GRANT SELECT, INSERT, UPDATE ON notify.%I TO {{app_role}}, {{system_role}}', t);
+        END IF;
     END LOOP;
 END $$;

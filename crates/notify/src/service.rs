@@ -211,7 +211,12 @@ impl Notify {
                 return Err(TriggerError::ChannelUnavailable(channel.as_str()));
             }
         }
-        let settings = store::settings(tx, tenant).await?;
+        // Notify's settings matter to SMS only (sender id, budget): no round trip for the rest.
+        let settings = if planned.iter().any(|p| p.channel == Channel::Sms) {
+            store::settings(tx, tenant).await?
+        } else {
+            Default::default()
+        };
         let mut messages = Vec::with_capacity(planned.len());
         let mut rows = Vec::with_capacity(planned.len());
         for p in planned {

@@ -316,6 +316,8 @@ async fn main() -> anyhow::Result<()> {
             rate: 2500,
             breaker: Breaker::new(5, Duration::from_secs(30)),
         }],
+        fcm: None,
+        inbox: vextrus_notify::inbox::Inbox::new(Default::default()),
         contacts: None,
         report_after: Duration::from_secs(3600),
         max_recipients: 1000,

@@ -646,6 +646,49 @@ pub const FIELDS: &[Field] = &[
         default: "0.30",
         doc: "SSL Wireless price per SMS part in BDT.",
     },
+    Field {
+        key: "notify.push.timeout_secs",
+        env_aliases: &[],
+        kind: Kind::Int,
+        default: "10",
+        doc: "How long FCM may take to answer (token or send) before the push is retried.",
+    },
+    Field {
+        key: "notify.push.fcm.service_account",
+        env_aliases: &[],
+        kind: Kind::Secret,
+        default: "",
+        doc: "The Firebase service account's key file (JSON: `project_id`, `client_email`, `private_key`, \
+              `token_uri`); give it as `_FILE`. Unset: push goes to the dev mailbox where it is on.",
+    },
+    Field {
+        key: "notify.push.fcm.base_url",
+        env_aliases: &[],
+        kind: Kind::Str,
+        default: "https://fcm.googleapis.com",
+        doc: "FCM HTTP v1 API.",
+    },
+    Field {
+        key: "notify.inbox.streams_per_user",
+        env_aliases: &[],
+        kind: Kind::Int,
+        default: "5",
+        doc: "Live inbox streams (`GET /v1/me/notifications/stream`) one user may hold open on an instance.",
+    },
+    Field {
+        key: "notify.inbox.streams_per_instance",
+        env_aliases: &[],
+        kind: Kind::Int,
+        default: "10000",
+        doc: "Live inbox streams one instance serves at once (past it: 503 `streams_full`).",
+    },
+    Field {
+        key: "notify.inbox.stream_max_secs",
+        env_aliases: &[],
+        kind: Kind::Int,
+        default: "300",
+        doc: "How long a live inbox stream lasts before the client reconnects (with `Last-Event-ID`, missing nothing).",
+    },
 ];
 
 /// The field with this dotted key.

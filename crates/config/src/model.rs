@@ -64,11 +64,63 @@ pub struct NotifyConfig {
     pub max_recipients: u32,
     pub smtp: SmtpConfig,
     pub sms: SmsConfig,
+    pub push: PushConfig,
+    pub inbox: InboxConfig,
 }
 
 impl Default for NotifyConfig {
     fn default() -> Self {
-        Self { max_recipients: 1000, smtp: SmtpConfig::default(), sms: SmsConfig::default() }
+        Self {
+            max_recipients: 1000,
+            smtp: SmtpConfig::default(),
+            sms: SmsConfig::default(),
+            push: PushConfig::default(),
+            inbox: InboxConfig::default(),
+        }
+    }
+}
+
+/// `[notify.push]`: push by Firebase Cloud Messaging (configured when the service account is set).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct PushConfig {
+    pub timeout_secs: u64,
+    pub fcm: FcmConfig,
+}
+
+impl Default for PushConfig {
+    fn default() -> Self {
+        Self { timeout_secs: 10, fcm: FcmConfig::default() }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct FcmConfig {
+    /// The service account's key file (JSON), best given as `_FILE`.
+    #[serde(serialize_with = "redact_opt")]
+    pub service_account: Option<SecretString>,
+    pub base_url: String,
+}
+
+impl Default for FcmConfig {
+    fn default() -> Self {
+        Self { service_account: None, base_url: "https://fcm.googleapis.com".into() }
+    }
+}
+
+/// `[notify.inbox]`: the in-app inbox's live streams.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct InboxConfig {
+    pub streams_per_user: u32,
+    pub streams_per_instance: u32,
+    pub stream_max_secs: u64,
+}
+
+impl Default for InboxConfig {
+    fn default() -> Self {
+        Self { streams_per_user: 5, streams_per_instance: 10_000, stream_max_secs: 300 }
     }
 }
 

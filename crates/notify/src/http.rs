@@ -31,6 +31,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_settings, put_settings))
         .routes(routes!(unsubscribe))
         .routes(routes!(dev_mailbox))
+        .merge(crate::me::router())
+        .merge(crate::optouts::router())
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -20,6 +20,7 @@ use vextrus_db::{SystemTx, TenantId};
 
 use crate::model::{Channel, Phone};
 use crate::providers::breaker::Verdict;
+use crate::providers::fcm::{Fcm, NAME as FCM, PushError};
 use crate::providers::smtp::Email;
 use crate::providers::{Accepted, SendError};
 use crate::store::{self, AttemptRow, DevMail, Outcome, Pending};
@@ -27,6 +28,7 @@ use crate::templates::Rendered;
 use crate::{Notify, SmsProvider};
 
 const DEV: &str = "dev";
+const INBOX: &str = "inbox";
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Deliver {
@@ -148,6 +150,9 @@ async fn deliver(notify: &Notify, ctx: &JobContext, id: Uuid) -> Result<(), Hand
                 ..outcome()
             };
             store::finish(&mut tx, tenant, id, &outcome).await?;
+            if let (Channel::InApp, Some(user)) = (message.channel, message.user_id) {
+                crate::inbox::announce(&mut tx, *tenant.as_uuid(), user, id).await?;
+            }
             if message.channel == Channel::Sms
                 && *provider == crate::providers::alpha::NAME
                 && accepted.provider_id.is_some()
@@ -167,12 +172,16 @@ async fn deliver(notify: &Notify, ctx: &JobContext, id: Uuid) -> Result<(), Hand
             count(message.channel, "none", "rejected");
             Ok(())
         }
-        Err(Failure::Unavailable(reason)) if last_try => {
+        Err(Failure::Unavailable(reason) | Failure::Later(reason, _)) if last_try => {
             store::finish(&mut tx, tenant, id, &Outcome { status: "failed", error: Some(reason), ..outcome() }).await?;
             count(message.channel, "none", "failed");
             Ok(())
         }
         Err(Failure::Unavailable(reason)) => Err(HandlerError::from(reason.clone())),
+        // The provider said when to come back (FCM's Retry-After).
+        Err(Failure::Later(reason, after)) => {
+            Err(Box::new(Defer { after: *after, reason: reason.clone() }) as HandlerError)
+        }
     };
     tx.commit().await?;
     result
@@ -198,6 +207,8 @@ fn render(notify: &Notify, message: &Pending) -> Result<Rendered, String> {
 enum Failure {
     Rejected(String),
     Unavailable(String),
+    /// Unavailable, and the provider said for how long.
+    Later(String, std::time::Duration),
 }
 
 /// Hands the message to the channel's providers in order; the provider that took it, its answer
@@ -282,11 +293,75 @@ async fn send(
             }
             Err(Failure::Unavailable(last))
         }
+        Channel::InApp => {
+            record.push(INBOX, "accepted", "in the user's inbox", None);
+            Ok((INBOX, Accepted { provider_id: None, response: "inbox".into() }, None))
+        }
+        Channel::Push if inner.fcm.is_some() => {
+            let fcm = inner.fcm.as_ref().expect("checked");
+            push(fcm, ctx, id, message, rendered, record).await
+        }
         _ if inner.dev => {
             record.push(DEV, "accepted", "kept in the dev mailbox", None);
             Ok((DEV, Accepted { provider_id: None, response: "dev mailbox".into() }, None))
         }
         channel => Err(Failure::Unavailable(format!("no provider delivers {} on this instance", channel.as_str()))),
+    }
+}
+
+/// One push message to one device (the message's recipient is the device's id).
+async fn push(
+    fcm: &Fcm,
+    ctx: &JobContext,
+    id: Uuid,
+    message: &Pending,
+    rendered: &Rendered,
+    record: &mut Record,
+) -> Result<(&'static str, Accepted, Option<i64>), Failure> {
+    let device = Uuid::parse_str(&message.recipient).map_err(|_| Failure::Rejected("not a device".into()))?;
+    let token = async {
+        let mut tx = ctx.db.system().await?;
+        let token = store::device_token(&mut tx, ctx.tenant, device).await?;
+        tx.commit().await?;
+        Ok::<_, vextrus_db::DbError>(token)
+    };
+    let token = token.await.map_err(|e| Failure::Unavailable(e.to_string()))?;
+    let Some(token) = token else {
+        record.push(FCM, "rejected", "the device is no longer registered", None);
+        return Err(Failure::Rejected("the device is no longer registered".into()));
+    };
+    let data = serde_json::json!({"notification_id": id.to_string(), "type": message.kind});
+    let title = rendered.subject.as_deref().unwrap_or_default();
+    let answer = fcm.send(&token, title, &rendered.text, &data).await;
+    let dead = matches!(answer, Err(PushError::DeadToken(_)));
+    if dead || answer.is_ok() {
+        let mut tx = ctx.db.system().await.map_err(|e| Failure::Unavailable(e.to_string()))?;
+        store::device_outcome(&mut tx, ctx.tenant, device, dead)
+            .await
+            .map_err(|e| Failure::Unavailable(e.to_string()))?;
+        tx.commit().await.map_err(|e| Failure::Unavailable(e.to_string()))?;
+    }
+    match answer {
+        Ok(accepted) => {
+            record.push(FCM, "accepted", &accepted.response, None);
+            Ok((FCM, accepted, None))
+        }
+        Err(PushError::DeadToken(reason)) => {
+            let reason = format!("{reason}: the device was removed");
+            record.push(FCM, "rejected", &reason, None);
+            Err(Failure::Rejected(reason))
+        }
+        Err(PushError::Send(SendError::Rejected(reason))) => {
+            record.push(FCM, "rejected", &reason, None);
+            Err(Failure::Rejected(reason))
+        }
+        Err(PushError::Send(SendError::Unavailable { reason, retry_after })) => {
+            record.push(FCM, "unavailable", &reason, None);
+            Err(match retry_after {
+                Some(after) => Failure::Later(reason, after),
+                None => Failure::Unavailable(reason),
+            })
+        }
     }
 }
 

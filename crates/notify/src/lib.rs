@@ -3,14 +3,20 @@
 //! transaction of the change that causes them ([`queue`] for the platform's own mail,
 //! [`Notify::trigger`] for everything else); a job delivers each one through the channel's
 //! providers in order — SMTP or the dev mailbox for email; Alpha SMS, then SSL Wireless for SMS —
-//! under BTRC's rules for Bangladeshi SMS, and records every attempt.
+//! under BTRC's rules for Bangladeshi SMS, and records every attempt. Push goes by FCM to each
+//! device a user registered; in-app messages land in the user's inbox and reach its open
+//! streams at once. Users choose what reaches them ([`prefs`]).
 
 pub mod btrc;
 mod error;
 pub mod http;
+pub mod inbox;
 mod jobs;
+pub mod me;
 pub mod model;
+pub mod optouts;
 pub mod permissions;
+pub mod prefs;
 pub mod providers;
 pub mod service;
 pub mod sms;
@@ -36,7 +42,14 @@ use crate::templates::Templates;
 
 pub const MIGRATIONS: ModuleMigrations = ModuleMigrations {
     module: "notify",
-    migrations: &[Migration { version: 1, name: "messages", sql: include_str!("../migrations/0001_messages.sql") }],
+    migrations: &[
+        Migration { version: 1, name: "messages", sql: include_str!("../migrations/0001_messages.sql") },
+        Migration {
+            version: 2,
+            name: "inbox_preferences_push",
+            sql: include_str!("../migrations/0002_inbox_preferences_push.sql"),
+        },
+    ],
 };
 
 /// An SMS provider, its price and its breaker.
@@ -75,6 +88,10 @@ pub struct Inner {
     pub smtp: Option<Smtp>,
     /// In failover order.
     pub sms: Vec<SmsRoute>,
+    /// Push by Firebase Cloud Messaging.
+    pub fcm: Option<providers::fcm::Fcm>,
+    /// The in-app inbox's live streams.
+    pub inbox: inbox::Inbox,
     /// Resolves user ids to their addresses and locale (identity's, given by the binary).
     pub contacts: Option<ContactsFn>,
     /// How long after sending an SMS its delivery report is first asked for.
@@ -115,6 +132,8 @@ impl Notify {
             dev: true,
             smtp: None,
             sms: Vec::new(),
+            fcm: None,
+            inbox: inbox::Inbox::new(inbox::StreamLimits::default()),
             contacts,
             report_after: Duration::from_secs(60),
             max_recipients: 1000,

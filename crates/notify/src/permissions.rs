@@ -7,6 +7,12 @@ vextrus_access::permissions! {
     pub MessagesRead = "notify.messages.read", grants [Admin];
     /// Set the organization's SMS sender id and monthly SMS budget.
     pub SettingsManage = "notify.settings.manage", grants [Admin];
+    /// Read one's own in-app inbox, live too, and mark its messages read.
+    pub InboxRead = "notify.inbox.read", grants [Admin, Member, Viewer];
+    /// Set one's own notification preferences and quiet hours, and register push devices.
+    pub PreferencesManage = "notify.preferences.manage", grants [Admin, Member, Viewer];
+    /// Keep the platform's SMS opt-out (STOP) list (platform operators).
+    pub OptOutsManage = "platform.sms_opt_outs.manage", grants [];
     /// Read the development mailbox (embedded/dev mode only).
     pub DevMailboxRead = "platform.dev_mailbox.read", grants [];
 }

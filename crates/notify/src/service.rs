@@ -15,6 +15,7 @@ use vextrus_db::{DbError, TenantTx, Tx};
 use crate::btrc;
 use crate::jobs::Deliver;
 use crate::model::{Category, Channel, Locale, Phone};
+use crate::prefs::{self, Rules};
 use crate::sms;
 use crate::store::{self, NewMessage};
 use crate::templates::{RenderError, TemplateDef};
@@ -123,7 +124,8 @@ pub struct Refused {
     pub recipient: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub channel: Option<Channel>,
-    /// `promotional_sms_not_bangla`, `btrc_daily_limit`, `sms_budget_exhausted`, `no_address`,
+    /// `promotional_sms_not_bangla`, `btrc_daily_limit`, `sms_budget_exhausted`, `sms_opted_out`,
+    /// `opted_out` (the user's preferences), `no_address` (no email, phone or push device),
     /// `not_a_member`.
     pub code: &'static str,
     pub detail: String,
@@ -164,6 +166,8 @@ struct Planned {
     user_id: Option<Uuid>,
     channel: Channel,
     locale: Locale,
+    /// When it may go as far as the recipient is concerned (quiet hours).
+    release: DateTime<Utc>,
 }
 
 impl Notify {
@@ -205,14 +209,31 @@ impl Notify {
         let org = vextrus_tenancy::service::current(tx).await.map_err(|e| TriggerError::Invalid(e.to_string()))?;
         let org_locale = org.settings.locale;
         let mut refused = Vec::new();
-        let planned = self.plan(tx, &trigger, def, org_locale, &mut refused).await?;
+        let mut planned = self.plan(tx, &trigger, def, category, org_locale, now, &mut refused).await?;
         for channel in planned.iter().map(|p| p.channel) {
             if !self.delivers(channel) {
                 return Err(TriggerError::ChannelUnavailable(channel.as_str()));
             }
         }
-        // Notify's settings matter to SMS only (sender id, budget): no round trip for the rest.
+        // Notify's settings and the STOP list matter to SMS only: no round trip for the rest.
         let settings = if planned.iter().any(|p| p.channel == Channel::Sms) {
+            let phones: Vec<&str> =
+                planned.iter().filter(|p| p.channel == Channel::Sms).map(|p| p.recipient.as_str()).collect();
+            let stopped = store::opted_out(tx, &phones).await?;
+            if !stopped.is_empty() {
+                planned.retain(|p| {
+                    let out = p.channel == Channel::Sms && stopped.contains(&p.recipient);
+                    if out {
+                        refused.push(Refused {
+                            recipient: p.recipient.clone(),
+                            channel: Some(Channel::Sms),
+                            code: "sms_opted_out",
+                            detail: "the number asked (STOP) to receive no more SMS".into(),
+                        });
+                    }
+                    !out
+                });
+            }
             store::settings(tx, tenant).await?
         } else {
             Default::default()
@@ -225,7 +246,7 @@ impl Notify {
                 id: Uuid::now_v7(),
                 recipient: p.recipient.clone(),
                 channel: p.channel,
-                not_before: now,
+                not_before: p.release,
                 segments: None,
                 cost_bdt: None,
             };
@@ -245,7 +266,7 @@ impl Notify {
                         ));
                         continue;
                     }
-                    queued.not_before = btrc::promotional_send_time(now);
+                    queued.not_before = btrc::promotional_send_time(queued.not_before);
                     let day = btrc::dhaka_day(queued.not_before);
                     if !store::take_promotional(tx, &p.recipient, day).await? {
                         let detail = format!(
@@ -311,13 +332,17 @@ impl Notify {
         Ok(Triggered { trigger_id, messages, refused, replayed: false })
     }
 
-    /// Recipients and channels: users through the contacts identity gives, addresses as they are.
+    /// Recipients and channels: users through the contacts identity gives, with their
+    /// preferences and devices; addresses as they are.
+    #[allow(clippy::too_many_arguments)]
     async fn plan(
         &self,
         tx: &mut TenantTx,
         trigger: &Trigger,
         def: TemplateDef,
+        category: Category,
         org_locale: Locale,
+        now: DateTime<Utc>,
         refused: &mut Vec<Refused>,
     ) -> Result<Vec<Planned>, TriggerError> {
         let max = self.inner().max_recipients;
@@ -337,6 +362,12 @@ impl Notify {
             (false, Some(contacts)) => contacts(tx, &users).await?,
             (false, None) => return Err(TriggerError::Invalid("user recipients need the identity module".into())),
         };
+        let rules = if users.is_empty() { Rules::default() } else { prefs::rules(tx, &users).await? };
+        let devices = if !users.is_empty() && trigger.channels.as_ref().is_some_and(|c| c.contains(&Channel::Push)) {
+            store::devices_of(tx, &users).await?
+        } else {
+            Vec::new()
+        };
         let wanted = trigger.channels.clone();
         let has_sms = def.bn.sms.is_some() && def.en.sms.is_some();
         let mut planned = Vec::new();
@@ -348,12 +379,14 @@ impl Notify {
                     user_id: None,
                     channel: Channel::Email,
                     locale: org_locale,
+                    release: now,
                 }),
                 Recipient::Phone(phone) => planned.push(Planned {
                     recipient: phone.to_string(),
                     user_id: None,
                     channel: Channel::Sms,
                     locale: org_locale,
+                    release: now,
                 }),
                 Recipient::User(id) => {
                     let Some(contact) = contacts.iter().find(|c| c.user_id == *id) else {
@@ -373,24 +406,45 @@ impl Notify {
                         c
                     });
                     for channel in channels {
-                        let address = match channel {
-                            Channel::Email => contact.email.clone(),
-                            Channel::Sms => contact.phone.as_ref().map(ToString::to_string),
-                            Channel::Push | Channel::InApp => Some(id.to_string()),
+                        if !rules.allows(*id, category, channel) {
+                            refused.push(Refused {
+                                recipient: id.to_string(),
+                                channel: Some(channel),
+                                code: "opted_out",
+                                detail: format!(
+                                    "the user turned off {} messages by {}",
+                                    category.as_str(),
+                                    channel.as_str()
+                                ),
+                            });
+                            continue;
+                        }
+                        // Push goes to each of the user's devices: a message per device.
+                        let addresses: Vec<String> = match channel {
+                            Channel::Email => contact.email.iter().cloned().collect(),
+                            Channel::Sms => contact.phone.iter().map(ToString::to_string).collect(),
+                            Channel::Push => {
+                                devices.iter().filter(|(user, _)| user == id).map(|(_, d)| d.to_string()).collect()
+                            }
+                            Channel::InApp => vec![id.to_string()],
                         };
-                        match address {
-                            Some(address) => planned.push(Planned {
-                                recipient: address,
+                        let release = rules.release(*id, channel, now);
+                        for address in &addresses {
+                            planned.push(Planned {
+                                recipient: address.clone(),
                                 user_id: Some(*id),
                                 channel,
                                 locale: contact.locale,
-                            }),
-                            None => refused.push(Refused {
+                                release,
+                            });
+                        }
+                        if addresses.is_empty() {
+                            refused.push(Refused {
                                 recipient: id.to_string(),
                                 channel: Some(channel),
                                 code: "no_address",
                                 detail: format!("the user has no address for {}", channel.as_str()),
-                            }),
+                            });
                         }
                     }
                 }
@@ -408,7 +462,8 @@ impl Notify {
             || match channel {
                 Channel::Email => inner.smtp.is_some(),
                 Channel::Sms => !inner.sms.is_empty(),
-                Channel::Push | Channel::InApp => false,
+                Channel::Push => inner.fcm.is_some(),
+                Channel::InApp => true,
             }
     }
 

@@ -215,12 +215,13 @@ pub(crate) struct Pending {
     pub provider: Option<String>,
     pub provider_id: Option<String>,
     pub created_at: DateTime<Utc>,
+    pub user_id: Option<Uuid>,
 }
 
 pub(crate) async fn pending(tx: &mut SystemTx, tenant: TenantId, id: Uuid) -> Result<Option<Pending>, DbError> {
     let row = sqlx::query(
         "SELECT kind, channel, recipient, locale, data, body, status, not_before, sender_id, segments,
-                provider, provider_id, created_at, category
+                provider, provider_id, created_at, category, user_id
            FROM notify.messages WHERE tenant_id = $1 AND id = $2",
     )
     .bind(tenant)
@@ -242,10 +243,12 @@ pub(crate) async fn pending(tx: &mut SystemTx, tenant: TenantId, id: Uuid) -> Re
         provider_id: r.get(11),
         created_at: r.get(12),
         category: r.get(13),
+        user_id: r.get(14),
     }))
 }
 
-/// Whether `address` asked to receive no more of `tenant`'s messages of `category`.
+/// Whether `address` asked to receive no more of `tenant`'s messages of `category`, or (a
+/// number) to receive no more SMS at all.
 pub(crate) async fn suppressed(
     tx: &mut SystemTx,
     tenant: TenantId,
@@ -253,7 +256,8 @@ pub(crate) async fn suppressed(
     category: &str,
 ) -> Result<bool, DbError> {
     Ok(sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM notify.suppressions WHERE tenant_id = $1 AND address = $2 AND category = $3)",
+        "SELECT EXISTS (SELECT 1 FROM notify.suppressions WHERE tenant_id = $1 AND address = $2 AND category = $3)
+             OR EXISTS (SELECT 1 FROM notify.sms_opt_outs WHERE phone = $2)",
     )
     .bind(tenant)
     .bind(address)
@@ -525,4 +529,43 @@ pub(crate) async fn list(tx: &mut TenantTx, f: &Filter<'_>, limit: u32) -> Resul
         .fetch_all(tx.conn())
         .await?;
     Ok(rows.iter().map(message).collect())
+}
+
+/// Which of `phones` are on the STOP list (the request path asks through a function: it never
+/// reads the list).
+pub(crate) async fn opted_out(tx: &mut TenantTx, phones: &[&str]) -> Result<Vec<String>, DbError> {
+    Ok(sqlx::query_scalar("SELECT notify.opted_out($1)").bind(phones).fetch_all(tx.conn()).await?)
+}
+
+/// The push devices of `users`: (user, device id).
+pub(crate) async fn devices_of(tx: &mut TenantTx, users: &[Uuid]) -> Result<Vec<(Uuid, Uuid)>, DbError> {
+    Ok(sqlx::query_as("SELECT user_id, id FROM notify.devices WHERE user_id = ANY($1) ORDER BY created_at")
+        .bind(users)
+        .fetch_all(tx.conn())
+        .await?)
+}
+
+/// A device's registration token, if the device is still registered.
+pub(crate) async fn device_token(tx: &mut SystemTx, tenant: TenantId, device: Uuid) -> Result<Option<String>, DbError> {
+    Ok(sqlx::query_scalar("SELECT token FROM notify.devices WHERE tenant_id = $1 AND id = $2")
+        .bind(tenant)
+        .bind(device)
+        .fetch_optional(tx.conn())
+        .await?)
+}
+
+/// Forgets a device whose token FCM called dead, or marks it used.
+pub(crate) async fn device_outcome(
+    tx: &mut SystemTx,
+    tenant: TenantId,
+    device: Uuid,
+    dead: bool,
+) -> Result<(), DbError> {
+    let sql = if dead {
+        "DELETE FROM notify.devices WHERE tenant_id = $1 AND id = $2"
+    } else {
+        "UPDATE notify.devices SET last_used_at = now() WHERE tenant_id = $1 AND id = $2"
+    };
+    sqlx::query(sql).bind(tenant).bind(device).execute(tx.conn()).await?;
+    Ok(())
 }

@@ -317,11 +317,32 @@ pub async fn notify(config: &Config, db: &vextrus_db::Database, dev: bool) -> an
         let breaker = Breaker::new(n.sms.breaker_failures, Duration::from_secs(n.sms.breaker_cooldown_secs));
         sms.push(SmsRoute { provider, rate, breaker });
     }
+    let fcm = match &n.push.fcm.service_account {
+        None => None,
+        Some(account) => {
+            use secrecy::ExposeSecret as _;
+            let client = vextrus_notify::providers::http_client(Duration::from_secs(n.push.timeout_secs.max(1)))?;
+            let fcm = vextrus_notify::providers::fcm::Fcm::from_service_account(
+                account.expose_secret(),
+                &n.push.fcm.base_url,
+                client,
+            )
+            .map_err(|m| anyhow::anyhow!("notify.push.fcm.service_account: {m}"))?;
+            Some(fcm)
+        }
+    };
+    let inbox = vextrus_notify::inbox::Inbox::new(vextrus_notify::inbox::StreamLimits {
+        per_user: n.inbox.streams_per_user.max(1) as usize,
+        per_instance: n.inbox.streams_per_instance.max(1) as usize,
+        max_age: Duration::from_secs(n.inbox.stream_max_secs.max(1)),
+    });
     Ok(vextrus_notify::Notify::new(vextrus_notify::Inner {
         templates: crate::templates(),
         dev,
         smtp,
         sms,
+        fcm,
+        inbox,
         contacts: Some(vextrus_identity::contacts),
         report_after: Duration::from_secs(n.sms.report_after_secs),
         max_recipients: usize::try_from(n.max_recipients.max(1)).unwrap_or(1000),

@@ -32,6 +32,10 @@ const PUBLIC: &[&str] = &[
     "POST /v1/notifications/unsubscribe", // the signed link is the credential
 ];
 
+/// Routes that answer a stream that stays open: B's own lists are not read to the end there
+/// (`notify_live` shows a stream carries only its own user's messages).
+const STREAMS: &[&str] = &["GET /v1/me/notifications/stream"];
+
 /// A body that passes validation, so that the resource lookup (not a 422) answers.
 fn body_for(method: &str, path: &str) -> Option<Value> {
     let body = match (method, path) {
@@ -55,6 +59,8 @@ fn body_for(method: &str, path: &str) -> Option<Value> {
             json!({"type": "notify.announcement", "data": {"subject": "s", "text": "t"}})
         }
         ("PUT", "/v1/authz/permissions") => json!({"permissions": []}),
+        ("POST", "/v1/platform/sms-opt-outs") => json!({"phone": "01712345678"}),
+        ("POST", "/v1/me/devices") => json!({"token": "pwned-device-token", "platform": "android"}),
         _ if method == "POST" || method == "PUT" || method == "PATCH" => json!({}),
         _ => return None,
     };
@@ -103,6 +109,13 @@ async fn victim(app: &TestApp) -> Victim {
     let notice = json!({"type": "notify.announcement", "recipients": ["customer@victim.example"],
                         "data": {"subject": "Victim notice", "text": "Victim text"}});
     let notice = app.ok_json(&owner, Method::POST, "/v1/notifications", notice).await;
+    let owner_id = common::claims(&owner)["sub"].as_str().unwrap().to_owned();
+    let in_app = json!({"type": "notify.announcement", "recipients": [owner_id], "channels": ["in_app"],
+                        "data": {"subject": "Victim notice", "text": "Victim text"}});
+    let in_app = app.ok_json(&owner, Method::POST, "/v1/notifications", in_app).await;
+    let device = json!({"token": "victim-device-token", "platform": "android", "label": "Victim phone"});
+    let device = app.ok_json(&owner, Method::POST, "/v1/me/devices", device).await;
+    app.jobs_done("notify.deliver").await;
     let session = common::claims(&owner)["sid"].as_str().unwrap().to_owned();
     let org_id = org["organization"]["id"].as_str().unwrap().to_owned();
     let ids = HashMap::from([
@@ -117,6 +130,9 @@ async fn victim(app: &TestApp) -> Victim {
         ("scope", "victim-scope".to_owned()),
         ("/v1/registry/webhooks/{id}", hook["id"].as_str().unwrap().to_owned()),
         ("/v1/notifications/{id}", notice["messages"][0]["id"].as_str().unwrap().to_owned()),
+        ("/v1/me/notifications/{id}", in_app["messages"][0]["id"].as_str().unwrap().to_owned()),
+        ("/v1/me/devices/{id}", device["id"].as_str().unwrap().to_owned()),
+        ("phone", "+8801712345678".to_owned()),
     ]);
     let secrets = vec![
         org_id,
@@ -126,6 +142,8 @@ async fn victim(app: &TestApp) -> Victim {
         "victim-scope".into(),
         "victim-hooks.example".into(),
         "Victim notice".into(),
+        "Victim phone".into(),
+        "victim-device-token".into(),
         account_id,
         account["client_id"].as_str().unwrap().to_owned(),
         own_key["prefix"].as_str().unwrap().to_owned(),
@@ -146,6 +164,7 @@ fn fill(path: &str, ids: &HashMap<&'static str, String>, nonexistent: bool) -> S
             match name {
                 "role" => "no-such-role".to_owned(),
                 "scope" => "no-such-scope".to_owned(),
+                "phone" => "+8801999999999".to_owned(),
                 _ => uuid::Uuid::now_v7().to_string(),
             }
         } else {
@@ -246,14 +265,15 @@ async fn every_route_needs_credentials_and_keeps_organizations_apart() {
                     "{route}: {status} {body}"
                 );
                 if status == 403 {
-                    assert!(path.starts_with("/v1/orgs/{org}/"), "{route}: only platform routes may refuse B outright");
+                    let platform = path.starts_with("/v1/orgs/{org}/") || path.starts_with("/v1/platform/");
+                    assert!(platform, "{route}: only platform routes may refuse B outright");
                 }
                 // (An error may echo what the caller sent, which is no leak.)
                 for secret in a.secrets.iter().filter(|s| !a_path.contains(s.as_str())) {
                     assert!(!body.contains(secret.as_str()), "{route} leaked {secret}: {body}");
                 }
             }
-        } else if method == "GET" {
+        } else if method == "GET" && !STREAMS.contains(&route.as_str()) {
             // B's own lists show nothing of A's.
             for token in [&b_token, &b_key] {
                 let (_, body) = call(&app, method, path, path, Some(token)).await;
@@ -284,6 +304,10 @@ async fn every_route_needs_credentials_and_keeps_organizations_apart() {
     assert!(mine["items"][0]["revoked_at"].is_null());
     let invitations: Value = app.ok_json_get(owner, "/v1/invitations").await;
     assert_eq!(invitations["items"][0]["status"], "pending");
+    let inbox: Value = app.ok_json_get(owner, "/v1/me/notifications").await;
+    assert_eq!((inbox["unread"].as_i64(), inbox["items"][0]["subject"].as_str()), (Some(1), Some("Victim notice")));
+    let devices: Value = app.ok_json_get(owner, "/v1/me/devices").await;
+    assert_eq!(devices[0]["label"], "Victim phone", "B removed none of A's devices");
     let sessions: Value = app.ok_json_get(owner, "/v1/me/sessions").await;
     assert_eq!(sessions.as_array().unwrap().len(), 1, "A's session was not signed out");
 }

@@ -214,6 +214,54 @@ async fn every_mutating_route_records_an_event() {
         expect("notify.settings.update", Some(&owner_id), None),
     )
     .await;
+    // The owner's own side: preferences, a push device, the in-app inbox.
+    w.call(
+        "PUT /v1/me/notification-preferences",
+        "/v1/me/notification-preferences",
+        Some(&owner),
+        Body::Json(json!({"switches": [{"category": "promotional", "channel": "sms", "enabled": false}]})),
+        expect("notify.preferences.update", Some(&owner_id), Some(&owner_id)),
+    )
+    .await;
+    let device = w
+        .call(
+            "POST /v1/me/devices",
+            "/v1/me/devices",
+            Some(&owner),
+            Body::Json(json!({"token": "cover-device", "platform": "web"})),
+            expect("notify.device.register", Some(&owner_id), None),
+        )
+        .await;
+    let device_id = device["id"].as_str().unwrap().to_owned();
+    w.call(
+        "DELETE /v1/me/devices/{id}",
+        &format!("/v1/me/devices/{device_id}"),
+        Some(&owner),
+        Body::None,
+        expect("notify.device.remove", Some(&owner_id), Some(&device_id)),
+    )
+    .await;
+    let in_app = json!({"type": "notify.announcement", "recipients": [owner_id], "channels": ["in_app"],
+                        "data": {"subject": "Stock", "text": "Counted."}});
+    let in_app = app.ok_json(&owner, Method::POST, "/v1/notifications", in_app).await;
+    let in_app_id = in_app["messages"][0]["id"].as_str().unwrap().to_owned();
+    app.jobs_done("notify.deliver").await;
+    w.call(
+        "POST /v1/me/notifications/{id}/read",
+        &format!("/v1/me/notifications/{in_app_id}/read"),
+        Some(&owner),
+        Body::None,
+        expect("notify.inbox.read", Some(&owner_id), Some(&in_app_id)),
+    )
+    .await;
+    w.call(
+        "POST /v1/me/notifications/read",
+        "/v1/me/notifications/read",
+        Some(&owner),
+        Body::None,
+        expect("notify.inbox.read_all", Some(&owner_id), Some(&owner_id)),
+    )
+    .await;
     let tenant = vextrus_db::TenantId::from_uuid(org_id.parse().unwrap());
     let link = app.modules.notify.unsubscribe_link(tenant, "buyer@cover.example", "transactional").unwrap();
     let path = link.strip_prefix(common::ISSUER).unwrap();
@@ -433,6 +481,22 @@ async fn every_mutating_route_records_an_event() {
     .await;
 
     // Platform operators.
+    w.call(
+        "POST /v1/platform/sms-opt-outs",
+        "/v1/platform/sms-opt-outs",
+        Some(op),
+        Body::Json(json!({"phone": "01812345678"})),
+        expect("notify.sms_opt_out.add", None, Some("+8801812345678")),
+    )
+    .await;
+    w.call(
+        "DELETE /v1/platform/sms-opt-outs/{phone}",
+        "/v1/platform/sms-opt-outs/+8801812345678",
+        Some(op),
+        Body::None,
+        expect("notify.sms_opt_out.remove", None, Some("+8801812345678")),
+    )
+    .await;
     let made = w
         .call(
             "POST /v1/orgs",

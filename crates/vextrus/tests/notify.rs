@@ -179,6 +179,8 @@ fn sms_notify(m: &vextrus::ModuleSettings, base: &str, order: &[&str], breaker: 
         dev: true,
         smtp: None,
         sms,
+        fcm: None,
+        inbox: vextrus_notify::inbox::Inbox::new(Default::default()),
         contacts: Some(vextrus_identity::contacts),
         report_after: Duration::from_millis(300),
         max_recipients: 1000,
@@ -761,4 +763,66 @@ async fn a_killed_server_delivers_everything_after_a_restart_with_duplicates_onl
         duplicates <= CONCURRENCY,
         "{duplicates} duplicates, more than the {CONCURRENCY} jobs in flight at the kill"
     );
+}
+
+#[tokio::test]
+async fn a_number_on_the_stop_list_gets_no_more_sms_even_one_already_held() {
+    let (app, fakes, token) = app_with_sms(&["alpha"], (5, Duration::from_secs(30))).await;
+    let org: Value = app.ok_json_get(&token, "/v1/me").await;
+    let tenant =
+        vextrus_db::TenantId::from_uuid(org["memberships"][0]["organization"]["id"].as_str().unwrap().parse().unwrap());
+    // Held overnight, then the number answers STOP.
+    let dhaka = chrono::FixedOffset::east_opt(6 * 3600).unwrap();
+    let today = chrono::Utc::now().with_timezone(&dhaka).date_naive();
+    let night = today.and_hms_opt(23, 0, 0).unwrap().and_local_timezone(dhaka).unwrap().with_timezone(&chrono::Utc);
+    let trigger = vextrus_notify::service::Trigger {
+        kind: "notify.announcement".into(),
+        recipients: vec![vextrus_notify::Recipient::parse(PHONE).unwrap()],
+        channels: None,
+        category: Some(vextrus_notify::model::Category::Promotional),
+        data: json!({"subject": "-", "text": "নতুন অফার!"}),
+        idempotency_key: None,
+    };
+    let mut tx = app.db.db.tenant(tenant).await.unwrap();
+    let held = app.modules.notify.trigger_at(&mut tx, trigger, night).await.unwrap().messages[0].id;
+    tx.commit().await.unwrap();
+
+    // Only platform operators keep the list; an organization's owner cannot touch it.
+    let stop = json!({"phone": "+880 1712-345678", "source": "sms_reply"});
+    let by_owner = app.as_user(&token, Method::POST, "/v1/platform/sms-opt-outs").json(&stop).send().await.unwrap();
+    problem(by_owner, 403, "permission_denied").await;
+    let added = app.op(Method::POST, "/v1/platform/sms-opt-outs").json(&stop).send().await.unwrap();
+    assert_eq!(added.status(), 201);
+    let added: Value = added.json().await.unwrap();
+    assert_eq!(added["phone"], "+8801712345678");
+
+    // A new trigger is refused; the held one fails when its time comes, and nothing is sent.
+    let refused =
+        app.as_user(&token, Method::POST, "/v1/notifications").json(&sms("Invoice due")).send().await.unwrap();
+    let body = problem(refused, 422, "sms_opted_out").await;
+    assert!(body["detail"].as_str().unwrap().contains("STOP"), "{body}");
+    let mut owner = app.db.owner_conn().await;
+    sqlx::query("UPDATE notify.messages SET not_before = now() WHERE id = $1")
+        .bind(held)
+        .execute(&mut owner)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE db.jobs SET run_at = now() WHERE kind = 'notify.deliver' AND payload->>'message' = $1")
+        .bind(held.to_string())
+        .execute(&mut owner)
+        .await
+        .unwrap();
+    sqlx::query("SELECT pg_notify('vextrus_jobs', 'notify.deliver')").execute(&mut owner).await.unwrap();
+    let message = settled(&app, &token, &held.to_string(), None).await;
+    assert_eq!(message["status"], "failed", "{message}");
+    assert!(fakes.with(|s| s.alpha_sent.is_empty()), "no SMS reached the provider");
+
+    // Taken off the list (by any written form), SMS flow again.
+    let removed = app.op(Method::DELETE, "/v1/platform/sms-opt-outs/01712345678").send().await.unwrap();
+    assert_eq!(removed.status(), 204);
+    let listed: Value = app.op(Method::GET, "/v1/platform/sms-opt-outs").send().await.unwrap().json().await.unwrap();
+    assert_eq!(listed["items"], json!([]));
+    let sent = send(&app, &token, sms("Invoice due")).await;
+    let message = settled(&app, &token, sent["messages"][0]["id"].as_str().unwrap(), None).await;
+    assert_eq!(message["status"], "sent", "{message}");
 }

@@ -3,6 +3,7 @@
 
 pub mod alpha;
 pub mod breaker;
+pub mod fcm;
 pub mod smtp;
 pub mod ssl_wireless;
 

@@ -153,6 +153,7 @@ impl TestApp {
 
     async fn serve(db: TestDb, modules: vextrus::ModuleSettings, settings: HttpSettings) -> Self {
         let auth = modules.auth.clone();
+        tokio::spawn(modules.notify.inner().inbox.clone().follow(db.db.clone(), std::future::pending()));
         let state = vextrus::state(db.db.clone(), OperatorToken::new(Some(SecretString::from(TOKEN))), &modules);
         let header_read_timeout = settings.header_read_timeout;
         let (router, openapi) = vextrus::app(state, settings);

@@ -7,8 +7,9 @@
 //!
 //! The window for a duplicate: a worker that dies after a provider accepted a message and before
 //! its transaction commits delivers it again on the retry. SSL Wireless recognises the retry by
-//! its `csms_id` (4023 DUPLICATE) and does not send twice; SMTP servers and Alpha SMS have no
-//! such key, so for them the window is that commit (milliseconds).
+//! its `csms_id` (4023 DUPLICATE) and does not send twice; SMTP servers, Alpha SMS and FCM have
+//! no such key, so for them the window is that commit (milliseconds). In-app messages are written
+//! by the delivering transaction itself.
 
 use std::time::Instant;
 

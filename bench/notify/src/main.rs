@@ -310,7 +310,11 @@ async fn main() -> anyhow::Result<()> {
     let notify = Notify::new(Inner {
         templates: vextrus::templates(),
         dev: false,
-        smtp: Some(smtp),
+        email: vec![vextrus_notify::EmailRoute {
+            provider: vextrus_notify::EmailProvider::Smtp(smtp),
+            breaker: Breaker::new(5, Duration::from_secs(30)),
+        }],
+        sendgrid_events_key: None,
         sms: vec![SmsRoute {
             provider: SmsProvider::Alpha(alpha),
             rate: 2500,

@@ -14,6 +14,6 @@ pub use fields::{FIELDS, Field, Kind, field};
 pub use load::{ConfigError, Loaded, Sources, load};
 pub use model::{
     AuditConfig, AuthConfig, Config, DatabaseConfig, HttpConfig, JobsConfig, LimitsConfig, LogConfig, LogFormat,
-    RegistryConfig, StorageConfig,
+    NotifyConfig, RegistryConfig, StorageConfig,
 };
 pub use secrecy::{ExposeSecret, SecretString};

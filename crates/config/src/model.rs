@@ -62,7 +62,9 @@ impl Default for Config {
 pub struct NotifyConfig {
     /// The most recipients one trigger may name.
     pub max_recipients: u32,
+    pub email: EmailConfig,
     pub smtp: SmtpConfig,
+    pub sendgrid: SendGridConfig,
     pub sms: SmsConfig,
     pub push: PushConfig,
     pub inbox: InboxConfig,
@@ -72,10 +74,51 @@ impl Default for NotifyConfig {
     fn default() -> Self {
         Self {
             max_recipients: 1000,
+            email: EmailConfig::default(),
             smtp: SmtpConfig::default(),
+            sendgrid: SendGridConfig::default(),
             sms: SmsConfig::default(),
             push: PushConfig::default(),
             inbox: InboxConfig::default(),
+        }
+    }
+}
+
+/// `[notify.email]`: the email providers' order and breakers.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct EmailConfig {
+    /// Comma-separated, in failover order, among those configured (`smtp`, `sendgrid`).
+    pub providers: String,
+    pub breaker_failures: u32,
+    pub breaker_cooldown_secs: u64,
+}
+
+impl Default for EmailConfig {
+    fn default() -> Self {
+        Self { providers: "smtp,sendgrid".into(), breaker_failures: 5, breaker_cooldown_secs: 30 }
+    }
+}
+
+/// `[notify.sendgrid]`: email by SendGrid v3 (configured when `api_key` is set).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct SendGridConfig {
+    pub base_url: String,
+    #[serde(serialize_with = "redact_opt")]
+    pub api_key: Option<SecretString>,
+    /// The Event Webhook's verification key (base64, as SendGrid shows it).
+    pub webhook_verification_key: Option<String>,
+    pub timeout_secs: u64,
+}
+
+impl Default for SendGridConfig {
+    fn default() -> Self {
+        Self {
+            base_url: "https://api.sendgrid.com".into(),
+            api_key: None,
+            webhook_verification_key: None,
+            timeout_secs: 10,
         }
     }
 }

@@ -33,6 +33,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(dev_mailbox))
         .merge(crate::me::router())
         .merge(crate::optouts::router())
+        .merge(crate::events::router())
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -224,8 +224,7 @@ async fn send(
 ) -> Result<(&'static str, Accepted, Option<i64>), Failure> {
     let inner = notify.inner();
     match message.channel {
-        Channel::Email if inner.smtp.is_some() => {
-            let smtp = inner.smtp.as_ref().expect("checked");
+        Channel::Email if !inner.email.is_empty() => {
             let unsubscribe = crate::http::unsubscribe_url(notify, ctx.tenant, &message.recipient, message);
             let email = Email {
                 id,
@@ -235,64 +234,25 @@ async fn send(
                 html: rendered.html.as_deref(),
                 unsubscribe: unsubscribe.as_deref(),
             };
-            match smtp.send(&email).await {
-                Ok(accepted) => {
-                    record.push(crate::providers::smtp::NAME, "accepted", &accepted.response, None);
-                    Ok((crate::providers::smtp::NAME, accepted, None))
-                }
-                Err(SendError::Rejected(reason)) => {
-                    record.push(crate::providers::smtp::NAME, "rejected", &reason, None);
-                    Err(Failure::Rejected(reason))
-                }
-                Err(SendError::Unavailable { reason, .. }) => {
-                    record.push(crate::providers::smtp::NAME, "unavailable", &reason, None);
-                    Err(Failure::Unavailable(reason))
-                }
-            }
+            let tenant = *ctx.tenant.as_uuid();
+            let (route, accepted) = failover(&inner.email, record, |route| route.provider.send(&email, tenant)).await?;
+            let name = route.provider.name();
+            record.push(name, "accepted", &accepted.response, None);
+            Ok((name, accepted, None))
         }
         Channel::Sms if !inner.sms.is_empty() => {
             let phone = Phone::parse(&message.recipient).map_err(Failure::Rejected)?;
             let parts = i64::from(message.segments.unwrap_or(1));
-            let mut last = String::from("every SMS provider's breaker is open");
-            for (i, route) in inner.sms.iter().enumerate() {
-                let name = route.provider.name();
-                if route.breaker.check() == Verdict::Open {
-                    record.push(name, "skipped", "circuit breaker open", None);
-                    continue;
-                }
-                if i > 0 {
-                    metrics::counter!("vextrus_notify_failovers_total", "to" => name).increment(1);
-                }
-                let started = Instant::now();
-                let answer = route.provider.send(id, &phone, &rendered.text, message.sender_id.as_deref()).await;
-                metrics::histogram!("vextrus_notify_provider_seconds", "provider" => name)
-                    .record(started.elapsed().as_secs_f64());
-                match answer {
-                    Ok(accepted) => {
-                        route.breaker.success();
-                        let cost = parts * route.rate;
-                        metrics::counter!("vextrus_notify_sms_segments_total", "provider" => name)
-                            .increment(parts as u64);
-                        metrics::counter!("vextrus_notify_sms_cost_paisa_total", "provider" => name)
-                            .increment((cost / 100) as u64);
-                        record.push(name, "accepted", &accepted.response, Some(cost));
-                        return Ok((name, accepted, Some(cost)));
-                    }
-                    Err(SendError::Rejected(reason)) => {
-                        route.breaker.success();
-                        record.push(name, "rejected", &reason, None);
-                        return Err(Failure::Rejected(reason));
-                    }
-                    Err(SendError::Unavailable { reason, .. }) => {
-                        if route.breaker.failure() {
-                            tracing::warn!(provider = name, %reason, "SMS provider's circuit breaker opened");
-                        }
-                        record.push(name, "unavailable", &reason, None);
-                        last = reason;
-                    }
-                }
-            }
-            Err(Failure::Unavailable(last))
+            let text = &rendered.text;
+            let sender = message.sender_id.as_deref();
+            let (route, accepted) =
+                failover(&inner.sms, record, |route| route.provider.send(id, &phone, text, sender)).await?;
+            let name = route.provider.name();
+            let cost = parts * route.rate;
+            metrics::counter!("vextrus_notify_sms_segments_total", "provider" => name).increment(parts as u64);
+            metrics::counter!("vextrus_notify_sms_cost_paisa_total", "provider" => name).increment((cost / 100) as u64);
+            record.push(name, "accepted", &accepted.response, Some(cost));
+            Ok((name, accepted, Some(cost)))
         }
         Channel::InApp => {
             record.push(INBOX, "accepted", "in the user's inbox", None);
@@ -308,6 +268,61 @@ async fn send(
         }
         channel => Err(Failure::Unavailable(format!("no provider delivers {} on this instance", channel.as_str()))),
     }
+}
+
+/// A provider of a channel behind its breaker, tried in order.
+pub(crate) trait Route {
+    fn name(&self) -> &'static str;
+    fn breaker(&self) -> &crate::providers::Breaker;
+}
+
+/// Tries `routes` in order, skipping those whose breaker is open: the first that accepts (its
+/// acceptance is for the caller to record), or why none did. A refusal of the message itself
+/// ends the search — another provider would refuse it too.
+async fn failover<'r, R, F, Fut>(
+    routes: &'r [R],
+    record: &mut Record,
+    mut send: F,
+) -> Result<(&'r R, Accepted), Failure>
+where
+    R: Route,
+    F: FnMut(&'r R) -> Fut,
+    Fut: std::future::Future<Output = Result<Accepted, SendError>>,
+{
+    let mut last = String::from("every provider's breaker is open");
+    for (i, route) in routes.iter().enumerate() {
+        let name = route.name();
+        if route.breaker().check() == Verdict::Open {
+            record.push(name, "skipped", "circuit breaker open", None);
+            continue;
+        }
+        if i > 0 {
+            metrics::counter!("vextrus_notify_failovers_total", "to" => name).increment(1);
+        }
+        let started = Instant::now();
+        let answer = send(route).await;
+        metrics::histogram!("vextrus_notify_provider_seconds", "provider" => name)
+            .record(started.elapsed().as_secs_f64());
+        match answer {
+            Ok(accepted) => {
+                route.breaker().success();
+                return Ok((route, accepted));
+            }
+            Err(SendError::Rejected(reason)) => {
+                route.breaker().success();
+                record.push(name, "rejected", &reason, None);
+                return Err(Failure::Rejected(reason));
+            }
+            Err(SendError::Unavailable { reason, .. }) => {
+                if route.breaker().failure() {
+                    tracing::warn!(provider = name, %reason, "provider's circuit breaker opened");
+                }
+                record.push(name, "unavailable", &reason, None);
+                last = reason;
+            }
+        }
+    }
+    Err(Failure::Unavailable(last))
 }
 
 /// One push message to one device (the message's recipient is the device's id).

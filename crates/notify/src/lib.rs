@@ -9,6 +9,7 @@
 
 pub mod btrc;
 mod error;
+pub mod events;
 pub mod http;
 pub mod inbox;
 mod jobs;
@@ -36,6 +37,7 @@ pub use service::{Contact, ContactsFn, Recipient, queue};
 
 use crate::providers::alpha::Alpha;
 use crate::providers::breaker::Breaker;
+use crate::providers::sendgrid::SendGrid;
 use crate::providers::smtp::Smtp;
 use crate::providers::ssl_wireless::SslWireless;
 use crate::templates::Templates;
@@ -76,6 +78,57 @@ impl SmsProvider {
     }
 }
 
+impl jobs::Route for SmsRoute {
+    fn name(&self) -> &'static str {
+        self.provider.name()
+    }
+    fn breaker(&self) -> &Breaker {
+        &self.breaker
+    }
+}
+
+/// An email provider and its breaker.
+#[derive(Debug)]
+pub struct EmailRoute {
+    pub provider: EmailProvider,
+    pub breaker: Breaker,
+}
+
+#[derive(Debug)]
+pub enum EmailProvider {
+    Smtp(Smtp),
+    SendGrid(SendGrid),
+}
+
+impl EmailProvider {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Smtp(_) => providers::smtp::NAME,
+            Self::SendGrid(_) => providers::sendgrid::NAME,
+        }
+    }
+
+    pub(crate) async fn send(
+        &self,
+        email: &providers::smtp::Email<'_>,
+        tenant: uuid::Uuid,
+    ) -> Result<providers::Accepted, providers::SendError> {
+        match self {
+            Self::Smtp(p) => p.send(email).await,
+            Self::SendGrid(p) => p.send(email, tenant).await,
+        }
+    }
+}
+
+impl jobs::Route for EmailRoute {
+    fn name(&self) -> &'static str {
+        self.provider.name()
+    }
+    fn breaker(&self) -> &Breaker {
+        &self.breaker
+    }
+}
+
 /// Notify's settings and providers, registered in `AppState::modules`.
 #[derive(Debug, Clone)]
 pub struct Notify(Arc<Inner>);
@@ -85,7 +138,11 @@ pub struct Inner {
     pub templates: Templates,
     /// Keep every channel's messages in the dev mailbox where no provider is configured.
     pub dev: bool,
-    pub smtp: Option<Smtp>,
+    /// Email providers in failover order (SMTP, SendGrid).
+    pub email: Vec<EmailRoute>,
+    /// The key SendGrid's Event Webhook is signed with (a P-256 point); without it the webhook
+    /// refuses every post.
+    pub sendgrid_events_key: Option<Vec<u8>>,
     /// In failover order.
     pub sms: Vec<SmsRoute>,
     /// Push by Firebase Cloud Messaging.
@@ -130,7 +187,8 @@ impl Notify {
         Self::new(Inner {
             templates,
             dev: true,
-            smtp: None,
+            email: Vec::new(),
+            sendgrid_events_key: None,
             sms: Vec::new(),
             fcm: None,
             inbox: inbox::Inbox::new(inbox::StreamLimits::default()),

@@ -460,7 +460,7 @@ impl Notify {
         let inner = self.inner();
         inner.dev
             || match channel {
-                Channel::Email => inner.smtp.is_some(),
+                Channel::Email => !inner.email.is_empty(),
                 Channel::Sms => !inner.sms.is_empty(),
                 Channel::Push => inner.fcm.is_some(),
                 Channel::InApp => true,

@@ -258,25 +258,11 @@ pub async fn notify(config: &Config, db: &vextrus_db::Database, dev: bool) -> an
 
     use vextrus_notify::providers::Breaker;
     use vextrus_notify::providers::alpha::Alpha;
-    use vextrus_notify::providers::smtp::{Smtp, SmtpSettings};
     use vextrus_notify::providers::ssl_wireless::SslWireless;
     use vextrus_notify::{SmsProvider, SmsRoute};
 
     let n = &config.notify;
-    let smtp = match n.smtp.url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
-        None => None,
-        Some(url) => Some(
-            Smtp::new(&SmtpSettings {
-                url: url.to_owned(),
-                username: n.smtp.username.clone().filter(|u| !u.is_empty()),
-                password: n.smtp.password.clone(),
-                from: n.smtp.from.clone(),
-                pool_size: n.smtp.pool_size,
-                timeout: Duration::from_secs(n.smtp.timeout_secs.max(1)),
-            })
-            .map_err(anyhow::Error::msg)?,
-        ),
-    };
+    let email = email_routes(n)?;
     let client = vextrus_notify::providers::http_client(Duration::from_secs(n.sms.timeout_secs.max(1)))?;
     let mut sms = Vec::new();
     for name in n.sms.providers.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -339,7 +325,15 @@ pub async fn notify(config: &Config, db: &vextrus_db::Database, dev: bool) -> an
     Ok(vextrus_notify::Notify::new(vextrus_notify::Inner {
         templates: crate::templates(),
         dev,
-        smtp,
+        email,
+        sendgrid_events_key: n
+            .sendgrid
+            .webhook_verification_key
+            .as_deref()
+            .filter(|k| !k.trim().is_empty())
+            .map(vextrus_notify::providers::sendgrid::verification_key)
+            .transpose()
+            .map_err(anyhow::Error::msg)?,
         sms,
         fcm,
         inbox,
@@ -349,4 +343,49 @@ pub async fn notify(config: &Config, db: &vextrus_db::Database, dev: bool) -> an
         public_url: config.public_url(),
         link_key: Some(vextrus_notify::link_key(db).await?),
     }))
+}
+
+/// The configured email providers in `notify.email.providers` order.
+fn email_routes(n: &vextrus_config::NotifyConfig) -> anyhow::Result<Vec<vextrus_notify::EmailRoute>> {
+    use std::time::Duration;
+
+    use vextrus_notify::providers::Breaker;
+    use vextrus_notify::providers::sendgrid::SendGrid;
+    use vextrus_notify::providers::smtp::{Smtp, SmtpSettings};
+    use vextrus_notify::{EmailProvider, EmailRoute};
+
+    let mut routes = Vec::new();
+    for name in n.email.providers.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let provider = match name {
+            "smtp" => match n.smtp.url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+                None => continue,
+                Some(url) => EmailProvider::Smtp(
+                    Smtp::new(&SmtpSettings {
+                        url: url.to_owned(),
+                        username: n.smtp.username.clone().filter(|u| !u.is_empty()),
+                        password: n.smtp.password.clone(),
+                        from: n.smtp.from.clone(),
+                        pool_size: n.smtp.pool_size,
+                        timeout: Duration::from_secs(n.smtp.timeout_secs.max(1)),
+                    })
+                    .map_err(anyhow::Error::msg)?,
+                ),
+            },
+            "sendgrid" => match &n.sendgrid.api_key {
+                None => continue,
+                Some(key) => {
+                    let client =
+                        vextrus_notify::providers::http_client(Duration::from_secs(n.sendgrid.timeout_secs.max(1)))?;
+                    EmailProvider::SendGrid(
+                        SendGrid::new(&n.sendgrid.base_url, key.clone(), &n.smtp.from, client)
+                            .map_err(anyhow::Error::msg)?,
+                    )
+                }
+            },
+            other => anyhow::bail!("notify.email.providers: {other:?} is not a provider (smtp, sendgrid)"),
+        };
+        let breaker = Breaker::new(n.email.breaker_failures, Duration::from_secs(n.email.breaker_cooldown_secs));
+        routes.push(EmailRoute { provider, breaker });
+    }
+    Ok(routes)
 }

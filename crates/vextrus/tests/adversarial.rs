@@ -22,14 +22,15 @@ const PUBLIC: &[&str] = &[
     "GET /.well-known/openid-configuration", // discovery
     "GET /healthz",                          // probes
     "GET /readyz",
-    "POST /oauth/token",                  // signs in
-    "POST /v1/signup",                    // asks to create an organization
-    "POST /v1/signup/verify",             // the code is the credential
-    "POST /v1/verify-email",              // the code is the credential
-    "POST /v1/invitations/accept",        // the code is the credential
-    "POST /v1/password-reset",            // answers the same for every address
-    "POST /v1/password-reset/confirm",    // the code is the credential
-    "POST /v1/notifications/unsubscribe", // the signed link is the credential
+    "POST /oauth/token",                                // signs in
+    "POST /v1/signup",                                  // asks to create an organization
+    "POST /v1/signup/verify",                           // the code is the credential
+    "POST /v1/verify-email",                            // the code is the credential
+    "POST /v1/invitations/accept",                      // the code is the credential
+    "POST /v1/password-reset",                          // answers the same for every address
+    "POST /v1/password-reset/confirm",                  // the code is the credential
+    "POST /v1/notifications/unsubscribe",               // the signed link is the credential
+    "POST /v1/notifications/providers/sendgrid/events", // SendGrid's signature is the credential
 ];
 
 /// Routes that answer a stream that stays open: B's own lists are not read to the end there

@@ -18,6 +18,8 @@ enum Body {
     None,
     Json(Value),
     Form(Vec<(&'static str, String)>),
+    /// Raw JSON text with headers (a provider's signed webhook).
+    Signed(String, Vec<(&'static str, String)>),
 }
 
 struct Walk<'a> {
@@ -52,6 +54,9 @@ impl Walk<'_> {
             Body::None => request,
             Body::Json(v) => request.json(&v),
             Body::Form(f) => request.form(&f),
+            Body::Signed(text, headers) => headers
+                .iter()
+                .fold(request.header("content-type", "application/json").body(text), |r, (k, v)| r.header(*k, v)),
         };
         let response = request.send().await.unwrap();
         let status = response.status();
@@ -94,8 +99,16 @@ fn code(secret: &str, offset: i64) -> String {
 async fn every_mutating_route_records_an_event() {
     // `npm adduser` may make accounts in `cover-co` (the one way left to an unverified address).
     let settings = vextrus_server::HttpSettings::new(64 * 1024, std::time::Duration::from_secs(10));
-    let app = TestApp::start_configured(settings, |m| {
+    // SendGrid's Event Webhook is signed with this key.
+    let rng = ring::rand::SystemRandom::new();
+    let alg = &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING;
+    let pkcs8 = ring::signature::EcdsaKeyPair::generate_pkcs8(alg, &rng).unwrap();
+    let signer = ring::signature::EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng).unwrap();
+    let point = ring::signature::KeyPair::public_key(&signer).as_ref().to_vec();
+    let app = TestApp::start_configured(settings, move |m| {
         m.registry.adduser = Some(vextrus_registry::AddUser { org: "cover-co".into(), role: "viewer".into() });
+        let providers = common::NotifyProviders { sendgrid_events_key: Some(point), ..Default::default() };
+        m.notify = common::notify_with(m, providers);
     })
     .await;
     let mut w = Walk { app: &app, covered: BTreeSet::new() };
@@ -271,6 +284,34 @@ async fn every_mutating_route_records_an_event() {
         None,
         Body::Form(vec![("List-Unsubscribe", "One-Click".into())]),
         expect("notify.unsubscribe", None, Some("buyer@cover.example")),
+    )
+    .await;
+    // SendGrid reports spam on that mail (as if SendGrid had sent it): the address is suppressed
+    // for the rest too.
+    let mail_id = sent["messages"][0]["id"].as_str().unwrap().to_owned();
+    sqlx::query("UPDATE notify.messages SET provider = 'sendgrid', provider_id = 'sg-cover' WHERE id = $1::uuid")
+        .bind(&mail_id)
+        .execute(&mut app.db.owner_conn().await)
+        .await
+        .unwrap();
+    let events = json!([{"event": "spamreport", "email": "buyer@cover.example", "sg_message_id": "sg-cover.f1",
+                         "vextrus_message": mail_id, "vextrus_tenant": org_id}])
+    .to_string();
+    let now = chrono::Utc::now().timestamp().to_string();
+    let signature = signer.sign(&rng, format!("{now}{events}").as_bytes()).unwrap();
+    let signature = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, signature.as_ref());
+    w.call(
+        "POST /v1/notifications/providers/sendgrid/events",
+        "/v1/notifications/providers/sendgrid/events",
+        None,
+        Body::Signed(
+            events,
+            vec![
+                ("x-twilio-email-event-webhook-signature", signature),
+                ("x-twilio-email-event-webhook-timestamp", now),
+            ],
+        ),
+        expect("notify.spam_report", None, Some("buyer@cover.example")),
     )
     .await;
     w.call(

@@ -11,15 +11,18 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::{Form, Path, State};
+use axum::response::IntoResponse as _;
 use axum::routing::{get, post};
+use base64::Engine as _;
 use common::binary::{Server, vextrus};
 use common::{TestApp, code_in, problem};
 use reqwest::Method;
+use ring::signature::KeyPair as _;
 use serde_json::{Value, json};
 use vextrus_notify::providers::alpha::Alpha;
 use vextrus_notify::providers::ssl_wireless::SslWireless;
 use vextrus_notify::providers::{Breaker, http_client};
-use vextrus_notify::{Inner, Notify, SmsProvider, SmsRoute};
+use vextrus_notify::{Notify, SmsProvider, SmsRoute};
 use vextrus_server::HttpSettings;
 
 const PHONE: &str = "01712345678";
@@ -174,19 +177,9 @@ fn sms_notify(m: &vextrus::ModuleSettings, base: &str, order: &[&str], breaker: 
             SmsRoute { provider, rate, breaker: Breaker::new(breaker.0, breaker.1) }
         })
         .collect();
-    Notify::new(Inner {
-        templates: vextrus::templates(),
-        dev: true,
-        smtp: None,
-        sms,
-        fcm: None,
-        inbox: vextrus_notify::inbox::Inbox::new(Default::default()),
-        contacts: Some(vextrus_identity::contacts),
-        report_after: Duration::from_millis(300),
-        max_recipients: 1000,
-        public_url: common::ISSUER.into(),
-        link_key: m.notify.inner().link_key.clone(),
-    })
+    let providers =
+        common::NotifyProviders { sms, report_after: Some(Duration::from_millis(300)), ..Default::default() };
+    common::notify_with(m, providers)
 }
 
 async fn app_with_sms(order: &[&str], breaker: (u32, Duration)) -> (TestApp, Fakes, String) {
@@ -825,4 +818,187 @@ async fn a_number_on_the_stop_list_gets_no_more_sms_even_one_already_held() {
     let sent = send(&app, &token, sms("Invoice due")).await;
     let message = settled(&app, &token, sent["messages"][0]["id"].as_str().unwrap(), None).await;
     assert_eq!(message["status"], "sent", "{message}");
+}
+
+/// (authorization, body) of every request the SendGrid fake received.
+type SendGridLog = Arc<Mutex<Vec<(String, Value)>>>;
+
+async fn start_sendgrid() -> (SendGridLog, String) {
+    let log = SendGridLog::default();
+    let router = axum::Router::new()
+        .route(
+            "/v3/mail/send",
+            post(|State(log): State<SendGridLog>, headers: axum::http::HeaderMap, body: axum::body::Bytes| async move {
+                let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+                let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+                    let errors = json!({"errors": [{"message": "Bad Request", "field": null, "help": null}]});
+                    return (axum::http::StatusCode::BAD_REQUEST, axum::Json(errors)).into_response();
+                };
+                if auth != "Bearer SG.test-key" {
+                    let errors = json!({"errors": [{"message": "The provided authorization grant is invalid, expired, or revoked", "field": null, "help": null}]});
+                    return (axum::http::StatusCode::UNAUTHORIZED, axum::Json(errors)).into_response();
+                }
+                let mut log = log.lock().unwrap();
+                log.push((auth, body));
+                let id = format!("sgmsg{}", log.len());
+                (axum::http::StatusCode::ACCEPTED, [("x-message-id", id)], "").into_response()
+            }),
+        )
+        .with_state(log.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (log, base)
+}
+
+#[tokio::test]
+async fn email_fails_over_from_smtp_to_sendgrid_and_its_signed_events_settle_the_message() {
+    use vextrus_notify::providers::sendgrid::{SIGNATURE_HEADER, SendGrid, TIMESTAMP_HEADER, spki_base64};
+    use vextrus_notify::{EmailProvider, EmailRoute};
+    let (log, base) = start_sendgrid().await;
+    let rng = ring::rand::SystemRandom::new();
+    let alg = &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING;
+    let pkcs8 = ring::signature::EcdsaKeyPair::generate_pkcs8(alg, &rng).unwrap();
+    let signer = ring::signature::EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng).unwrap();
+    let key =
+        vextrus_notify::providers::sendgrid::verification_key(&spki_base64(signer.public_key().as_ref())).unwrap();
+    let settings = HttpSettings::new(64 * 1024, Duration::from_secs(10));
+    let app = TestApp::start_configured(settings, move |m| {
+        let dead_smtp = vextrus_notify::providers::smtp::Smtp::new(&vextrus_notify::providers::smtp::SmtpSettings {
+            url: "smtp://127.0.0.1:1".into(), // nothing listens: connection refused
+            username: None,
+            password: None,
+            from: "Padma Traders <billing@padma.example>".into(),
+            pool_size: 1,
+            timeout: Duration::from_secs(2),
+        })
+        .unwrap();
+        let client = http_client(Duration::from_secs(5)).unwrap();
+        let sendgrid =
+            SendGrid::new(&base, "SG.test-key".into(), "Padma Traders <billing@padma.example>", client).unwrap();
+        let email = vec![
+            EmailRoute { provider: EmailProvider::Smtp(dead_smtp), breaker: Breaker::new(5, Duration::from_secs(30)) },
+            EmailRoute {
+                provider: EmailProvider::SendGrid(sendgrid),
+                breaker: Breaker::new(5, Duration::from_secs(30)),
+            },
+        ];
+        let providers = common::NotifyProviders { email, sendgrid_events_key: Some(key), ..Default::default() };
+        m.notify = common::notify_with(m, providers);
+    })
+    .await;
+    // Sign-up mail goes the same way: SMTP is down, SendGrid takes it; its code completes sign-up.
+    let body = json!({"org": {"slug": "padma", "name": "Padma Traders"},
+                      "user": {"email": "owner@padma.example", "username": "padma-owner",
+                               "password": common::PASSWORD, "name": "Rahim Uddin"}});
+    let asked = app.client.post(app.url("/v1/signup")).json(&body).send().await.unwrap();
+    assert_eq!(asked.status(), 202);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let code_mail = loop {
+        let found = log.lock().unwrap().iter().find(|(_, b)| b.to_string().contains("owner@padma.example")).cloned();
+        if let Some((_, body)) = found {
+            break body;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no sign-up mail reached SendGrid");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let code = code_in(code_mail["content"][0]["value"].as_str().unwrap());
+    let verified = app
+        .client
+        .post(app.url("/v1/signup/verify"))
+        .json(&json!({"token": code, "password": common::PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(verified.status(), 201, "{}", verified.text().await.unwrap());
+    let token = app.access_token("padma-owner", None).await;
+    let mail = |to: &str| {
+        json!({"type": "notify.announcement", "recipients": [to],
+               "data": {"subject": "চালান INV-9", "text": "Your invoice is attached."}})
+    };
+    let first =
+        send(&app, &token, mail("rahim@customer.example")).await["messages"][0]["id"].as_str().unwrap().to_owned();
+    let second =
+        send(&app, &token, mail("karim@customer.example")).await["messages"][0]["id"].as_str().unwrap().to_owned();
+    let message = settled(&app, &token, &first, None).await;
+    assert_eq!(
+        (message["status"].as_str(), message["provider"].as_str()),
+        (Some("sent"), Some("sendgrid")),
+        "{message}"
+    );
+    let outcomes: Vec<String> = message["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| format!("{}:{}", a["provider"].as_str().unwrap(), a["outcome"].as_str().unwrap()))
+        .collect();
+    assert_eq!(outcomes, ["smtp:unavailable", "sendgrid:accepted"]);
+    settled(&app, &token, &second, None).await;
+    let (sg_first, body) = {
+        let log = log.lock().unwrap();
+        let (_, body) =
+            log.iter().find(|(_, b)| b["personalizations"][0]["to"][0]["email"] == "rahim@customer.example").unwrap();
+        (message["provider_id"].as_str().unwrap().to_owned(), body.clone())
+    };
+    assert_eq!(body["from"], json!({"email": "billing@padma.example", "name": "Padma Traders"}));
+    assert_eq!(body["subject"], "চালান INV-9");
+    assert_eq!(body["content"][0], json!({"type": "text/plain", "value": "Your invoice is attached."}));
+    assert_eq!(body["personalizations"][0]["custom_args"]["vextrus_message"], first.as_str());
+    assert!(body["headers"]["List-Unsubscribe"].as_str().unwrap().starts_with("<http"), "{body}");
+    assert_eq!(body["headers"]["List-Unsubscribe-Post"], "List-Unsubscribe=One-Click");
+
+    // SendGrid's events, signed: delivered for the first, bounce for the second.
+    let tenant = body["personalizations"][0]["custom_args"]["vextrus_tenant"].as_str().unwrap().to_owned();
+    let second_sg = app.ok_json_get(&token, &format!("/v1/notifications/{second}")).await["provider_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let events = json!([
+        {"email": "rahim@customer.example", "event": "processed", "sg_message_id": format!("{sg_first}.filter0001"),
+         "vextrus_message": first, "vextrus_tenant": tenant, "timestamp": 1},
+        {"email": "rahim@customer.example", "event": "delivered", "sg_message_id": format!("{sg_first}.filter0001"),
+         "vextrus_message": first, "vextrus_tenant": tenant, "response": "250 OK", "timestamp": 2},
+        {"email": "karim@customer.example", "event": "bounce", "sg_message_id": format!("{second_sg}.filter0002"),
+         "vextrus_message": second, "vextrus_tenant": tenant, "reason": "550 5.1.1 no such user", "timestamp": 3},
+    ])
+    .to_string();
+    let post = |body: String, timestamp: String, signature: String| {
+        app.client
+            .post(app.url("/v1/notifications/providers/sendgrid/events"))
+            .header(SIGNATURE_HEADER, signature)
+            .header(TIMESTAMP_HEADER, timestamp)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let sign = |timestamp: &str, body: &str| {
+        let signed = format!("{timestamp}{body}");
+        base64::engine::general_purpose::STANDARD.encode(signer.sign(&rng, signed.as_bytes()).unwrap().as_ref())
+    };
+    let now = chrono::Utc::now().timestamp().to_string();
+    // Forged, tampered and replayed batches change nothing.
+    let forged = events.replace("bounce", "delivered");
+    problem(post(forged, now.clone(), sign(&now, &events)).await.unwrap(), 401, "signature_invalid").await;
+    let old = (chrono::Utc::now().timestamp() - 3600).to_string();
+    problem(post(events.clone(), old.clone(), sign(&old, &events)).await.unwrap(), 401, "signature_invalid").await;
+    assert_eq!(app.ok_json_get(&token, &format!("/v1/notifications/{first}")).await["status"], "sent");
+    let read = post(events.clone(), now.clone(), sign(&now, &events)).await.unwrap();
+    assert_eq!(read.status(), 200);
+    assert_eq!(read.json::<Value>().await.unwrap(), json!({"applied": 2, "ignored": 1}));
+    assert_eq!(app.ok_json_get(&token, &format!("/v1/notifications/{first}")).await["status"], "delivered");
+    let bounced = app.ok_json_get(&token, &format!("/v1/notifications/{second}")).await;
+    assert_eq!(bounced["status"], "failed");
+    assert!(bounced["error"].as_str().unwrap().contains("550 5.1.1"), "{bounced}");
+
+    // A spam report stops the organization's mail to that address.
+    let spam =
+        json!([{"email": "rahim@customer.example", "event": "spamreport", "sg_message_id": format!("{sg_first}.f"),
+                       "vextrus_message": first, "vextrus_tenant": tenant, "timestamp": 4}])
+        .to_string();
+    assert_eq!(post(spam.clone(), now.clone(), sign(&now, &spam)).await.unwrap().status(), 200);
+    let after =
+        send(&app, &token, mail("rahim@customer.example")).await["messages"][0]["id"].as_str().unwrap().to_owned();
+    let after = settled(&app, &token, &after, None).await;
+    assert_eq!(after["status"], "failed", "{after}");
+    assert_eq!(log.lock().unwrap().iter().filter(|(_, b)| b.to_string().contains("rahim@")).count(), 1);
 }

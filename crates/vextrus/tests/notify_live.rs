@@ -166,20 +166,8 @@ async fn streams_are_limited_per_user_and_end_after_their_age() {
     let app = TestApp::start_configured(settings, |m| {
         let limits =
             vextrus_notify::inbox::StreamLimits { per_user: 2, per_instance: 100, max_age: Duration::from_secs(2) };
-        let inner = m.notify.inner();
-        m.notify = vextrus_notify::Notify::new(vextrus_notify::Inner {
-            templates: vextrus::templates(),
-            dev: true,
-            smtp: None,
-            sms: Vec::new(),
-            fcm: None,
-            inbox: vextrus_notify::inbox::Inbox::new(limits),
-            contacts: inner.contacts,
-            report_after: inner.report_after,
-            max_recipients: inner.max_recipients,
-            public_url: inner.public_url.clone(),
-            link_key: inner.link_key.clone(),
-        });
+        let inbox = Some(vextrus_notify::inbox::Inbox::new(limits));
+        m.notify = common::notify_with(m, common::NotifyProviders { inbox, ..Default::default() });
     })
     .await;
     let owner = app.vextrus().await;
@@ -379,21 +367,8 @@ async fn push_goes_through_fcm_with_a_signed_service_account_token_and_dead_devi
     let app = TestApp::start_configured(settings, move |m| {
         let client = vextrus_notify::providers::http_client(Duration::from_secs(5)).unwrap();
         let provider = vextrus_notify::providers::fcm::Fcm::from_service_account(&account, &base, client).unwrap();
-        let inner = m.notify.inner();
-        m.notify = vextrus_notify::Notify::new(vextrus_notify::Inner {
-            templates: vextrus::templates(),
-            // The dev mailbox takes sign-up mail; push goes by FCM all the same.
-            dev: true,
-            smtp: None,
-            sms: Vec::new(),
-            fcm: Some(provider),
-            inbox: vextrus_notify::inbox::Inbox::new(Default::default()),
-            contacts: inner.contacts,
-            report_after: inner.report_after,
-            max_recipients: inner.max_recipients,
-            public_url: inner.public_url.clone(),
-            link_key: inner.link_key.clone(),
-        });
+        // The dev mailbox takes sign-up mail; push goes by FCM all the same.
+        m.notify = common::notify_with(m, common::NotifyProviders { fcm: Some(provider), ..Default::default() });
     })
     .await;
     let owner = app.vextrus().await;

@@ -79,7 +79,8 @@ pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
             "dev mailbox on: messages without a configured provider are kept in the database (GET /v1/dev/mailbox), not sent"
         );
     }
-    tracing::info!(smtp = notify.smtp.is_some(), sms = ?modules.notify.sms_providers(), "notify providers");
+    let email: Vec<&str> = notify.email.iter().map(|r| r.provider.name()).collect();
+    tracing::info!(?email, sms = ?modules.notify.sms_providers(), push = notify.fcm.is_some(), "notify providers");
     let state = vextrus::state(db.clone(), operator_token.clone(), &modules);
     let settings = HttpSettings {
         body_limit_bytes: config.http.body_limit_bytes,

@@ -384,3 +384,33 @@ impl TestApp {
         response.json().await.unwrap()
     }
 }
+
+/// Providers for a test's notify, in place of the dev instance's none.
+#[derive(Default)]
+pub struct NotifyProviders {
+    pub email: Vec<vextrus_notify::EmailRoute>,
+    pub sms: Vec<vextrus_notify::SmsRoute>,
+    pub fcm: Option<vextrus_notify::providers::fcm::Fcm>,
+    pub sendgrid_events_key: Option<Vec<u8>>,
+    pub inbox: Option<vextrus_notify::inbox::Inbox>,
+    pub report_after: Option<Duration>,
+}
+
+/// `m`'s notify (dev mailbox on, its contacts and link key) with `providers`.
+pub fn notify_with(m: &vextrus::ModuleSettings, providers: NotifyProviders) -> vextrus_notify::Notify {
+    let inner = m.notify.inner();
+    vextrus_notify::Notify::new(vextrus_notify::Inner {
+        templates: vextrus::templates(),
+        dev: true,
+        email: providers.email,
+        sendgrid_events_key: providers.sendgrid_events_key,
+        sms: providers.sms,
+        fcm: providers.fcm,
+        inbox: providers.inbox.unwrap_or_else(|| vextrus_notify::inbox::Inbox::new(Default::default())),
+        contacts: inner.contacts,
+        report_after: providers.report_after.unwrap_or(inner.report_after),
+        max_recipients: inner.max_recipients,
+        public_url: inner.public_url.clone(),
+        link_key: inner.link_key.clone(),
+    })
+}

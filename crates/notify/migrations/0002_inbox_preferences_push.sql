@@ -1,8 +1,9 @@
--- Notify, part two: the in-app inbox (in-app messages are rows of notify.messages, read or not),
+-- Notify, part two: the in-app inbox (in-app messages are rows of notify.messages, read or not,
+-- archived or not),
 -- each user's preferences and quiet hours, their push devices, and the platform's own SMS
 -- opt-out list (STOP).
 
-ALTER TABLE notify.messages ADD COLUMN read_at timestamptz;
+ALTER TABLE notify.messages ADD COLUMN read_at timestamptz, ADD COLUMN archived_at timestamptz;
 CREATE INDEX messages_inbox ON notify.messages (tenant_id, user_id, id) WHERE channel = 'in_app';
 
 -- A user's switches, per category and channel; a missing row is "on". Security messages have no

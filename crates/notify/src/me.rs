@@ -1,5 +1,5 @@
 //! The signed-in user's side of notify, in the organization of their token: the in-app inbox
-//! (list, mark read, a live Server-Sent Events stream), their preferences and quiet hours, and
+//! (list, mark read, archive, a live Server-Sent Events stream), their preferences and quiet hours, and
 //! their push devices. Only users have these (403 `users_only` for service accounts and the
 //! operator token); one user never sees another's (404).
 
@@ -39,6 +39,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(inbox))
         .routes(routes!(stream))
         .routes(routes!(mark_read))
+        .routes(routes!(archive))
         .routes(routes!(mark_all_read))
         .routes(routes!(get_preferences, put_preferences))
         .routes(routes!(devices, register_device))
@@ -63,6 +64,7 @@ pub struct InboxItem {
     pub body: Option<String>,
     pub created_at: DateTime<Utc>,
     pub read_at: Option<DateTime<Utc>>,
+    pub archived_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -78,13 +80,15 @@ pub struct InboxPage {
 pub struct InboxParams {
     /// Only unread messages.
     pub unread: Option<bool>,
+    /// The archive instead of the inbox.
+    pub archived: Option<bool>,
     /// The `next` of the previous page.
     pub after: Option<String>,
     /// 1 to 100 (default 50).
     pub limit: Option<u32>,
 }
 
-const INBOX_COLUMNS: &str = "id, kind, subject, body, created_at, read_at";
+const INBOX_COLUMNS: &str = "id, kind, subject, body, created_at, read_at, archived_at";
 
 fn item(r: &sqlx::postgres::PgRow) -> InboxItem {
     InboxItem {
@@ -94,7 +98,15 @@ fn item(r: &sqlx::postgres::PgRow) -> InboxItem {
         body: r.get(3),
         created_at: r.get(4),
         read_at: r.get(5),
+        archived_at: r.get(6),
     }
+}
+
+/// Which of the user's in-app messages.
+#[derive(Debug, Clone, Copy, Default)]
+struct Shelf {
+    unread: bool,
+    archived: bool,
 }
 
 /// The user's in-app messages in `tx`'s organization, newest first: before `before`, or (for a
@@ -102,7 +114,7 @@ fn item(r: &sqlx::postgres::PgRow) -> InboxItem {
 async fn items(
     tx: &mut TenantTx,
     user: Uuid,
-    unread: bool,
+    shelf: Shelf,
     before: Option<Uuid>,
     after: Option<Uuid>,
     limit: i64,
@@ -112,14 +124,22 @@ async fn items(
         "SELECT {INBOX_COLUMNS} FROM notify.messages
           WHERE channel = 'in_app' AND user_id = $1 AND status IN ('sent', 'delivered')
             AND (NOT $2 OR read_at IS NULL) AND ($3::uuid IS NULL OR id < $3) AND ($4::uuid IS NULL OR id > $4)
+            AND (archived_at IS NOT NULL) = $6
           ORDER BY id {order} LIMIT $5"
     );
-    let rows =
-        sqlx::query(&sql).bind(user).bind(unread).bind(before).bind(after).bind(limit).fetch_all(tx.conn()).await?;
+    let rows = sqlx::query(&sql)
+        .bind(user)
+        .bind(shelf.unread)
+        .bind(before)
+        .bind(after)
+        .bind(limit)
+        .bind(shelf.archived)
+        .fetch_all(tx.conn())
+        .await?;
     Ok(rows.iter().map(item).collect())
 }
 
-/// The signed-in user's in-app messages, newest first.
+/// The signed-in user's in-app messages (or, with `archived=true`, their archive), newest first.
 #[utoipa::path(get, path = "/v1/me/notifications", tag = "notify", security(("bearer" = [])),
     params(InboxParams),
     responses(
@@ -144,10 +164,12 @@ pub async fn inbox(
         .map(|a| Uuid::parse_str(a).map_err(|_| ApiError::invalid_field("after", "not a cursor of this list")))
         .transpose()?;
     let mut tx = db.tenant(tenant).await?;
-    let mut items = items(&mut tx, user, params.unread.unwrap_or(false), before, None, i64::from(limit) + 1).await?;
+    let shelf = Shelf { unread: params.unread.unwrap_or(false), archived: params.archived.unwrap_or(false) };
+    let mut items = items(&mut tx, user, shelf, before, None, i64::from(limit) + 1).await?;
     let unread: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM (SELECT 1 FROM notify.messages
-          WHERE channel = 'in_app' AND user_id = $1 AND status IN ('sent', 'delivered') AND read_at IS NULL LIMIT 1000) u",
+          WHERE channel = 'in_app' AND user_id = $1 AND status IN ('sent', 'delivered') AND read_at IS NULL
+            AND archived_at IS NULL LIMIT 1000) u",
     )
     .bind(user)
     .fetch_one(tx.conn())
@@ -196,6 +218,44 @@ pub async fn mark_read(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Archive one in-app message (it leaves the inbox, read).
+#[utoipa::path(post, path = "/v1/me/notifications/{id}/archive", tag = "notify", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The message's id")),
+    responses(
+        (status = 204, description = "Archived"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`permission_denied`, `users_only`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`notification_not_found` (also another user's)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn archive(
+    permitted: Permitted<InboxRead>,
+    State(db): State<Database>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let (tenant, user) = user_of(permitted.subject())?;
+    let not_found = || ApiError::not_found("notification_not_found", "No such message in your inbox.");
+    let id = Uuid::parse_str(&id).map_err(|_| not_found())?;
+    let mut tx = db.tenant(tenant).await?;
+    let found = sqlx::query(
+        "UPDATE notify.messages SET archived_at = COALESCE(archived_at, now()), read_at = COALESCE(read_at, now())
+          WHERE id = $1 AND user_id = $2 AND channel = 'in_app' AND status IN ('sent', 'delivered')",
+    )
+    .bind(id)
+    .bind(user)
+    .execute(tx.conn())
+    .await
+    .map_err(DbError::from)?
+    .rows_affected();
+    if found == 0 {
+        return Err(not_found());
+    }
+    let event = NewEvent::new(tenant, permitted.subject().into(), "notify.inbox.archive")
+        .target(Target::new("notification", id));
+    vextrus_audit::record(&mut tx, event).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MarkedRead {
     pub marked: u64,
@@ -216,7 +276,8 @@ pub async fn mark_all_read(
     let mut tx = db.tenant(tenant).await?;
     let marked = sqlx::query(
         "UPDATE notify.messages SET read_at = now()
-          WHERE user_id = $1 AND channel = 'in_app' AND status IN ('sent', 'delivered') AND read_at IS NULL",
+          WHERE user_id = $1 AND channel = 'in_app' AND status IN ('sent', 'delivered') AND read_at IS NULL
+            AND archived_at IS NULL",
     )
     .bind(user)
     .execute(tx.conn())
@@ -265,7 +326,7 @@ pub async fn stream(
     let mut backlog = VecDeque::new();
     if let Some(last) = last {
         let mut tx = db.tenant(tenant).await?;
-        backlog.extend(items(&mut tx, user, false, None, Some(last), 100).await?);
+        backlog.extend(items(&mut tx, user, Shelf::default(), None, Some(last), 100).await?);
         tx.commit().await?;
     }
     let state = Streaming {

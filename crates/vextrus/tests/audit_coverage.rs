@@ -268,6 +268,14 @@ async fn every_mutating_route_records_an_event() {
     )
     .await;
     w.call(
+        "POST /v1/me/notifications/{id}/archive",
+        &format!("/v1/me/notifications/{in_app_id}/archive"),
+        Some(&owner),
+        Body::None,
+        expect("notify.inbox.archive", Some(&owner_id), Some(&in_app_id)),
+    )
+    .await;
+    w.call(
         "POST /v1/me/notifications/read",
         "/v1/me/notifications/read",
         Some(&owner),

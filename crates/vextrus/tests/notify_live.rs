@@ -133,6 +133,13 @@ async fn an_in_app_message_arrives_live_on_a_real_clients_stream_and_only_its_us
     assert_eq!(read(&karim).await.unwrap().status(), 204);
     let inbox = app.ok_json_get(&karim, "/v1/me/notifications?unread=true").await;
     assert_eq!((inbox["unread"].as_i64(), inbox["items"].as_array().unwrap().len()), (Some(0), 0));
+    let archive = |token: &str| app.as_user(token, Method::POST, &format!("/v1/me/notifications/{id}/archive")).send();
+    problem(archive(&owner).await.unwrap(), 404, "notification_not_found").await;
+    assert_eq!(archive(&karim).await.unwrap().status(), 204);
+    assert_eq!(app.ok_json_get(&karim, "/v1/me/notifications").await["items"], json!([]), "archived: out of the inbox");
+    let archived = app.ok_json_get(&karim, "/v1/me/notifications?archived=true").await;
+    assert_eq!(archived["items"][0]["id"], id.as_str());
+    assert!(archived["items"][0]["archived_at"].is_string());
 
     // Missed while away: reconnecting with Last-Event-ID sends what came after, in order.
     drop(karims);

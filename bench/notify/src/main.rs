@@ -322,6 +322,7 @@ async fn main() -> anyhow::Result<()> {
         }],
         fcm: None,
         inbox: vextrus_notify::inbox::Inbox::new(Default::default()),
+        overrides: vextrus_notify::overrides::Overrides::new(8 << 20),
         contacts: None,
         report_after: Duration::from_secs(3600),
         max_recipients: 1000,

@@ -511,6 +511,13 @@ pub const FIELDS: &[Field] = &[
         doc: "The most recipients one `POST /v1/notifications` may name.",
     },
     Field {
+        key: "notify.template_cache_mib",
+        env_aliases: &[],
+        kind: Kind::Int,
+        default: "8",
+        doc: "Memory each instance keeps organizations' own message texts in (read once, forgotten on change).",
+    },
+    Field {
         key: "notify.email.providers",
         env_aliases: &[],
         kind: Kind::Str,

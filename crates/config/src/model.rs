@@ -62,6 +62,8 @@ impl Default for Config {
 pub struct NotifyConfig {
     /// The most recipients one trigger may name.
     pub max_recipients: u32,
+    /// Memory for organizations' own texts read by this instance.
+    pub template_cache_mib: u64,
     pub email: EmailConfig,
     pub smtp: SmtpConfig,
     pub sendgrid: SendGridConfig,
@@ -74,6 +76,7 @@ impl Default for NotifyConfig {
     fn default() -> Self {
         Self {
             max_recipients: 1000,
+            template_cache_mib: 8,
             email: EmailConfig::default(),
             smtp: SmtpConfig::default(),
             sendgrid: SendGridConfig::default(),

@@ -34,6 +34,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(crate::me::router())
         .merge(crate::optouts::router())
         .merge(crate::events::router())
+        .merge(crate::overrides::router())
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -198,7 +199,8 @@ pub struct Preview {
         (status = 422, description = "`invalid_field`, `template_data_missing`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn preview(
-    _: Permitted<MessagesSend>,
+    permitted: Permitted<MessagesSend>,
+    State(db): State<Database>,
     State(notify): State<Notify>,
     Json(body): Json<PreviewRequest>,
 ) -> Result<axum::Json<Preview>, ApiError> {
@@ -212,8 +214,20 @@ pub async fn preview(
     if templates.def(&body.kind).is_some_and(|d| d.category == Category::Security) {
         return Err(ApiError::invalid_field("type", "the platform's own security messages are not previewed"));
     }
+    let locale = locale.unwrap_or_default();
+    // With the organization's own texts, as its messages would be.
+    let own = match (templates.def(&body.kind), permitted.tenant()) {
+        (Some(def), Ok(tenant)) => {
+            let mut tx = db.tenant(tenant).await?;
+            let own = notify.inner().overrides.of(&mut tx, tenant, def.kind).await?;
+            tx.commit().await?;
+            Some(own)
+        }
+        _ => None,
+    };
+    let own = own.as_ref().and_then(|o| crate::overrides::for_locale(o, locale));
     let rendered = templates
-        .render(&body.kind, locale.unwrap_or_default(), channel, &body.data)
+        .render_with(&body.kind, locale, channel, &body.data, own)
         .map_err(|e| trigger_error(TriggerError::Render(e)))?;
     let sms = (channel == Channel::Sms).then(|| crate::sms::segments(&rendered.text));
     Ok(axum::Json(Preview { subject: rendered.subject, text: rendered.text, html: rendered.html, sms }))

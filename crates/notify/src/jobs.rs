@@ -25,7 +25,7 @@ use crate::providers::fcm::{Fcm, NAME as FCM, PushError};
 use crate::providers::smtp::Email;
 use crate::providers::{Accepted, SendError};
 use crate::store::{self, AttemptRow, DevMail, Outcome, Pending};
-use crate::templates::Rendered;
+use crate::templates::{Override, Rendered};
 use crate::{Notify, SmsProvider};
 
 const DEV: &str = "dev";
@@ -104,13 +104,22 @@ async fn deliver(notify: &Notify, ctx: &JobContext, id: Uuid) -> Result<(), Hand
         count(message.channel, "none", "suppressed");
         return Ok(());
     }
+    // The organization's own texts (security messages keep the platform's).
+    let static_kind = notify.inner().templates.def(&message.kind).map(|d| d.kind);
+    let own = match static_kind {
+        Some(kind) if message.category != "security" && tenant != TenantId::PLATFORM => {
+            Some(notify.inner().overrides.of(&mut tx, tenant, kind).await?)
+        }
+        _ => None,
+    };
     tx.commit().await?;
     let wait = message.not_before - Utc::now();
     if wait > chrono::Duration::zero() {
         let after = wait.to_std().unwrap_or_default();
         return Err(Box::new(Defer { after, reason: "held until BTRC's window opens".into() }));
     }
-    let rendered = match render(notify, &message) {
+    let own = own.as_ref().and_then(|o| crate::overrides::for_locale(o, message.locale));
+    let rendered = match render(notify, &message, own) {
         Ok(r) => r,
         Err(error) => {
             let mut tx = ctx.db.system().await?;
@@ -197,12 +206,13 @@ fn count(channel: Channel, provider: &str, outcome: &'static str) {
         .increment(1);
 }
 
-fn render(notify: &Notify, message: &Pending) -> Result<Rendered, String> {
+fn render(notify: &Notify, message: &Pending, own: Option<&Override>) -> Result<Rendered, String> {
     if let (Some(body), Channel::Sms) = (&message.body, message.channel) {
         return Ok(Rendered { subject: None, text: body.clone(), html: None });
     }
     let data = message.data.clone().unwrap_or(serde_json::Value::Null);
-    notify.inner().templates.render(&message.kind, message.locale, message.channel, &data).map_err(|e| e.to_string())
+    let templates = &notify.inner().templates;
+    templates.render_with(&message.kind, message.locale, message.channel, &data, own).map_err(|e| e.to_string())
 }
 
 enum Failure {

@@ -16,6 +16,7 @@ mod jobs;
 pub mod me;
 pub mod model;
 pub mod optouts;
+pub mod overrides;
 pub mod permissions;
 pub mod prefs;
 pub mod providers;
@@ -50,6 +51,11 @@ pub const MIGRATIONS: ModuleMigrations = ModuleMigrations {
             version: 2,
             name: "inbox_preferences_push",
             sql: include_str!("../migrations/0002_inbox_preferences_push.sql"),
+        },
+        Migration {
+            version: 3,
+            name: "template_overrides",
+            sql: include_str!("../migrations/0003_template_overrides.sql"),
         },
     ],
 };
@@ -149,6 +155,8 @@ pub struct Inner {
     pub fcm: Option<providers::fcm::Fcm>,
     /// The in-app inbox's live streams.
     pub inbox: inbox::Inbox,
+    /// Organizations' own texts, as this instance has read them.
+    pub overrides: overrides::Overrides,
     /// Resolves user ids to their addresses and locale (identity's, given by the binary).
     pub contacts: Option<ContactsFn>,
     /// How long after sending an SMS its delivery report is first asked for.
@@ -192,6 +200,7 @@ impl Notify {
             sms: Vec::new(),
             fcm: None,
             inbox: inbox::Inbox::new(inbox::StreamLimits::default()),
+            overrides: overrides::Overrides::new(8 << 20),
             contacts,
             report_after: Duration::from_secs(60),
             max_recipients: 1000,

@@ -7,6 +7,8 @@ vextrus_access::permissions! {
     pub MessagesRead = "notify.messages.read", grants [Admin];
     /// Set the organization's SMS sender id and monthly SMS budget.
     pub SettingsManage = "notify.settings.manage", grants [Admin];
+    /// Set the organization's own texts for message types.
+    pub TemplatesManage = "notify.templates.manage", grants [Admin];
     /// Read one's own in-app inbox, live too, and mark its messages read.
     pub InboxRead = "notify.inbox.read", grants [Admin, Member, Viewer];
     /// Set one's own notification preferences and quiet hours, and register push devices.

@@ -207,6 +207,7 @@ impl Notify {
             _ => Category::Transactional,
         };
         let org = vextrus_tenancy::service::current(tx).await.map_err(|e| TriggerError::Invalid(e.to_string()))?;
+        let own = self.inner().overrides.of(tx, tenant, def.kind).await?;
         let org_locale = org.settings.locale;
         let mut refused = Vec::new();
         let mut planned = self.plan(tx, &trigger, def, category, org_locale, now, &mut refused).await?;
@@ -241,7 +242,8 @@ impl Notify {
         let mut messages = Vec::with_capacity(planned.len());
         let mut rows = Vec::with_capacity(planned.len());
         for p in planned {
-            let rendered = self.inner().templates.render(def.kind, p.locale, p.channel, &trigger.data)?;
+            let own = crate::overrides::for_locale(&own, p.locale);
+            let rendered = self.inner().templates.render_with(def.kind, p.locale, p.channel, &trigger.data, own)?;
             let mut queued = Queued {
                 id: Uuid::now_v7(),
                 recipient: p.recipient.clone(),

@@ -117,24 +117,38 @@ impl Templates {
 
     /// Renders `kind` for `channel` in `locale` with `data`.
     pub fn render(&self, kind: &str, locale: Locale, channel: Channel, data: &Value) -> Result<Rendered, RenderError> {
+        self.render_with(kind, locale, channel, data, None)
+    }
+
+    /// Renders as [`Templates::render`], with an organization's own texts for this locale in
+    /// place of the type's when it has them.
+    pub fn render_with(
+        &self,
+        kind: &str,
+        locale: Locale,
+        channel: Channel,
+        data: &Value,
+        own: Option<&Override>,
+    ) -> Result<Rendered, RenderError> {
         let def = self.def(kind).ok_or_else(|| RenderError::UnknownType(kind.to_owned()))?;
         let texts = match locale {
             Locale::BnBd => def.bn,
             Locale::En => def.en,
         };
+        let own_env = own.map(|o| o.environment(def.kind, locale, texts)).transpose()?;
+        let env = own_env.as_ref().unwrap_or(&self.env);
+        let has_html = own.map_or(texts.html.is_some(), |o| o.html.is_some());
         let ctx = context(locale, data);
         let render = |part: &str| -> Result<String, RenderError> {
-            let template = self
-                .env
-                .get_template(&name(def.kind, locale, part))
-                .map_err(|e| RenderError::Template(e.to_string()))?;
+            let template =
+                env.get_template(&name(def.kind, locale, part)).map_err(|e| RenderError::Template(e.to_string()))?;
             template.render(&ctx).map_err(|e| describe(e, &template.undeclared_variables(false), data))
         };
         match channel {
             Channel::Email => Ok(Rendered {
                 subject: Some(one_line(&render("subject.txt")?)),
                 text: render("text.txt")?,
-                html: texts.html.map(|_| render("body.html")).transpose()?,
+                html: has_html.then(|| render("body.html")).transpose()?,
             }),
             Channel::Sms => {
                 if texts.sms.is_none() {
@@ -146,6 +160,97 @@ impl Templates {
                 Ok(Rendered { subject: Some(one_line(&render("subject.txt")?)), text: render("text.txt")?, html: None })
             }
         }
+    }
+}
+
+/// An organization's own texts for a message type in one language. `subject` and `text` replace
+/// the type's; without `html` the email is text only (the type's HTML would say the old words);
+/// without `sms` the type's SMS text stays.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Override {
+    pub subject: String,
+    pub text: String,
+    pub html: Option<String>,
+    pub sms: Option<String>,
+}
+
+/// Limits of an override's parts, in characters.
+const OVERRIDE_LIMITS: [(&str, usize); 4] = [("subject", 500), ("text", 20_000), ("html", 100_000), ("sms", 1_600)];
+
+impl Override {
+    fn parts<'a>(&'a self, texts: &'a Texts) -> [(&'static str, Option<&'a str>); 4] {
+        [
+            ("subject.txt", Some(self.subject.as_str())),
+            ("text.txt", Some(self.text.as_str())),
+            ("body.html", self.html.as_deref()),
+            ("sms.txt", self.sms.as_deref().or(texts.sms)),
+        ]
+    }
+
+    /// A one-off environment holding these texts under the type's names.
+    fn environment(&self, kind: &str, locale: Locale, texts: Texts) -> Result<Environment<'static>, RenderError> {
+        let mut env = environment();
+        for (part, source) in self.parts(&texts) {
+            if let Some(source) = source {
+                env.add_template_owned(name(kind, locale, part), source.to_owned())
+                    .map_err(|e| RenderError::Template(format!("the organization's {part}: {e}")))?;
+            }
+        }
+        Ok(env)
+    }
+}
+
+impl Templates {
+    /// Checks an organization's texts for `kind` in `locale`: within the limits, parsed, an SMS
+    /// text only for a type sent by SMS, and no variable that the type's own texts do not use
+    /// (the data a module sends is shaped for those). The error names the part.
+    pub fn check_override(&self, kind: &str, locale: Locale, own: &Override) -> Result<(), (String, String)> {
+        let def = self.def(kind).ok_or_else(|| ("type".to_owned(), format!("there is no message type {kind:?}")))?;
+        let texts = match locale {
+            Locale::BnBd => def.bn,
+            Locale::En => def.en,
+        };
+        let values = [Some(&own.subject), Some(&own.text), own.html.as_ref(), own.sms.as_ref()];
+        for ((field, limit), value) in OVERRIDE_LIMITS.iter().zip(values) {
+            if value.is_some_and(|v| v.chars().count() > *limit || v.contains('\0')) {
+                return Err(((*field).to_owned(), format!("at most {limit} characters, no NUL")));
+            }
+        }
+        if own.subject.trim().is_empty() || own.text.trim().is_empty() {
+            return Err(("text".into(), "subject and text are required".into()));
+        }
+        if own.sms.is_some() && texts.sms.is_none() {
+            return Err(("sms".into(), format!("{kind} is not sent by SMS")));
+        }
+        let mut known = std::collections::HashSet::new();
+        for part in ["subject.txt", "text.txt", "body.html", "sms.txt"] {
+            if let Ok(t) = self.env.get_template(&name(def.kind, locale, part)) {
+                known.extend(t.undeclared_variables(false));
+            }
+        }
+        let env = own.environment(def.kind, locale, texts).map_err(|e| ("text".to_owned(), e.to_string()))?;
+        for (field, part) in
+            [("subject", "subject.txt"), ("text", "text.txt"), ("html", "body.html"), ("sms", "sms.txt")]
+        {
+            let Ok(template) = env.get_template(&name(def.kind, locale, part)) else { continue };
+            let mut unknown: Vec<String> =
+                template.undeclared_variables(false).into_iter().filter(|v| !known.contains(v)).collect();
+            unknown.sort_unstable();
+            if !unknown.is_empty() {
+                let names = unknown.iter().map(|u| format!("`{u}`")).collect::<Vec<_>>().join(", ");
+                return Err((field.to_owned(), format!("uses {names}, which {kind}'s data does not carry")));
+            }
+            // A trial with every variable set: work that grows without the data (loops over
+            // ranges) must fit the fuel every render has.
+            let trial: serde_json::Map<String, Value> = known.iter().map(|v| (v.clone(), Value::from("1"))).collect();
+            if let Err(e) = template.render(context(locale, &Value::Object(trial)))
+                && e.kind() == ErrorKind::OutOfFuel
+            {
+                return Err((field.to_owned(), "does more work than a message may (a loop too long)".into()));
+            }
+        }
+        Ok(())
     }
 }
 

@@ -337,6 +337,9 @@ pub async fn notify(config: &Config, db: &vextrus_db::Database, dev: bool) -> an
         sms,
         fcm,
         inbox,
+        overrides: vextrus_notify::overrides::Overrides::new(
+            usize::try_from(n.template_cache_mib.max(1)).unwrap_or(8) << 20,
+        ),
         contacts: Some(vextrus_identity::contacts),
         report_after: Duration::from_secs(n.sms.report_after_secs),
         max_recipients: usize::try_from(n.max_recipients.max(1)).unwrap_or(1000),

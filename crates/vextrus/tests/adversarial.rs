@@ -37,6 +37,15 @@ const PUBLIC: &[&str] = &[
 /// (`notify_live` shows a stream carries only its own user's messages).
 const STREAMS: &[&str] = &["GET /v1/me/notifications/stream"];
 
+/// Routes whose path names something every organization shares (a message type), acting on
+/// the caller's own organization: B succeeds on its own, sees nothing of A's, and changes nothing
+/// of A's (checked after the walk).
+const SHARED: &[&str] = &[
+    "GET /v1/notifications/templates/{type}",
+    "PUT /v1/notifications/templates/{type}/{locale}",
+    "DELETE /v1/notifications/templates/{type}/{locale}",
+];
+
 /// A body that passes validation, so that the resource lookup (not a 422) answers.
 fn body_for(method: &str, path: &str) -> Option<Value> {
     let body = match (method, path) {
@@ -60,6 +69,7 @@ fn body_for(method: &str, path: &str) -> Option<Value> {
             json!({"type": "notify.announcement", "data": {"subject": "s", "text": "t"}})
         }
         ("PUT", "/v1/authz/permissions") => json!({"permissions": []}),
+        ("PUT", "/v1/notifications/templates/{type}/{locale}") => json!({"subject": "Pwned", "text": "{{ text }}"}),
         ("POST", "/v1/platform/sms-opt-outs") => json!({"phone": "01712345678"}),
         ("POST", "/v1/me/devices") => json!({"token": "pwned-device-token", "platform": "android"}),
         _ if method == "POST" || method == "PUT" || method == "PATCH" => json!({}),
@@ -116,6 +126,8 @@ async fn victim(app: &TestApp) -> Victim {
     let in_app = app.ok_json(&owner, Method::POST, "/v1/notifications", in_app).await;
     let device = json!({"token": "victim-device-token", "platform": "android", "label": "Victim phone"});
     let device = app.ok_json(&owner, Method::POST, "/v1/me/devices", device).await;
+    let own = json!({"subject": "{{ subject }}", "text": "Victim own words: {{ text }}"});
+    app.ok_json(&owner, Method::PUT, "/v1/notifications/templates/notify.announcement/bn-BD", own).await;
     app.jobs_done("notify.deliver").await;
     let session = common::claims(&owner)["sid"].as_str().unwrap().to_owned();
     let org_id = org["organization"]["id"].as_str().unwrap().to_owned();
@@ -134,6 +146,8 @@ async fn victim(app: &TestApp) -> Victim {
         ("/v1/me/notifications/{id}", in_app["messages"][0]["id"].as_str().unwrap().to_owned()),
         ("/v1/me/devices/{id}", device["id"].as_str().unwrap().to_owned()),
         ("phone", "+8801712345678".to_owned()),
+        ("type", "notify.announcement".to_owned()),
+        ("locale", "bn-BD".to_owned()),
     ]);
     let secrets = vec![
         org_id,
@@ -144,6 +158,7 @@ async fn victim(app: &TestApp) -> Victim {
         "victim-hooks.example".into(),
         "Victim notice".into(),
         "Victim phone".into(),
+        "Victim own words".into(),
         "victim-device-token".into(),
         account_id,
         account["client_id"].as_str().unwrap().to_owned(),
@@ -166,6 +181,8 @@ fn fill(path: &str, ids: &HashMap<&'static str, String>, nonexistent: bool) -> S
                 "role" => "no-such-role".to_owned(),
                 "scope" => "no-such-scope".to_owned(),
                 "phone" => "+8801999999999".to_owned(),
+                "type" => "no.such_type".to_owned(),
+                "locale" => "en".to_owned(),
                 _ => uuid::Uuid::now_v7().to_string(),
             }
         } else {
@@ -248,6 +265,17 @@ async fn every_route_needs_credentials_and_keeps_organizations_apart() {
             assert_eq!(code(&body), "unauthorized", "{route}");
         }
 
+        if SHARED.contains(&route.as_str()) {
+            // B acts on its own organization's texts: never A's.
+            for token in [&b_token, &b_key] {
+                let (status, body) = call(&app, method, path, &a_path, Some(token)).await;
+                assert!(status < 500, "{route}: {status} {body}");
+                for secret in &a.secrets {
+                    assert!(!body.contains(secret.as_str()), "{route} leaked {secret}: {body}");
+                }
+            }
+            continue;
+        }
         // B against A's resources: the same answer as for a resource that does not exist.
         if path.contains('{') {
             targeted += 1;
@@ -307,6 +335,8 @@ async fn every_route_needs_credentials_and_keeps_organizations_apart() {
     assert_eq!(invitations["items"][0]["status"], "pending");
     let inbox: Value = app.ok_json_get(owner, "/v1/me/notifications").await;
     assert_eq!((inbox["unread"].as_i64(), inbox["items"][0]["subject"].as_str()), (Some(1), Some("Victim notice")));
+    let texts: Value = app.ok_json_get(owner, "/v1/notifications/templates/notify.announcement").await;
+    assert_eq!(texts["overrides"]["bn-BD"]["text"], "Victim own words: {{ text }}", "A's texts are A's");
     let devices: Value = app.ok_json_get(owner, "/v1/me/devices").await;
     assert_eq!(devices[0]["label"], "Victim phone", "B removed none of A's devices");
     let sessions: Value = app.ok_json_get(owner, "/v1/me/sessions").await;

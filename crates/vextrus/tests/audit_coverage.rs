@@ -227,6 +227,23 @@ async fn every_mutating_route_records_an_event() {
         expect("notify.settings.update", Some(&owner_id), None),
     )
     .await;
+    // The organization's own texts for a message type.
+    w.call(
+        "PUT /v1/notifications/templates/{type}/{locale}",
+        "/v1/notifications/templates/notify.announcement/en",
+        Some(&owner),
+        Body::Json(json!({"subject": "Cover: {{ subject }}", "text": "{{ text }}"})),
+        expect("notify.template.update", Some(&owner_id), Some("notify.announcement")),
+    )
+    .await;
+    w.call(
+        "DELETE /v1/notifications/templates/{type}/{locale}",
+        "/v1/notifications/templates/notify.announcement/en",
+        Some(&owner),
+        Body::None,
+        expect("notify.template.delete", Some(&owner_id), Some("notify.announcement")),
+    )
+    .await;
     // The owner's own side: preferences, a push device, the in-app inbox.
     w.call(
         "PUT /v1/me/notification-preferences",

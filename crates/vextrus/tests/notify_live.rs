@@ -418,3 +418,74 @@ async fn push_goes_through_fcm_with_a_signed_service_account_token_and_dead_devi
     assert!(devices[0]["last_used_at"].is_string());
     assert!(devices[0].get("token").is_none(), "tokens are never shown");
 }
+
+#[tokio::test]
+async fn an_organizations_own_texts_are_checked_used_for_its_messages_only_and_removable() {
+    let app = TestApp::start().await;
+    let owner = app.vextrus().await;
+    let owner_id = claims(&owner)["sub"].as_str().unwrap().to_owned();
+    let types = app.ok_json_get(&owner, "/v1/notifications/templates").await;
+    let announcement = types.as_array().unwrap().iter().find(|t| t["type"] == "notify.announcement").unwrap();
+    assert_eq!(announcement["channels"], json!(["email", "sms", "push", "in_app"]));
+    assert_eq!(announcement["overridden"], json!([]));
+
+    let put = |path: &str, body: Value| app.as_user(&owner, Method::PUT, path).json(&body).send();
+    let path = "/v1/notifications/templates/notify.announcement/bn-BD";
+    let own =
+        |text: &str| json!({"subject": "[পদ্মা] {{ subject }}", "text": text, "html": null, "sms": "পদ্মা: {{ text }}"});
+    // Checked: variables the type's data lacks, syntax, endless work; security types are locked.
+    let body = problem(put(path, own("প্রিয় {{ customer }}, {{ text }}")).await.unwrap(), 422, "invalid_field").await;
+    assert!(body["detail"].as_str().unwrap().contains("`customer`"), "{body}");
+    problem(put(path, own("{{ text ")).await.unwrap(), 422, "invalid_field").await;
+    let bomb = "{% for i in range(1000) %}{% for j in range(1000) %}x{% endfor %}{% endfor %}{{ text }}";
+    problem(put(path, own(bomb)).await.unwrap(), 422, "invalid_field").await;
+    let locked = put("/v1/notifications/templates/identity.password_reset/en", own("{{ text }}")).await.unwrap();
+    problem(locked, 403, "template_locked").await;
+    problem(put("/v1/notifications/templates/no.such_type/en", own("x")).await.unwrap(), 404, "message_type_not_found")
+        .await;
+
+    let text = "প্রিয় গ্রাহক,\n{{ text }}\n— পদ্মা ট্রেডার্স";
+    let saved = put(path, own(text)).await.unwrap();
+    assert_eq!(saved.status(), 200);
+    let texts = app.ok_json_get(&owner, "/v1/notifications/templates/notify.announcement").await;
+    assert_eq!(texts["overrides"]["bn-BD"]["text"], text);
+    assert_eq!(texts["defaults"]["en"]["text"], "{{ text }}");
+
+    // Used when triggered (rendered again at delivery for email and in-app) in the org's language.
+    let notice = |recipients: Value| {
+        json!({"type": "notify.announcement", "recipients": recipients, "channels": ["email", "in_app"],
+               "data": {"subject": "নতুন মূল্য তালিকা", "text": "১ জানুয়ারি থেকে নতুন দাম।"}})
+    };
+    app.ok_json(&owner, Method::POST, "/v1/notifications", notice(json!(["buyer@customer.example"]))).await;
+    let mail = app.mail_with("buyer@customer.example", "notify.announcement").await;
+    assert_eq!(mail["subject"], "[পদ্মা] নতুন মূল্য তালিকা");
+    assert_eq!(mail["body"], "প্রিয় গ্রাহক,\n১ জানুয়ারি থেকে নতুন দাম।\n— পদ্মা ট্রেডার্স");
+    assert!(mail["html"].is_null(), "no HTML of the old words");
+    let preview = app
+        .ok_json(
+            &owner,
+            Method::POST,
+            "/v1/notifications/preview",
+            json!({"type": "notify.announcement", "locale": "bn-BD",
+            "channel": "sms", "data": {"subject": "s", "text": "দাম বদলেছে"}}),
+        )
+        .await;
+    assert_eq!(preview["text"], "পদ্মা: দাম বদলেছে", "the preview shows the organization's own texts");
+
+    // Another organization's messages keep the type's own words.
+    app.sign_up("other-co", "owner@other.example", "other-owner").await;
+    let other = app.access_token("other-owner", None).await;
+    app.ok_json(&other, Method::POST, "/v1/notifications", notice(json!(["shop@other.example"]))).await;
+    let theirs = app.mail_with("shop@other.example", "notify.announcement").await;
+    assert_eq!(theirs["subject"], "নতুন মূল্য তালিকা");
+    let seen = app.ok_json_get(&other, "/v1/notifications/templates/notify.announcement").await;
+    assert_eq!(seen["overrides"], json!({}), "B sees none of A's texts");
+    problem(app.as_user(&other, Method::DELETE, path).send().await.unwrap(), 404, "template_override_not_found").await;
+
+    // Removed: the type's own words again.
+    assert_eq!(app.as_user(&owner, Method::DELETE, path).send().await.unwrap().status(), 204);
+    app.ok_json(&owner, Method::POST, "/v1/notifications", notice(json!([owner_id]))).await;
+    app.jobs_done("notify.deliver").await;
+    let inbox = app.ok_json_get(&owner, "/v1/me/notifications").await;
+    assert_eq!(inbox["items"][0]["subject"], "নতুন মূল্য তালিকা");
+}

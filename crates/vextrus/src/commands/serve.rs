@@ -127,6 +127,7 @@ pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
     tokio::spawn(apply_access_rules(db.clone(), modules.registry.access.clone()));
     tokio::spawn(modules.access.clone().follow(db.clone(), stopped(stopping.clone())));
     tokio::spawn(modules.notify.inner().inbox.clone().follow(db.clone(), stopped(stopping.clone())));
+    tokio::spawn(modules.notify.inner().overrides.clone().follow(db.clone(), stopped(stopping.clone())));
     tokio::spawn(refresh_keys(modules.auth.keys.clone(), db.clone(), stopping.clone()));
     tokio::spawn(schedule_periodic_jobs(db.clone(), stopping.clone()));
     if let Some(path) = token_path {

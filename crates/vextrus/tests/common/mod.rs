@@ -154,6 +154,7 @@ impl TestApp {
     async fn serve(db: TestDb, modules: vextrus::ModuleSettings, settings: HttpSettings) -> Self {
         let auth = modules.auth.clone();
         tokio::spawn(modules.notify.inner().inbox.clone().follow(db.db.clone(), std::future::pending()));
+        tokio::spawn(modules.notify.inner().overrides.clone().follow(db.db.clone(), std::future::pending()));
         let state = vextrus::state(db.db.clone(), OperatorToken::new(Some(SecretString::from(TOKEN))), &modules);
         let header_read_timeout = settings.header_read_timeout;
         let (router, openapi) = vextrus::app(state, settings);
@@ -407,6 +408,7 @@ pub fn notify_with(m: &vextrus::ModuleSettings, providers: NotifyProviders) -> v
         sms: providers.sms,
         fcm: providers.fcm,
         inbox: providers.inbox.unwrap_or_else(|| vextrus_notify::inbox::Inbox::new(Default::default())),
+        overrides: vextrus_notify::overrides::Overrides::new(8 << 20),
         contacts: inner.contacts,
         report_after: providers.report_after.unwrap_or(inner.report_after),
         max_recipients: inner.max_recipients,

@@ -313,12 +313,14 @@ async fn main() -> anyhow::Result<()> {
         email: vec![vextrus_notify::EmailRoute {
             provider: vextrus_notify::EmailProvider::Smtp(smtp),
             breaker: Breaker::new(5, Duration::from_secs(30)),
+            limit: None,
         }],
         sendgrid_events_key: None,
         sms: vec![SmsRoute {
             provider: SmsProvider::Alpha(alpha),
             rate: 2500,
             breaker: Breaker::new(5, Duration::from_secs(30)),
+            limit: None,
         }],
         fcm: None,
         inbox: vextrus_notify::inbox::Inbox::new(Default::default()),

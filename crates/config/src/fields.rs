@@ -568,6 +568,13 @@ pub const FIELDS: &[Field] = &[
         doc: "How long SendGrid may take to answer before the next email provider is tried.",
     },
     Field {
+        key: "notify.sendgrid.max_per_sec",
+        env_aliases: &[],
+        kind: Kind::Int,
+        default: "0",
+        doc: "Messages a second this instance hands SendGrid (0: no limit); past it the next provider is tried, or the message waits.",
+    },
+    Field {
         key: "notify.smtp.url",
         env_aliases: &[],
         kind: Kind::Str,
@@ -610,6 +617,13 @@ pub const FIELDS: &[Field] = &[
         kind: Kind::Int,
         default: "30",
         doc: "How long one SMTP exchange may take before the message is retried.",
+    },
+    Field {
+        key: "notify.smtp.max_per_sec",
+        env_aliases: &[],
+        kind: Kind::Int,
+        default: "0",
+        doc: "Messages a second this instance hands the SMTP server (0: no limit); past it the next provider is tried, or the message waits.",
     },
     Field {
         key: "notify.sms.providers",
@@ -676,6 +690,13 @@ pub const FIELDS: &[Field] = &[
         doc: "Alpha SMS price per SMS part in BDT: costs are estimated and budgets counted with it.",
     },
     Field {
+        key: "notify.sms.alpha.max_per_sec",
+        env_aliases: &[],
+        kind: Kind::Int,
+        default: "0",
+        doc: "Messages a second this instance hands Alpha SMS (0: no limit); past it the next provider is tried, or the message waits.",
+    },
+    Field {
         key: "notify.sms.ssl_wireless.base_url",
         env_aliases: &[],
         kind: Kind::Str,
@@ -702,6 +723,13 @@ pub const FIELDS: &[Field] = &[
         kind: Kind::Str,
         default: "0.30",
         doc: "SSL Wireless price per SMS part in BDT.",
+    },
+    Field {
+        key: "notify.sms.ssl_wireless.max_per_sec",
+        env_aliases: &[],
+        kind: Kind::Int,
+        default: "0",
+        doc: "Messages a second this instance hands SSL Wireless (0: no limit); past it the next provider is tried, or the message waits.",
     },
     Field {
         key: "notify.push.timeout_secs",

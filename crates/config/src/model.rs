@@ -113,6 +113,7 @@ pub struct SendGridConfig {
     /// The Event Webhook's verification key (base64, as SendGrid shows it).
     pub webhook_verification_key: Option<String>,
     pub timeout_secs: u64,
+    pub max_per_sec: u32,
 }
 
 impl Default for SendGridConfig {
@@ -122,6 +123,7 @@ impl Default for SendGridConfig {
             api_key: None,
             webhook_verification_key: None,
             timeout_secs: 10,
+            max_per_sec: 0,
         }
     }
 }
@@ -181,6 +183,8 @@ pub struct SmtpConfig {
     pub from: String,
     pub pool_size: u32,
     pub timeout_secs: u64,
+    /// Messages a second this instance hands the provider (0: no limit).
+    pub max_per_sec: u32,
 }
 
 impl Default for SmtpConfig {
@@ -192,6 +196,7 @@ impl Default for SmtpConfig {
             from: "Vextrus <no-reply@vextrus.invalid>".into(),
             pool_size: 8,
             timeout_secs: 30,
+            max_per_sec: 0,
         }
     }
 }
@@ -233,11 +238,18 @@ pub struct AlphaConfig {
     pub sender_id: Option<String>,
     /// BDT per SMS part, as decimal text.
     pub rate_bdt: String,
+    pub max_per_sec: u32,
 }
 
 impl Default for AlphaConfig {
     fn default() -> Self {
-        Self { base_url: "https://api.sms.net.bd".into(), api_key: None, sender_id: None, rate_bdt: "0.25".into() }
+        Self {
+            base_url: "https://api.sms.net.bd".into(),
+            api_key: None,
+            sender_id: None,
+            rate_bdt: "0.25".into(),
+            max_per_sec: 0,
+        }
     }
 }
 
@@ -249,6 +261,7 @@ pub struct SslWirelessConfig {
     pub api_token: Option<SecretString>,
     pub sid: String,
     pub rate_bdt: String,
+    pub max_per_sec: u32,
 }
 
 impl Default for SslWirelessConfig {
@@ -258,6 +271,7 @@ impl Default for SslWirelessConfig {
             api_token: None,
             sid: String::new(),
             rate_bdt: "0.30".into(),
+            max_per_sec: 0,
         }
     }
 }

@@ -284,6 +284,7 @@ async fn send(
 pub(crate) trait Route {
     fn name(&self) -> &'static str;
     fn breaker(&self) -> &crate::providers::Breaker;
+    fn limit(&self) -> Option<&crate::providers::limiter::Limiter>;
 }
 
 /// Tries `routes` in order, skipping those whose breaker is open: the first that accepts (its
@@ -300,10 +301,17 @@ where
     Fut: std::future::Future<Output = Result<Accepted, SendError>>,
 {
     let mut last = String::from("every provider's breaker is open");
+    // The soonest a rate-limited provider has room again, when every provider was skipped.
+    let mut room_in: Option<std::time::Duration> = None;
     for (i, route) in routes.iter().enumerate() {
         let name = route.name();
         if route.breaker().check() == Verdict::Open {
             record.push(name, "skipped", "circuit breaker open", None);
+            continue;
+        }
+        // Not an attempt: nothing is recorded for a provider at its limit.
+        if let Some(Err(wait)) = route.limit().map(crate::providers::limiter::Limiter::take) {
+            room_in = Some(room_in.map_or(wait, |r| r.min(wait)));
             continue;
         }
         if i > 0 {
@@ -329,10 +337,20 @@ where
                 }
                 record.push(name, "unavailable", &reason, None);
                 last = reason;
+                room_in = None;
             }
         }
     }
-    Err(Failure::Unavailable(last))
+    match room_in {
+        Some(wait) => {
+            // Spread the waiting messages over a second, so they do not all come back at once.
+            let mut spread = [0u8; 2];
+            getrandom::fill(&mut spread).expect("the OS provides randomness");
+            let jitter = std::time::Duration::from_millis(u64::from(u16::from_le_bytes(spread)) % 1000);
+            Err(Failure::Later("every provider is at its rate limit".into(), wait + jitter))
+        }
+        None => Err(Failure::Unavailable(last)),
+    }
 }
 
 /// One push message to one device (the message's recipient is the device's id).

@@ -67,6 +67,8 @@ pub struct SmsRoute {
     /// BDT per part, in ten-thousandths (Alpha's precision): 0.25 BDT is 2500.
     pub rate: i64,
     pub breaker: Breaker,
+    /// The provider's rate limit on this instance, if it has one.
+    pub limit: Option<providers::limiter::Limiter>,
 }
 
 #[derive(Debug)]
@@ -91,6 +93,9 @@ impl jobs::Route for SmsRoute {
     fn breaker(&self) -> &Breaker {
         &self.breaker
     }
+    fn limit(&self) -> Option<&providers::limiter::Limiter> {
+        self.limit.as_ref()
+    }
 }
 
 /// An email provider and its breaker.
@@ -98,6 +103,7 @@ impl jobs::Route for SmsRoute {
 pub struct EmailRoute {
     pub provider: EmailProvider,
     pub breaker: Breaker,
+    pub limit: Option<providers::limiter::Limiter>,
 }
 
 #[derive(Debug)]
@@ -132,6 +138,9 @@ impl jobs::Route for EmailRoute {
     }
     fn breaker(&self) -> &Breaker {
         &self.breaker
+    }
+    fn limit(&self) -> Option<&providers::limiter::Limiter> {
+        self.limit.as_ref()
     }
 }
 

@@ -258,6 +258,7 @@ pub async fn notify(config: &Config, db: &vextrus_db::Database, dev: bool) -> an
 
     use vextrus_notify::providers::Breaker;
     use vextrus_notify::providers::alpha::Alpha;
+    use vextrus_notify::providers::limiter::Limiter;
     use vextrus_notify::providers::ssl_wireless::SslWireless;
     use vextrus_notify::{SmsProvider, SmsRoute};
 
@@ -266,7 +267,7 @@ pub async fn notify(config: &Config, db: &vextrus_db::Database, dev: bool) -> an
     let client = vextrus_notify::providers::http_client(Duration::from_secs(n.sms.timeout_secs.max(1)))?;
     let mut sms = Vec::new();
     for name in n.sms.providers.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (provider, rate, key) = match name {
+        let (provider, rate, key, max_per_sec) = match name {
             "alpha" => {
                 let a = &n.sms.alpha;
                 let api_key =
@@ -277,7 +278,7 @@ pub async fn notify(config: &Config, db: &vextrus_db::Database, dev: bool) -> an
                     sender_id: a.sender_id.clone().filter(|s| !s.is_empty()),
                     client: client.clone(),
                 });
-                (provider, &a.rate_bdt, "notify.sms.alpha.rate_bdt")
+                (provider, &a.rate_bdt, "notify.sms.alpha.rate_bdt", a.max_per_sec)
             }
             "ssl_wireless" => {
                 let s = &n.sms.ssl_wireless;
@@ -295,13 +296,14 @@ pub async fn notify(config: &Config, db: &vextrus_db::Database, dev: bool) -> an
                     sid: s.sid.trim().to_owned(),
                     client: client.clone(),
                 });
-                (provider, &s.rate_bdt, "notify.sms.ssl_wireless.rate_bdt")
+                (provider, &s.rate_bdt, "notify.sms.ssl_wireless.rate_bdt", s.max_per_sec)
             }
             other => anyhow::bail!("notify.sms.providers: {other:?} is not a provider (alpha, ssl_wireless)"),
         };
         let rate = vextrus_notify::parse_bdt(rate).map_err(|m| anyhow::anyhow!("{key}: {m}"))?;
         let breaker = Breaker::new(n.sms.breaker_failures, Duration::from_secs(n.sms.breaker_cooldown_secs));
-        sms.push(SmsRoute { provider, rate, breaker });
+        let limit = Limiter::new(f64::from(max_per_sec), max_per_sec);
+        sms.push(SmsRoute { provider, rate, breaker, limit });
     }
     let fcm = match &n.push.fcm.service_account {
         None => None,
@@ -359,11 +361,11 @@ fn email_routes(n: &vextrus_config::NotifyConfig) -> anyhow::Result<Vec<vextrus_
 
     let mut routes = Vec::new();
     for name in n.email.providers.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let provider = match name {
+        let (provider, max_per_sec) = match name {
             "smtp" => match n.smtp.url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
                 None => continue,
-                Some(url) => EmailProvider::Smtp(
-                    Smtp::new(&SmtpSettings {
+                Some(url) => {
+                    let smtp = Smtp::new(&SmtpSettings {
                         url: url.to_owned(),
                         username: n.smtp.username.clone().filter(|u| !u.is_empty()),
                         password: n.smtp.password.clone(),
@@ -371,24 +373,25 @@ fn email_routes(n: &vextrus_config::NotifyConfig) -> anyhow::Result<Vec<vextrus_
                         pool_size: n.smtp.pool_size,
                         timeout: Duration::from_secs(n.smtp.timeout_secs.max(1)),
                     })
-                    .map_err(anyhow::Error::msg)?,
-                ),
+                    .map_err(anyhow::Error::msg)?;
+                    (EmailProvider::Smtp(smtp), n.smtp.max_per_sec)
+                }
             },
             "sendgrid" => match &n.sendgrid.api_key {
                 None => continue,
                 Some(key) => {
                     let client =
                         vextrus_notify::providers::http_client(Duration::from_secs(n.sendgrid.timeout_secs.max(1)))?;
-                    EmailProvider::SendGrid(
-                        SendGrid::new(&n.sendgrid.base_url, key.clone(), &n.smtp.from, client)
-                            .map_err(anyhow::Error::msg)?,
-                    )
+                    let sendgrid = SendGrid::new(&n.sendgrid.base_url, key.clone(), &n.smtp.from, client)
+                        .map_err(anyhow::Error::msg)?;
+                    (EmailProvider::SendGrid(sendgrid), n.sendgrid.max_per_sec)
                 }
             },
             other => anyhow::bail!("notify.email.providers: {other:?} is not a provider (smtp, sendgrid)"),
         };
         let breaker = Breaker::new(n.email.breaker_failures, Duration::from_secs(n.email.breaker_cooldown_secs));
-        routes.push(EmailRoute { provider, breaker });
+        let limit = vextrus_notify::providers::limiter::Limiter::new(f64::from(max_per_sec), max_per_sec);
+        routes.push(EmailRoute { provider, breaker, limit });
     }
     Ok(routes)
 }

@@ -44,6 +44,8 @@ struct FakeState {
     alpha: AlphaMode,
     /// (to, msg, sender_id) of every message Alpha accepted.
     alpha_sent: Vec<(String, String, Option<String>)>,
+    /// When Alpha accepted each.
+    alpha_at: Vec<std::time::Instant>,
     /// (msisdn, sms, csms_id) of every message SSL Wireless sent.
     ssl_sent: Vec<(String, String, String)>,
     /// Requests SSL Wireless received (sent or not).
@@ -87,6 +89,7 @@ async fn alpha_send(State(fakes): State<Fakes>, Form(form): Form<Vec<(String, St
     };
     let id = fakes.with(|s| {
         s.alpha_sent.push((to, msg, field("sender_id")));
+        s.alpha_at.push(std::time::Instant::now());
         10_000 + s.alpha_sent.len()
     });
     axum::Json(json!({"error": 0, "msg": "Request successfully submitted", "data": {"request_id": id}})).into_response()
@@ -149,7 +152,13 @@ async fn start_fakes() -> (Fakes, String) {
 }
 
 /// Notify with the fakes as its SMS providers in `order`; email stays in the dev mailbox.
-fn sms_notify(m: &vextrus::ModuleSettings, base: &str, order: &[&str], breaker: (u32, Duration)) -> Notify {
+fn sms_notify(
+    m: &vextrus::ModuleSettings,
+    base: &str,
+    order: &[&str],
+    breaker: (u32, Duration),
+    per_sec: u32,
+) -> Notify {
     let client = http_client(Duration::from_secs(1)).unwrap();
     let sms = order
         .iter()
@@ -174,7 +183,8 @@ fn sms_notify(m: &vextrus::ModuleSettings, base: &str, order: &[&str], breaker: 
                     3000,
                 ),
             };
-            SmsRoute { provider, rate, breaker: Breaker::new(breaker.0, breaker.1) }
+            let limit = vextrus_notify::providers::limiter::Limiter::new(f64::from(per_sec), per_sec);
+            SmsRoute { provider, rate, breaker: Breaker::new(breaker.0, breaker.1), limit }
         })
         .collect();
     let providers =
@@ -183,13 +193,18 @@ fn sms_notify(m: &vextrus::ModuleSettings, base: &str, order: &[&str], breaker: 
 }
 
 async fn app_with_sms(order: &[&str], breaker: (u32, Duration)) -> (TestApp, Fakes, String) {
+    app_with_sms_limited(order, breaker, 0).await
+}
+
+/// With each provider limited to `per_sec` messages a second (0: no limit).
+async fn app_with_sms_limited(order: &[&str], breaker: (u32, Duration), per_sec: u32) -> (TestApp, Fakes, String) {
     let (fakes, base) = start_fakes().await;
     let settings = HttpSettings::new(64 * 1024, Duration::from_secs(10));
     let fake_base = base.clone();
     let order: Vec<String> = order.iter().map(|s| (*s).to_owned()).collect();
     let app = TestApp::start_configured(settings, move |m| {
         let order: Vec<&str> = order.iter().map(String::as_str).collect();
-        m.notify = sms_notify(m, &fake_base, &order, breaker);
+        m.notify = sms_notify(m, &fake_base, &order, breaker, per_sec);
     })
     .await;
     let token = app.vextrus().await;
@@ -877,10 +892,15 @@ async fn email_fails_over_from_smtp_to_sendgrid_and_its_signed_events_settle_the
         let sendgrid =
             SendGrid::new(&base, "SG.test-key".into(), "Padma Traders <billing@padma.example>", client).unwrap();
         let email = vec![
-            EmailRoute { provider: EmailProvider::Smtp(dead_smtp), breaker: Breaker::new(5, Duration::from_secs(30)) },
+            EmailRoute {
+                provider: EmailProvider::Smtp(dead_smtp),
+                breaker: Breaker::new(5, Duration::from_secs(30)),
+                limit: None,
+            },
             EmailRoute {
                 provider: EmailProvider::SendGrid(sendgrid),
                 breaker: Breaker::new(5, Duration::from_secs(30)),
+                limit: None,
             },
         ];
         let providers = common::NotifyProviders { email, sendgrid_events_key: Some(key), ..Default::default() };
@@ -1001,4 +1021,35 @@ async fn email_fails_over_from_smtp_to_sendgrid_and_its_signed_events_settle_the
     let after = settled(&app, &token, &after, None).await;
     assert_eq!(after["status"], "failed", "{after}");
     assert_eq!(log.lock().unwrap().iter().filter(|(_, b)| b.to_string().contains("rahim@")).count(), 1);
+}
+
+#[tokio::test]
+async fn a_providers_rate_limit_spaces_sends_and_loses_none() {
+    let (app, fakes, token) = app_with_sms_limited(&["alpha"], (5, Duration::from_secs(30)), 2).await;
+    let mut ids = Vec::new();
+    for i in 0..8 {
+        ids.push(
+            send(&app, &token, sms(&format!("Reminder {i}"))).await["messages"][0]["id"].as_str().unwrap().to_owned(),
+        );
+    }
+    for id in &ids {
+        let message = settled(&app, &token, id, None).await;
+        assert!(["sent", "delivered"].contains(&message["status"].as_str().unwrap()), "{message}");
+        let outcomes: Vec<&str> = message["attempts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["outcome"].as_str().unwrap())
+            .filter(|o| *o != "report")
+            .collect();
+        assert_eq!(outcomes, ["accepted"], "waiting for room is no attempt: {message}");
+    }
+    let (sent, at) = fakes.with(|s| (s.alpha_sent.len(), s.alpha_at.clone()));
+    assert_eq!(sent, 8, "each once");
+    // 2 at once (the burst), then 2 a second: the eighth no sooner than 3 s after the first.
+    let span = *at.last().unwrap() - at[0];
+    assert!(span >= Duration::from_millis(2900), "sent over {span:?}");
+    for window in at.windows(5) {
+        assert!(window[4] - window[0] >= Duration::from_millis(1400), "five within {:?}", window[4] - window[0]);
+    }
 }

@@ -4,6 +4,7 @@
 pub mod alpha;
 pub mod breaker;
 pub mod fcm;
+pub mod limiter;
 pub mod sendgrid;
 pub mod smtp;
 pub mod ssl_wireless;

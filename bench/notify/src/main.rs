@@ -326,6 +326,7 @@ async fn main() -> anyhow::Result<()> {
         inbox: vextrus_notify::inbox::Inbox::new(Default::default()),
         overrides: vextrus_notify::overrides::Overrides::new(8 << 20),
         contacts: None,
+        status_hook: None,
         report_after: Duration::from_secs(3600),
         max_recipients: 1000,
         public_url: "http://bench.example".into(),

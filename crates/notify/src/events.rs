@@ -19,6 +19,7 @@ use vextrus_db::{Database, DbError, SystemTx, TenantId, Tx};
 use vextrus_server::{ApiError, AppState, Problem};
 
 use crate::Notify;
+use crate::jobs::{Status, announce};
 use crate::providers::sendgrid::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use crate::store::{self, AttemptRow};
 
@@ -79,7 +80,7 @@ pub async fn sendgrid_events(
     let mut read = EventsRead::default();
     let mut tx = db.system().await?;
     for event in &events {
-        if apply(&mut tx, event).await? {
+        if apply(&notify, &mut tx, event).await? {
             read.applied += 1;
         } else {
             read.ignored += 1;
@@ -92,7 +93,7 @@ pub async fn sendgrid_events(
 }
 
 /// Applies one event; whether it changed anything.
-async fn apply(tx: &mut SystemTx, event: &Value) -> Result<bool, DbError> {
+async fn apply(notify: &Notify, tx: &mut SystemTx, event: &Value) -> Result<bool, DbError> {
     let text = |name: &str| event.get(name).and_then(Value::as_str).unwrap_or_default();
     let (Ok(id), Ok(tenant)) = (Uuid::parse_str(text("vextrus_message")), Uuid::parse_str(text("vextrus_tenant")))
     else {
@@ -106,18 +107,13 @@ async fn apply(tx: &mut SystemTx, event: &Value) -> Result<bool, DbError> {
         "spamreport" => "spam",
         _ => return Ok(false),
     };
-    let found: Option<(String, Option<String>, Option<String>)> =
-        sqlx::query_as("SELECT recipient, provider, provider_id FROM notify.messages WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant)
-            .bind(id)
-            .fetch_optional(tx.conn())
-            .await?;
-    let Some((recipient, Some(provider), provider_id)) = found else { return Ok(false) };
-    let ours =
-        provider == sendgrid::NAME && provider_id.as_deref().is_none_or(|p| text("sg_message_id").starts_with(p));
+    let Some(message) = store::pending(tx, tenant, id).await? else { return Ok(false) };
+    let ours = message.provider.as_deref() == Some(sendgrid::NAME)
+        && message.provider_id.as_deref().is_none_or(|p| text("sg_message_id").starts_with(p));
     if !ours {
         return Ok(false);
     }
+    let recipient = message.recipient.clone();
     let reason: String = [text("reason"), text("response"), text("type")]
         .into_iter()
         .find(|r| !r.is_empty())
@@ -144,7 +140,7 @@ async fn apply(tx: &mut SystemTx, event: &Value) -> Result<bool, DbError> {
             }
         }
         "failed" => {
-            sqlx::query(
+            let moved = sqlx::query(
                 "UPDATE notify.messages SET status = 'failed', error = $3, updated_at = now()
                   WHERE tenant_id = $1 AND id = $2 AND status IN ('sent', 'delivered')",
             )
@@ -153,8 +149,18 @@ async fn apply(tx: &mut SystemTx, event: &Value) -> Result<bool, DbError> {
             .bind(format!("{kind}: {reason}"))
             .execute(tx.conn())
             .await?;
+            if moved.rows_affected() == 1 {
+                let error = format!("{kind}: {reason}");
+                let status = Status { status: "failed", provider: Some(sendgrid::NAME), error: Some(&error) };
+                announce(notify, tx, tenant, id, &message, status).await?;
+            }
         }
-        status => store::set_delivered(tx, tenant, id, status).await?,
+        status => {
+            if store::set_delivered(tx, tenant, id, status).await? {
+                let status = Status { status: "delivered", provider: Some(sendgrid::NAME), error: None };
+                announce(notify, tx, tenant, id, &message, status).await?;
+            }
+        }
     }
     let row =
         AttemptRow { provider: sendgrid::NAME, outcome: "report", response: &format!("{kind}: {reason}"), cost: None };

@@ -99,7 +99,7 @@ async fn deliver(notify: &Notify, ctx: &JobContext, id: Uuid) -> Result<(), Hand
     {
         let outcome =
             Outcome { status: "failed", error: Some("the recipient unsubscribed from these messages"), ..outcome() };
-        store::finish(&mut tx, tenant, id, &outcome).await?;
+        settle(notify, &mut tx, tenant, id, &message, &outcome).await?;
         tx.commit().await?;
         count(message.channel, "none", "suppressed");
         return Ok(());
@@ -124,7 +124,7 @@ async fn deliver(notify: &Notify, ctx: &JobContext, id: Uuid) -> Result<(), Hand
         Err(error) => {
             let mut tx = ctx.db.system().await?;
             let outcome = Outcome { status: "failed", error: Some(&error), ..outcome() };
-            store::finish(&mut tx, tenant, id, &outcome).await?;
+            settle(notify, &mut tx, tenant, id, &message, &outcome).await?;
             tx.commit().await?;
             count(message.channel, "none", "failed");
             return Ok(());
@@ -159,7 +159,7 @@ async fn deliver(notify: &Notify, ctx: &JobContext, id: Uuid) -> Result<(), Hand
                 cost: *cost,
                 ..outcome()
             };
-            store::finish(&mut tx, tenant, id, &outcome).await?;
+            settle(notify, &mut tx, tenant, id, &message, &outcome).await?;
             if let (Channel::InApp, Some(user)) = (message.channel, message.user_id) {
                 crate::inbox::announce(&mut tx, *tenant.as_uuid(), user, id).await?;
             }
@@ -178,12 +178,28 @@ async fn deliver(notify: &Notify, ctx: &JobContext, id: Uuid) -> Result<(), Hand
             Ok(())
         }
         Err(Failure::Rejected(reason)) => {
-            store::finish(&mut tx, tenant, id, &Outcome { status: "failed", error: Some(reason), ..outcome() }).await?;
+            settle(
+                notify,
+                &mut tx,
+                tenant,
+                id,
+                &message,
+                &Outcome { status: "failed", error: Some(reason), ..outcome() },
+            )
+            .await?;
             count(message.channel, "none", "rejected");
             Ok(())
         }
         Err(Failure::Unavailable(reason) | Failure::Later(reason, _)) if last_try => {
-            store::finish(&mut tx, tenant, id, &Outcome { status: "failed", error: Some(reason), ..outcome() }).await?;
+            settle(
+                notify,
+                &mut tx,
+                tenant,
+                id,
+                &message,
+                &Outcome { status: "failed", error: Some(reason), ..outcome() },
+            )
+            .await?;
             count(message.channel, "none", "failed");
             Ok(())
         }
@@ -409,6 +425,52 @@ async fn push(
     }
 }
 
+/// Records a message's outcome, and announces it to the organization's webhooks.
+async fn settle(
+    notify: &Notify,
+    tx: &mut SystemTx,
+    tenant: TenantId,
+    id: Uuid,
+    message: &Pending,
+    o: &Outcome<'_>,
+) -> Result<(), vextrus_db::DbError> {
+    store::finish(tx, tenant, id, o).await?;
+    let status = Status { status: o.status, provider: o.provider, error: o.error };
+    announce(notify, tx, tenant, id, message, status).await
+}
+
+/// A message's new state, for its organization's webhooks.
+pub(crate) struct Status<'a> {
+    pub status: &'static str,
+    pub provider: Option<&'a str>,
+    pub error: Option<&'a str>,
+}
+
+/// `notification.<status>` to the organization's webhooks that subscribed (platform messages
+/// have none), in the transaction that records it.
+pub(crate) async fn announce(
+    notify: &Notify,
+    tx: &mut SystemTx,
+    tenant: TenantId,
+    id: Uuid,
+    message: &Pending,
+    s: Status<'_>,
+) -> Result<(), vextrus_db::DbError> {
+    let (Some(hook), false) = (notify.inner().status_hook, tenant == TenantId::PLATFORM) else {
+        return Ok(());
+    };
+    let event = match s.status {
+        "sent" => "notification.sent",
+        "delivered" => "notification.delivered",
+        _ => "notification.failed",
+    };
+    let data = serde_json::json!({
+        "id": id, "type": message.kind, "channel": message.channel, "recipient": message.recipient,
+        "status": s.status, "provider": s.provider, "error": s.error,
+    });
+    hook(tx, tenant, event, data).await
+}
+
 async fn poll_report(notify: &Notify, ctx: &JobContext, tenant: TenantId, id: Uuid) -> Result<(), HandlerError> {
     let mut tx = ctx.db.system().await?;
     let Some(message) = store::pending(&mut tx, tenant, id).await? else {
@@ -433,7 +495,10 @@ async fn poll_report(notify: &Notify, ctx: &JobContext, tenant: TenantId, id: Uu
         _ => return Err(format!("report of {provider_id} not final yet ({})", report.request_status).into()),
     };
     let mut tx = ctx.db.system().await?;
-    store::set_delivered(&mut tx, tenant, id, new_status).await?;
+    if store::set_delivered(&mut tx, tenant, id, new_status).await? {
+        let status = Status { status: new_status, provider: message.provider.as_deref(), error: None };
+        announce(notify, &mut tx, tenant, id, &message, status).await?;
+    }
     let row = AttemptRow {
         provider: crate::providers::alpha::NAME,
         outcome: "report",

@@ -34,7 +34,7 @@ use vextrus_server::AppState;
 pub use error::NotifyError;
 pub use jobs::register_jobs;
 pub use permissions::PERMISSIONS;
-pub use service::{Contact, ContactsFn, Recipient, queue};
+pub use service::{Contact, ContactsFn, Recipient, StatusFn, queue};
 
 use crate::providers::alpha::Alpha;
 use crate::providers::breaker::Breaker;
@@ -168,6 +168,9 @@ pub struct Inner {
     pub overrides: overrides::Overrides,
     /// Resolves user ids to their addresses and locale (identity's, given by the binary).
     pub contacts: Option<ContactsFn>,
+    /// Announces messages' outcomes to the organization's webhooks (the registry's delivery,
+    /// given by the binary).
+    pub status_hook: Option<StatusFn>,
     /// How long after sending an SMS its delivery report is first asked for.
     pub report_after: Duration,
     /// The most recipients one trigger may name.
@@ -211,6 +214,7 @@ impl Notify {
             inbox: inbox::Inbox::new(inbox::StreamLimits::default()),
             overrides: overrides::Overrides::new(8 << 20),
             contacts,
+            status_hook: None,
             report_after: Duration::from_secs(60),
             max_recipients: 1000,
             public_url: "http://127.0.0.1:8080".into(),

@@ -36,6 +36,15 @@ pub type ContactsFn = for<'a> fn(
     &'a [Uuid],
 ) -> Pin<Box<dyn Future<Output = Result<Vec<Contact>, DbError>> + Send + 'a>>;
 
+/// Announces `notification.<status>` with its data to `tenant`'s webhooks, in the transaction
+/// that records the outcome.
+pub type StatusFn = for<'a> fn(
+    &'a mut vextrus_db::SystemTx,
+    vextrus_db::TenantId,
+    &'static str,
+    Value,
+) -> Pin<Box<dyn Future<Output = Result<(), DbError>> + Send + 'a>>;
+
 /// Who a trigger names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Recipient {

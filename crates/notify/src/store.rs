@@ -334,14 +334,20 @@ pub(crate) async fn finish(tx: &mut SystemTx, tenant: TenantId, id: Uuid, o: &Ou
     Ok(())
 }
 
-pub(crate) async fn set_delivered(tx: &mut SystemTx, tenant: TenantId, id: Uuid, status: &str) -> Result<(), DbError> {
-    sqlx::query("UPDATE notify.messages SET status = $3, updated_at = now() WHERE tenant_id = $1 AND id = $2 AND status = 'sent'")
+/// Moves a sent message to `status`; whether it moved.
+pub(crate) async fn set_delivered(
+    tx: &mut SystemTx,
+    tenant: TenantId,
+    id: Uuid,
+    status: &str,
+) -> Result<bool, DbError> {
+    let moved = sqlx::query("UPDATE notify.messages SET status = $3, updated_at = now() WHERE tenant_id = $1 AND id = $2 AND status = 'sent'")
         .bind(tenant)
         .bind(id)
         .bind(status)
         .execute(tx.conn())
         .await?;
-    Ok(())
+    Ok(moved.rows_affected() == 1)
 }
 
 pub(crate) struct DevMail<'a> {

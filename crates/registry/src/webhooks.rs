@@ -1,6 +1,8 @@
 //! Publish webhooks: an organization registers URLs (`/v1/registry/webhooks`) that receive a
 //! signed JSON event when one of its packages is published (`package.publish`), unpublished
-//! (`package.unpublish`) or re-tagged (`package.dist_tag`). Each event becomes one job per
+//! (`package.unpublish`) or re-tagged (`package.dist_tag`), and — this is the platform's one
+//! webhook delivery — when one of its notifications is sent, delivered or fails
+//! (`notification.*`, announced by notify through the binary). Each event becomes one job per
 //! subscribed URL, enqueued in the change's own transaction, so nothing is announced that did not
 //! happen and nothing that happened is lost; the job queue retries a failed delivery with
 //! backoff. A delivery is a `POST` of
@@ -27,8 +29,16 @@ use vextrus_server::{ApiError, Json, Problem};
 
 use crate::{RegistrySettings, WebhooksManage};
 
-/// The events a webhook may subscribe to.
-pub const EVENTS: [&str; 3] = ["package.publish", "package.unpublish", "package.dist_tag"];
+/// The events a webhook may subscribe to: the registry's, and notify's message outcomes
+/// (`notification.sent`, `.delivered`, `.failed`), which the binary passes here.
+pub const EVENTS: [&str; 6] = [
+    "package.publish",
+    "package.unpublish",
+    "package.dist_tag",
+    "notification.sent",
+    "notification.delivered",
+    "notification.failed",
+];
 const SEAL_CONTEXT: &str = "registry-webhook-secret";
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -37,7 +47,9 @@ const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct NewWebhook {
     /// Where events are `POST`ed (`https://…`; `http://` too).
     pub url: String,
-    /// Which events (`package.publish`, `package.unpublish`, `package.dist_tag`); absent: all.
+    /// Which events (`package.publish`, `package.unpublish`, `package.dist_tag`,
+    /// `notification.sent`, `notification.delivered`, `notification.failed`); absent: the three
+    /// package events.
     pub events: Option<Vec<String>>,
 }
 
@@ -127,7 +139,7 @@ pub async fn create_webhook(
     let tenant = permitted.tenant()?;
     let url = parse_url(&body.url).map_err(|m| ApiError::invalid_field("url", m))?;
     let events = match body.events {
-        None => EVENTS.iter().map(|e| (*e).to_owned()).collect(),
+        None => EVENTS[..3].iter().map(|e| (*e).to_owned()).collect(),
         Some(events) if events.is_empty() => {
             return Err(ApiError::invalid_field("events", "list at least one event, or leave it out for all"));
         }
@@ -224,8 +236,8 @@ impl Job for DeliverWebhook {
 }
 
 /// Enqueues `event` for every webhook of the organization that subscribed to it, in the
-/// transaction of the change it announces.
-pub(crate) async fn announce(tx: &mut impl Tx, tenant: TenantId, event: &str, data: Value) -> Result<(), DbError> {
+/// transaction of the change it announces (the organization's, or the system path's).
+pub async fn announce(tx: &mut impl Tx, tenant: TenantId, event: &str, data: Value) -> Result<(), DbError> {
     let hooks: Vec<Uuid> =
         sqlx::query_scalar("SELECT id FROM registry.webhooks WHERE tenant_id = $1 AND $2 = ANY (events)")
             .bind(tenant)
@@ -241,7 +253,7 @@ pub(crate) async fn announce(tx: &mut impl Tx, tenant: TenantId, event: &str, da
             occurred_at,
             data: data.clone(),
         };
-        jobs::enqueue(tx, &job).await?;
+        jobs::enqueue_for(tx, tenant, &job, jobs::EnqueueOptions::default()).await?;
     }
     Ok(())
 }

@@ -343,6 +343,7 @@ pub async fn notify(config: &Config, db: &vextrus_db::Database, dev: bool) -> an
             usize::try_from(n.template_cache_mib.max(1)).unwrap_or(8) << 20,
         ),
         contacts: Some(vextrus_identity::contacts),
+        status_hook: Some(announce_notification),
         report_after: Duration::from_secs(n.sms.report_after_secs),
         max_recipients: usize::try_from(n.max_recipients.max(1)).unwrap_or(1000),
         public_url: config.public_url(),
@@ -394,4 +395,15 @@ fn email_routes(n: &vextrus_config::NotifyConfig) -> anyhow::Result<Vec<vextrus_
         routes.push(EmailRoute { provider, breaker, limit });
     }
     Ok(routes)
+}
+
+/// Notify's message outcomes go to the organization's webhooks by the registry's delivery (the
+/// platform's one: signed, retried, backing off per endpoint).
+fn announce_notification<'a>(
+    tx: &'a mut vextrus_db::SystemTx,
+    tenant: vextrus_db::TenantId,
+    event: &'static str,
+    data: serde_json::Value,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), vextrus_db::DbError>> + Send + 'a>> {
+    Box::pin(vextrus_registry::webhooks::announce(tx, tenant, event, data))
 }

@@ -1053,3 +1053,57 @@ async fn a_providers_rate_limit_spaces_sends_and_loses_none() {
         assert!(window[4] - window[0] >= Duration::from_millis(1400), "five within {:?}", window[4] - window[0]);
     }
 }
+
+#[tokio::test]
+async fn a_messages_outcomes_reach_the_organizations_signed_webhook() {
+    let (app, _fakes, token) = app_with_sms(&["alpha"], (5, Duration::from_secs(30))).await;
+    // The organization's receiver.
+    let received: Arc<Mutex<Vec<(axum::http::HeaderMap, axum::body::Bytes)>>> = Arc::default();
+    let router = axum::Router::new()
+        .route(
+            "/hooks",
+            post(
+                |State(r): State<Arc<Mutex<Vec<(axum::http::HeaderMap, axum::body::Bytes)>>>>,
+                 headers: axum::http::HeaderMap,
+                 body: axum::body::Bytes| async move {
+                    r.lock().unwrap().push((headers, body));
+                    "ok"
+                },
+            ),
+        )
+        .with_state(received.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hooks", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let hook = json!({"url": url, "events": ["notification.sent", "notification.delivered", "notification.failed"]});
+    let hook = app.ok_json(&token, Method::POST, "/v1/registry/webhooks", hook).await;
+    let secret = hook["secret"].as_str().unwrap().to_owned();
+
+    let sent = send(&app, &token, sms("Your order has shipped.")).await;
+    let id = sent["messages"][0]["id"].as_str().unwrap().to_owned();
+    settled(&app, &token, &id, Some("delivered")).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while received.lock().unwrap().len() < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "two events within 15 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut events: Vec<Value> = Vec::new();
+    for (headers, body) in received.lock().unwrap().iter() {
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
+        let signature = headers["x-vextrus-signature-256"].to_str().unwrap().trim_start_matches("sha256=").to_owned();
+        let expected: String = ring::hmac::sign(&key, body).as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(signature, expected, "signed with the webhook's secret");
+        events.push(serde_json::from_slice(body).unwrap());
+    }
+    events.sort_by_key(|e| e["event"].as_str().unwrap().to_owned());
+    let names: Vec<&str> = events.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(names, ["notification.delivered", "notification.sent"]);
+    let sent_event = &events[1]["data"];
+    assert_eq!(sent_event["id"], id.as_str());
+    assert_eq!((sent_event["channel"].as_str(), sent_event["provider"].as_str()), (Some("sms"), Some("alpha")));
+    assert_eq!(sent_event["recipient"], "+8801712345678");
+    // A publish webhook registered without events hears no notifications.
+    let quiet =
+        app.ok_json(&token, Method::POST, "/v1/registry/webhooks", json!({"url": "https://hooks.example/npm"})).await;
+    assert_eq!(quiet["events"], json!(["package.publish", "package.unpublish", "package.dist_tag"]));
+}

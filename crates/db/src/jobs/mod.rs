@@ -68,9 +68,20 @@ pub async fn enqueue<J: Job>(tx: &mut impl Tx, job: &J) -> Result<Uuid, DbError>
 
 /// Like [`enqueue`]; returns `None` when a pending job with the same dedup key exists.
 pub async fn enqueue_with<J: Job>(tx: &mut impl Tx, job: &J, options: EnqueueOptions) -> Result<Option<Uuid>, DbError> {
+    let tenant = tx.scope();
+    enqueue_for(tx, tenant, job, options).await
+}
+
+/// Like [`enqueue_with`], for `tenant`: the system path's way to queue an organization's work
+/// (on an organization's own transaction, Row-Level Security allows only its own).
+pub async fn enqueue_for<J: Job>(
+    tx: &mut impl Tx,
+    tenant: TenantId,
+    job: &J,
+    options: EnqueueOptions,
+) -> Result<Option<Uuid>, DbError> {
     let id = Uuid::now_v7();
     let payload = serde_json::to_value(job).map_err(|e| DbError::Sqlx(sqlx::Error::Encode(Box::new(e))))?;
-    let tenant: TenantId = tx.scope();
     // The app role may INSERT but not SELECT jobs, hence no RETURNING: the id is ours.
     let inserted = sqlx::query(
         "INSERT INTO db.jobs (tenant_id, id, kind, payload, dedup_key, max_attempts, run_at)

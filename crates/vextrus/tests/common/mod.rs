@@ -410,6 +410,7 @@ pub fn notify_with(m: &vextrus::ModuleSettings, providers: NotifyProviders) -> v
         inbox: providers.inbox.unwrap_or_else(|| vextrus_notify::inbox::Inbox::new(Default::default())),
         overrides: vextrus_notify::overrides::Overrides::new(8 << 20),
         contacts: inner.contacts,
+        status_hook: inner.status_hook,
         report_after: providers.report_after.unwrap_or(inner.report_after),
         max_recipients: inner.max_recipients,
         public_url: inner.public_url.clone(),

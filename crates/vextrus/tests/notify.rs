@@ -1054,11 +1054,14 @@ async fn a_providers_rate_limit_spaces_sends_and_loses_none() {
     }
 }
 
+/// (headers, body) of every delivery a webhook receiver got.
+type Received = Arc<Mutex<Vec<(axum::http::HeaderMap, axum::body::Bytes)>>>;
+
 #[tokio::test]
 async fn a_messages_outcomes_reach_the_organizations_signed_webhook() {
     let (app, _fakes, token) = app_with_sms(&["alpha"], (5, Duration::from_secs(30))).await;
     // The organization's receiver.
-    let received: Arc<Mutex<Vec<(axum::http::HeaderMap, axum::body::Bytes)>>> = Arc::default();
+    let received: Received = Arc::default();
     let router = axum::Router::new()
         .route(
             "/hooks",

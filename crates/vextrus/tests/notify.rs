@@ -1065,14 +1065,10 @@ async fn a_messages_outcomes_reach_the_organizations_signed_webhook() {
     let router = axum::Router::new()
         .route(
             "/hooks",
-            post(
-                |State(r): State<Arc<Mutex<Vec<(axum::http::HeaderMap, axum::body::Bytes)>>>>,
-                 headers: axum::http::HeaderMap,
-                 body: axum::body::Bytes| async move {
-                    r.lock().unwrap().push((headers, body));
-                    "ok"
-                },
-            ),
+            post(|State(r): State<Received>, headers: axum::http::HeaderMap, body: axum::body::Bytes| async move {
+                r.lock().unwrap().push((headers, body));
+                "ok"
+            }),
         )
         .with_state(received.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -156,7 +156,7 @@ async fn setup(dir: &std::path::Path) -> anyhow::Result<Setup> {
             &std::env::temp_dir().join("vextrus-bench-objects"),
         )?),
         limits: Default::default(),
-        notify: vextrus::platform::notify(&Default::default(), &db, false).await?,
+        notify: vextrus::platform::notify(&Default::default(), &db, false, None).await?,
     };
     let state = vextrus::state(db.clone(), OperatorToken::new(Some(SecretString::from("unused"))), &modules);
     // `/healthz` is made quiet too, so that it shows the cost of the middleware every route

@@ -327,6 +327,7 @@ async fn main() -> anyhow::Result<()> {
         overrides: vextrus_notify::overrides::Overrides::new(8 << 20),
         contacts: None,
         status_hook: None,
+        vault: None,
         report_after: Duration::from_secs(3600),
         max_recipients: 1000,
         public_url: "http://bench.example".into(),

@@ -35,6 +35,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(crate::optouts::router())
         .merge(crate::events::router())
         .merge(crate::overrides::router())
+        .merge(crate::accounts::router())
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -271,8 +271,12 @@ async fn send(
             let parts = i64::from(message.segments.unwrap_or(1));
             let text = &rendered.text;
             let sender = message.sender_id.as_deref();
+            // The organization's own account, alone; else the platform's providers in order.
+            let own = message.own_sms.as_ref().map(|own| crate::accounts::route(notify, own));
+            let own = own.transpose().map_err(Failure::Unavailable)?;
+            let routes = own.as_ref().map_or(&inner.sms[..], std::slice::from_ref);
             let (route, accepted) =
-                failover(&inner.sms, record, |route| route.provider.send(id, &phone, text, sender)).await?;
+                failover(routes, record, |route| route.provider.send(id, &phone, text, sender)).await?;
             let name = route.provider.name();
             let cost = parts * route.rate;
             metrics::counter!("vextrus_notify_sms_segments_total", "provider" => name).increment(parts as u64);
@@ -480,7 +484,10 @@ async fn poll_report(notify: &Notify, ctx: &JobContext, tenant: TenantId, id: Uu
     let (Some(provider_id), "sent") = (message.provider_id.as_deref(), message.status.as_str()) else {
         return Ok(());
     };
-    let alpha = notify.inner().sms.iter().find_map(|r| match &r.provider {
+    // Asked with the credentials that sent it: the organization's own account's, or the platform's.
+    let own = message.own_sms.as_ref().map(|own| crate::accounts::route(notify, own)).transpose()?;
+    let routes = own.as_ref().map_or(&notify.inner().sms[..], std::slice::from_ref);
+    let alpha = routes.iter().find_map(|r| match &r.provider {
         SmsProvider::Alpha(a) if message.provider.as_deref() == Some(crate::providers::alpha::NAME) => Some(a),
         _ => None,
     });

@@ -7,6 +7,7 @@
 //! device a user registered; in-app messages land in the user's inbox and reach its open
 //! streams at once. Users choose what reaches them ([`prefs`]).
 
+pub mod accounts;
 pub mod btrc;
 mod error;
 pub mod events;
@@ -57,6 +58,7 @@ pub const MIGRATIONS: ModuleMigrations = ModuleMigrations {
             name: "template_overrides",
             sql: include_str!("../migrations/0003_template_overrides.sql"),
         },
+        Migration { version: 4, name: "sms_accounts", sql: include_str!("../migrations/0004_sms_accounts.sql") },
     ],
 };
 
@@ -144,6 +146,39 @@ impl jobs::Route for EmailRoute {
     }
 }
 
+/// Seals and opens secrets under the platform's master key (identity's, given by the binary).
+#[derive(Clone)]
+pub struct Vault {
+    seal: Arc<SealFn>,
+    open: Arc<OpenFn>,
+}
+
+type SealFn = dyn Fn(&[u8]) -> Vec<u8> + Send + Sync;
+type OpenFn = dyn Fn(&[u8]) -> Option<Vec<u8>> + Send + Sync;
+
+impl Vault {
+    pub fn new(
+        seal: impl Fn(&[u8]) -> Vec<u8> + Send + Sync + 'static,
+        open: impl Fn(&[u8]) -> Option<Vec<u8>> + Send + Sync + 'static,
+    ) -> Self {
+        Self { seal: Arc::new(seal), open: Arc::new(open) }
+    }
+
+    pub fn seal(&self, plain: &[u8]) -> Vec<u8> {
+        (self.seal)(plain)
+    }
+
+    pub fn open(&self, sealed: &[u8]) -> Option<Vec<u8>> {
+        (self.open)(sealed)
+    }
+}
+
+impl std::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Vault")
+    }
+}
+
 /// Notify's settings and providers, registered in `AppState::modules`.
 #[derive(Debug, Clone)]
 pub struct Notify(Arc<Inner>);
@@ -168,6 +203,9 @@ pub struct Inner {
     pub overrides: overrides::Overrides,
     /// Resolves user ids to their addresses and locale (identity's, given by the binary).
     pub contacts: Option<ContactsFn>,
+    /// Seals organizations' provider credentials under the platform's master key; without it
+    /// organizations cannot bring their own SMS account.
+    pub vault: Option<Vault>,
     /// Announces messages' outcomes to the organization's webhooks (the registry's delivery,
     /// given by the binary).
     pub status_hook: Option<StatusFn>,
@@ -215,6 +253,7 @@ impl Notify {
             overrides: overrides::Overrides::new(8 << 20),
             contacts,
             status_hook: None,
+            vault: None,
             report_after: Duration::from_secs(60),
             max_recipients: 1000,
             public_url: "http://127.0.0.1:8080".into(),

@@ -216,13 +216,17 @@ pub(crate) struct Pending {
     pub provider_id: Option<String>,
     pub created_at: DateTime<Utc>,
     pub user_id: Option<Uuid>,
+    /// The organization's own SMS account, if it has one.
+    pub own_sms: Option<crate::accounts::OwnAccount>,
 }
 
 pub(crate) async fn pending(tx: &mut SystemTx, tenant: TenantId, id: Uuid) -> Result<Option<Pending>, DbError> {
     let row = sqlx::query(
-        "SELECT kind, channel, recipient, locale, data, body, status, not_before, sender_id, segments,
-                provider, provider_id, created_at, category, user_id
-           FROM notify.messages WHERE tenant_id = $1 AND id = $2",
+        "SELECT m.kind, m.channel, m.recipient, m.locale, m.data, m.body, m.status, m.not_before, m.sender_id,
+                m.segments, m.provider, m.provider_id, m.created_at, m.category, m.user_id,
+                a.provider, a.credentials_sealed, a.sid
+           FROM notify.messages m LEFT JOIN notify.sms_accounts a ON a.tenant_id = m.tenant_id AND m.channel = 'sms'
+          WHERE m.tenant_id = $1 AND m.id = $2",
     )
     .bind(tenant)
     .bind(id)
@@ -244,6 +248,11 @@ pub(crate) async fn pending(tx: &mut SystemTx, tenant: TenantId, id: Uuid) -> Re
         created_at: r.get(12),
         category: r.get(13),
         user_id: r.get(14),
+        own_sms: r.get::<Option<String>, _>(15).map(|provider| crate::accounts::OwnAccount {
+            provider,
+            sealed: r.get(16),
+            sid: r.get(17),
+        }),
     }))
 }
 

@@ -253,7 +253,12 @@ pub fn access_rules(config: &Config) -> anyhow::Result<vextrus_registry::access:
 
 /// Notify with the configured providers (SMTP, SMS in failover order) and, where `dev` is on,
 /// the dev mailbox for every channel without one.
-pub async fn notify(config: &Config, db: &vextrus_db::Database, dev: bool) -> anyhow::Result<vextrus_notify::Notify> {
+pub async fn notify(
+    config: &Config,
+    db: &vextrus_db::Database,
+    dev: bool,
+    vault: Option<vextrus_notify::Vault>,
+) -> anyhow::Result<vextrus_notify::Notify> {
     use std::time::Duration;
 
     use vextrus_notify::providers::Breaker;
@@ -344,6 +349,7 @@ pub async fn notify(config: &Config, db: &vextrus_db::Database, dev: bool) -> an
         ),
         contacts: Some(vextrus_identity::contacts),
         status_hook: Some(announce_notification),
+        vault,
         report_after: Duration::from_secs(n.sms.report_after_secs),
         max_recipients: usize::try_from(n.max_recipients.max(1)).unwrap_or(1000),
         public_url: config.public_url(),
@@ -406,4 +412,14 @@ fn announce_notification<'a>(
     data: serde_json::Value,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), vextrus_db::DbError>> + Send + 'a>> {
     Box::pin(vextrus_registry::webhooks::announce(tx, tenant, event, data))
+}
+
+/// Organizations' provider credentials sealed under the master key.
+pub fn vault(keys: &vextrus_identity::keys::KeyRing) -> vextrus_notify::Vault {
+    const CONTEXT: &str = "notify-provider-credentials";
+    let (sealing, opening) = (keys.clone(), keys.clone());
+    vextrus_notify::Vault::new(
+        move |plain| sealing.master().seal(CONTEXT, plain),
+        move |sealed| opening.master().open(CONTEXT, sealed).ok(),
+    )
 }

@@ -107,7 +107,20 @@ async fn every_mutating_route_records_an_event() {
     let point = ring::signature::KeyPair::public_key(&signer).as_ref().to_vec();
     let app = TestApp::start_configured(settings, move |m| {
         m.registry.adduser = Some(vextrus_registry::AddUser { org: "cover-co".into(), role: "viewer".into() });
-        let providers = common::NotifyProviders { sendgrid_events_key: Some(point), ..Default::default() };
+        // An SMS provider the organization can bring its own account for (no SMS is sent here).
+        let ssl = vextrus_notify::providers::ssl_wireless::SslWireless {
+            base_url: "http://127.0.0.1:1".into(),
+            api_token: "platform-token".into(),
+            sid: "VEXTRUS".into(),
+            client: reqwest::Client::new(),
+        };
+        let sms = vec![vextrus_notify::SmsRoute {
+            provider: vextrus_notify::SmsProvider::SslWireless(ssl),
+            rate: 3000,
+            breaker: vextrus_notify::providers::Breaker::new(5, std::time::Duration::from_secs(30)),
+            limit: None,
+        }];
+        let providers = common::NotifyProviders { sendgrid_events_key: Some(point), sms, ..Default::default() };
         m.notify = common::notify_with(m, providers);
     })
     .await;
@@ -225,6 +238,23 @@ async fn every_mutating_route_records_an_event() {
         Some(&owner),
         Body::Json(json!({"sms_sender_id": "CoverCo", "sms_monthly_budget_bdt": "250.00"})),
         expect("notify.settings.update", Some(&owner_id), None),
+    )
+    .await;
+    // The organization's own SMS account.
+    w.call(
+        "PUT /v1/notifications/sms-account",
+        "/v1/notifications/sms-account",
+        Some(&owner),
+        Body::Json(json!({"provider": "ssl_wireless", "api_token": "cover-token", "sid": "COVER"})),
+        expect("notify.sms_account.update", Some(&owner_id), Some("ssl_wireless")),
+    )
+    .await;
+    w.call(
+        "DELETE /v1/notifications/sms-account",
+        "/v1/notifications/sms-account",
+        Some(&owner),
+        Body::None,
+        expect("notify.sms_account.delete", Some(&owner_id), Some("ssl_wireless")),
     )
     .await;
     // The organization's own texts for a message type.

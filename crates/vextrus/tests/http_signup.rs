@@ -208,7 +208,7 @@ async fn dev_mailbox_is_for_operators_and_dev_mode_only() {
 
     let db = common::test_db().await;
     let mut production = common::modules(&db.db).await;
-    production.notify = vextrus::platform::notify(&Default::default(), &db.db, false).await.unwrap();
+    production.notify = vextrus::platform::notify(&Default::default(), &db.db, false, None).await.unwrap();
     let token = vextrus_server::OperatorToken::new(Some(secrecy::SecretString::from(common::TOKEN)));
     let settings = vextrus_server::HttpSettings::new(1024, Duration::from_secs(5));
     let (router, _) = vextrus::app(vextrus::state(db.db.clone(), token, &production), settings);

@@ -46,6 +46,8 @@ struct FakeState {
     alpha_sent: Vec<(String, String, Option<String>)>,
     /// When Alpha accepted each.
     alpha_at: Vec<std::time::Instant>,
+    /// The API key each came with.
+    alpha_keys: Vec<String>,
     /// (msisdn, sms, csms_id) of every message SSL Wireless sent.
     ssl_sent: Vec<(String, String, String)>,
     /// Requests SSL Wireless received (sent or not).
@@ -67,7 +69,8 @@ impl Fakes {
 async fn alpha_send(State(fakes): State<Fakes>, Form(form): Form<Vec<(String, String)>>) -> axum::response::Response {
     use axum::response::IntoResponse;
     let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-    if field("api_key").as_deref() != Some("alpha-key") {
+    // The platform's account, and one organization's own.
+    if !matches!(field("api_key").as_deref(), Some("alpha-key" | "org-alpha-key")) {
         return axum::Json(json!({"error": 405, "msg": "Invalid API key", "data": null})).into_response();
     }
     let mode = fakes.with(|s| s.alpha);
@@ -90,6 +93,7 @@ async fn alpha_send(State(fakes): State<Fakes>, Form(form): Form<Vec<(String, St
     let id = fakes.with(|s| {
         s.alpha_sent.push((to, msg, field("sender_id")));
         s.alpha_at.push(std::time::Instant::now());
+        s.alpha_keys.push(field("api_key").unwrap_or_default());
         10_000 + s.alpha_sent.len()
     });
     axum::Json(json!({"error": 0, "msg": "Request successfully submitted", "data": {"request_id": id}})).into_response()
@@ -1105,4 +1109,55 @@ async fn a_messages_outcomes_reach_the_organizations_signed_webhook() {
     let quiet =
         app.ok_json(&token, Method::POST, "/v1/registry/webhooks", json!({"url": "https://hooks.example/npm"})).await;
     assert_eq!(quiet["events"], json!(["package.publish", "package.unpublish", "package.dist_tag"]));
+}
+
+#[tokio::test]
+async fn an_organization_sends_through_its_own_sms_account_sealed_and_never_shown() {
+    let (app, fakes, token) = app_with_sms(&["alpha", "ssl_wireless"], (5, Duration::from_secs(30))).await;
+    let put = |body: Value| app.as_user(&token, Method::PUT, "/v1/notifications/sms-account").json(&body).send();
+    problem(put(json!({"provider": "twilio", "api_key": "x"})).await.unwrap(), 422, "invalid_field").await;
+    problem(put(json!({"provider": "alpha"})).await.unwrap(), 422, "invalid_field").await;
+    let saved = put(json!({"provider": "alpha", "api_key": "org-alpha-key"})).await.unwrap();
+    assert_eq!(saved.status(), 200);
+    let shown = app.ok_json_get(&token, "/v1/notifications/sms-account").await;
+    assert_eq!(shown["provider"], "alpha");
+    assert!(!shown.to_string().contains("org-alpha-key"), "never shown: {shown}");
+    let sealed: Vec<u8> = sqlx::query_scalar("SELECT credentials_sealed FROM notify.sms_accounts")
+        .fetch_one(&mut app.db.owner_conn().await)
+        .await
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&sealed).contains("org-alpha-key"), "sealed, not stored as written");
+
+    // Its SMS go through its own account.
+    let sent = send(&app, &token, sms("Paid: BDT 500")).await;
+    let message = settled(&app, &token, sent["messages"][0]["id"].as_str().unwrap(), Some("delivered")).await;
+    assert_eq!(message["provider"], "alpha");
+    // Another organization's go through the platform's.
+    app.sign_up("other-co", "owner@other.example", "other-owner").await;
+    let other = app.access_token("other-owner", None).await;
+    let theirs = send(&app, &other, sms("Paid: BDT 700")).await;
+    settled(&app, &other, theirs["messages"][0]["id"].as_str().unwrap(), None).await;
+    // Removed: the platform's again.
+    assert_eq!(
+        app.as_user(&token, Method::DELETE, "/v1/notifications/sms-account").send().await.unwrap().status(),
+        204
+    );
+    let again = send(&app, &token, sms("Paid: BDT 900")).await;
+    settled(&app, &token, again["messages"][0]["id"].as_str().unwrap(), None).await;
+    let keys: Vec<(String, String)> =
+        fakes.with(|s| s.alpha_sent.iter().map(|(_, msg, _)| msg.clone()).zip(s.alpha_keys.iter().cloned()).collect());
+    assert_eq!(
+        keys,
+        [
+            ("Paid: BDT 500".to_owned(), "org-alpha-key".to_owned()),
+            ("Paid: BDT 700".to_owned(), "alpha-key".to_owned()),
+            ("Paid: BDT 900".to_owned(), "alpha-key".to_owned()),
+        ]
+    );
+    problem(
+        app.as_user(&token, Method::GET, "/v1/notifications/sms-account").send().await.unwrap(),
+        404,
+        "sms_account_not_found",
+    )
+    .await;
 }

@@ -42,6 +42,7 @@ pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
     let auth = vextrus::auth(&config, &db, master).await.context("loading the token signing keys")?;
     let signing = vextrus_registry::signing::Signing::new(auth.keys.clone());
     signing.initialise(&db).await.context("loading the registry's signing keys")?;
+    let vault = platform::vault(&auth.keys);
     let modules = vextrus::ModuleSettings {
         identity: vextrus_identity::IdentityConfig { trust_forwarded_for: config.http.trust_forwarded_for },
         auth,
@@ -69,7 +70,7 @@ pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
             }),
         },
         limits: vextrus_server::Limits::from(&config.limits),
-        notify: platform::notify(&config, &db, config.dev_mailbox.unwrap_or(embedded_mode))
+        notify: platform::notify(&config, &db, config.dev_mailbox.unwrap_or(embedded_mode), Some(vault))
             .await
             .context("configuring notify's providers")?,
     };

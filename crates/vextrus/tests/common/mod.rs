@@ -56,6 +56,7 @@ pub async fn modules(db: &vextrus_db::Database) -> vextrus::ModuleSettings {
     tokio::spawn(auth.api_keys.clone().follow(db.clone(), std::future::pending()));
     tokio::spawn(auth.standing.clone().follow(db.clone(), std::future::pending()));
     let access = vextrus::access(db).await.unwrap();
+    let vault = vextrus::platform::vault(&auth.keys);
     tokio::spawn(access.clone().follow(db.clone(), std::future::pending()));
     // Objects of a test instance live as long as the test process (the directory is left behind
     // in the system temp dir, like the test databases).
@@ -74,7 +75,7 @@ pub async fn modules(db: &vextrus_db::Database) -> vextrus::ModuleSettings {
         access,
         retention: Default::default(),
         registry,
-        notify: vextrus::platform::notify(&config, db, true).await.unwrap(),
+        notify: vextrus::platform::notify(&config, db, true, Some(vault)).await.unwrap(),
         // Tests sign up many organizations and mail many invitations from one address; the
         // limits' own tests set them low.
         limits: vextrus_server::Limits {
@@ -411,6 +412,7 @@ pub fn notify_with(m: &vextrus::ModuleSettings, providers: NotifyProviders) -> v
         overrides: vextrus_notify::overrides::Overrides::new(8 << 20),
         contacts: inner.contacts,
         status_hook: inner.status_hook,
+        vault: inner.vault.clone(),
         report_after: providers.report_after.unwrap_or(inner.report_after),
         max_recipients: inner.max_recipients,
         public_url: inner.public_url.clone(),

@@ -326,7 +326,8 @@ async fn main() -> anyhow::Result<()> {
         inbox: vextrus_notify::inbox::Inbox::new(Default::default()),
         overrides: vextrus_notify::overrides::Overrides::new(8 << 20),
         contacts: None,
-        status_hook: None,
+        // As `serve` has it: outcomes go to the organization's webhooks (it has none here).
+        status_hook: Some(vextrus::platform::announce_notification),
         vault: None,
         report_after: Duration::from_secs(3600),
         max_recipients: 1000,

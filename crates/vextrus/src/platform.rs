@@ -405,7 +405,7 @@ fn email_routes(n: &vextrus_config::NotifyConfig) -> anyhow::Result<Vec<vextrus_
 
 /// Notify's message outcomes go to the organization's webhooks by the registry's delivery (the
 /// platform's one: signed, retried, backing off per endpoint).
-fn announce_notification<'a>(
+pub fn announce_notification<'a>(
     tx: &'a mut vextrus_db::SystemTx,
     tenant: vextrus_db::TenantId,
     event: &'static str,

@@ -194,25 +194,30 @@ pub async fn mark_read(
     State(db): State<Database>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    mark(&permitted, &db, &id, "read_at = COALESCE(read_at, now())", "notify.inbox.read").await
+}
+
+/// Sets `set` (a fixed clause) on one of the signed-in user's in-app messages, audited as `action`.
+async fn mark(
+    permitted: &Permitted<InboxRead>,
+    db: &Database,
+    id: &str,
+    set: &'static str,
+    action: &'static str,
+) -> Result<StatusCode, ApiError> {
     let (tenant, user) = user_of(permitted.subject())?;
     let not_found = || ApiError::not_found("notification_not_found", "No such message in your inbox.");
-    let id = Uuid::parse_str(&id).map_err(|_| not_found())?;
+    let id = Uuid::parse_str(id).map_err(|_| not_found())?;
     let mut tx = db.tenant(tenant).await?;
-    let found = sqlx::query(
-        "UPDATE notify.messages SET read_at = COALESCE(read_at, now())
-          WHERE id = $1 AND user_id = $2 AND channel = 'in_app' AND status IN ('sent', 'delivered')",
-    )
-    .bind(id)
-    .bind(user)
-    .execute(tx.conn())
-    .await
-    .map_err(DbError::from)?
-    .rows_affected();
+    let sql = format!(
+        "UPDATE notify.messages SET {set}
+          WHERE id = $1 AND user_id = $2 AND channel = 'in_app' AND status IN ('sent', 'delivered')"
+    );
+    let found = sqlx::query(&sql).bind(id).bind(user).execute(tx.conn()).await.map_err(DbError::from)?.rows_affected();
     if found == 0 {
         return Err(not_found());
     }
-    let event =
-        NewEvent::new(tenant, permitted.subject().into(), "notify.inbox.read").target(Target::new("notification", id));
+    let event = NewEvent::new(tenant, permitted.subject().into(), action).target(Target::new("notification", id));
     vextrus_audit::record(&mut tx, event).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
@@ -232,28 +237,8 @@ pub async fn archive(
     State(db): State<Database>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let (tenant, user) = user_of(permitted.subject())?;
-    let not_found = || ApiError::not_found("notification_not_found", "No such message in your inbox.");
-    let id = Uuid::parse_str(&id).map_err(|_| not_found())?;
-    let mut tx = db.tenant(tenant).await?;
-    let found = sqlx::query(
-        "UPDATE notify.messages SET archived_at = COALESCE(archived_at, now()), read_at = COALESCE(read_at, now())
-          WHERE id = $1 AND user_id = $2 AND channel = 'in_app' AND status IN ('sent', 'delivered')",
-    )
-    .bind(id)
-    .bind(user)
-    .execute(tx.conn())
-    .await
-    .map_err(DbError::from)?
-    .rows_affected();
-    if found == 0 {
-        return Err(not_found());
-    }
-    let event = NewEvent::new(tenant, permitted.subject().into(), "notify.inbox.archive")
-        .target(Target::new("notification", id));
-    vextrus_audit::record(&mut tx, event).await?;
-    tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
+    let set = "archived_at = COALESCE(archived_at, now()), read_at = COALESCE(read_at, now())";
+    mark(&permitted, &db, &id, set, "notify.inbox.archive").await
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -411,27 +411,56 @@ async fn btrc_rules_hold_for_promotional_sms() {
     assert!(fakes.with(|s| s.alpha_sent.iter().any(|(_, m, _)| m.chars().count() == 71)));
 }
 
-#[tokio::test]
-async fn a_promotional_sms_triggered_at_night_in_dhaka_waits_for_nine_and_then_goes() {
-    let (app, fakes, token) = app_with_sms(&["alpha"], (5, Duration::from_secs(30))).await;
-    let org: Value = app.ok_json_get(&token, "/v1/me").await;
+/// A promotional SMS to [`PHONE`] triggered as if at `hour`:00 tonight in Dhaka (through the
+/// Rust API, which takes the time); its message and today's Dhaka date.
+async fn promotional_tonight(
+    app: &TestApp,
+    token: &str,
+    hour: u32,
+    text: &str,
+) -> (vextrus_notify::service::Queued, chrono::NaiveDate) {
+    let org: Value = app.ok_json_get(token, "/v1/me").await;
     let tenant =
         vextrus_db::TenantId::from_uuid(org["memberships"][0]["organization"]["id"].as_str().unwrap().parse().unwrap());
     let dhaka = chrono::FixedOffset::east_opt(6 * 3600).unwrap();
     let today = chrono::Utc::now().with_timezone(&dhaka).date_naive();
-    let night = today.and_hms_opt(22, 0, 0).unwrap().and_local_timezone(dhaka).unwrap().with_timezone(&chrono::Utc);
+    let night = today.and_hms_opt(hour, 0, 0).unwrap().and_local_timezone(dhaka).unwrap().with_timezone(&chrono::Utc);
     let trigger = vextrus_notify::service::Trigger {
         kind: "notify.announcement".into(),
         recipients: vec![vextrus_notify::Recipient::parse(PHONE).unwrap()],
         channels: None,
         category: Some(vextrus_notify::model::Category::Promotional),
-        data: json!({"subject": "-", "text": "শীতের নতুন কালেকশন এসেছে, দেখে যান!"}),
+        data: json!({"subject": "-", "text": text}),
         idempotency_key: None,
     };
     let mut tx = app.db.db.tenant(tenant).await.unwrap();
     let triggered = app.modules.notify.trigger_at(&mut tx, trigger, night).await.unwrap();
     tx.commit().await.unwrap();
-    let queued = &triggered.messages[0];
+    (triggered.messages[0].clone(), today)
+}
+
+/// Makes a held message, and its delivery job, due now.
+async fn release_now(app: &TestApp, id: uuid::Uuid) {
+    let mut owner = app.db.owner_conn().await;
+    sqlx::query("UPDATE notify.messages SET not_before = now() WHERE id = $1")
+        .bind(id)
+        .execute(&mut owner)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE db.jobs SET run_at = now() WHERE kind = 'notify.deliver' AND payload->>'message' = $1")
+        .bind(id.to_string())
+        .execute(&mut owner)
+        .await
+        .unwrap();
+    sqlx::query("SELECT pg_notify('vextrus_jobs', 'notify.deliver')").execute(&mut owner).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_promotional_sms_triggered_at_night_in_dhaka_waits_for_nine_and_then_goes() {
+    let (app, fakes, token) = app_with_sms(&["alpha"], (5, Duration::from_secs(30))).await;
+    let (queued, today) = promotional_tonight(&app, &token, 22, "শীতের নতুন কালেকশন এসেছে, দেখে যান!").await;
+    let queued = &queued;
+    let dhaka = chrono::FixedOffset::east_opt(6 * 3600).unwrap();
     let nine = (today + chrono::Duration::days(1)).and_hms_opt(9, 0, 0).unwrap().and_local_timezone(dhaka).unwrap();
     assert_eq!(queued.not_before, nine.with_timezone(&chrono::Utc), "held until 09:00 the next morning");
     tokio::time::sleep(Duration::from_millis(800)).await;
@@ -439,18 +468,7 @@ async fn a_promotional_sms_triggered_at_night_in_dhaka_waits_for_nine_and_then_g
     assert_eq!(message["status"], "queued", "not sent at night, not dropped");
     assert!(fakes.with(|s| s.alpha_sent.is_empty()));
     // Morning comes (the job and the message were due at 09:00; make that now).
-    let mut owner = app.db.owner_conn().await;
-    sqlx::query("UPDATE notify.messages SET not_before = now() WHERE id = $1")
-        .bind(queued.id)
-        .execute(&mut owner)
-        .await
-        .unwrap();
-    sqlx::query("UPDATE db.jobs SET run_at = now() WHERE kind = 'notify.deliver' AND payload->>'message' = $1")
-        .bind(queued.id.to_string())
-        .execute(&mut owner)
-        .await
-        .unwrap();
-    sqlx::query("SELECT pg_notify('vextrus_jobs', 'notify.deliver')").execute(&mut owner).await.unwrap();
+    release_now(&app, queued.id).await;
     let message = settled(&app, &token, &queued.id.to_string(), None).await;
     assert_eq!(message["status"], "sent", "{message}");
     assert_eq!(fakes.with(|s| s.alpha_sent.len()), 1);
@@ -780,24 +798,8 @@ async fn a_killed_server_delivers_everything_after_a_restart_with_duplicates_onl
 #[tokio::test]
 async fn a_number_on_the_stop_list_gets_no_more_sms_even_one_already_held() {
     let (app, fakes, token) = app_with_sms(&["alpha"], (5, Duration::from_secs(30))).await;
-    let org: Value = app.ok_json_get(&token, "/v1/me").await;
-    let tenant =
-        vextrus_db::TenantId::from_uuid(org["memberships"][0]["organization"]["id"].as_str().unwrap().parse().unwrap());
     // Held overnight, then the number answers STOP.
-    let dhaka = chrono::FixedOffset::east_opt(6 * 3600).unwrap();
-    let today = chrono::Utc::now().with_timezone(&dhaka).date_naive();
-    let night = today.and_hms_opt(23, 0, 0).unwrap().and_local_timezone(dhaka).unwrap().with_timezone(&chrono::Utc);
-    let trigger = vextrus_notify::service::Trigger {
-        kind: "notify.announcement".into(),
-        recipients: vec![vextrus_notify::Recipient::parse(PHONE).unwrap()],
-        channels: None,
-        category: Some(vextrus_notify::model::Category::Promotional),
-        data: json!({"subject": "-", "text": "নতুন অফার!"}),
-        idempotency_key: None,
-    };
-    let mut tx = app.db.db.tenant(tenant).await.unwrap();
-    let held = app.modules.notify.trigger_at(&mut tx, trigger, night).await.unwrap().messages[0].id;
-    tx.commit().await.unwrap();
+    let held = promotional_tonight(&app, &token, 23, "নতুন অফার!").await.0.id;
 
     // Only platform operators keep the list; an organization's owner cannot touch it.
     let stop = json!({"phone": "+880 1712-345678", "source": "sms_reply"});
@@ -813,18 +815,7 @@ async fn a_number_on_the_stop_list_gets_no_more_sms_even_one_already_held() {
         app.as_user(&token, Method::POST, "/v1/notifications").json(&sms("Invoice due")).send().await.unwrap();
     let body = problem(refused, 422, "sms_opted_out").await;
     assert!(body["detail"].as_str().unwrap().contains("STOP"), "{body}");
-    let mut owner = app.db.owner_conn().await;
-    sqlx::query("UPDATE notify.messages SET not_before = now() WHERE id = $1")
-        .bind(held)
-        .execute(&mut owner)
-        .await
-        .unwrap();
-    sqlx::query("UPDATE db.jobs SET run_at = now() WHERE kind = 'notify.deliver' AND payload->>'message' = $1")
-        .bind(held.to_string())
-        .execute(&mut owner)
-        .await
-        .unwrap();
-    sqlx::query("SELECT pg_notify('vextrus_jobs', 'notify.deliver')").execute(&mut owner).await.unwrap();
+    release_now(&app, held).await;
     let message = settled(&app, &token, &held.to_string(), None).await;
     assert_eq!(message["status"], "failed", "{message}");
     assert!(fakes.with(|s| s.alpha_sent.is_empty()), "no SMS reached the provider");

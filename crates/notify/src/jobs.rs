@@ -177,36 +177,25 @@ async fn deliver(notify: &Notify, ctx: &JobContext, id: Uuid) -> Result<(), Hand
             count(message.channel, provider, "sent");
             Ok(())
         }
-        Err(Failure::Rejected(reason)) => {
-            settle(
-                notify,
-                &mut tx,
-                tenant,
-                id,
-                &message,
-                &Outcome { status: "failed", error: Some(reason), ..outcome() },
-            )
-            .await?;
-            count(message.channel, "none", "rejected");
-            Ok(())
-        }
-        Err(Failure::Unavailable(reason) | Failure::Later(reason, _)) if last_try => {
-            settle(
-                notify,
-                &mut tx,
-                tenant,
-                id,
-                &message,
-                &Outcome { status: "failed", error: Some(reason), ..outcome() },
-            )
-            .await?;
-            count(message.channel, "none", "failed");
-            Ok(())
-        }
-        Err(Failure::Unavailable(reason)) => Err(HandlerError::from(reason.clone())),
-        // The provider said when to come back (FCM's Retry-After).
-        Err(Failure::Later(reason, after)) => {
-            Err(Box::new(Defer { after: *after, reason: reason.clone() }) as HandlerError)
+        Err(failure) => {
+            let (reason, ends, why) = match failure {
+                Failure::Rejected(r) => (r, true, "rejected"),
+                Failure::Unavailable(r) | Failure::Later(r, _) => (r, last_try, "failed"),
+            };
+            match failure {
+                // Refused, or out of attempts: the message fails.
+                _ if ends => {
+                    let failed = Outcome { status: "failed", error: Some(reason), ..outcome() };
+                    settle(notify, &mut tx, tenant, id, &message, &failed).await?;
+                    count(message.channel, "none", why);
+                    Ok(())
+                }
+                // The provider said when to come back (FCM's Retry-After, a rate limit).
+                Failure::Later(_, after) => {
+                    Err(Box::new(Defer { after: *after, reason: reason.clone() }) as HandlerError)
+                }
+                _ => Err(HandlerError::from(reason.clone())),
+            }
         }
     };
     tx.commit().await?;

@@ -225,7 +225,8 @@ pub const FIELDS: &[Field] = &[
         env_aliases: &[],
         kind: Kind::Int,
         default: "10",
-        doc: "Size of the request-path connection pool (the system pool is a quarter of it, at least 2).",
+        doc: "Size of the request-path connection pool (the system pool is a quarter of it, at least 2, \
+              plus one connection for each of `jobs.concurrency`).",
     },
     Field {
         key: "database.postgres_bin_dir",
@@ -609,14 +610,16 @@ pub const FIELDS: &[Field] = &[
         env_aliases: &[],
         kind: Kind::Int,
         default: "8",
-        doc: "SMTP connections kept open and reused between messages.",
+        doc: "The most SMTP connections open at once; they stay open and are reused between messages \
+              (one unused for 60 s is closed at the next email).",
     },
     Field {
         key: "notify.smtp.timeout_secs",
         env_aliases: &[],
         kind: Kind::Int,
         default: "30",
-        doc: "How long one SMTP exchange may take before the message is retried.",
+        doc: "How long sending one email may take (waiting for a free connection, connecting, the exchange) \
+              before the message is retried.",
     },
     Field {
         key: "notify.smtp.max_per_sec",

@@ -34,6 +34,11 @@ pub const MIGRATIONS: ModuleMigrations = ModuleMigrations {
     migrations: &[
         Migration { version: 1, name: "job_queue", sql: include_str!("../migrations/0001_job_queue.sql") },
         Migration { version: 2, name: "limits", sql: include_str!("../migrations/0002_limits.sql") },
+        Migration {
+            version: 3,
+            name: "job_claim_indexes",
+            sql: include_str!("../migrations/0003_job_claim_indexes.sql"),
+        },
     ],
 };
 

@@ -22,6 +22,9 @@ pub struct DatabaseOptions {
     pub system: PgConnectOptions,
     pub roles: RoleNames,
     pub max_connections: u32,
+    /// Jobs this process's worker runs at once: the system pool gets a connection for each on
+    /// top of its own quarter of `max_connections`, so running jobs never queue for one.
+    pub job_slots: u32,
 }
 
 impl DatabaseOptions {
@@ -38,7 +41,7 @@ impl DatabaseOptions {
         };
         let app = login(&roles.app, roles.app_password.as_ref());
         let system = login(&roles.system, roles.system_password.as_ref());
-        Ok(Self { owner, app, system, roles, max_connections }.tuned())
+        Ok(Self { owner, app, system, roles, max_connections, job_slots: 0 }.tuned())
     }
 
     /// The embedded cluster: superuser for migrations, trust authentication on the private socket.
@@ -49,6 +52,7 @@ impl DatabaseOptions {
             system: pg.connect_options(&roles.system, DATABASE),
             roles,
             max_connections,
+            job_slots: 0,
         }
         .tuned()
     }
@@ -111,7 +115,7 @@ impl Database {
                 .test_before_acquire(false)
         };
         let app = pool(options.max_connections).connect_with(options.app.clone()).await?;
-        let system_max = (options.max_connections / 4).max(2);
+        let system_max = (options.max_connections / 4).max(2) + options.job_slots;
         let system = pool(system_max).connect_with(options.system.clone()).await?;
         Ok(Self { app, system, system_options: std::sync::Arc::new(options.system.clone()) })
     }

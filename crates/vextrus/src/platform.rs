@@ -69,7 +69,7 @@ async fn open(config: &Config, may_attach: bool) -> anyhow::Result<Opened> {
     if may_attach && let Some(owner) = embedded::attach(&config.data_dir, SUPERUSER, DATABASE) {
         let app = owner.clone().username(&roles.app);
         let system = owner.clone().username(&roles.system);
-        let options = DatabaseOptions { owner, app, system, roles, max_connections: max.min(4) };
+        let options = DatabaseOptions { owner, app, system, roles, max_connections: max.min(4), job_slots: 0 };
         return Ok(Opened { options, embedded: None, mode: Mode::EmbeddedAttached });
     }
     let pg = EmbeddedPostgres::start(&embedded_options(config)).await?;

@@ -82,11 +82,14 @@ pub async fn enqueue_for<J: Job>(
 ) -> Result<Option<Uuid>, DbError> {
     let id = Uuid::now_v7();
     let payload = serde_json::to_value(job).map_err(|e| DbError::Sqlx(sqlx::Error::Encode(Box::new(e))))?;
-    // The app role may INSERT but not SELECT jobs, hence no RETURNING: the id is ours.
-    let inserted = sqlx::query(
-        "INSERT INTO db.jobs (tenant_id, id, kind, payload, dedup_key, max_attempts, run_at)
-         VALUES ($1, $2, $3, $4, $5, $6, COALESCE($7, now()))
-         ON CONFLICT (tenant_id, kind, dedup_key) WHERE dedup_key IS NOT NULL AND state <> 'dead' DO NOTHING",
+    // One round trip: the wake-up is sent only when the row went in (not for a duplicate).
+    let inserted = sqlx::query_scalar::<_, i32>(
+        "WITH inserted AS (
+             INSERT INTO db.jobs (tenant_id, id, kind, payload, dedup_key, max_attempts, run_at)
+             VALUES ($1, $2, $3, $4, $5, $6, COALESCE($7, now()))
+             ON CONFLICT (tenant_id, kind, dedup_key) WHERE dedup_key IS NOT NULL AND state <> 'dead' DO NOTHING
+             RETURNING 1)
+         SELECT 1 FROM inserted, pg_notify($8, $3)",
     )
     .bind(tenant)
     .bind(id)
@@ -95,11 +98,11 @@ pub async fn enqueue_for<J: Job>(
     .bind(options.dedup_key)
     .bind(J::MAX_ATTEMPTS)
     .bind(options.run_at)
-    .execute(tx.conn())
+    .bind(CHANNEL)
+    .fetch_optional(tx.conn())
     .await?;
-    if inserted.rows_affected() == 0 {
+    if inserted.is_none() {
         return Ok(None);
     }
-    sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(J::KIND).execute(tx.conn()).await?;
     Ok(Some(id))
 }

@@ -4,11 +4,12 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use uuid::Uuid;
 
 use super::Job;
-use crate::{Database, TenantId};
+use crate::{Database, DbError, SystemTx, TenantId, Tx};
 
 /// What a handler may fail with; the message is stored as the job's `last_error`.
 pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
@@ -25,6 +26,36 @@ pub struct JobContext {
     /// 1 on the first run.
     pub attempt: i32,
     pub db: Database,
+    /// The worker holding the job (the fence of every write after the claim).
+    pub(super) worker: Arc<str>,
+    /// Set when the handler finished the job in its own transaction.
+    pub(super) finished: Arc<AtomicBool>,
+}
+
+impl JobContext {
+    /// Finishes the job in `tx`, the handler's last transaction: the job is gone when `tx`
+    /// commits, together with what the handler recorded — one commit instead of two. The handler
+    /// must then return `Ok` only if the commit succeeded (an error, or a `tx` rolled back,
+    /// leaves the job to the worker as usual). `false`: the lease was lost and someone else
+    /// holds the job now; nothing was finished.
+    pub async fn finish_in(&self, tx: &mut SystemTx) -> Result<bool, DbError> {
+        let done =
+            sqlx::query("DELETE FROM db.jobs WHERE tenant_id = $1 AND id = $2 AND locked_by = $3 AND attempts = $4")
+                .bind(self.tenant)
+                .bind(self.id)
+                .bind(&*self.worker)
+                .bind(self.attempt)
+                .execute(tx.conn())
+                .await?;
+        let finished = done.rows_affected() == 1;
+        self.finished.store(finished, Ordering::Release);
+        Ok(finished)
+    }
+
+    /// Whether [`JobContext::finish_in`] removed the job.
+    pub(super) fn was_finished(&self) -> bool {
+        self.finished.load(Ordering::Acquire)
+    }
 }
 
 #[derive(Default, Clone)]

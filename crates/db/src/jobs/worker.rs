@@ -160,29 +160,49 @@ impl Worker {
     /// group's oldest due job before any group's second — and no group gets more than
     /// `per_tenant_kind` running at once. A backlog (thousands of one organization's retries)
     /// waits behind everyone else's first job instead of in front of it.
+    ///
+    /// The groups are found by skipping through the `jobs_queued` index one group at a time, and
+    /// each group gives at most its remaining share, oldest first: the claim reads a few rows per
+    /// group, never the backlog itself.
     async fn claim(&self, kinds: &[String], limit: usize) -> Result<Vec<Claimed>, DbError> {
         let per_group = self.options.per_tenant_kind.unwrap_or(self.options.concurrency / 2).max(1);
-        // Due queued jobs, and running jobs whose worker stopped renewing the lease (it died).
         // The due condition is repeated on the locked row: a job another worker claimed between
-        // this statement's snapshot and the lock is rechecked and skipped.
+        // this statement's snapshot and the lock is rechecked and skipped. Running jobs whose
+        // worker stopped renewing the lease (it died) are taken again, first.
         Ok(sqlx::query_as(
-            "WITH due AS (
-                 SELECT tenant_id, id, kind, run_at FROM db.jobs
-                  WHERE kind = ANY($1)
-                    AND ((state = 'queued' AND run_at <= now()) OR (state = 'running' AND locked_until < now()))),
+            "WITH RECURSIVE groups (kind, tenant_id) AS (
+                 SELECT k.kind, (SELECT j.tenant_id FROM db.jobs j WHERE j.state = 'queued' AND j.kind = k.kind
+                                  ORDER BY j.tenant_id LIMIT 1)
+                   FROM unnest($1::text[]) AS k (kind)
+                 UNION ALL
+                 SELECT g.kind, (SELECT j.tenant_id FROM db.jobs j
+                                  WHERE j.state = 'queued' AND j.kind = g.kind AND j.tenant_id > g.tenant_id
+                                  ORDER BY j.tenant_id LIMIT 1)
+                   FROM groups g WHERE g.tenant_id IS NOT NULL),
              busy AS (
                  SELECT tenant_id, kind, count(*) AS running FROM db.jobs
                   WHERE state = 'running' AND locked_until >= now() AND kind = ANY($1)
                   GROUP BY tenant_id, kind),
              turns AS (
-                 SELECT d.tenant_id, d.id, d.run_at,
-                        row_number() OVER (PARTITION BY d.tenant_id, d.kind ORDER BY d.run_at, d.id)
+                 SELECT c.tenant_id, c.id, c.run_at,
+                        row_number() OVER (PARTITION BY c.tenant_id, c.kind ORDER BY c.run_at, c.id)
                             + COALESCE(b.running, 0) AS turn
-                   FROM due d LEFT JOIN busy b ON b.tenant_id = d.tenant_id AND b.kind = d.kind),
+                   FROM groups g
+                   LEFT JOIN busy b ON b.tenant_id = g.tenant_id AND b.kind = g.kind
+                   CROSS JOIN LATERAL (
+                       SELECT j.tenant_id, j.id, j.run_at, j.kind FROM db.jobs j
+                        WHERE j.state = 'queued' AND j.kind = g.kind AND j.tenant_id = g.tenant_id
+                          AND j.run_at <= now()
+                        ORDER BY j.run_at, j.id
+                        LIMIT LEAST($2, GREATEST($6 - COALESCE(b.running, 0), 0))) c
+                  WHERE g.tenant_id IS NOT NULL
+                 UNION ALL
+                 SELECT tenant_id, id, run_at, 0 FROM db.jobs
+                  WHERE state = 'running' AND locked_until < now() AND kind = ANY($1)),
              picked AS (
                  SELECT j.tenant_id, j.id
                    FROM db.jobs j
-                   JOIN (SELECT * FROM turns WHERE turn <= $6 ORDER BY turn, run_at, id LIMIT $2 * 2) t
+                   JOIN (SELECT * FROM turns ORDER BY turn, run_at, id LIMIT $2 * 2) t
                      ON j.tenant_id = t.tenant_id AND j.id = t.id
                   WHERE j.kind = ANY($1)
                     AND ((j.state = 'queued' AND j.run_at <= now()) OR (j.state = 'running' AND j.locked_until < now()))
@@ -212,7 +232,9 @@ impl Worker {
         let options = self.options.clone();
         let worker = self.id.clone();
         async move {
+            let worker_id: Arc<str> = Arc::from(worker.as_str());
             let fence = Fence { tenant: job.tenant_id, id: job.id, worker, attempt: job.attempts };
+            let mut handled: Option<JobContext> = None;
             let span = tracing::info_span!("job", kind = %job.kind, job = %job.id, tenant = %job.tenant_id, attempt = job.attempts);
             let _entered = span.enter();
             drop(_entered);
@@ -221,7 +243,15 @@ impl Worker {
                 // Claimed again after its worker died each time: a job that kills its worker.
                 Err(Outcome::Failed(format!("worker stopped during each of {} attempts", job.attempts - 1)))
             } else {
-                let ctx = JobContext { id: job.id, tenant: job.tenant_id, attempt: job.attempts, db: db.clone() };
+                let ctx = JobContext {
+                    id: job.id,
+                    tenant: job.tenant_id,
+                    attempt: job.attempts,
+                    db: db.clone(),
+                    worker: worker_id.clone(),
+                    finished: Arc::default(),
+                };
+                handled = Some(ctx.clone());
                 match registry.start(&job.kind, ctx, job.payload) {
                     None => Err(Outcome::Failed(format!("no handler for kind {}", job.kind))),
                     Some(Err(e)) => Err(Outcome::Failed(format!("payload does not decode: {e}"))),
@@ -247,6 +277,8 @@ impl Worker {
             let elapsed = started.elapsed().as_secs_f64();
             metrics::histogram!("vextrus_job_duration_seconds", "kind" => job.kind.clone()).record(elapsed);
             let finished = match outcome {
+                // The handler finished it in its own transaction.
+                Ok(()) if handled.as_ref().is_some_and(JobContext::was_finished) => Ok((true, "succeeded")),
                 Ok(()) => fence.succeed(db.system_pool()).await.map(|done| (done, "succeeded")),
                 Err(Outcome::Deferred(delay, reason)) => {
                     tracing::info!(parent: &span, %reason, retry_in_secs = delay.as_secs_f64(), "job deferred");

@@ -246,7 +246,8 @@ async fn prepare(config: &Config, args: &ServeArgs, options: &vextrus_db::Databa
         tracing::info!(applied, "database schema is current");
     }
     options.check_roles().await.context("checking database roles")?;
-    Database::connect(options).await.context("connecting the database pools")
+    let options = vextrus_db::DatabaseOptions { job_slots: config.jobs.concurrency, ..options.clone() };
+    Database::connect(&options).await.context("connecting the database pools")
 }
 
 fn worker_options(config: &Config, grace: Duration) -> WorkerOptions {

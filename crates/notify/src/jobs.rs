@@ -94,12 +94,11 @@ async fn deliver(notify: &Notify, ctx: &JobContext, id: Uuid) -> Result<(), Hand
     if message.status != "queued" {
         return Ok(());
     }
-    if message.category != "security"
-        && store::suppressed(&mut tx, tenant, &message.recipient, &message.category).await?
-    {
+    if message.suppressed {
         let outcome =
             Outcome { status: "failed", error: Some("the recipient unsubscribed from these messages"), ..outcome() };
         settle(notify, &mut tx, tenant, id, &message, &outcome).await?;
+        ctx.finish_in(&mut tx).await?;
         tx.commit().await?;
         count(message.channel, "none", "suppressed");
         return Ok(());
@@ -125,6 +124,7 @@ async fn deliver(notify: &Notify, ctx: &JobContext, id: Uuid) -> Result<(), Hand
             let mut tx = ctx.db.system().await?;
             let outcome = Outcome { status: "failed", error: Some(&error), ..outcome() };
             settle(notify, &mut tx, tenant, id, &message, &outcome).await?;
+            ctx.finish_in(&mut tx).await?;
             tx.commit().await?;
             count(message.channel, "none", "failed");
             return Ok(());
@@ -198,6 +198,10 @@ async fn deliver(notify: &Notify, ctx: &JobContext, id: Uuid) -> Result<(), Hand
             }
         }
     };
+    // The job ends with the outcome it recorded, in the same commit.
+    if result.is_ok() {
+        ctx.finish_in(&mut tx).await?;
+    }
     tx.commit().await?;
     result
 }

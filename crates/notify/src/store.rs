@@ -218,13 +218,20 @@ pub(crate) struct Pending {
     pub user_id: Option<Uuid>,
     /// The organization's own SMS account, if it has one.
     pub own_sms: Option<crate::accounts::OwnAccount>,
+    /// The recipient asked to receive no more of the organization's messages of this category,
+    /// or (a number) no more SMS at all; never for the platform's security messages.
+    pub suppressed: bool,
 }
 
 pub(crate) async fn pending(tx: &mut SystemTx, tenant: TenantId, id: Uuid) -> Result<Option<Pending>, DbError> {
     let row = sqlx::query(
         "SELECT m.kind, m.channel, m.recipient, m.locale, m.data, m.body, m.status, m.not_before, m.sender_id,
                 m.segments, m.provider, m.provider_id, m.created_at, m.category, m.user_id,
-                a.provider, a.credentials_sealed, a.sid
+                a.provider, a.credentials_sealed, a.sid,
+                m.category <> 'security'
+                  AND (EXISTS (SELECT 1 FROM notify.suppressions s
+                                WHERE s.tenant_id = m.tenant_id AND s.address = m.recipient AND s.category = m.category)
+                       OR EXISTS (SELECT 1 FROM notify.sms_opt_outs o WHERE o.phone = m.recipient))
            FROM notify.messages m LEFT JOIN notify.sms_accounts a ON a.tenant_id = m.tenant_id AND m.channel = 'sms'
           WHERE m.tenant_id = $1 AND m.id = $2",
     )
@@ -253,26 +260,8 @@ pub(crate) async fn pending(tx: &mut SystemTx, tenant: TenantId, id: Uuid) -> Re
             sealed: r.get(16),
             sid: r.get(17),
         }),
+        suppressed: r.get(18),
     }))
-}
-
-/// Whether `address` asked to receive no more of `tenant`'s messages of `category`, or (a
-/// number) to receive no more SMS at all.
-pub(crate) async fn suppressed(
-    tx: &mut SystemTx,
-    tenant: TenantId,
-    address: &str,
-    category: &str,
-) -> Result<bool, DbError> {
-    Ok(sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM notify.suppressions WHERE tenant_id = $1 AND address = $2 AND category = $3)
-             OR EXISTS (SELECT 1 FROM notify.sms_opt_outs WHERE phone = $2)",
-    )
-    .bind(tenant)
-    .bind(address)
-    .bind(category)
-    .fetch_one(tx.conn())
-    .await?)
 }
 
 pub(crate) struct AttemptRow<'a> {

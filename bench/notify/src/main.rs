@@ -10,6 +10,7 @@
 //!
 //! Usage: cargo run --release -p vextrus-bench-notify -- [--seconds 8] [--deliveries 4000]
 //!        [--rate 200] [--workers 16] [--out bench/results/notify.md]
+//!        [--only triggers|batches|emails|latency]  (that one figure, printed; no results file)
 
 use std::fmt::Write as _;
 use std::process::{Child, Command, Stdio};
@@ -251,6 +252,8 @@ async fn fake_alpha() -> anyhow::Result<String> {
 async fn main() -> anyhow::Result<()> {
     let mut params = Params { seconds: 8, deliveries: 4000, rate: 200, workers: 16 };
     let mut out = std::path::PathBuf::from("bench/results/notify.md");
+    // For profiling one path: `--only emails` measures that alone and writes no results file.
+    let mut only: Option<String> = None;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let value = args.next().with_context(|| format!("{flag} needs a value"))?;
@@ -260,6 +263,7 @@ async fn main() -> anyhow::Result<()> {
             "--rate" => params.rate = value.parse()?,
             "--workers" => params.workers = value.parse()?,
             "--out" => out = value.into(),
+            "--only" => only = Some(value),
             _ => anyhow::bail!("unknown flag {flag}"),
         }
     }
@@ -272,7 +276,11 @@ async fn main() -> anyhow::Result<()> {
         durable: true,
     })
     .await?;
-    let options = DatabaseOptions::embedded(&pg, RoleNames::default(), 20);
+    // As `serve` sizes it: the system pool has a connection for each job slot.
+    let options = DatabaseOptions {
+        job_slots: params.workers as u32,
+        ..DatabaseOptions::embedded(&pg, RoleNames::default(), 20)
+    };
     options.migrate(vextrus::MODULES).await?;
     let db = Database::connect(&options).await?;
     let mut tx = db.system().await?;
@@ -335,6 +343,26 @@ async fn main() -> anyhow::Result<()> {
         link_key: Some(vextrus_notify::link_key(&db).await?),
     });
 
+    if let Some(only) = only {
+        let started = Instant::now();
+        let n = params.deliveries;
+        let figure = match only.as_str() {
+            "triggers" => trigger_rate(&db, &notify, org.id, params.seconds, 16, 1).await?.0,
+            "batches" => trigger_rate(&db, &notify, org.id, params.seconds, 4, 100).await?.1,
+            "emails" => {
+                delivery_rate(&options, &db, &notify, org.id, n, params.workers, |i| {
+                    email(format!("d{i}@bench.example"))
+                })
+                .await?
+            }
+            "latency" => latency(&options, &db, &notify, org.id, params.rate, params.seconds, params.workers).await?.1,
+            _ => anyhow::bail!("--only: triggers, batches, emails or latency"),
+        };
+        println!("{only}: {figure:.1} (in {:.1} s)", started.elapsed().as_secs_f64());
+        db.close().await;
+        pg.stop().await?;
+        return Ok(());
+    }
     trigger_rate(&db, &notify, org.id, 2, 16, 1).await?; // warm-up
     let (single, _) = trigger_rate(&db, &notify, org.id, params.seconds, 16, 1).await?;
     let (batches, batch_messages) = trigger_rate(&db, &notify, org.id, params.seconds, 4, 100).await?;

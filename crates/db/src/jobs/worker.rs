@@ -161,24 +161,26 @@ impl Worker {
     /// `per_tenant_kind` running at once. A backlog (thousands of one organization's retries)
     /// waits behind everyone else's first job instead of in front of it.
     ///
-    /// The groups are found by skipping through the `jobs_queued` index one group at a time, and
-    /// each group gives at most its remaining share, oldest first: the claim reads a few rows per
-    /// group, never the backlog itself.
+    /// The organizations with queued jobs are found by skipping through the `jobs_queued` index
+    /// one organization at a time, and each (organization, kind) group gives at most its
+    /// remaining share, oldest first: the claim reads a few rows per group, never the backlog.
     async fn claim(&self, kinds: &[String], limit: usize) -> Result<Vec<Claimed>, DbError> {
         let per_group = self.options.per_tenant_kind.unwrap_or(self.options.concurrency / 2).max(1);
         // The due condition is repeated on the locked row: a job another worker claimed between
         // this statement's snapshot and the lock is rechecked and skipped. Running jobs whose
         // worker stopped renewing the lease (it died) are taken again, first.
         Ok(sqlx::query_as(
-            "WITH RECURSIVE groups (kind, tenant_id) AS (
-                 SELECT k.kind, (SELECT j.tenant_id FROM db.jobs j WHERE j.state = 'queued' AND j.kind = k.kind
-                                  ORDER BY j.tenant_id LIMIT 1)
-                   FROM unnest($1::text[]) AS k (kind)
+            "WITH RECURSIVE tenants (tenant_id) AS (
+                 (SELECT j.tenant_id FROM db.jobs j WHERE j.state = 'queued' AND j.kind = ANY($1)
+                   ORDER BY j.tenant_id LIMIT 1)
                  UNION ALL
-                 SELECT g.kind, (SELECT j.tenant_id FROM db.jobs j
-                                  WHERE j.state = 'queued' AND j.kind = g.kind AND j.tenant_id > g.tenant_id
-                                  ORDER BY j.tenant_id LIMIT 1)
-                   FROM groups g WHERE g.tenant_id IS NOT NULL),
+                 SELECT (SELECT j.tenant_id FROM db.jobs j
+                          WHERE j.state = 'queued' AND j.kind = ANY($1) AND j.tenant_id > t.tenant_id
+                          ORDER BY j.tenant_id LIMIT 1)
+                   FROM tenants t WHERE t.tenant_id IS NOT NULL),
+             groups AS (
+                 SELECT t.tenant_id, k.kind FROM tenants t CROSS JOIN unnest($1::text[]) AS k (kind)
+                  WHERE t.tenant_id IS NOT NULL),
              busy AS (
                  SELECT tenant_id, kind, count(*) AS running FROM db.jobs
                   WHERE state = 'running' AND locked_until >= now() AND kind = ANY($1)
@@ -195,7 +197,6 @@ impl Worker {
                           AND j.run_at <= now()
                         ORDER BY j.run_at, j.id
                         LIMIT LEAST($2, GREATEST($6 - COALESCE(b.running, 0), 0))) c
-                  WHERE g.tenant_id IS NOT NULL
                  UNION ALL
                  SELECT tenant_id, id, run_at, 0 FROM db.jobs
                   WHERE state = 'running' AND locked_until < now() AND kind = ANY($1)),

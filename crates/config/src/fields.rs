@@ -505,6 +505,35 @@ pub const FIELDS: &[Field] = &[
         doc: "Invitations an organization may have pending at once.",
     },
     Field {
+        key: "limits.storage_mib_per_org",
+        env_aliases: &[],
+        kind: Kind::Int,
+        default: "5120",
+        doc: "The default plan's storage (MiB) for an organization's files; an operator's plan replaces the \
+              default plan's four limits (`PUT /v1/orgs/{org}/plan`).",
+    },
+    Field {
+        key: "limits.members_per_org",
+        env_aliases: &[],
+        kind: Kind::Int,
+        default: "100",
+        doc: "The default plan's members per organization (invitations beyond answer 422 `limit_reached`).",
+    },
+    Field {
+        key: "limits.api_keys_per_org",
+        env_aliases: &[],
+        kind: Kind::Int,
+        default: "200",
+        doc: "The default plan's active API keys per organization, all holders together.",
+    },
+    Field {
+        key: "limits.sms_per_org_per_month",
+        env_aliases: &[],
+        kind: Kind::Int,
+        default: "1000",
+        doc: "The default plan's SMS messages per organization per calendar month (Dhaka).",
+    },
+    Field {
         key: "notify.max_recipients",
         env_aliases: &[],
         kind: Kind::Int,

@@ -289,6 +289,10 @@ pub struct LimitsConfig {
     pub mails_per_recipient_per_hour: u32,
     pub invitations_before_verified: u32,
     pub pending_invitations_per_org: u32,
+    pub storage_mib_per_org: u64,
+    pub members_per_org: u32,
+    pub api_keys_per_org: u32,
+    pub sms_per_org_per_month: u32,
 }
 
 impl Default for LimitsConfig {
@@ -303,6 +307,10 @@ impl Default for LimitsConfig {
             mails_per_recipient_per_hour: 5,
             invitations_before_verified: 3,
             pending_invitations_per_org: 500,
+            storage_mib_per_org: 5120,
+            members_per_org: 100,
+            api_keys_per_org: 200,
+            sms_per_org_per_month: 1000,
         }
     }
 }

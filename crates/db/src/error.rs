@@ -34,6 +34,10 @@ impl DbError {
     pub fn is_unique_violation(&self) -> bool {
         self.sqlstate().as_deref() == Some("23505")
     }
+
+    pub fn is_foreign_key_violation(&self) -> bool {
+        self.sqlstate().as_deref() == Some("23503")
+    }
 }
 
 /// `error: cause: cause…`, the whole chain on one line, for logs and stored job errors.

@@ -33,7 +33,7 @@ pub use auth::{OperatorToken, bearer_token};
 pub use client::ClientAddr;
 pub use error::{ApiError, FieldError, Problem};
 pub use extract::{Json, Query};
-pub use limits::Limits;
+pub use limits::{Limits, PlanLimits};
 pub use text::{bounded_text, page_limit};
 
 /// Everything handlers may ask for; each extracts only its part (`State<Database>`, …).

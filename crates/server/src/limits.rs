@@ -1,5 +1,5 @@
 //! How much of anything a stranger may create or set off: configured by platform operators
-//! (`[limits]`; plans will set them per organization), enforced by each module through
+//! (`[limits]`; an organization's plan, when an operator set one, replaces the default plan's limits), enforced by each module through
 //! `vextrus_db::limits`. A limit reached answers 422 `limit_reached` (a count) or 429 with
 //! `Retry-After` (a rate).
 
@@ -27,6 +27,22 @@ pub struct Limits {
     pub invitations_before_verified: u32,
     /// Pending invitations per organization.
     pub pending_invitations_per_org: u32,
+    /// The default plan: an organization's limits until an operator gives it a plan.
+    pub plan: PlanLimits,
+}
+
+/// What a plan allows an organization (`tenancy.plans`; the default plan from `[limits]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlanLimits {
+    /// Bytes of files stored, trash included.
+    pub storage_bytes: u64,
+    /// Members (users; service accounts are not members).
+    pub members: u32,
+    /// Active API keys, all holders together.
+    pub api_keys: u32,
+    /// SMS messages per calendar month (Dhaka).
+    pub sms_per_month: u32,
 }
 
 /// As configured (`[limits]`).
@@ -42,6 +58,12 @@ impl From<&vextrus_config::LimitsConfig> for Limits {
             mails_per_recipient_per_hour: l.mails_per_recipient_per_hour,
             invitations_before_verified: l.invitations_before_verified,
             pending_invitations_per_org: l.pending_invitations_per_org,
+            plan: PlanLimits {
+                storage_bytes: l.storage_mib_per_org.saturating_mul(1 << 20),
+                members: l.members_per_org,
+                api_keys: l.api_keys_per_org,
+                sms_per_month: l.sms_per_org_per_month,
+            },
         }
     }
 }

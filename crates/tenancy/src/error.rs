@@ -9,6 +9,10 @@ pub enum TenancyError {
     NotFound(String),
     #[error("unknown time zone {0}")]
     UnknownTimezone(String),
+    #[error("no plan {0}")]
+    PlanNotFound(String),
+    #[error("plan {0} is in use")]
+    PlanInUse(String),
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -24,6 +28,11 @@ impl From<TenancyError> for ApiError {
             TenancyError::UnknownTimezone(tz) => {
                 ApiError::invalid_field("settings.timezone", format!("{tz:?} is not a known IANA time zone"))
             }
+            TenancyError::PlanNotFound(name) => ApiError::not_found("plan_not_found", format!("No plan {name:?}.")),
+            TenancyError::PlanInUse(name) => ApiError::conflict(
+                "plan_in_use",
+                format!("Organizations are on plan {name:?}; give them another plan first."),
+            ),
             TenancyError::Db(e) => e.into(),
         }
     }

@@ -3,6 +3,7 @@
 mod create;
 mod get;
 mod list;
+mod plans;
 mod status;
 mod update;
 
@@ -20,6 +21,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get::get_org, update::update_org))
         .routes(routes!(status::suspend_org))
         .routes(routes!(status::resume_org))
+        .routes(routes!(plans::list_plans))
+        .routes(routes!(plans::put_plan, plans::delete_plan))
+        .routes(routes!(plans::set_org_plan))
 }
 
 /// Settings in a request; absent fields keep their value (or the default, on creation).

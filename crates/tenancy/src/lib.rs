@@ -5,6 +5,7 @@ mod error;
 pub mod http;
 pub mod model;
 pub mod permissions;
+pub mod plans;
 pub use model::OrgRef;
 pub mod service;
 mod store;
@@ -22,5 +23,6 @@ pub const MIGRATIONS: ModuleMigrations = ModuleMigrations {
     migrations: &[
         Migration { version: 1, name: "organizations", sql: include_str!("../migrations/0001_organizations.sql") },
         Migration { version: 2, name: "member_updates", sql: include_str!("../migrations/0002_member_updates.sql") },
+        Migration { version: 3, name: "plans", sql: include_str!("../migrations/0003_plans.sql") },
     ],
 };

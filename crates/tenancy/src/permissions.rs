@@ -12,4 +12,8 @@ vextrus_access::permissions! {
     pub OrganizationsList = "platform.organizations.read", grants [];
     /// Suspend and resume organizations.
     pub OrganizationsStatus = "platform.organizations.manage", grants [];
+    /// Define plans and give organizations their plan.
+    pub PlansManage = "platform.plans.manage", grants [];
+    /// See the organization's plan and what it uses of it.
+    pub UsageRead = "tenancy.usage.read", grants [Admin, Member, Viewer];
 }

@@ -339,6 +339,7 @@ async fn main() -> anyhow::Result<()> {
         vault: None,
         report_after: Duration::from_secs(3600),
         max_recipients: 1000,
+        plan_defaults: vextrus_server::Limits::default().plan,
         public_url: "http://bench.example".into(),
         link_key: Some(vextrus_notify::link_key(&db).await?),
     });

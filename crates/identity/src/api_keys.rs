@@ -90,20 +90,23 @@ pub struct Created {
     pub secret: String,
 }
 
-/// Creates a key of `owner`, who may hold at most `max_active` working keys (`limits.api_keys_per_owner`).
+/// Creates a key of `owner`, who may hold at most `limits.api_keys_per_owner` working keys, in
+/// an organization whose plan allows at most so many in all.
 pub async fn create(
     tx: &mut impl Tx,
     tenant: TenantId,
     owner: Owner,
     new: NewApiKey,
     actor: vextrus_audit::Actor,
-    max_active: u32,
+    limits: &vextrus_server::Limits,
 ) -> Result<Created, crate::IdentityError> {
     let (_, owner_id) = owner.parts();
+    let max_active = limits.api_keys_per_owner;
     vextrus_db::limits::lock_count(tx, &format!("api_keys:{tenant}:{owner_id}")).await?;
     if store::count_active(tx, tenant, owner_id).await? >= i64::from(max_active) {
         return Err(crate::IdentityError::LimitReached("API keys per holder", max_active, "limits.api_keys_per_owner"));
     }
+    crate::quota::admit_api_key(tx, tenant, limits.plan).await?;
     let mut bytes = [0u8; PREFIX_HEX / 2];
     getrandom::fill(&mut bytes).expect("the OS provides randomness");
     let prefix: String = bytes.iter().map(|b| format!("{b:02x}")).collect();

@@ -57,6 +57,8 @@ pub async fn invite(
             return Err(IdentityError::OrgUnverified(limits.invitations_before_verified));
         }
     }
+    // The plan's members: refused now rather than when the invitee accepts (checked again then).
+    crate::quota::admit_member(tx, tenant, None, limits.plan).await?;
     if crate::store::members::find_by_email(tx, tenant, new.email.as_str()).await?.is_some() {
         return Err(IdentityError::AlreadyMember);
     }
@@ -126,7 +128,12 @@ pub struct Accepted {
 /// is not simply joined — whoever made it may not own the address (a stranger can sign up with
 /// anyone's): the invitee proves it now, so the account becomes theirs with the credentials they
 /// give, and everything issued to the earlier holder (sessions, API keys) is revoked.
-pub async fn accept(tx: &mut SystemTx, token: &str, account: Option<NewAccount>) -> Result<Accepted, IdentityError> {
+pub async fn accept(
+    tx: &mut SystemTx,
+    token: &str,
+    account: Option<NewAccount>,
+    plan_defaults: vextrus_server::PlanLimits,
+) -> Result<Accepted, IdentityError> {
     let (tenant, secret) = token.split_once('.').ok_or(IdentityError::InvitationInvalid)?;
     let tenant = TenantId::from_uuid(Uuid::parse_str(tenant).map_err(|_| IdentityError::InvitationInvalid)?);
     let claimed = store::claim(tx, tenant, &sha256(secret)).await?.ok_or(IdentityError::InvitationInvalid)?;
@@ -165,6 +172,7 @@ pub async fn accept(tx: &mut SystemTx, token: &str, account: Option<NewAccount>)
             (created.id, true)
         }
     };
+    crate::quota::admit_member(tx, tenant, Some(user), plan_defaults).await?;
     users::insert_membership(tx, tenant, user).await?;
     let asked: Vec<RoleKey> = claimed.roles.iter().filter_map(|r| RoleKey::parse(r).ok()).collect();
     // A custom role deleted since the invitation was sent is not granted; if nothing is left,

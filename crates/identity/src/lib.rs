@@ -17,6 +17,7 @@ mod orgs;
 pub mod password;
 pub mod password_reset;
 pub mod permissions;
+mod quota;
 pub mod service;
 pub mod service_accounts;
 pub mod standing;

@@ -243,10 +243,12 @@ pub async fn join_as_new_user(
     user: NewUser,
     role: RoleKey,
     via: &str,
+    plan_defaults: vextrus_server::PlanLimits,
 ) -> Result<Option<User>, IdentityError> {
     if store::credentials(tx, user.username.as_str()).await?.is_some() {
         return Ok(None);
     }
+    crate::quota::admit_member(tx, org, None, plan_defaults).await?;
     let password_hash = user.password.hash_async().await;
     let row = NewUserRow {
         email: &user.email,
@@ -280,10 +282,12 @@ pub async fn import_user(
     password_hash: &str,
     role: RoleKey,
     actor: Actor,
+    plan_defaults: vextrus_server::PlanLimits,
 ) -> Result<Option<User>, IdentityError> {
     if store::credentials(tx, username.as_str()).await?.is_some() {
         return Ok(None);
     }
+    crate::quota::admit_member(tx, org, None, plan_defaults).await?;
     let email = EmailAddress::parse(&format!("{}@imported.invalid", username.as_str()))
         .map_err(|_| IdentityError::EmailTaken)?;
     let display_name = DisplayName::parse(username.as_str()).map_err(|_| IdentityError::UsernameTaken)?;

@@ -149,7 +149,7 @@ pub async fn cli_key(
     auth: &Auth,
     req: PasswordLogin<'_>,
     new: crate::api_keys::NewApiKey,
-    max_keys: u32,
+    limits: &vextrus_server::Limits,
 ) -> Result<(String, crate::api_keys::Created), GrantError> {
     let proven = prove_password(tx, auth, &req).await?;
     let Target::Org(_) = &proven.target else {
@@ -167,7 +167,7 @@ pub async fn cli_key(
     let actor =
         vextrus_audit::Actor::new(vextrus_audit::ActorKind::User, Some(proven.user), Some(proven.username.clone()));
     let created =
-        crate::api_keys::create(tx, tenant, crate::api_keys::Owner::User(proven.user), new, actor.clone(), max_keys)
+        crate::api_keys::create(tx, tenant, crate::api_keys::Owner::User(proven.user), new, actor.clone(), limits)
             .await?;
     let event = vextrus_audit::NewEvent::new(tenant, actor, "authn_login_success")
         .target(vextrus_audit::Target::new("api_key", created.key.id))

@@ -59,6 +59,7 @@ pub const MIGRATIONS: ModuleMigrations = ModuleMigrations {
             sql: include_str!("../migrations/0003_template_overrides.sql"),
         },
         Migration { version: 4, name: "sms_accounts", sql: include_str!("../migrations/0004_sms_accounts.sql") },
+        Migration { version: 5, name: "sms_per_month", sql: include_str!("../migrations/0005_sms_per_month.sql") },
     ],
 };
 
@@ -213,10 +214,23 @@ pub struct Inner {
     pub report_after: Duration,
     /// The most recipients one trigger may name.
     pub max_recipients: usize,
+    /// The default plan's limits (an organization's own plan replaces them): SMS a month.
+    pub plan_defaults: vextrus_server::PlanLimits,
     /// Base URL of the platform, for links in messages (unsubscribe).
     pub public_url: String,
     /// Signs links in messages ([`link_key`]); without it mail carries no unsubscribe link.
     pub link_key: Option<ring::hmac::Key>,
+}
+
+/// SMS the organization has been counted for this Dhaka month (against its plan's `sms_per_month`).
+pub async fn sms_this_month(
+    tx: &mut impl vextrus_db::Tx,
+    tenant: vextrus_db::TenantId,
+) -> Result<u64, vextrus_db::DbError> {
+    use chrono::Datelike as _;
+    let today = btrc::dhaka_day(chrono::Utc::now());
+    let month = today.with_day(1).unwrap_or(today);
+    Ok(u64::try_from(store::sms_in_month(tx, tenant, month).await?).unwrap_or(0))
 }
 
 /// The key that signs links in messages: made on first use, kept in the database (readable by
@@ -256,6 +270,7 @@ impl Notify {
             vault: None,
             report_after: Duration::from_secs(60),
             max_recipients: 1000,
+            plan_defaults: vextrus_server::Limits::default().plan,
             public_url: "http://127.0.0.1:8080".into(),
             link_key: None,
         })

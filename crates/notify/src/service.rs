@@ -225,7 +225,7 @@ impl Notify {
                 return Err(TriggerError::ChannelUnavailable(channel.as_str()));
             }
         }
-        // Notify's settings and the STOP list matter to SMS only: no round trip for the rest.
+        // Notify's settings, the plan and the STOP list matter to SMS only: no round trip for the rest.
         let settings = if planned.iter().any(|p| p.channel == Channel::Sms) {
             let phones: Vec<&str> =
                 planned.iter().filter(|p| p.channel == Channel::Sms).map(|p| p.recipient.as_str()).collect();
@@ -244,10 +244,12 @@ impl Notify {
                     !out
                 });
             }
-            store::settings(tx, tenant).await?
+            let plan = vextrus_tenancy::plans::of(tx, tenant, self.inner().plan_defaults).await?;
+            (store::settings(tx, tenant).await?, plan.limits.sms_per_month)
         } else {
             Default::default()
         };
+        let (settings, sms_per_month) = settings;
         let mut messages = Vec::with_capacity(planned.len());
         let mut rows = Vec::with_capacity(planned.len());
         for p in planned {
@@ -292,13 +294,21 @@ impl Notify {
                 let parts = sms::segments(&rendered.text).parts;
                 let estimate = i64::from(parts) * self.sms_rate();
                 let month = btrc::dhaka_day(queued.not_before).with_day(1).unwrap_or_else(|| btrc::dhaka_day(now));
-                if !store::spend(tx, tenant, month, estimate, settings.budget).await? {
-                    let detail = format!(
-                        "the organization's monthly SMS budget ({} BDT) is spent",
-                        settings.budget.map(store::bdt).unwrap_or_default()
-                    );
-                    refused.push(refuse("sms_budget_exhausted", detail));
-                    continue;
+                match store::spend(tx, tenant, month, estimate, settings.budget, sms_per_month).await? {
+                    Ok(()) => {}
+                    Err(store::Refusal::Budget) => {
+                        let detail = format!(
+                            "the organization's monthly SMS budget ({} BDT) is spent",
+                            settings.budget.map(store::bdt).unwrap_or_default()
+                        );
+                        refused.push(refuse("sms_budget_exhausted", detail));
+                        continue;
+                    }
+                    Err(store::Refusal::Plan) => {
+                        let detail = format!("the organization's plan allows {sms_per_month} SMS a month, all sent");
+                        refused.push(refuse("plan_sms_limit", detail));
+                        continue;
+                    }
                 }
                 queued.segments = Some(parts);
                 queued.cost_bdt = Some(store::bdt(estimate));

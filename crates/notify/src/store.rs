@@ -174,28 +174,62 @@ pub(crate) async fn set_settings(
 
 /// Adds `amount` to the month's SMS spend if it stays within `budget` (none: no limit). The row
 /// lock serialises concurrent triggers of one organization, so the budget holds.
+/// Why an SMS could not be counted against the month.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// The organization's own monthly budget (BDT).
+    Budget,
+    /// The plan's SMS per month.
+    Plan,
+}
+
+/// Counts one SMS of `amount` (ten-thousandths of a taka) against `month`, if both the budget
+/// and the plan's `max_messages` allow it; one conditional upsert, so concurrent triggers cannot
+/// together pass either.
 pub(crate) async fn spend(
     tx: &mut TenantTx,
     tenant: TenantId,
     month: NaiveDate,
     amount: i64,
     budget: Option<i64>,
-) -> Result<bool, DbError> {
-    if budget.is_some_and(|b| amount > b) {
-        return Ok(false);
+    max_messages: u32,
+) -> Result<Result<(), Refusal>, DbError> {
+    if max_messages == 0 {
+        return Ok(Err(Refusal::Plan));
     }
+    if budget.is_some_and(|b| amount > b) {
+        return Ok(Err(Refusal::Budget));
+    }
+    let max_messages = i32::try_from(max_messages).unwrap_or(i32::MAX);
     let done = sqlx::query(
-        "INSERT INTO notify.sms_spend AS s (tenant_id, month, spent_bdt) VALUES ($1, $2, $3::numeric / 10000)
-         ON CONFLICT (tenant_id, month) DO UPDATE SET spent_bdt = s.spent_bdt + EXCLUDED.spent_bdt
-          WHERE $4::bigint IS NULL OR s.spent_bdt + EXCLUDED.spent_bdt <= $4::numeric / 10000",
+        "INSERT INTO notify.sms_spend AS s (tenant_id, month, spent_bdt, messages) VALUES ($1, $2, $3::numeric / 10000, 1)
+         ON CONFLICT (tenant_id, month) DO UPDATE SET spent_bdt = s.spent_bdt + EXCLUDED.spent_bdt, messages = s.messages + 1
+          WHERE ($4::bigint IS NULL OR s.spent_bdt + EXCLUDED.spent_bdt <= $4::numeric / 10000) AND s.messages < $5",
     )
     .bind(tenant)
     .bind(month)
     .bind(amount)
     .bind(budget)
+    .bind(max_messages)
     .execute(tx.conn())
     .await?;
-    Ok(done.rows_affected() == 1)
+    if done.rows_affected() == 1 {
+        return Ok(Ok(()));
+    }
+    // The row is locked by the refused upsert: this reads what refused it.
+    let sent = sms_in_month(tx, tenant, month).await?;
+    Ok(Err(if sent >= i64::from(max_messages) { Refusal::Plan } else { Refusal::Budget }))
+}
+
+/// SMS counted against `month` (Dhaka) for the organization.
+pub(crate) async fn sms_in_month(tx: &mut impl Tx, tenant: TenantId, month: NaiveDate) -> Result<i64, DbError> {
+    let sent: Option<i32> =
+        sqlx::query_scalar("SELECT messages FROM notify.sms_spend WHERE tenant_id = $1 AND month = $2")
+            .bind(tenant)
+            .bind(month)
+            .fetch_optional(tx.conn())
+            .await?;
+    Ok(i64::from(sent.unwrap_or(0)))
 }
 
 /// What the delivery job needs of a message.

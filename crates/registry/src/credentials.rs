@@ -59,8 +59,8 @@ async fn mint(
     }
     let mut tx = db.system().await.map_err(internal)?;
     let request = PasswordLogin { login, password, org, otp, user_agent: user_agent.as_deref() };
-    let max_keys = vextrus_server::Limits::from_ref(state).api_keys_per_owner;
-    match tokens::cli_key(&mut tx, &auth, request, wanted, max_keys).await {
+    let limits = vextrus_server::Limits::from_ref(state);
+    match tokens::cli_key(&mut tx, &auth, request, wanted, &limits).await {
         Ok(minted) => {
             throttle::succeeded(&mut tx, &keys).await.map_err(internal)?;
             tx.commit().await.map_err(internal)?;
@@ -178,8 +178,14 @@ async fn add_user(
             return Err(NpmError(StatusCode::SERVICE_UNAVAILABLE, message.into()).into_response());
         }
     };
-    match vextrus_identity::service::join_as_new_user(&mut tx, org.id, user, role, "npm adduser").await {
+    let plan_defaults = vextrus_server::Limits::from_ref(state).plan;
+    match vextrus_identity::service::join_as_new_user(&mut tx, org.id, user, role, "npm adduser", plan_defaults).await {
         Ok(_) => tx.commit().await.map_err(internal),
+        Err(IdentityError::LimitReached(..)) => Err(NpmError(
+            StatusCode::FORBIDDEN,
+            "the organization's plan has no room for another member: ask an administrator".into(),
+        )
+        .into_response()),
         Err(IdentityError::EmailTaken) => {
             Err(NpmError(StatusCode::CONFLICT, "that email address already has an account".into()).into_response())
         }

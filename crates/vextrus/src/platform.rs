@@ -352,6 +352,7 @@ pub async fn notify(
         vault,
         report_after: Duration::from_secs(n.sms.report_after_secs),
         max_recipients: usize::try_from(n.max_recipients.max(1)).unwrap_or(1000),
+        plan_defaults: vextrus_server::Limits::from(&config.limits).plan,
         public_url: config.public_url(),
         link_key: Some(vextrus_notify::link_key(db).await?),
     }))

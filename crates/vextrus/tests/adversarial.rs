@@ -72,6 +72,10 @@ fn body_for(method: &str, path: &str) -> Option<Value> {
         ("PUT", "/v1/notifications/templates/{type}/{locale}") => json!({"subject": "Pwned", "text": "{{ text }}"}),
         ("POST", "/v1/platform/sms-opt-outs") => json!({"phone": "01712345678"}),
         ("POST", "/v1/me/devices") => json!({"token": "pwned-device-token", "platform": "android"}),
+        ("PUT", "/v1/platform/plans/{plan}") => {
+            json!({"storage_bytes": 1, "members": 1, "api_keys": 0, "sms_per_month": 0})
+        }
+        ("PUT", "/v1/orgs/{org}/plan") => json!({"plan": null}),
         _ if method == "POST" || method == "PUT" || method == "PATCH" => json!({}),
         _ => return None,
     };
@@ -129,6 +133,13 @@ async fn victim(app: &TestApp) -> Victim {
     let own = json!({"subject": "{{ subject }}", "text": "Victim own words: {{ text }}"});
     app.ok_json(&owner, Method::PUT, "/v1/notifications/templates/notify.announcement/bn-BD", own).await;
     app.jobs_done("notify.deliver").await;
+    // An operator gave A a plan of its own.
+    let plan = json!({"storage_bytes": 1 << 30, "members": 10, "api_keys": 10, "sms_per_month": 10});
+    let defined = app.op(Method::PUT, "/v1/platform/plans/victim-plan").json(&plan).send().await.unwrap();
+    assert_eq!(defined.status(), 201);
+    let given =
+        app.op(Method::PUT, "/v1/orgs/victim-co/plan").json(&json!({"plan": "victim-plan"})).send().await.unwrap();
+    assert_eq!(given.status(), 200);
     let session = common::claims(&owner)["sid"].as_str().unwrap().to_owned();
     let org_id = org["organization"]["id"].as_str().unwrap().to_owned();
     let ids = HashMap::from([
@@ -148,6 +159,7 @@ async fn victim(app: &TestApp) -> Victim {
         ("phone", "+8801712345678".to_owned()),
         ("type", "notify.announcement".to_owned()),
         ("locale", "bn-BD".to_owned()),
+        ("plan", "victim-plan".to_owned()),
     ]);
     let secrets = vec![
         org_id,
@@ -183,6 +195,7 @@ fn fill(path: &str, ids: &HashMap<&'static str, String>, nonexistent: bool) -> S
                 "phone" => "+8801999999999".to_owned(),
                 "type" => "no.such_type".to_owned(),
                 "locale" => "en".to_owned(),
+                "plan" => "no-such-plan".to_owned(),
                 _ => uuid::Uuid::now_v7().to_string(),
             }
         } else {
@@ -318,6 +331,8 @@ async fn every_route_needs_credentials_and_keeps_organizations_apart() {
     let owner = &a.owner_token;
     let org: Value = app.ok_json_get(owner, "/v1/orgs/victim-co").await;
     assert_eq!(org["name"], "Org victim-co");
+    let usage: Value = app.ok_json_get(owner, "/v1/usage").await;
+    assert_eq!(usage["plan"], "victim-plan", "B changed nothing of A's plan");
     let member: Value = app.ok_json_get(owner, &format!("/v1/members/{}", a.ids["user"])).await;
     assert_eq!(member["roles"], json!(["member"]));
     let role: Value = app.ok_json_get(owner, "/v1/roles/victim-role").await;

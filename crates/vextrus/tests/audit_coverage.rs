@@ -620,6 +620,38 @@ async fn every_mutating_route_records_an_event() {
     )
     .await;
     w.call(
+        "PUT /v1/platform/plans/{plan}",
+        "/v1/platform/plans/cover-plan",
+        Some(op),
+        Body::Json(json!({"storage_bytes": 1 << 30, "members": 10, "api_keys": 10, "sms_per_month": 100})),
+        expect("tenancy.plan.create", None, Some("cover-plan")),
+    )
+    .await;
+    w.call(
+        "PUT /v1/orgs/{org}/plan",
+        "/v1/orgs/made-co/plan",
+        Some(op),
+        Body::Json(json!({"plan": "cover-plan"})),
+        expect("tenancy.organization.plan", None, Some(&made_id)),
+    )
+    .await;
+    w.call(
+        "PUT /v1/orgs/{org}/plan",
+        "/v1/orgs/made-co/plan",
+        Some(op),
+        Body::Json(json!({"plan": null})),
+        expect("tenancy.organization.plan", None, Some(&made_id)),
+    )
+    .await;
+    w.call(
+        "DELETE /v1/platform/plans/{plan}",
+        "/v1/platform/plans/cover-plan",
+        Some(op),
+        Body::None,
+        expect("tenancy.plan.delete", None, Some("cover-plan")),
+    )
+    .await;
+    w.call(
         "PUT /v1/authz/permissions",
         "/v1/authz/permissions",
         Some(op),

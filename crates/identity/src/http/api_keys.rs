@@ -156,7 +156,7 @@ pub async fn create_my_key(
     let new = parse_new_key(body, &access, permitted.subject())?;
     let mut tx = db.tenant(tenant).await?;
     let actor = permitted.subject().into();
-    let created = api_keys::create(&mut tx, tenant, Owner::User(me), new, actor, limits.api_keys_per_owner).await?;
+    let created = api_keys::create(&mut tx, tenant, Owner::User(me), new, actor, &limits).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, axum::Json(CreatedApiKey { key: created.key, secret: created.secret })))
 }

@@ -136,10 +136,11 @@ pub struct AcceptInvitation {
         (status = 200, body = Accepted),
         (status = 404, description = "`invitation_invalid`: unknown, used, revoked or expired", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`username_taken`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`invalid_field`, `weak_password`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`invalid_field`, `weak_password`, `limit_reached` (the plan's members)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn accept_invitation(
     State(db): State<Database>,
+    State(limits): State<vextrus_server::Limits>,
     Json(body): Json<AcceptInvitation>,
 ) -> Result<axum::Json<Accepted>, ApiError> {
     let account = body
@@ -153,7 +154,7 @@ pub async fn accept_invitation(
         })
         .transpose()?;
     let mut tx = db.system().await?;
-    let accepted = invitations::accept(&mut tx, body.token.trim(), account).await?;
+    let accepted = invitations::accept(&mut tx, body.token.trim(), account, limits.plan).await?;
     tx.commit().await?;
     Ok(axum::Json(accepted))
 }

@@ -9,6 +9,7 @@ mod password_reset;
 mod service_accounts;
 mod signup;
 mod token;
+mod usage;
 mod verify;
 mod verify_email;
 mod well_known;
@@ -57,6 +58,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(mfa::get_policy, mfa::set_policy))
         .routes(routes!(password_reset::request_reset))
         .routes(routes!(password_reset::confirm_reset))
+        .routes(routes!(usage::get_usage))
 }
 
 /// The signed-in user and the organization they act in; other subjects get 403 `users_only`.

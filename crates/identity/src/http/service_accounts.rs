@@ -228,7 +228,7 @@ pub async fn create_account_key(
     let mut tx = db.tenant(tenant).await?;
     let owner = key_owner(&mut tx, id).await?;
     let actor = permitted.subject().into();
-    let created = api_keys::create(&mut tx, tenant, owner, new, actor, limits.api_keys_per_owner).await?;
+    let created = api_keys::create(&mut tx, tenant, owner, new, actor, &limits).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, axum::Json(CreatedApiKey { key: created.key, secret: created.secret })))
 }

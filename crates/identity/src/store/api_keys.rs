@@ -101,6 +101,17 @@ pub(crate) async fn count_active(tx: &mut impl Tx, tenant: TenantId, owner: Uuid
     .await?)
 }
 
+/// Active keys in the organization, every holder together.
+pub(crate) async fn count_active_in_org(tx: &mut impl Tx, tenant: TenantId) -> Result<i64, DbError> {
+    Ok(sqlx::query_scalar(
+        "SELECT count(*) FROM identity.api_keys
+          WHERE tenant_id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())",
+    )
+    .bind(tenant)
+    .fetch_one(tx.conn())
+    .await?)
+}
+
 pub(crate) async fn insert(tx: &mut impl Tx, tenant: TenantId, key: NewKeyRow<'_>) -> Result<ApiKey, DbError> {
     Ok(sqlx::query_as(concat!(
         "INSERT INTO identity.api_keys (tenant_id, id, prefix, secret_hash, owner_kind, owner_id, name, permissions,

@@ -69,3 +69,14 @@ pub(crate) async fn find_by_email(
         .fetch_optional(tx.conn())
         .await?)
 }
+
+/// Members of the organization, not counting `besides` (one about to join again).
+pub(crate) async fn count(tx: &mut impl Tx, tenant: TenantId, besides: Option<Uuid>) -> Result<i64, DbError> {
+    Ok(sqlx::query_scalar(
+        "SELECT count(*) FROM identity.memberships WHERE tenant_id = $1 AND user_id IS DISTINCT FROM $2",
+    )
+    .bind(tenant)
+    .bind(besides)
+    .fetch_one(tx.conn())
+    .await?)
+}

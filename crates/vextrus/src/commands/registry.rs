@@ -45,7 +45,8 @@ pub async fn run(config: Config, cmd: RegistryCommand) -> anyhow::Result<()> {
         let mut summary = Summary::default();
         import_packages(&db, &objects, &target, &packages, &mut summary).await;
         if let (Some(text), Some(org)) = (users, org) {
-            import_users(&db, org, &role, &text, &mut summary).await?;
+            import_users(&db, vextrus_server::Limits::from(&config.limits).plan, org, &role, &text, &mut summary)
+                .await?;
         }
         summary.print(&storage);
         anyhow::ensure!(summary.problems.is_empty(), "{} problem(s); see above", summary.problems.len());
@@ -125,6 +126,7 @@ async fn import_packages(
 
 async fn import_users(
     db: &Database,
+    plan_defaults: vextrus_server::PlanLimits,
     org: TenantId,
     role: &str,
     text: &str,
@@ -144,8 +146,16 @@ async fn import_users(
             continue;
         }
         let mut tx = db.system().await?;
-        match vextrus_identity::service::import_user(&mut tx, org, &username, &user.hash, role.clone(), actor.clone())
-            .await
+        match vextrus_identity::service::import_user(
+            &mut tx,
+            org,
+            &username,
+            &user.hash,
+            role.clone(),
+            actor.clone(),
+            plan_defaults,
+        )
+        .await
         {
             Ok(Some(_)) => {
                 tx.commit().await?;

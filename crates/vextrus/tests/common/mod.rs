@@ -415,6 +415,7 @@ pub fn notify_with(m: &vextrus::ModuleSettings, providers: NotifyProviders) -> v
         vault: inner.vault.clone(),
         report_after: providers.report_after.unwrap_or(inner.report_after),
         max_recipients: inner.max_recipients,
+        plan_defaults: inner.plan_defaults,
         public_url: inner.public_url.clone(),
         link_key: inner.link_key.clone(),
     })

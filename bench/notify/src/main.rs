@@ -339,7 +339,12 @@ async fn main() -> anyhow::Result<()> {
         vault: None,
         report_after: Duration::from_secs(3600),
         max_recipients: 1000,
-        plan_defaults: vextrus_server::Limits::default().plan,
+        // An operator's plan for a sender this size: the default plan's 1,000 SMS a month
+        // would refuse the 4,000 the SMS measurement queues.
+        plan_defaults: vextrus_server::PlanLimits {
+            sms_per_month: 1_000_000,
+            ..vextrus_server::Limits::default().plan
+        },
         public_url: "http://bench.example".into(),
         link_key: Some(vextrus_notify::link_key(&db).await?),
     });

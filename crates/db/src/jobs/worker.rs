@@ -166,16 +166,17 @@ impl Worker {
     /// remaining share, oldest first: the claim reads a few rows per group, never the backlog.
     async fn claim(&self, kinds: &[String], limit: usize) -> Result<Vec<Claimed>, DbError> {
         let per_group = self.options.per_tenant_kind.unwrap_or(self.options.concurrency / 2).max(1);
-        // The due condition is repeated on the locked row: a job another worker claimed between
-        // this statement's snapshot and the lock is rechecked and skipped. Running jobs whose
-        // worker stopped renewing the lease (it died) are taken again, first.
+        // The due condition is checked again on what the lock returned, the newest version of
+        // each row: a job another worker claimed between this statement's snapshot and the lock
+        // is skipped (checked on `picked`, not on `j`, so the planner joins by key instead of
+        // scanning every due job). Running jobs whose worker stopped renewing the lease (it died) are taken
+        // again, first.
         Ok(sqlx::query_as(
             "WITH RECURSIVE tenants (tenant_id) AS (
-                 (SELECT j.tenant_id FROM db.jobs j WHERE j.state = 'queued' AND j.kind = ANY($1)
-                   ORDER BY j.tenant_id LIMIT 1)
+                 (SELECT j.tenant_id FROM db.jobs j WHERE j.state = 'queued' ORDER BY j.tenant_id LIMIT 1)
                  UNION ALL
                  SELECT (SELECT j.tenant_id FROM db.jobs j
-                          WHERE j.state = 'queued' AND j.kind = ANY($1) AND j.tenant_id > t.tenant_id
+                          WHERE j.state = 'queued' AND j.tenant_id > t.tenant_id
                           ORDER BY j.tenant_id LIMIT 1)
                    FROM tenants t WHERE t.tenant_id IS NOT NULL),
              groups AS (
@@ -201,12 +202,9 @@ impl Worker {
                  SELECT tenant_id, id, run_at, 0 FROM db.jobs
                   WHERE state = 'running' AND locked_until < now() AND kind = ANY($1)),
              picked AS (
-                 SELECT j.tenant_id, j.id
-                   FROM db.jobs j
-                   JOIN (SELECT * FROM turns ORDER BY turn, run_at, id LIMIT $2 * 2) t
-                     ON j.tenant_id = t.tenant_id AND j.id = t.id
-                  WHERE j.kind = ANY($1)
-                    AND ((j.state = 'queued' AND j.run_at <= now()) OR (j.state = 'running' AND j.locked_until < now()))
+                 SELECT j.tenant_id, j.id, j.kind, j.state, j.run_at, j.locked_until
+                   FROM (SELECT * FROM turns ORDER BY turn, run_at, id LIMIT $2 * 2) t
+                   JOIN db.jobs j ON j.tenant_id = t.tenant_id AND j.id = t.id
                   ORDER BY t.turn, t.run_at, t.id
                   LIMIT $2
                   FOR UPDATE OF j SKIP LOCKED)
@@ -214,7 +212,9 @@ impl Worker {
                 SET state = 'running', attempts = j.attempts + 1, locked_by = $3,
                     locked_until = now() + make_interval(secs => $4), updated_at = now()
                FROM picked
-              WHERE j.tenant_id = picked.tenant_id AND j.id = picked.id
+              WHERE j.tenant_id = picked.tenant_id AND j.id = picked.id AND picked.kind = ANY($1)
+                AND ((picked.state = 'queued' AND picked.run_at <= now())
+                     OR (picked.state = 'running' AND picked.locked_until < now()))
           RETURNING j.tenant_id, j.id, j.kind, j.payload, j.attempts, COALESCE(j.max_attempts, $5) AS max_attempts",
         )
         .bind(kinds)

@@ -65,6 +65,11 @@ impl DatabaseOptions {
                 .log_statements(tracing::log::LevelFilter::Trace)
                 .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
         }
+        // A transaction left open by a runtime connection (a bug, a stuck task) must not hold
+        // its locks for ever: the server ends such a session after five idle minutes.
+        for options in [&mut self.app, &mut self.system] {
+            *options = options.clone().options([("idle_in_transaction_session_timeout", "5min")]);
+        }
         self
     }
 

@@ -278,6 +278,38 @@ async fn graceful_shutdown_hands_back_unfinished_jobs() {
 }
 
 #[tokio::test]
+async fn shutdown_is_bounded_when_a_transaction_holds_a_running_jobs_row() {
+    let t = test_db().await;
+    let mut tx = t.db.system().await.unwrap();
+    jobs::enqueue(&mut tx, &Record { n: 1 }).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut registry = Registry::new();
+    registry
+        .register(|ctx: JobContext, _: Record| async move { record_execution(&ctx, Duration::from_secs(3600)).await });
+    let mut options = fast(1);
+    options.shutdown_grace = Duration::from_millis(200);
+    let worker = Worker::new(t.db.clone(), registry, options);
+    // Another session locks the running job's row and never ends its transaction.
+    let mut holder = t.owner_conn().await;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(worker.run(async move {
+        let _ = stopped.await;
+    }));
+    while count(&t, "SELECT count(*) FROM public.executions").await == 0 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    sqlx::raw_sql("BEGIN; SELECT 1 FROM db.jobs FOR UPDATE;").execute(&mut holder).await.unwrap();
+    let asked = std::time::Instant::now();
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(30), handle).await.expect("the worker stops despite the lock").unwrap();
+    let took = asked.elapsed();
+    assert!(took < Duration::from_secs(15), "stopped after {took:?}");
+    // The job was not handed back (its lease will expire), and nothing was half-written.
+    sqlx::raw_sql("ROLLBACK").execute(&mut holder).await.unwrap();
+    assert_eq!(count(&t, "SELECT count(*) FROM db.jobs WHERE state = 'running'").await, 1);
+}
+
+#[tokio::test]
 async fn listener_receives_notifications_sent_at_commit() {
     let t = test_db().await;
     let mut listener = t.db.listener(&["vextrus_test_channel"]).await.unwrap();

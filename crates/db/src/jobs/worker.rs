@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::CHANNEL;
 use super::registry::{JobContext, Registry};
-use crate::{Database, DbError, TenantId, error_chain};
+use crate::{Database, DbError, TenantId, Tx, error_chain};
 
 #[derive(Debug, Clone)]
 pub struct WorkerOptions {
@@ -315,15 +315,20 @@ impl Worker {
     }
 
     /// Hands this worker's unfinished jobs back without counting the interrupted attempt.
+    /// Hands this worker's running jobs back. Bounded: a row locked by a transaction that never
+    /// ends must not hold the process's shutdown forever (its lease then expires instead).
     async fn release_all(&self) -> Result<(), DbError> {
+        let mut tx = self.db.system().await?;
+        sqlx::query("SET LOCAL lock_timeout = '5s'").execute(tx.conn()).await?;
         sqlx::query(
             "UPDATE db.jobs SET state = 'queued', attempts = attempts - 1, locked_by = NULL, locked_until = NULL,
                     run_at = now(), updated_at = now()
               WHERE state = 'running' AND locked_by = $1",
         )
         .bind(&self.id)
-        .execute(self.db.system_pool())
+        .execute(tx.conn())
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 }

@@ -252,9 +252,8 @@ async fn job_survives_a_killed_worker() {
     assert_eq!(attempts, vec![(1, false), (2, true)], "started once in the killed worker, completed once after");
 }
 
-#[tokio::test]
-async fn graceful_shutdown_hands_back_unfinished_jobs() {
-    let t = test_db().await;
+/// One queued job whose handler never ends, and a worker (one slot, 200 ms of grace) to run it.
+async fn one_endless_job(t: &TestDb) -> Worker {
     let mut tx = t.db.system().await.unwrap();
     jobs::enqueue(&mut tx, &Record { n: 1 }).await.unwrap();
     tx.commit().await.unwrap();
@@ -263,7 +262,13 @@ async fn graceful_shutdown_hands_back_unfinished_jobs() {
         .register(|ctx: JobContext, _: Record| async move { record_execution(&ctx, Duration::from_secs(3600)).await });
     let mut options = fast(1);
     options.shutdown_grace = Duration::from_millis(200);
-    let worker = Worker::new(t.db.clone(), registry, options);
+    Worker::new(t.db.clone(), registry, options)
+}
+
+#[tokio::test]
+async fn graceful_shutdown_hands_back_unfinished_jobs() {
+    let t = test_db().await;
+    let worker = one_endless_job(&t).await;
     run_until(worker, Duration::from_secs(10), || async {
         count(&t, "SELECT count(*) FROM public.executions").await == 1
     })
@@ -280,15 +285,7 @@ async fn graceful_shutdown_hands_back_unfinished_jobs() {
 #[tokio::test]
 async fn shutdown_is_bounded_when_a_transaction_holds_a_running_jobs_row() {
     let t = test_db().await;
-    let mut tx = t.db.system().await.unwrap();
-    jobs::enqueue(&mut tx, &Record { n: 1 }).await.unwrap();
-    tx.commit().await.unwrap();
-    let mut registry = Registry::new();
-    registry
-        .register(|ctx: JobContext, _: Record| async move { record_execution(&ctx, Duration::from_secs(3600)).await });
-    let mut options = fast(1);
-    options.shutdown_grace = Duration::from_millis(200);
-    let worker = Worker::new(t.db.clone(), registry, options);
+    let worker = one_endless_job(&t).await;
     // Another session locks the running job's row and never ends its transaction.
     let mut holder = t.owner_conn().await;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

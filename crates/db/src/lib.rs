@@ -26,7 +26,7 @@ pub use migrate::{Migration, ModuleMigrations, apply_migrations, pending_migrati
 pub use page::next_page;
 pub use pool::{Database, DatabaseOptions, PoolStats};
 pub use roles::{RoleNames, bootstrap_roles, check_roles};
-pub use tenant::{ScopedTx, SystemTx, TenantId, TenantTx, Tx};
+pub use tenant::{ScopedTx, SystemReads, SystemTx, TenantId, TenantTx, Tx};
 
 /// The `db` crate's own migrations (bookkeeping helpers and the job queue); apply them first.
 pub const MIGRATIONS: ModuleMigrations = ModuleMigrations {

@@ -11,7 +11,7 @@ use crate::DbError;
 use crate::embedded::{DATABASE, EmbeddedPostgres, SUPERUSER};
 use crate::migrate::{ModuleMigrations, apply_migrations, pending_migrations};
 use crate::roles::{RoleNames, check_roles};
-use crate::tenant::{SystemTx, TenantId, TenantTx};
+use crate::tenant::{SystemReads, SystemTx, TenantId, TenantTx};
 
 /// How to reach PostgreSQL as each of the three roles.
 #[derive(Debug, Clone)]
@@ -133,6 +133,11 @@ impl Database {
     /// Begins an explicitly cross-tenant transaction (job dispatch, platform operators).
     pub async fn system(&self) -> Result<SystemTx, DbError> {
         SystemTx::begin(&self.system).await
+    }
+
+    /// A system connection for one-statement reads, without a transaction around them.
+    pub async fn system_reads(&self) -> Result<SystemReads, DbError> {
+        SystemReads::acquire(&self.system).await
     }
 
     /// A connection of the system role listening on `channels`. It is its own, outside the

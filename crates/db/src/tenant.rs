@@ -51,6 +51,7 @@ mod sealed {
     pub trait Sealed {}
     impl Sealed for super::TenantTx {}
     impl Sealed for super::SystemTx {}
+    impl Sealed for super::SystemReads {}
     impl Sealed for super::ScopedTx {}
 }
 
@@ -117,6 +118,30 @@ impl SystemTx {
 impl Tx for SystemTx {
     fn conn(&mut self) -> &mut PgConnection {
         &mut self.tx
+    }
+
+    fn scope(&self) -> TenantId {
+        TenantId::PLATFORM
+    }
+}
+
+/// A connection of the system role outside any transaction: each statement commits by itself.
+/// For a read that is one statement, where `BEGIN` and `COMMIT` would be two of its three round
+/// trips (a job reading what it is to do); writes that belong together take a [`SystemTx`].
+#[derive(Debug)]
+pub struct SystemReads {
+    conn: sqlx::pool::PoolConnection<Postgres>,
+}
+
+impl SystemReads {
+    pub(crate) async fn acquire(pool: &PgPool) -> Result<Self, DbError> {
+        Ok(Self { conn: pool.acquire().await? })
+    }
+}
+
+impl Tx for SystemReads {
+    fn conn(&mut self) -> &mut PgConnection {
+        &mut self.conn
     }
 
     fn scope(&self) -> TenantId {

@@ -76,9 +76,16 @@ impl Record {
         self.attempts.push((provider.to_owned(), outcome, response.into(), cost));
     }
 
+    fn rows(&self) -> Vec<AttemptRow<'_>> {
+        self.attempts
+            .iter()
+            .map(|(provider, outcome, response, cost)| AttemptRow { provider, outcome, response, cost: *cost })
+            .collect()
+    }
+
+    /// The attempts alone, for a delivery that will be tried again.
     async fn write(&self, tx: &mut SystemTx, tenant: TenantId, id: Uuid) -> Result<(), HandlerError> {
-        for (provider, outcome, response, cost) in &self.attempts {
-            let row = AttemptRow { provider, outcome, response, cost: *cost };
+        for row in self.rows() {
             store::insert_attempt(tx, tenant, id, &row).await?;
         }
         Ok(())
@@ -87,14 +94,17 @@ impl Record {
 
 async fn deliver(notify: &Notify, ctx: &JobContext, id: Uuid) -> Result<(), HandlerError> {
     let tenant = ctx.tenant;
-    let mut tx = ctx.db.system().await?;
-    let Some(message) = store::pending(&mut tx, tenant, id).await? else {
+    // Reads without a transaction (one statement each; the overrides mostly from memory).
+    let mut reads = ctx.db.system_reads().await?;
+    let Some(message) = store::pending(&mut reads, tenant, id).await? else {
         return Ok(());
     };
     if message.status != "queued" {
         return Ok(());
     }
     if message.suppressed {
+        drop(reads);
+        let mut tx = ctx.db.system().await?;
         let outcome =
             Outcome { status: "failed", error: Some("the recipient unsubscribed from these messages"), ..outcome() };
         settle(notify, &mut tx, tenant, id, &message, &outcome).await?;
@@ -107,11 +117,11 @@ async fn deliver(notify: &Notify, ctx: &JobContext, id: Uuid) -> Result<(), Hand
     let static_kind = notify.inner().templates.def(&message.kind).map(|d| d.kind);
     let own = match static_kind {
         Some(kind) if message.category != "security" && tenant != TenantId::PLATFORM => {
-            Some(notify.inner().overrides.of(&mut tx, tenant, kind).await?)
+            Some(notify.inner().overrides.of(&mut reads, tenant, kind).await?)
         }
         _ => None,
     };
-    tx.commit().await?;
+    drop(reads);
     let wait = message.not_before - Utc::now();
     if wait > chrono::Duration::zero() {
         let after = wait.to_std().unwrap_or_default();
@@ -132,8 +142,8 @@ async fn deliver(notify: &Notify, ctx: &JobContext, id: Uuid) -> Result<(), Hand
     };
     let mut record = Record { attempts: Vec::new() };
     let sent = send(notify, ctx, id, &message, &rendered, &mut record).await;
+    let attempts = record.rows();
     let mut tx = ctx.db.system().await?;
-    record.write(&mut tx, tenant, id).await?;
     let last_try = ctx.attempt >= Deliver::MAX_ATTEMPTS.unwrap_or(8);
     let result = match &sent {
         Ok((provider, accepted, cost)) => {
@@ -157,6 +167,7 @@ async fn deliver(notify: &Notify, ctx: &JobContext, id: Uuid) -> Result<(), Hand
                 subject: rendered.subject.as_deref(),
                 body: Some(&rendered.text),
                 cost: *cost,
+                attempts: &attempts,
                 ..outcome()
             };
             settle(notify, &mut tx, tenant, id, &message, &outcome).await?;
@@ -185,16 +196,20 @@ async fn deliver(notify: &Notify, ctx: &JobContext, id: Uuid) -> Result<(), Hand
             match failure {
                 // Refused, or out of attempts: the message fails.
                 _ if ends => {
-                    let failed = Outcome { status: "failed", error: Some(reason), ..outcome() };
+                    let failed = Outcome { status: "failed", error: Some(reason), attempts: &attempts, ..outcome() };
                     settle(notify, &mut tx, tenant, id, &message, &failed).await?;
                     count(message.channel, "none", why);
                     Ok(())
                 }
                 // The provider said when to come back (FCM's Retry-After, a rate limit).
                 Failure::Later(_, after) => {
+                    record.write(&mut tx, tenant, id).await?;
                     Err(Box::new(Defer { after: *after, reason: reason.clone() }) as HandlerError)
                 }
-                _ => Err(HandlerError::from(reason.clone())),
+                _ => {
+                    record.write(&mut tx, tenant, id).await?;
+                    Err(HandlerError::from(reason.clone()))
+                }
             }
         }
     };
@@ -207,7 +222,16 @@ async fn deliver(notify: &Notify, ctx: &JobContext, id: Uuid) -> Result<(), Hand
 }
 
 fn outcome<'a>() -> Outcome<'a> {
-    Outcome { status: "failed", provider: None, provider_id: None, subject: None, body: None, error: None, cost: None }
+    Outcome {
+        status: "failed",
+        provider: None,
+        provider_id: None,
+        subject: None,
+        body: None,
+        error: None,
+        cost: None,
+        attempts: &[],
+    }
 }
 
 fn count(channel: Channel, provider: &str, outcome: &'static str) {

@@ -257,7 +257,7 @@ pub(crate) struct Pending {
     pub suppressed: bool,
 }
 
-pub(crate) async fn pending(tx: &mut SystemTx, tenant: TenantId, id: Uuid) -> Result<Option<Pending>, DbError> {
+pub(crate) async fn pending(tx: &mut impl Tx, tenant: TenantId, id: Uuid) -> Result<Option<Pending>, DbError> {
     let row = sqlx::query(
         "SELECT m.kind, m.channel, m.recipient, m.locale, m.data, m.body, m.status, m.not_before, m.sender_id,
                 m.segments, m.provider, m.provider_id, m.created_at, m.category, m.user_id,
@@ -298,6 +298,7 @@ pub(crate) async fn pending(tx: &mut SystemTx, tenant: TenantId, id: Uuid) -> Re
     }))
 }
 
+#[derive(Debug)]
 pub(crate) struct AttemptRow<'a> {
     pub provider: &'a str,
     pub outcome: &'static str,
@@ -338,11 +339,34 @@ pub(crate) struct Outcome<'a> {
     pub body: Option<&'a str>,
     pub error: Option<&'a str>,
     pub cost: Option<i64>,
+    /// The provider attempts that led to it, recorded with it.
+    pub attempts: &'a [AttemptRow<'a>],
 }
 
+/// Records the outcome and its attempts in one statement.
 pub(crate) async fn finish(tx: &mut SystemTx, tenant: TenantId, id: Uuid, o: &Outcome<'_>) -> Result<(), DbError> {
+    let n = o.attempts.len();
+    let (mut ids, mut providers, mut outcomes, mut responses, mut costs) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for a in o.attempts {
+        ids.push(Uuid::now_v7());
+        providers.push(a.provider);
+        outcomes.push(a.outcome);
+        responses.push(a.response.chars().take(500).collect::<String>());
+        costs.push(a.cost.map(bdt));
+    }
     sqlx::query(
-        "UPDATE notify.messages SET
+        "WITH attempts AS (
+             INSERT INTO notify.attempts (tenant_id, message_id, id, provider, outcome, response, cost_bdt)
+             SELECT $1, $2, a.id, a.provider, a.outcome, a.response, a.cost::numeric
+               FROM unnest($10::uuid[], $11::text[], $12::text[], $13::text[], $14::text[])
+                    AS a(id, provider, outcome, response, cost))
+         UPDATE notify.messages SET
              status = $3, provider = COALESCE($4, provider), provider_id = COALESCE($5, provider_id),
              subject = CASE WHEN sensitive THEN NULL ELSE COALESCE($6, subject) END,
              body = CASE WHEN sensitive THEN NULL ELSE COALESCE($7, body) END,
@@ -361,6 +385,11 @@ pub(crate) async fn finish(tx: &mut SystemTx, tenant: TenantId, id: Uuid, o: &Ou
     .bind(o.body)
     .bind(o.error)
     .bind(o.cost.map(bdt))
+    .bind(ids)
+    .bind(providers)
+    .bind(outcomes)
+    .bind(responses)
+    .bind(costs)
     .execute(tx.conn())
     .await?;
     Ok(())

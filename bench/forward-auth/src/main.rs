@@ -157,6 +157,13 @@ async fn setup(dir: &std::path::Path) -> anyhow::Result<Setup> {
         )?),
         limits: Default::default(),
         notify: vextrus::platform::notify(&Default::default(), &db, false, None).await?,
+        files: vextrus::platform::files(
+            &vextrus_config::Config {
+                data_dir: std::env::temp_dir().join("vextrus-bench-files"),
+                ..Default::default()
+            },
+            vextrus_storage::Storage::local(&std::env::temp_dir().join("vextrus-bench-objects"))?,
+        )?,
     };
     let state = vextrus::state(db.clone(), OperatorToken::new(Some(SecretString::from("unused"))), &modules);
     // `/healthz` is made quiet too, so that it shows the cost of the middleware every route

@@ -292,7 +292,7 @@ pub const FIELDS: &[Field] = &[
         env_aliases: &[],
         kind: Kind::Str,
         default: "local",
-        doc: "Where objects (registry tarballs) are kept: `local` (a directory) or `s3` (S3 or MinIO).",
+        doc: "Where objects (registry tarballs, organizations' files) are kept: `local` (a directory) or `s3` (S3 or MinIO).",
     },
     Field {
         key: "storage.local_dir",
@@ -342,6 +342,51 @@ pub const FIELDS: &[Field] = &[
         kind: Kind::Bool,
         default: "false",
         doc: "Allow an `http://` endpoint (a MinIO on the same host or network).",
+    },
+    Field {
+        key: "files.clamd",
+        env_aliases: &[],
+        kind: Kind::Str,
+        default: "",
+        doc: "ClamAV's clamd for scanning uploads: a Unix socket path or `host:port`. Empty: no scanner, and \
+              every file is `unscanned` (buckets decide whether such files may be read).",
+    },
+    Field {
+        key: "files.scan_max_mib",
+        env_aliases: &[],
+        kind: Kind::Int,
+        default: "25",
+        doc: "The largest file sent to clamd (MiB); larger files are `unscanned`. Keep it at or below \
+              clamd's `StreamMaxLength`.",
+    },
+    Field {
+        key: "files.scan_timeout_secs",
+        env_aliases: &[],
+        kind: Kind::Int,
+        default: "60",
+        doc: "Time limit of one scan; a scan that takes longer leaves the file `unscanned`.",
+    },
+    Field {
+        key: "files.max_file_mib",
+        env_aliases: &[],
+        kind: Kind::Int,
+        default: "2048",
+        doc: "The largest file any bucket may take (MiB); each bucket sets its own maximum below it.",
+    },
+    Field {
+        key: "files.staging_dir",
+        env_aliases: &[],
+        kind: Kind::Str,
+        default: "<data_dir>/staging",
+        doc: "Where uploads are written while they are checked. With the `local` backend keep it on the \
+              objects' file system: a checked file is then moved in by a rename.",
+    },
+    Field {
+        key: "files.request_timeout_secs",
+        env_aliases: &[],
+        kind: Kind::Int,
+        default: "3600",
+        doc: "Time limit of one files request until its answer starts (an upload over a slow link).",
     },
     Field {
         key: "registry.max_tarball_bytes",

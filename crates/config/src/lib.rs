@@ -13,7 +13,7 @@ mod model;
 pub use fields::{FIELDS, Field, Kind, field};
 pub use load::{ConfigError, Loaded, Sources, load};
 pub use model::{
-    AuditConfig, AuthConfig, Config, DatabaseConfig, HttpConfig, JobsConfig, LimitsConfig, LogConfig, LogFormat,
-    NotifyConfig, RegistryConfig, StorageConfig,
+    AuditConfig, AuthConfig, Config, DatabaseConfig, FilesConfig, HttpConfig, JobsConfig, LimitsConfig, LogConfig,
+    LogFormat, NotifyConfig, RegistryConfig, StorageConfig,
 };
 pub use secrecy::{ExposeSecret, SecretString};

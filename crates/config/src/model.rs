@@ -28,6 +28,7 @@ pub struct Config {
     pub jobs: JobsConfig,
     pub audit: AuditConfig,
     pub storage: StorageConfig,
+    pub files: FilesConfig,
     pub registry: RegistryConfig,
     pub limits: LimitsConfig,
     pub notify: NotifyConfig,
@@ -49,6 +50,7 @@ impl Default for Config {
             jobs: JobsConfig::default(),
             audit: AuditConfig::default(),
             storage: StorageConfig::default(),
+            files: FilesConfig::default(),
             registry: RegistryConfig::default(),
             limits: LimitsConfig::default(),
             notify: NotifyConfig::default(),
@@ -484,10 +486,42 @@ impl Default for StorageConfig {
     }
 }
 
+/// `[files]`: organizations' documents.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct FilesConfig {
+    /// A Unix socket path or `host:port`; `None`: no scanner.
+    pub clamd: Option<String>,
+    pub scan_max_mib: u64,
+    pub scan_timeout_secs: u64,
+    pub max_file_mib: u64,
+    /// `None`: `<data_dir>/staging`.
+    pub staging_dir: Option<PathBuf>,
+    pub request_timeout_secs: u64,
+}
+
+impl Default for FilesConfig {
+    fn default() -> Self {
+        Self {
+            clamd: None,
+            scan_max_mib: 25,
+            scan_timeout_secs: 60,
+            max_file_mib: 2048,
+            staging_dir: None,
+            request_timeout_secs: 3600,
+        }
+    }
+}
+
 impl Config {
     /// Where objects are kept on the local file system.
     pub fn storage_dir(&self) -> PathBuf {
         self.storage.local_dir.clone().unwrap_or_else(|| self.data_dir.join("objects"))
+    }
+
+    /// Where uploads are staged while they are checked.
+    pub fn staging_dir(&self) -> PathBuf {
+        self.files.staging_dir.clone().unwrap_or_else(|| self.data_dir.join("staging"))
     }
 }
 

@@ -28,8 +28,13 @@ impl Sniffed {
 
     /// Whether it may be served `inline` (otherwise always as an attachment).
     pub fn inline_safe(&self) -> bool {
-        INLINE.contains(&self.media_type())
+        inline_safe(self.media_type())
     }
+}
+
+/// Whether a stored (sniffed) media type may be served `inline`.
+pub fn inline_safe(media_type: &str) -> bool {
+    INLINE.contains(&media_type)
 }
 
 /// Sniffs bytes in memory (the whole file: containers are read from their end too).

@@ -4,71 +4,16 @@
 //! Office document and a plain ZIP written by Python's `zipfile`).
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use vextrus_files::scan::{ClamdAddress, Scanner, Unscanned, Verdict};
 use vextrus_files::sniff::{allowed, sniff_bytes, sniff_file};
 
-/// The anti-malware industry's test file (68 bytes), and its MD5 for clamd's `.hdb` format.
-const EICAR: &[u8] = br"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
-const EICAR_MD5: &str = "44d88612fea8a8f36de82e1278abb02f";
+use vextrus_testkit::clamd::{Clamd, EICAR};
 
-/// clamd on a socket of its own, killed when dropped.
-struct Clamd {
-    child: Child,
-    socket: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Clamd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn clamd_binary() -> PathBuf {
-    let candidates = [PathBuf::from("/usr/sbin/clamd"), PathBuf::from("/usr/bin/clamd")];
-    candidates
-        .into_iter()
-        .find(|p| p.exists())
-        .expect("clamd is not installed: apt-get install clamav-daemon (scripts/test.sh does)")
-}
-
-/// Starts clamd with the EICAR-only database and `StreamMaxLength 1M`, and waits for PONG.
 async fn start_clamd() -> Clamd {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("db");
-    std::fs::create_dir(&db).unwrap();
-    std::fs::write(db.join("eicar.hdb"), format!("{EICAR_MD5}:{}:Eicar-Test\n", EICAR.len())).unwrap();
-    let socket = dir.path().join("clamd.sock");
-    let conf = dir.path().join("clamd.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "LocalSocket {}\nDatabaseDirectory {}\nForeground yes\nLogFile {}\nStreamMaxLength 1M\n",
-            socket.display(),
-            db.display(),
-            dir.path().join("clamd.log").display()
-        ),
-    )
-    .unwrap();
-    let child = Command::new(clamd_binary())
-        .arg("-c")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("clamd starts");
-    let clamd = Clamd { child, socket, _dir: dir };
-    let scanner = scanner(&clamd.socket, 8 << 20);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while scanner.ping().await.is_err() {
-        assert!(Instant::now() < deadline, "clamd did not answer PING within 60 s");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    clamd
+    Clamd::start("1M").await
 }
 
 fn scanner(socket: &Path, max_bytes: u64) -> Scanner {

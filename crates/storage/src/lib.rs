@@ -29,6 +29,8 @@ pub struct Storage {
     /// Whether the store refuses a create over an existing object by itself (the local file
     /// system); S3-compatible servers differ, so there a write is preceded by a lookup.
     atomic_create: bool,
+    /// The directory of the local backend, where a staged file can be moved in by a rename.
+    local_root: Option<std::path::PathBuf>,
 }
 
 /// An S3 or S3-compatible (MinIO) bucket.
@@ -68,7 +70,7 @@ impl Storage {
             std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(directory)?;
         }
         let store = LocalFileSystem::new_with_prefix(dir)?;
-        Ok(Storage { store: Arc::new(store), atomic_create: true })
+        Ok(Storage { store: Arc::new(store), atomic_create: true, local_root: Some(dir.to_path_buf()) })
     }
 
     /// Objects in an S3 bucket.
@@ -82,7 +84,7 @@ impl Storage {
         if let Some(endpoint) = &settings.endpoint {
             builder = builder.with_endpoint(endpoint).with_virtual_hosted_style_request(false);
         }
-        Ok(Storage { store: Arc::new(builder.build()?), atomic_create: false })
+        Ok(Storage { store: Arc::new(builder.build()?), atomic_create: false, local_root: None })
     }
 
     /// Writes `bytes` at `key` unless an object is already there; answers whether it wrote.
@@ -111,6 +113,64 @@ impl Storage {
     pub async fn upload(&self, key: &str) -> Result<Upload, StorageError> {
         let upload = self.store.put_multipart(&ObjectPath::from(key)).await?;
         Ok(Upload(object_store::WriteMultipart::new(upload)))
+    }
+
+    /// The local backend's directory (`None` on S3): a staging directory beside it on the same
+    /// file system lets [`Storage::put_file`] move a file in without copying it.
+    pub fn local_root(&self) -> Option<&Path> {
+        self.local_root.as_deref()
+    }
+
+    /// Stores the file at `staged` as the object at `key` (replacing any), consuming the file:
+    /// on the local backend a rename when both are on one file system, else a streamed upload
+    /// that holds at most a few parts in memory.
+    pub async fn put_file(&self, key: &str, staged: &Path) -> Result<(), StorageError> {
+        if let Some(root) = &self.local_root {
+            let target = root.join(ObjectPath::from(key).as_ref());
+            let moved = async {
+                if let Some(parent) = target.parent() {
+                    tokio::fs::create_dir_all(parent).await?;
+                }
+                tokio::fs::rename(staged, &target).await
+            };
+            match moved.await {
+                Ok(()) => return Ok(()),
+                // Another file system (EXDEV): copy through the store below.
+                Err(e) if e.raw_os_error() == Some(18) => {}
+                Err(source) => return Err(StorageError::Directory { path: target.display().to_string(), source }),
+            }
+        }
+        let io = |source| StorageError::Directory { path: staged.display().to_string(), source };
+        let mut file = tokio::fs::File::open(staged).await.map_err(io)?;
+        let mut upload = self.upload(key).await?;
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = tokio::io::AsyncReadExt::read(&mut file, &mut buf).await.map_err(io)?;
+            if n == 0 {
+                break;
+            }
+            if let Err(e) = upload.write(&buf[..n]).await {
+                let _ = upload.abort().await;
+                return Err(e);
+            }
+        }
+        upload.finish().await?;
+        let _ = tokio::fs::remove_file(staged).await;
+        Ok(())
+    }
+
+    /// Bytes `start..end` of the object at `key`, streamed; `None` if there is none.
+    pub async fn get_range(&self, key: &str, range: std::ops::Range<u64>) -> Result<Option<Object>, StorageError> {
+        let options = object_store::GetOptions { range: Some(range.into()), ..Default::default() };
+        match self.store.get_opts(&ObjectPath::from(key), options).await {
+            Ok(found) => {
+                let size = found.range.end - found.range.start;
+                let bytes = found.into_stream().map_err(std::io::Error::other).boxed();
+                Ok(Some(Object { size, bytes }))
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Whether an object is at `key`.

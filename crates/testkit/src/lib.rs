@@ -3,6 +3,8 @@
 //! that may create databases and roles), or else an embedded cluster started with the same
 //! mechanism `vextrus serve` uses, in a temporary directory, stopped when the process exits.
 
+pub mod clamd;
+
 use std::collections::HashSet;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};

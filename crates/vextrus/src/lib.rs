@@ -22,6 +22,7 @@ pub const MODULES: &[ModuleMigrations] = &[
     vextrus_notify::MIGRATIONS,
     vextrus_identity::MIGRATIONS,
     vextrus_registry::MIGRATIONS,
+    vextrus_files::MIGRATIONS,
 ];
 
 /// Every module's permissions: the platform's part of the access catalog.
@@ -32,6 +33,7 @@ pub const PERMISSIONS: &[&[PermissionDef]] = &[
     vextrus_identity::permissions::PERMISSIONS,
     vextrus_registry::PERMISSIONS,
     vextrus_notify::PERMISSIONS,
+    vextrus_files::PERMISSIONS,
 ];
 
 /// Every module's message types: the platform's template catalog.
@@ -52,6 +54,7 @@ pub struct ModuleSettings {
     pub retention: vextrus_audit::retention::Policy,
     pub registry: vextrus_registry::RegistrySettings,
     pub notify: vextrus_notify::Notify,
+    pub files: vextrus_files::Files,
     /// What strangers may create and set off.
     pub limits: vextrus_server::Limits,
 }
@@ -71,6 +74,7 @@ pub fn state(db: Database, operator_token: OperatorToken, modules: &ModuleSettin
     extensions.insert(modules.retention);
     extensions.insert(modules.registry.clone());
     extensions.insert(modules.notify.clone());
+    extensions.insert(modules.files.clone());
     extensions.insert(modules.limits);
     extensions.insert(Authenticator::new(authenticator.clone()));
     extensions.insert(authenticator);
@@ -86,6 +90,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(vextrus_identity::http::router())
         .merge(vextrus_registry::router())
         .merge(vextrus_notify::http::router())
+        .merge(vextrus_files::http::router())
 }
 
 /// Every module's job handlers.

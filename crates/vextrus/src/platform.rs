@@ -210,6 +210,32 @@ pub fn storage(config: &Config) -> anyhow::Result<vextrus_storage::Storage> {
     Ok(vextrus_storage::Storage::s3(&settings)?)
 }
 
+/// Files as configured: the object store, the staging directory and the scanner.
+pub fn files(config: &Config, storage: vextrus_storage::Storage) -> anyhow::Result<vextrus_files::Files> {
+    let f = &config.files;
+    let scanner = match f.clamd.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
+        Some(address) => {
+            let address =
+                vextrus_files::scan::ClamdAddress::parse(address).map_err(|m| anyhow::anyhow!("files.clamd: {m}"))?;
+            Some(vextrus_files::scan::Scanner::new(
+                address,
+                std::time::Duration::from_secs(f.scan_timeout_secs.max(1)),
+                f.scan_max_mib.saturating_mul(1 << 20),
+            ))
+        }
+        None => None,
+    };
+    let staging = config.staging_dir();
+    let files = vextrus_files::Files::new(vextrus_files::Inner {
+        storage,
+        staging: staging.clone(),
+        scanner,
+        max_file_bytes: f.max_file_mib.max(1).saturating_mul(1 << 20),
+    })
+    .with_context(|| format!("creating the staging directory {}", staging.display()))?;
+    Ok(files)
+}
+
 /// The registry's uplinks as configured (`registry.uplink_url`, then `[[registry.uplinks]]`);
 /// `None` when nothing is proxied.
 pub fn proxy(config: &Config) -> anyhow::Result<Option<std::sync::Arc<vextrus_registry::proxy::Proxy>>> {

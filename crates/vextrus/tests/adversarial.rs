@@ -76,6 +76,9 @@ fn body_for(method: &str, path: &str) -> Option<Value> {
             json!({"storage_bytes": 1, "members": 1, "api_keys": 0, "sms_per_month": 0})
         }
         ("PUT", "/v1/orgs/{org}/plan") => json!({"plan": null}),
+        ("POST", "/v1/files/buckets") => json!({"name": "pwned-bucket", "max_size": 1000}),
+        ("PUT", "/v1/files/buckets/{bucket}") => json!({"max_size": 1000}),
+        ("PUT", "/v1/files/{id}/legal-hold") => json!({"hold": false}),
         _ if method == "POST" || method == "PUT" || method == "PATCH" => json!({}),
         _ => return None,
     };
@@ -140,6 +143,19 @@ async fn victim(app: &TestApp) -> Victim {
     let given =
         app.op(Method::PUT, "/v1/orgs/victim-co/plan").json(&json!({"plan": "victim-plan"})).send().await.unwrap();
     assert_eq!(given.status(), 200);
+    // A bucket with a file in it, under a legal hold.
+    let bucket = json!({"name": "victim-docs", "max_size": 1 << 20, "unscanned_readable": true});
+    app.ok_json(&owner, Method::POST, "/v1/files/buckets", bucket).await;
+    let uploaded = app
+        .as_user(&owner, Method::POST, "/v1/files/buckets/victim-docs/files?filename=victim-secret.txt")
+        .body("Victim file body")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(uploaded.status(), 201);
+    let victim_file: Value = uploaded.json().await.unwrap();
+    let victim_file = victim_file["id"].as_str().unwrap().to_owned();
+    app.ok_json(&owner, Method::PUT, &format!("/v1/files/{victim_file}/legal-hold"), json!({"hold": true})).await;
     let session = common::claims(&owner)["sid"].as_str().unwrap().to_owned();
     let org_id = org["organization"]["id"].as_str().unwrap().to_owned();
     let ids = HashMap::from([
@@ -160,6 +176,8 @@ async fn victim(app: &TestApp) -> Victim {
         ("type", "notify.announcement".to_owned()),
         ("locale", "bn-BD".to_owned()),
         ("plan", "victim-plan".to_owned()),
+        ("bucket", "victim-docs".to_owned()),
+        ("/v1/files/{id}", victim_file.clone()),
     ]);
     let secrets = vec![
         org_id,
@@ -172,6 +190,9 @@ async fn victim(app: &TestApp) -> Victim {
         "Victim phone".into(),
         "Victim own words".into(),
         "victim-device-token".into(),
+        "victim-docs".into(),
+        "victim-secret.txt".into(),
+        "Victim file body".into(),
         account_id,
         account["client_id"].as_str().unwrap().to_owned(),
         own_key["prefix"].as_str().unwrap().to_owned(),
@@ -196,6 +217,7 @@ fn fill(path: &str, ids: &HashMap<&'static str, String>, nonexistent: bool) -> S
                 "type" => "no.such_type".to_owned(),
                 "locale" => "en".to_owned(),
                 "plan" => "no-such-plan".to_owned(),
+                "bucket" => "no-such-bucket".to_owned(),
                 _ => uuid::Uuid::now_v7().to_string(),
             }
         } else {
@@ -333,6 +355,17 @@ async fn every_route_needs_credentials_and_keeps_organizations_apart() {
     assert_eq!(org["name"], "Org victim-co");
     let usage: Value = app.ok_json_get(owner, "/v1/usage").await;
     assert_eq!(usage["plan"], "victim-plan", "B changed nothing of A's plan");
+    let file: Value = app.ok_json_get(owner, &format!("/v1/files/{}", a.ids["/v1/files/{id}"])).await;
+    assert_eq!((file["legal_hold"].as_bool(), file["deleted_at"].is_null()), (Some(true), true), "{file}");
+    assert_eq!(file["versions"].as_array().unwrap().len(), 1, "B added no version: {file}");
+    let content = app
+        .as_user(owner, Method::GET, &format!("/v1/files/{}/content", a.ids["/v1/files/{id}"]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(content.text().await.unwrap(), "Victim file body");
+    let bucket: Value = app.ok_json_get(owner, "/v1/files/buckets/victim-docs").await;
+    assert_eq!(bucket["max_size"], 1 << 20, "B changed nothing of A's bucket");
     let member: Value = app.ok_json_get(owner, &format!("/v1/members/{}", a.ids["user"])).await;
     assert_eq!(member["roles"], json!(["member"]));
     let role: Value = app.ok_json_get(owner, "/v1/roles/victim-role").await;

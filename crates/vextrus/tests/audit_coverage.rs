@@ -20,6 +20,8 @@ enum Body {
     Form(Vec<(&'static str, String)>),
     /// Raw JSON text with headers (a provider's signed webhook).
     Signed(String, Vec<(&'static str, String)>),
+    /// Raw bytes (an upload).
+    Raw(Vec<u8>),
 }
 
 struct Walk<'a> {
@@ -57,6 +59,7 @@ impl Walk<'_> {
             Body::Signed(text, headers) => headers
                 .iter()
                 .fold(request.header("content-type", "application/json").body(text), |r, (k, v)| r.header(*k, v)),
+            Body::Raw(bytes) => request.body(bytes),
         };
         let response = request.send().await.unwrap();
         let status = response.status();
@@ -238,6 +241,91 @@ async fn every_mutating_route_records_an_event() {
         Some(&owner),
         Body::Json(json!({"sms_sender_id": "CoverCo", "sms_monthly_budget_bdt": "250.00"})),
         expect("notify.settings.update", Some(&owner_id), None),
+    )
+    .await;
+    // Files: a bucket, an upload and a new version, the trash, a legal hold.
+    let bucket = w
+        .call(
+            "POST /v1/files/buckets",
+            "/v1/files/buckets",
+            Some(&owner),
+            Body::Json(json!({"name": "cover-docs", "max_size": 1 << 20})),
+            expect("files.bucket.create", Some(&owner_id), None),
+        )
+        .await;
+    let bucket_id = bucket["id"].as_str().unwrap().to_owned();
+    w.call(
+        "PUT /v1/files/buckets/{bucket}",
+        "/v1/files/buckets/cover-docs",
+        Some(&owner),
+        Body::Json(json!({"max_size": 2 << 20, "unscanned_readable": true})),
+        expect("files.bucket.update", Some(&owner_id), Some(&bucket_id)),
+    )
+    .await;
+    let file = w
+        .call(
+            "POST /v1/files/buckets/{bucket}/files",
+            "/v1/files/buckets/cover-docs/files?filename=notes.txt",
+            Some(&owner),
+            Body::Raw(b"cover notes".to_vec()),
+            expect("files.file.upload", Some(&owner_id), None),
+        )
+        .await;
+    let file_id = file["id"].as_str().unwrap().to_owned();
+    w.call(
+        "POST /v1/files/{id}/versions",
+        &format!("/v1/files/{file_id}/versions"),
+        Some(&owner),
+        Body::Raw(b"cover notes, second".to_vec()),
+        expect("files.file.upload", Some(&owner_id), Some(&file_id)),
+    )
+    .await;
+    w.call(
+        "PUT /v1/files/{id}/legal-hold",
+        &format!("/v1/files/{file_id}/legal-hold"),
+        Some(&owner),
+        Body::Json(json!({"hold": true, "reason": "case 42"})),
+        expect("files.file.hold", Some(&owner_id), Some(&file_id)),
+    )
+    .await;
+    w.call(
+        "PUT /v1/files/{id}/legal-hold",
+        &format!("/v1/files/{file_id}/legal-hold"),
+        Some(&owner),
+        Body::Json(json!({"hold": false})),
+        expect("files.file.release", Some(&owner_id), Some(&file_id)),
+    )
+    .await;
+    w.call(
+        "DELETE /v1/files/{id}",
+        &format!("/v1/files/{file_id}"),
+        Some(&owner),
+        Body::None,
+        expect("files.file.delete", Some(&owner_id), Some(&file_id)),
+    )
+    .await;
+    w.call(
+        "POST /v1/files/{id}/restore",
+        &format!("/v1/files/{file_id}/restore"),
+        Some(&owner),
+        Body::None,
+        expect("files.file.restore", Some(&owner_id), Some(&file_id)),
+    )
+    .await;
+    w.call(
+        "POST /v1/files/buckets",
+        "/v1/files/buckets",
+        Some(&owner),
+        Body::Json(json!({"name": "cover-empty", "max_size": 1000})),
+        expect("files.bucket.create", Some(&owner_id), None),
+    )
+    .await;
+    w.call(
+        "DELETE /v1/files/buckets/{bucket}",
+        "/v1/files/buckets/cover-empty",
+        Some(&owner),
+        Body::None,
+        expect("files.bucket.delete", Some(&owner_id), Some("cover-empty")),
     )
     .await;
     // The organization's own SMS account.

@@ -73,6 +73,7 @@ pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
         notify: platform::notify(&config, &db, config.dev_mailbox.unwrap_or(embedded_mode), Some(vault))
             .await
             .context("configuring notify's providers")?,
+        files: platform::files(&config, platform::storage(&config).context("opening object storage")?)?,
     };
     let notify = modules.notify.inner();
     if notify.dev {
@@ -94,7 +95,10 @@ pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
             .filter(|r| !r.is_empty())
             .map(str::to_owned)
             .collect(),
-        route_timeouts: vec![("/npm".to_owned(), Duration::from_secs(config.registry.request_timeout_secs))],
+        route_timeouts: vec![
+            ("/npm".to_owned(), Duration::from_secs(config.registry.request_timeout_secs)),
+            ("/v1/files".to_owned(), Duration::from_secs(config.files.request_timeout_secs)),
+        ],
         header_read_timeout: Duration::from_secs(config.http.header_read_timeout_secs),
     };
     let header_read_timeout = settings.header_read_timeout;

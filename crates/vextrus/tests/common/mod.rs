@@ -76,6 +76,7 @@ pub async fn modules(db: &vextrus_db::Database) -> vextrus::ModuleSettings {
         retention: Default::default(),
         registry,
         notify: vextrus::platform::notify(&config, db, true, Some(vault)).await.unwrap(),
+        files: files(&objects, None),
         // Tests sign up many organizations and mail many invitations from one address; the
         // limits' own tests set them low.
         limits: vextrus_server::Limits {
@@ -86,6 +87,17 @@ pub async fn modules(db: &vextrus_db::Database) -> vextrus::ModuleSettings {
             ..Default::default()
         },
     }
+}
+
+/// Files on the test instance's object directory, staged beside it; `clamd` when given.
+pub fn files(objects: &std::path::Path, clamd: Option<vextrus_files::scan::Scanner>) -> vextrus_files::Files {
+    vextrus_files::Files::new(vextrus_files::Inner {
+        storage: vextrus_storage::Storage::local(objects).unwrap(),
+        staging: objects.with_extension("staging"),
+        scanner: clamd,
+        max_file_bytes: 64 << 20,
+    })
+    .unwrap()
 }
 
 pub fn dev_identity() -> vextrus_identity::IdentityConfig {

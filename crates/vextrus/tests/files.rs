@@ -1,0 +1,313 @@
+//! Files end to end over HTTP, against a real clamd (EICAR-only database) and the local object
+//! store: the pipeline judges uploads by their bytes, quarantines malware, leaves what it could
+//! not scan `unscanned`; downloads are ranged, cached by ETag and never run as the platform's
+//! page; the quota holds under concurrent uploads; the trash and legal holds.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{TestApp, problem};
+use reqwest::Method;
+use serde_json::{Value, json};
+use vextrus_files::scan::{ClamdAddress, Scanner};
+use vextrus_server::HttpSettings;
+use vextrus_testkit::clamd::{Clamd, EICAR, EICAR_SIGNATURE};
+
+const PDF: &[u8] = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
+const SVG: &[u8] = br#"<svg xmlns="http://www.w3.org/2000/svg"><script>alert(document.cookie)</script></svg>"#;
+
+/// A platform whose files are scanned by `clamd`.
+async fn app_scanned_by(clamd: &Clamd) -> TestApp {
+    let scanner = Scanner::new(ClamdAddress::Unix(clamd.socket.clone()), Duration::from_secs(20), 8 << 20);
+    let objects = tempfile::tempdir().unwrap().keep();
+    let settings = HttpSettings::new(64 * 1024, Duration::from_secs(30));
+    TestApp::start_configured(settings, move |m| m.files = common::files(&objects, Some(scanner))).await
+}
+
+async fn upload(app: &TestApp, token: &str, bucket: &str, name: &str, bytes: &[u8]) -> reqwest::Response {
+    let path = format!("/v1/files/buckets/{bucket}/files?filename={}", urlencode(name));
+    app.as_user(token, Method::POST, &path).body(bytes.to_vec()).send().await.unwrap()
+}
+
+fn urlencode(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+async fn created(response: reqwest::Response) -> Value {
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, 201, "{body}");
+    body
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, bytes).as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A real Windows program: the launcher pip ships (distlib's `t64.exe`).
+fn windows_program() -> Vec<u8> {
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import os, pip._vendor.distlib as d; print(os.path.join(os.path.dirname(d.__file__), 't64.exe'))",
+        ])
+        .output()
+        .unwrap();
+    std::fs::read(String::from_utf8(out.stdout).unwrap().trim()).expect("pip's t64.exe")
+}
+
+#[tokio::test]
+async fn uploads_are_judged_by_their_bytes_scanned_and_served_safely() {
+    let clamd = Clamd::start("1M").await;
+    let app = app_scanned_by(&clamd).await;
+    app.sign_up("kagoj", "owner@kagoj.example", "kagoj-owner").await;
+    let owner = app.access_token("kagoj-owner", Some("kagoj")).await;
+    let pdf_only = json!({"name": "invoices", "allowed_types": ["application/pdf"], "max_size": 1 << 20});
+    let bucket = app.ok_json(&owner, Method::POST, "/v1/files/buckets", pdf_only).await;
+    assert_eq!(bucket["allowed_types"], json!(["application/pdf"]));
+    let taken = app
+        .as_user(&owner, Method::POST, "/v1/files/buckets")
+        .json(&json!({"name": "invoices", "max_size": 10}))
+        .send()
+        .await
+        .unwrap();
+    problem(taken, 409, "bucket_exists").await;
+    let any = json!({"name": "shared", "max_size": 1 << 20});
+    app.ok_json(&owner, Method::POST, "/v1/files/buckets", any).await;
+
+    // A Windows program named invoice.pdf (and sent as application/pdf) is a program.
+    let refused = app
+        .as_user(&owner, Method::POST, "/v1/files/buckets/invoices/files?filename=invoice.pdf")
+        .header("content-type", "application/pdf")
+        .body(windows_program())
+        .send()
+        .await
+        .unwrap();
+    let refused = problem(refused, 415, "content_type_not_allowed").await;
+    assert!(refused["detail"].as_str().unwrap().contains("portable-executable"), "{refused}");
+    let listed = app.ok_json_get(&owner, "/v1/files/buckets/invoices/files").await;
+    assert_eq!(listed["items"], json!([]), "nothing is left of a refused upload");
+
+    // A real PDF with a Bengali name: ready, its type and hash from the bytes.
+    let name = "চালান-২০২৬.pdf";
+    let file = created(upload(&app, &owner, "invoices", name, PDF).await).await;
+    let current = &file["current"];
+    assert_eq!(
+        (current["state"].as_str(), current["scan"].as_str(), current["content_type"].as_str()),
+        (Some("ready"), Some("clean"), Some("application/pdf")),
+        "{file}"
+    );
+    assert_eq!(current["sha256"], sha256_hex(PDF));
+    assert_eq!(current["size"], PDF.len());
+    assert_eq!(file["filename"], name);
+    let id = file["id"].as_str().unwrap().to_owned();
+
+    // The download: safe headers, the Bengali name intact, inline only because it is a PDF.
+    let content = format!("/v1/files/{id}/content");
+    let got = app.as_user(&owner, Method::GET, &content).send().await.unwrap();
+    assert_eq!(got.status(), 200);
+    let h = got.headers().clone();
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h["content-security-policy"], "default-src 'none'; sandbox");
+    assert_eq!(h["content-type"], "application/pdf");
+    let disposition = h["content-disposition"].to_str().unwrap().to_owned();
+    assert!(disposition.starts_with("attachment; filename=\""), "{disposition}");
+    let encoded = disposition.split("filename*=UTF-8''").nth(1).expect("an RFC 5987 name");
+    assert_eq!(percent_encoding::percent_decode_str(encoded).decode_utf8().unwrap(), name);
+    let etag = h["etag"].to_str().unwrap().to_owned();
+    assert_eq!(etag, format!("\"{}\"", sha256_hex(PDF)));
+    assert_eq!(got.bytes().await.unwrap().as_ref(), PDF);
+    let inline = app.as_user(&owner, Method::GET, &format!("{content}?disposition=inline")).send().await.unwrap();
+    assert!(inline.headers()["content-disposition"].to_str().unwrap().starts_with("inline;"));
+
+    // ETag: 304 with no body; a Range: 206 with exactly those bytes; past the end: 416.
+    let again = app.as_user(&owner, Method::GET, &content).header("if-none-match", &etag).send().await.unwrap();
+    assert_eq!(again.status(), 304);
+    assert!(again.bytes().await.unwrap().is_empty());
+    let part = app.as_user(&owner, Method::GET, &content).header("range", "bytes=1-3").send().await.unwrap();
+    assert_eq!(part.status(), 206);
+    assert_eq!(part.headers()["content-range"], format!("bytes 1-3/{}", PDF.len()));
+    assert_eq!(part.bytes().await.unwrap().as_ref(), b"PDF");
+    let tail = app.as_user(&owner, Method::GET, &content).header("range", "bytes=-6").send().await.unwrap();
+    assert_eq!(tail.bytes().await.unwrap().as_ref(), b"%%EOF\n");
+    let past = app.as_user(&owner, Method::GET, &content).header("range", "bytes=9999-").send().await.unwrap();
+    assert_eq!(past.headers()["content-range"], format!("bytes */{}", PDF.len()));
+    problem(past, 416, "range_not_satisfiable").await;
+
+    // An SVG with script: stored, but never inline, whatever is asked.
+    let svg = created(upload(&app, &owner, "shared", "logo.svg", SVG).await).await;
+    assert_eq!(svg["current"]["content_type"], "image/svg+xml");
+    let path = format!("/v1/files/{}/content?disposition=inline", svg["id"].as_str().unwrap());
+    let served = app.as_user(&owner, Method::GET, &path).send().await.unwrap();
+    assert!(served.headers()["content-disposition"].to_str().unwrap().starts_with("attachment;"));
+    assert_eq!(served.headers()["content-security-policy"], "default-src 'none'; sandbox");
+
+    // EICAR: quarantined by the real clamd — refused, audited, its bytes not kept, never served.
+    let infected = upload(&app, &owner, "shared", "eicar.com", EICAR).await;
+    let infected = problem(infected, 422, "file_quarantined").await;
+    assert!(infected["detail"].as_str().unwrap().contains(EICAR_SIGNATURE), "{infected}");
+    let listed = app.ok_json_get(&owner, "/v1/files/buckets/shared/files").await;
+    let quarantined = listed["items"].as_array().unwrap().iter().find(|f| f["filename"] == "eicar.com").unwrap();
+    assert!(quarantined["current"].is_null(), "{quarantined}");
+    let qid = quarantined["id"].as_str().unwrap();
+    let detail = app.ok_json_get(&owner, &format!("/v1/files/{qid}")).await;
+    assert_eq!(detail["versions"][0]["state"], "quarantined");
+    assert_eq!(detail["versions"][0]["scan_detail"], EICAR_SIGNATURE);
+    let blocked = app.as_user(&owner, Method::GET, &format!("/v1/files/{qid}/content")).send().await.unwrap();
+    problem(blocked, 409, "file_not_ready").await;
+    let events: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit.events WHERE action = 'files.file.quarantine' AND target_id = $1",
+    )
+    .bind(qid)
+    .fetch_one(&mut app.db.owner_conn().await)
+    .await
+    .unwrap();
+    assert_eq!(events, 1);
+    let usage = app.ok_json_get(&owner, "/v1/usage").await;
+    let stored = (PDF.len() + SVG.len()) as u64;
+    assert_eq!(usage["used"]["storage_bytes"], stored, "quarantined bytes are not counted: {usage}");
+    assert_eq!(usage["used"]["storage_reserved_bytes"], 0);
+
+    // A new version replaces the content; the first stays listed.
+    let v2 = b"%PDF-1.7\n% second\ntrailer << >>\n%%EOF\n";
+    let response =
+        app.as_user(&owner, Method::POST, &format!("/v1/files/{id}/versions")).body(v2.to_vec()).send().await.unwrap();
+    let file = created(response).await;
+    assert_eq!(file["current"]["number"], 2);
+    assert_eq!(file["versions"].as_array().unwrap().len(), 2);
+    let got = app.as_user(&owner, Method::GET, &content).send().await.unwrap();
+    assert_eq!(got.bytes().await.unwrap().as_ref(), v2);
+
+    // clamd stopped: files are `unscanned`, never clean; the bucket decides whether they are read.
+    drop(clamd);
+    let unscanned = created(upload(&app, &owner, "shared", "notes.txt", b"plain notes").await).await;
+    assert_eq!(
+        (unscanned["current"]["state"].as_str(), unscanned["current"]["scan"].as_str()),
+        (Some("unscanned"), Some("unavailable"))
+    );
+    let path = format!("/v1/files/{}/content", unscanned["id"].as_str().unwrap());
+    problem(app.as_user(&owner, Method::GET, &path).send().await.unwrap(), 403, "file_unscanned").await;
+    let readable = json!({"max_size": 1 << 20, "unscanned_readable": true});
+    app.ok_json(&owner, Method::PUT, "/v1/files/buckets/shared", readable).await;
+    let got = app.as_user(&owner, Method::GET, &path).send().await.unwrap();
+    assert_eq!(got.bytes().await.unwrap().as_ref(), b"plain notes");
+
+    // A form upload, as a browser sends it (folder and metadata first, then the file).
+    let boundary = "----vextrus-boundary-7MA4YWxkTrZu0gW";
+    let mut form = Vec::new();
+    for (name, value) in [("folder", "2026/receipts"), ("metadata", r#"{"invoice": "INV-42"}"#)] {
+        form.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes(),
+        );
+    }
+    form.extend_from_slice(
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"receipt.pdf\"\r\nContent-Type: text/plain\r\n\r\n").as_bytes(),
+    );
+    form.extend_from_slice(PDF);
+    form.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let response = app
+        .as_user(&owner, Method::POST, "/v1/files/buckets/invoices/files")
+        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    let receipt = created(response).await;
+    assert_eq!(
+        (receipt["folder"].as_str(), receipt["filename"].as_str()),
+        (Some("2026/receipts"), Some("receipt.pdf"))
+    );
+    assert_eq!(receipt["metadata"], json!({"invoice": "INV-42"}));
+    assert_eq!(receipt["current"]["sha256"], sha256_hex(PDF));
+
+    // Bad names and folders are 422; an oversized file 413 and nothing is kept of it.
+    problem(upload(&app, &owner, "shared", "../etc/passwd", b"x").await, 422, "invalid_field").await;
+    let bad_folder = app
+        .as_user(&owner, Method::POST, "/v1/files/buckets/shared/files?filename=a.txt&folder=a/../b")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    problem(bad_folder, 422, "invalid_field").await;
+    let small = json!({"name": "small", "max_size": 10});
+    app.ok_json(&owner, Method::POST, "/v1/files/buckets", small).await;
+    problem(upload(&app, &owner, "small", "big.txt", &[b'a'; 11]).await, 413, "file_too_large").await;
+    let chunked = futures_util::stream::iter((0..4).map(|_| Ok::<_, std::io::Error>(vec![b'a'; 4])));
+    let response = app
+        .as_user(&owner, Method::POST, "/v1/files/buckets/small/files?filename=streamed.txt")
+        .body(reqwest::Body::wrap_stream(chunked))
+        .send()
+        .await
+        .unwrap();
+    problem(response, 413, "file_too_large").await;
+    assert_eq!(app.ok_json_get(&owner, "/v1/files/buckets/small/files").await["items"], json!([]));
+    let usage = app.ok_json_get(&owner, "/v1/usage").await;
+    assert_eq!(usage["used"]["storage_reserved_bytes"], 0, "every reservation was settled or released");
+
+    // The trash and legal holds.
+    app.ok_json(&owner, Method::PUT, &format!("/v1/files/{id}/legal-hold"), json!({"hold": true})).await;
+    let held = app.as_user(&owner, Method::DELETE, &format!("/v1/files/{id}")).send().await.unwrap();
+    problem(held, 409, "file_on_hold").await;
+    app.ok_json(&owner, Method::PUT, &format!("/v1/files/{id}/legal-hold"), json!({"hold": false})).await;
+    let deleted = app.as_user(&owner, Method::DELETE, &format!("/v1/files/{id}")).send().await.unwrap();
+    assert_eq!(deleted.status(), 204);
+    problem(app.as_user(&owner, Method::GET, &content).send().await.unwrap(), 404, "file_not_found").await;
+    let listed = app.ok_json_get(&owner, "/v1/files/buckets/invoices/files").await;
+    assert!(listed["items"].as_array().unwrap().iter().all(|f| f["id"] != id.as_str()), "{listed}");
+    let restored = app.ok_json(&owner, Method::POST, &format!("/v1/files/{id}/restore"), json!(null)).await;
+    assert!(restored["deleted_at"].is_null());
+    let got = app.as_user(&owner, Method::GET, &content).send().await.unwrap();
+    assert_eq!(got.bytes().await.unwrap().as_ref(), v2);
+    let not_empty = app.as_user(&owner, Method::DELETE, "/v1/files/buckets/invoices").send().await.unwrap();
+    problem(not_empty, 409, "bucket_not_empty").await;
+}
+
+#[tokio::test]
+async fn concurrent_uploads_never_pass_the_organizations_storage() {
+    let app = TestApp::start().await;
+    app.sign_up("pahar", "owner@pahar.example", "pahar-owner").await;
+    let owner = app.access_token("pahar-owner", Some("pahar")).await;
+    let plan = json!({"storage_bytes": 100_000, "members": 5, "api_keys": 5, "sms_per_month": 0});
+    assert_eq!(app.op(Method::PUT, "/v1/platform/plans/small").json(&plan).send().await.unwrap().status(), 201);
+    let given = app.op(Method::PUT, "/v1/orgs/pahar/plan").json(&json!({"plan": "small"})).send().await.unwrap();
+    assert_eq!(given.status(), 200);
+    let bucket = json!({"name": "drawings", "max_size": 1 << 20, "unscanned_readable": true});
+    app.ok_json(&owner, Method::POST, "/v1/files/buckets", bucket).await;
+
+    // Ten uploads of 25,000 bytes at once against 100,000 bytes: four fit, whatever the order.
+    let bytes: Vec<u8> = (0..25_000u32).map(|i| (i % 251) as u8).collect();
+    let uploads = (0..10).map(|i| {
+        let (app, owner, bytes) = (&app, &owner, &bytes);
+        async move { upload(app, owner, "drawings", &format!("sheet-{i}.bin"), bytes).await }
+    });
+    let answers = futures_util::future::join_all(uploads).await;
+    let mut ok = 0;
+    for answer in answers {
+        match answer.status().as_u16() {
+            201 => ok += 1,
+            _ => {
+                problem(answer, 413, "storage_quota_exceeded").await;
+            }
+        }
+    }
+    assert!((1..=4).contains(&ok), "{ok} uploads succeeded");
+    let usage = app.ok_json_get(&owner, "/v1/usage").await;
+    assert_eq!(usage["used"]["storage_bytes"], ok * 25_000, "{usage}");
+    assert_eq!(usage["used"]["storage_reserved_bytes"], 0, "{usage}");
+    let listed = app.ok_json_get(&owner, "/v1/files/buckets/drawings/files").await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), ok);
+
+    // Without a declared length an upload reserves the bucket's maximum: refused while it cannot
+    // fit, and nothing of it is kept.
+    let chunked = futures_util::stream::iter([Ok::<_, std::io::Error>(vec![1u8; 10])]);
+    let response = app
+        .as_user(&owner, Method::POST, "/v1/files/buckets/drawings/files?filename=chunked.bin")
+        .body(reqwest::Body::wrap_stream(chunked))
+        .send()
+        .await
+        .unwrap();
+    problem(response, 413, "storage_quota_exceeded").await;
+    let usage = app.ok_json_get(&owner, "/v1/usage").await;
+    assert_eq!(usage["used"]["storage_reserved_bytes"], 0, "{usage}");
+}

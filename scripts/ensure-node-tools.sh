@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The npm clients the registry's tests drive besides npm itself: pnpm 9, yarn 1, yarn 4 and
-# Changesets, installed from the npm registry into target/node-tools (once; kept with the build);
+# The npm clients the tests drive besides npm itself: pnpm 9, yarn 1, yarn 4, Changesets and
+# tus-js-client (the files tests), installed from the npm registry into target/node-tools (once; kept with the build);
 # the tarballs of a real public dependency tree, into target/public-packages; and Verdaccio.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +19,7 @@ JSON
   npm install --prefix "$verdaccio" --no-audit --no-fund --loglevel=error >/dev/null
 fi
 dir=target/node-tools
-want="pnpm@9 yarn@1 @yarnpkg/cli-dist@4 @changesets/cli@2"
+want="pnpm@9 yarn@1 @yarnpkg/cli-dist@4 @changesets/cli@2 tus-js-client@4"
 if [ -f "$dir/.installed" ] && [ "$(cat "$dir/.installed")" = "$want" ]; then
   exit 0
 fi

@@ -389,6 +389,14 @@ pub const FIELDS: &[Field] = &[
         doc: "Time limit of one files request until its answer starts (an upload over a slow link).",
     },
     Field {
+        key: "files.tus_expiry_hours",
+        env_aliases: &[],
+        kind: Kind::Int,
+        default: "24",
+        doc: "How long a resumable (tus) upload may take from its creation (1 to 720); an unfinished one is \
+              then removed and its reserved storage given back.",
+    },
+    Field {
         key: "registry.max_tarball_bytes",
         env_aliases: &[],
         kind: Kind::Int,

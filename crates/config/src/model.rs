@@ -498,6 +498,7 @@ pub struct FilesConfig {
     /// `None`: `<data_dir>/staging`.
     pub staging_dir: Option<PathBuf>,
     pub request_timeout_secs: u64,
+    pub tus_expiry_hours: u64,
 }
 
 impl Default for FilesConfig {
@@ -509,6 +510,7 @@ impl Default for FilesConfig {
             max_file_mib: 2048,
             staging_dir: None,
             request_timeout_secs: 3600,
+            tus_expiry_hours: 24,
         }
     }
 }

@@ -37,6 +37,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(restore_file))
         .routes(routes!(legal_hold))
         .routes(routes!(content))
+        .merge(crate::tus::router())
         // Sizes are the bucket's and the plan's, counted by the pipeline as the bytes arrive.
         .layer(axum::extract::DefaultBodyLimit::disable())
 }
@@ -113,7 +114,7 @@ fn settings(files: &Files, access: &Access, body: BucketBody) -> Result<BucketSe
     })
 }
 
-fn bucket_not_found() -> ApiError {
+pub(crate) fn bucket_not_found() -> ApiError {
     ApiError::not_found("bucket_not_found", "No such bucket.")
 }
 
@@ -319,7 +320,7 @@ pub struct UploadParams {
     pub folder: Option<String>,
 }
 
-fn check_filename(name: &str) -> Result<String, ApiError> {
+pub(crate) fn check_filename(name: &str) -> Result<String, ApiError> {
     let name = name.trim();
     let ok = !name.is_empty()
         && name.chars().count() <= 255
@@ -335,7 +336,7 @@ fn check_filename(name: &str) -> Result<String, ApiError> {
     Ok(name.to_owned())
 }
 
-fn check_folder(folder: Option<&str>) -> Result<String, ApiError> {
+pub(crate) fn check_folder(folder: Option<&str>) -> Result<String, ApiError> {
     let folder = folder.unwrap_or("").trim_matches('/');
     let bad = folder.chars().count() > 512
         || folder.chars().any(|c| c.is_control() || c == '\\')
@@ -349,7 +350,7 @@ fn check_folder(folder: Option<&str>) -> Result<String, ApiError> {
     Ok(folder.to_owned())
 }
 
-fn upload_error(e: UploadError) -> ApiError {
+pub(crate) fn upload_error(e: UploadError) -> ApiError {
     match e {
         UploadError::TooLarge { max } => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "file_too_large", "File too large")
             .detail(format!("The bucket takes files of at most {max} bytes.")),
@@ -368,6 +369,11 @@ fn upload_error(e: UploadError) -> ApiError {
             ))
         }
         UploadError::NotFound => file_not_found(),
+        UploadError::TooManyUploads => ApiError::limit_reached(
+            "resumable uploads in progress",
+            crate::tus::MAX_UPLOADS as u64,
+            "per organization; finish or cancel one",
+        ),
         UploadError::Body(why) => ApiError::new(StatusCode::BAD_REQUEST, "upload_incomplete", "Upload incomplete")
             .detail(format!("The request body ended early: {why}")),
         UploadError::Db(e) => e.into(),

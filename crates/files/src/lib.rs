@@ -15,6 +15,7 @@ pub mod permissions;
 pub mod scan;
 pub mod sniff;
 pub mod store;
+pub mod tus;
 pub mod upload;
 
 use std::path::PathBuf;
@@ -28,12 +29,15 @@ pub use permissions::PERMISSIONS;
 
 pub const MIGRATIONS: ModuleMigrations = ModuleMigrations {
     module: "files",
-    migrations: &[Migration { version: 1, name: "files", sql: include_str!("../migrations/0001_files.sql") }],
+    migrations: &[
+        Migration { version: 1, name: "files", sql: include_str!("../migrations/0001_files.sql") },
+        Migration { version: 2, name: "tus", sql: include_str!("../migrations/0002_tus.sql") },
+    ],
 };
 
 /// The files module's state; cheap to clone.
 #[derive(Debug, Clone)]
-pub struct Files(Arc<Inner>);
+pub struct Files(Arc<Inner>, Arc<tus::Busy>);
 
 #[derive(Debug)]
 pub struct Inner {
@@ -45,6 +49,8 @@ pub struct Inner {
     pub scanner: Option<scan::Scanner>,
     /// The largest file any bucket may allow.
     pub max_file_bytes: u64,
+    /// How long a resumable upload may take from its creation.
+    pub tus_expiry: std::time::Duration,
 }
 
 impl Files {
@@ -54,11 +60,15 @@ impl Files {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&inner.staging, std::fs::Permissions::from_mode(0o700))?;
         }
-        Ok(Self(Arc::new(inner)))
+        Ok(Self(Arc::new(inner), Arc::default()))
     }
 
     pub fn inner(&self) -> &Inner {
         &self.0
+    }
+
+    pub(crate) fn busy(&self) -> &Arc<tus::Busy> {
+        &self.1
     }
 }
 

@@ -365,6 +365,11 @@ pub(crate) async fn finish_version(
     .fetch_optional(tx.conn())
     .await?;
     let Some((file, at)) = done else { return Ok(None) };
+    sqlx::query("DELETE FROM files.uploads WHERE tenant_id = $1 AND id = $2")
+        .bind(tenant)
+        .bind(id)
+        .execute(tx.conn())
+        .await?;
     if c.state != State::Quarantined {
         sqlx::query("UPDATE files.files SET current = $3, updated_at = now() WHERE tenant_id = $1 AND id = $2")
             .bind(tenant)
@@ -438,4 +443,66 @@ pub(crate) async fn set_hold(tx: &mut impl Tx, tenant: TenantId, id: Uuid, hold:
             .execute(tx.conn())
             .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// A resumable upload in progress.
+#[derive(Debug, Clone)]
+pub(crate) struct TusUpload {
+    pub id: Uuid,
+    pub file: Uuid,
+    pub bucket: Uuid,
+    pub length: u64,
+    pub expires_at: DateTime<Utc>,
+    pub key: String,
+}
+
+pub(crate) async fn insert_upload(
+    tx: &mut impl Tx,
+    tenant: TenantId,
+    id: Uuid,
+    length: u64,
+    expires_at: DateTime<Utc>,
+    created_by: Option<Uuid>,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO files.uploads (tenant_id, id, length, expires_at, created_by) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(tenant)
+    .bind(id)
+    .bind(length as i64)
+    .bind(expires_at)
+    .bind(created_by)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn upload(tx: &mut impl Tx, tenant: TenantId, id: Uuid) -> Result<Option<TusUpload>, DbError> {
+    let row: Option<(Uuid, Uuid, i64, DateTime<Utc>, String)> = sqlx::query_as(
+        "SELECT v.file_id, f.bucket_id, u.length, u.expires_at, v.object_key
+           FROM files.uploads u
+           JOIN files.versions v ON v.tenant_id = u.tenant_id AND v.id = u.id AND v.state = 'pending'
+           JOIN files.files f ON f.tenant_id = v.tenant_id AND f.id = v.file_id
+          WHERE u.tenant_id = $1 AND u.id = $2",
+    )
+    .bind(tenant)
+    .bind(id)
+    .fetch_optional(tx.conn())
+    .await?;
+    Ok(row.map(|(file, bucket, length, expires_at, key)| TusUpload {
+        id,
+        file,
+        bucket,
+        length: length.max(0) as u64,
+        expires_at,
+        key,
+    }))
+}
+
+/// Resumable uploads of the organization in progress.
+pub(crate) async fn count_uploads(tx: &mut impl Tx, tenant: TenantId) -> Result<i64, DbError> {
+    Ok(sqlx::query_scalar("SELECT count(*) FROM files.uploads WHERE tenant_id = $1")
+        .bind(tenant)
+        .fetch_one(tx.conn())
+        .await?)
 }

@@ -65,6 +65,8 @@ pub enum UploadError {
     Quarantined { file: Uuid, version: Uuid, signature: String },
     #[error("no such file")]
     NotFound,
+    #[error("the organization has as many resumable uploads in progress as it may")]
+    TooManyUploads,
     #[error("the upload was cut off: {0}")]
     Body(String),
     #[error(transparent)]
@@ -103,7 +105,7 @@ impl Files {
             Some(n) => n,
             None => max,
         };
-        let reserved = self.reserve(db, defaults, &req, reserve).await?;
+        let reserved = self.reserve(db, defaults, &req, reserve, None).await?;
         let staged = self.staged_path(reserved.version);
         let result = async {
             let (size, sha256) = stage(&staged, body, reserve, max).await?;
@@ -125,18 +127,26 @@ impl Files {
         self.inner().staging.join(version.to_string())
     }
 
-    /// Step 1: `reserve` bytes of the organization's storage and the pending rows.
+    /// Step 1: `reserve` bytes of the organization's storage and the pending rows (with a
+    /// resumable upload's row when `resumable` says until when it may take).
     pub async fn reserve(
         &self,
         db: &Database,
         defaults: PlanLimits,
         req: &UploadRequest<'_>,
         reserve: u64,
+        resumable: Option<chrono::DateTime<chrono::Utc>>,
     ) -> Result<Reserved, UploadError> {
         let tenant = req.tenant;
         let version = Uuid::now_v7();
         let key = format!("files/{tenant}/{}/{version}", req.bucket.id);
         let mut tx = db.tenant(tenant).await?;
+        if resumable.is_some() {
+            vextrus_db::limits::lock_count(&mut tx, &format!("tus:{tenant}")).await?;
+            if store::count_uploads(&mut tx, tenant).await? >= crate::tus::MAX_UPLOADS {
+                return Err(UploadError::TooManyUploads);
+            }
+        }
         let plan = vextrus_tenancy::plans::of(&mut tx, tenant, defaults).await?;
         if !vextrus_tenancy::plans::reserve_storage(&mut tx, tenant, reserve, plan.limits.storage_bytes).await? {
             let usage = vextrus_tenancy::plans::storage(&mut tx, tenant).await?;
@@ -159,6 +169,15 @@ impl Files {
             }
         };
         store::insert_version(&mut tx, tenant, file, version, &key, reserve, uploader).await?;
+        if let Some(expires_at) = resumable {
+            store::insert_upload(&mut tx, tenant, version, reserve, expires_at, uploader).await?;
+            let event = NewEvent::new(tenant, req.actor.clone(), "files.upload.create")
+                .target(AuditTarget::new("file", file))
+                .metadata(
+                    json!({"bucket": req.bucket.name, "upload": version, "length": reserve, "expires_at": expires_at}),
+                );
+            vextrus_audit::record(&mut tx, event).await?;
+        }
         tx.commit().await?;
         Ok(Reserved { file, version, key, reserved: reserve })
     }
@@ -269,6 +288,7 @@ fn outcome_label(e: &UploadError) -> &'static str {
         UploadError::NotAllowed(_) => "type_refused",
         UploadError::Quarantined { .. } => "quarantined",
         UploadError::NotFound => "gone",
+        UploadError::TooManyUploads => "too_many_uploads",
         UploadError::Body(_) => "cut_off",
         UploadError::Db(_) | UploadError::Storage(_) | UploadError::Io(_) => "error",
     }
@@ -297,7 +317,7 @@ where
 }
 
 /// Removes what a failed upload left in the database and gives its reservation back.
-async fn abandon(db: &Database, tenant: TenantId, version: Uuid) {
+pub(crate) async fn abandon(db: &Database, tenant: TenantId, version: Uuid) {
     let undone = async {
         let mut tx = db.tenant(tenant).await?;
         if let Some(reserved) = store::drop_pending(&mut tx, tenant, version).await? {

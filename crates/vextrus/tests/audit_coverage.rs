@@ -6,13 +6,15 @@ mod common;
 
 use std::collections::BTreeSet;
 
+use base64::Engine as _;
 use common::{PASSWORD, TestApp, claims};
 use reqwest::Method;
 use serde_json::{Value, json};
 use vextrus_identity::totp;
 
 /// POSTs that change nothing (they answer questions).
-const READ_ONLY: &[&str] = &["POST /v1/authz/check", "POST /v1/notifications/preview"];
+const READ_ONLY: &[&str] =
+    &["POST /v1/authz/check", "POST /v1/notifications/preview", "OPTIONS /v1/files/tus", "HEAD /v1/files/tus/{id}"];
 
 enum Body {
     None,
@@ -22,6 +24,8 @@ enum Body {
     Signed(String, Vec<(&'static str, String)>),
     /// Raw bytes (an upload).
     Raw(Vec<u8>),
+    /// Raw bytes with headers (a tus request).
+    Headed(Vec<u8>, Vec<(&'static str, String)>),
 }
 
 struct Walk<'a> {
@@ -60,6 +64,7 @@ impl Walk<'_> {
                 .iter()
                 .fold(request.header("content-type", "application/json").body(text), |r, (k, v)| r.header(*k, v)),
             Body::Raw(bytes) => request.body(bytes),
+            Body::Headed(bytes, headers) => headers.iter().fold(request.body(bytes), |r, (k, v)| r.header(*k, v)),
         };
         let response = request.send().await.unwrap();
         let status = response.status();
@@ -310,6 +315,65 @@ async fn every_mutating_route_records_an_event() {
         Some(&owner),
         Body::None,
         expect("files.file.restore", Some(&owner_id), Some(&file_id)),
+    )
+    .await;
+    // A resumable upload: created, sent, finished; another cancelled.
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let tus = |length: &str| {
+        vec![
+            ("tus-resumable", "1.0.0".to_owned()),
+            ("upload-length", length.to_owned()),
+            ("upload-metadata", format!("bucket {},filename {}", b64("cover-docs"), b64("big.txt"))),
+        ]
+    };
+    let created = app
+        .as_user(&owner, Method::POST, "/v1/files/tus")
+        .header("tus-resumable", "1.0.0")
+        .header("upload-length", "5")
+        .header("upload-metadata", format!("bucket {},filename {}", b64("cover-docs"), b64("big.txt")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let upload = created.headers()["location"].to_str().unwrap().to_owned();
+    w.call(
+        "PATCH /v1/files/tus/{id}",
+        &upload,
+        Some(&owner),
+        Body::Headed(
+            b"12345".to_vec(),
+            vec![
+                ("tus-resumable", "1.0.0".to_owned()),
+                ("upload-offset", "0".to_owned()),
+                ("content-type", "application/offset+octet-stream".to_owned()),
+            ],
+        ),
+        expect("files.file.upload", Some(&owner_id), None),
+    )
+    .await;
+    w.call(
+        "POST /v1/files/tus",
+        "/v1/files/tus",
+        Some(&owner),
+        Body::Headed(Vec::new(), tus("10")),
+        expect("files.upload.create", Some(&owner_id), None),
+    )
+    .await;
+    let cancel = app
+        .as_user(&owner, Method::POST, "/v1/files/tus")
+        .header("tus-resumable", "1.0.0")
+        .header("upload-length", "10")
+        .header("upload-metadata", format!("bucket {},filename {}", b64("cover-docs"), b64("gone.txt")))
+        .send()
+        .await
+        .unwrap();
+    let cancel = cancel.headers()["location"].to_str().unwrap().to_owned();
+    w.call(
+        "DELETE /v1/files/tus/{id}",
+        &cancel,
+        Some(&owner),
+        Body::Headed(Vec::new(), vec![("tus-resumable", "1.0.0".to_owned())]),
+        expect("files.upload.cancel", Some(&owner_id), None),
     )
     .await;
     w.call(

@@ -54,7 +54,7 @@ CREATE TABLE files.versions (
     file_id      uuid        NOT NULL,
     number       integer     NOT NULL CHECK (number >= 1),
     state        text        NOT NULL DEFAULT 'pending'
-                             CHECK (state IN ('pending', 'ready', 'quarantined', 'unscanned')),
+                             CHECK (state IN ('pending', 'ready', 'quarantined', 'unscanned', 'lost')),
     size         bigint      CHECK (size >= 0),
     -- What the upload reserved of the organization's storage while pending.
     reserved     bigint      NOT NULL CHECK (reserved >= 0),

@@ -10,6 +10,7 @@
 
 pub mod download;
 pub mod http;
+pub mod maintain;
 pub mod model;
 pub mod permissions;
 pub mod scan;
@@ -51,6 +52,9 @@ pub struct Inner {
     pub max_file_bytes: u64,
     /// How long a resumable upload may take from its creation.
     pub tus_expiry: std::time::Duration,
+    /// How long one upload request may take (`files.request_timeout_secs`): a `pending` version
+    /// older than this (and a margin) belongs to an upload that will never finish.
+    pub upload_deadline: std::time::Duration,
 }
 
 impl Files {

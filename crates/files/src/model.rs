@@ -31,7 +31,8 @@ pub struct Bucket {
 
 /// A version's state: `pending` while it is being uploaded and checked; `ready` when scanned
 /// clean; `unscanned` when the scanner could not judge it (never counted clean); `quarantined`
-/// when malware was found (its bytes are not kept and it is never served).
+/// when malware was found (its bytes are not kept and it is never served); `lost` when the
+/// reconcile job found its object gone from the store (never served; reported).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum State {
@@ -39,6 +40,7 @@ pub enum State {
     Ready,
     Unscanned,
     Quarantined,
+    Lost,
 }
 
 impl State {
@@ -48,6 +50,7 @@ impl State {
             State::Ready => "ready",
             State::Unscanned => "unscanned",
             State::Quarantined => "quarantined",
+            State::Lost => "lost",
         }
     }
 
@@ -56,6 +59,7 @@ impl State {
             "ready" => State::Ready,
             "unscanned" => State::Unscanned,
             "quarantined" => State::Quarantined,
+            "lost" => State::Lost,
             _ => State::Pending,
         }
     }

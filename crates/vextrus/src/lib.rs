@@ -101,6 +101,7 @@ pub fn jobs(modules: &ModuleSettings) -> Registry {
     vextrus_audit::jobs::register_jobs(&mut registry, Arc::new(modules.auth.keys.clone()), modules.retention);
     vextrus_registry::webhooks::register_jobs(&mut registry, modules.registry.clone());
     vextrus_registry::gc::register_jobs(&mut registry, modules.registry.storage.clone());
+    vextrus_files::maintain::register_jobs(&mut registry, modules.files.clone());
     registry
 }
 

@@ -232,6 +232,7 @@ pub fn files(config: &Config, storage: vextrus_storage::Storage) -> anyhow::Resu
         scanner,
         max_file_bytes: f.max_file_mib.max(1).saturating_mul(1 << 20),
         tus_expiry: std::time::Duration::from_secs(f.tus_expiry_hours.clamp(1, 24 * 30) * 3600),
+        upload_deadline: std::time::Duration::from_secs(f.request_timeout_secs),
     })
     .with_context(|| format!("creating the staging directory {}", staging.display()))?;
     Ok(files)

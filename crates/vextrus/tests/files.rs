@@ -311,3 +311,152 @@ async fn concurrent_uploads_never_pass_the_organizations_storage() {
     let usage = app.ok_json_get(&owner, "/v1/usage").await;
     assert_eq!(usage["used"]["storage_reserved_bytes"], 0, "{usage}");
 }
+
+#[tokio::test]
+async fn upkeep_purges_the_trash_and_dead_uploads_and_reconciles_both_sides() {
+    let objects = tempfile::tempdir().unwrap().keep();
+    let dir = objects.clone();
+    let settings = HttpSettings::new(64 * 1024, Duration::from_secs(30));
+    let app = TestApp::start_configured(settings, move |m| m.files = common::files(&dir, None)).await;
+    let org = app.sign_up("bagan", "owner@bagan.example", "bagan-owner").await;
+    let tenant = vextrus_db::TenantId::from_uuid(org["organization"]["id"].as_str().unwrap().parse().unwrap());
+    let owner = app.access_token("bagan-owner", Some("bagan")).await;
+    let bucket = json!({"name": "notes", "max_size": 1 << 20, "unscanned_readable": true, "trash_days": 0});
+    let bucket = app.ok_json(&owner, Method::POST, "/v1/files/buckets", bucket).await;
+    let files = app.modules.files.clone();
+    let db = app.db.db.clone();
+    let stale = Duration::from_secs(4200);
+    let object_path = |key: &str| objects.join(key);
+
+    // In the trash past the bucket's days: purged, objects first; a held one stays.
+    let gone = created(upload(&app, &owner, "notes", "old.txt", b"old notes").await).await;
+    let held = created(upload(&app, &owner, "notes", "held.txt", b"held notes").await).await;
+    let kept = created(upload(&app, &owner, "notes", "kept.txt", b"kept notes").await).await;
+    let key_of = |f: &Value| {
+        format!("files/{tenant}/{}/{}", bucket["id"].as_str().unwrap(), f["current"]["id"].as_str().unwrap())
+    };
+    for f in [&gone, &held] {
+        let deleted = app
+            .as_user(&owner, Method::DELETE, &format!("/v1/files/{}", f["id"].as_str().unwrap()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(deleted.status(), 204);
+    }
+    app.ok_json(
+        &owner,
+        Method::PUT,
+        &format!("/v1/files/{}/legal-hold", held["id"].as_str().unwrap()),
+        json!({"hold": true}),
+    )
+    .await;
+    assert!(object_path(&key_of(&gone)).exists());
+    let report = vextrus_files::maintain::purge(&files, &db, stale).await.unwrap();
+    assert_eq!(report.purged_files, 1, "{report:?}");
+    assert!(!object_path(&key_of(&gone)).exists(), "the object went with the row");
+    problem(
+        app.as_user(&owner, Method::GET, &format!("/v1/files/{}", gone["id"].as_str().unwrap())).send().await.unwrap(),
+        404,
+        "file_not_found",
+    )
+    .await;
+    assert!(object_path(&key_of(&held)).exists(), "a held file is never purged");
+    assert_eq!(used(&app, &owner).await["storage_bytes"], 20, "held and kept notes remain");
+
+    // A resumable upload past its expiry, and an upload a crash left pending with its object.
+    let meta = format!("bucket {},filename {}", b64("notes"), b64("late.txt"));
+    let late = app
+        .as_user(&owner, Method::POST, "/v1/files/tus")
+        .header("tus-resumable", "1.0.0")
+        .header("upload-length", "100")
+        .header("upload-metadata", meta)
+        .send()
+        .await
+        .unwrap();
+    let late = late.headers()["location"].to_str().unwrap().rsplit('/').next().unwrap().to_owned();
+    sqlx::query("UPDATE files.uploads SET expires_at = now() - interval '1 minute' WHERE id = $1::uuid")
+        .bind(&late)
+        .execute(&mut app.db.owner_conn().await)
+        .await
+        .unwrap();
+    let crashed = created(upload(&app, &owner, "notes", "crashed.txt", b"crashed").await).await;
+    let crashed_version = crashed["current"]["id"].as_str().unwrap().to_owned();
+    // As if the process died after writing the object, before `ready`: back to pending, 2 h ago.
+    sqlx::query(
+        "UPDATE files.versions SET state = 'pending', reserved = 7, created_at = now() - interval '2 hours' WHERE id = $1::uuid",
+    )
+    .bind(&crashed_version)
+    .execute(&mut app.db.owner_conn().await)
+    .await
+    .unwrap();
+    sqlx::query("UPDATE files.files SET current = NULL WHERE id = $1::uuid")
+        .bind(crashed["id"].as_str().unwrap())
+        .execute(&mut app.db.owner_conn().await)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE tenancy.storage_usage SET used = used - 7, reserved = reserved + 7 WHERE tenant_id = $1")
+        .bind(tenant)
+        .execute(&mut app.db.owner_conn().await)
+        .await
+        .unwrap();
+    let before = used(&app, &owner).await;
+    assert_eq!(before["storage_reserved_bytes"], 107, "{before}");
+    let report = vextrus_files::maintain::purge(&files, &db, stale).await.unwrap();
+    assert_eq!((report.expired_uploads, report.stale_pending), (1, 1), "{report:?}");
+    assert!(!object_path(&key_of(&crashed)).exists(), "the object the crash left is removed");
+    let after = used(&app, &owner).await;
+    assert_eq!(
+        (after["storage_reserved_bytes"].as_u64(), after["storage_bytes"].as_u64()),
+        (Some(0), Some(20)),
+        "{after}"
+    );
+    problem(
+        app.as_user(&owner, Method::GET, &format!("/v1/files/{}", crashed["id"].as_str().unwrap()))
+            .send()
+            .await
+            .unwrap(),
+        404,
+        "file_not_found",
+    )
+    .await;
+
+    // Orphans on both sides: an object no row names, a row whose object is gone.
+    let orphan = format!("files/{tenant}/{}/{}", bucket["id"].as_str().unwrap(), uuid::Uuid::now_v7());
+    assert!(files.inner().storage.put_if_absent(&orphan, b"stray".to_vec().into()).await.unwrap());
+    std::fs::remove_file(object_path(&key_of(&kept))).unwrap();
+    let report = vextrus_files::maintain::reconcile(&files, &db, chrono::Duration::zero()).await.unwrap();
+    assert_eq!((report.orphan_objects, report.lost_versions), (1, 1), "{report:?}");
+    assert!(!files.inner().storage.exists(&orphan).await.unwrap());
+    let kept_id = kept["id"].as_str().unwrap();
+    let detail = app.ok_json_get(&owner, &format!("/v1/files/{kept_id}")).await;
+    assert_eq!(
+        (detail["versions"][0]["state"].as_str(), detail["current"].is_null()),
+        (Some("lost"), true),
+        "{detail}"
+    );
+    problem(
+        app.as_user(&owner, Method::GET, &format!("/v1/files/{kept_id}/content")).send().await.unwrap(),
+        409,
+        "file_not_ready",
+    )
+    .await;
+    assert_eq!(used(&app, &owner).await["storage_bytes"], 10, "only the held file's bytes remain counted");
+    let events: Vec<String> = sqlx::query_scalar(
+        "SELECT action FROM audit.events WHERE action IN ('files.file.purge', 'files.version.lost') ORDER BY seq",
+    )
+    .fetch_all(&mut app.db.owner_conn().await)
+    .await
+    .unwrap();
+    assert_eq!(events, ["files.file.purge", "files.version.lost"]);
+    // A second run finds nothing more.
+    let again = vextrus_files::maintain::reconcile(&files, &db, chrono::Duration::zero()).await.unwrap();
+    assert_eq!((again.orphan_objects, again.lost_versions), (0, 0));
+}
+
+fn b64(s: &str) -> String {
+    base64::Engine::encode(&base64::engine::general_purpose::STANDARD, s)
+}
+
+async fn used(app: &TestApp, token: &str) -> Value {
+    app.ok_json_get(token, "/v1/usage").await["used"].clone()
+}

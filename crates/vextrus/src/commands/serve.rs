@@ -184,6 +184,10 @@ async fn schedule_periodic_jobs(db: Database, stopping: watch::Receiver<bool>) {
                 let mut tx = db.system().await?;
                 let options = EnqueueOptions { run_at: None, dedup_key: Some("seal".into()) };
                 enqueue_with(&mut tx, &SealCheckpoints {}, options).await?;
+                // Files: expired uploads and the trash every round; both sides reconciled daily.
+                let options = EnqueueOptions { run_at: None, dedup_key: Some("files-maintain".into()) };
+                let maintain = vextrus_files::maintain::MaintainFiles { reconcile: round % RETENTION_EVERY == 0 };
+                enqueue_with(&mut tx, &maintain, options).await?;
                 if round % RETENTION_EVERY == 0 {
                     let options = EnqueueOptions { run_at: None, dedup_key: Some("retention".into()) };
                     enqueue_with(&mut tx, &ApplyRetention {}, options).await?;

@@ -97,6 +97,7 @@ pub fn files(objects: &std::path::Path, clamd: Option<vextrus_files::scan::Scann
         scanner: clamd,
         max_file_bytes: 64 << 20,
         tus_expiry: Duration::from_secs(24 * 3600),
+        upload_deadline: Duration::from_secs(3600),
     })
     .unwrap()
 }

@@ -163,7 +163,9 @@ async fn setup(dir: &std::path::Path) -> anyhow::Result<Setup> {
                 ..Default::default()
             },
             vextrus_storage::Storage::local(&std::env::temp_dir().join("vextrus-bench-objects"))?,
-        )?,
+            &db,
+        )
+        .await?,
     };
     let state = vextrus::state(db.clone(), OperatorToken::new(Some(SecretString::from("unused"))), &modules);
     // `/healthz` is made quiet too, so that it shows the cost of the middleware every route

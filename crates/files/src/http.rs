@@ -38,6 +38,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(legal_hold))
         .routes(routes!(content))
         .merge(crate::tus::router())
+        .merge(crate::links::router())
         // Sizes are the bucket's and the plan's, counted by the pipeline as the bytes arrive.
         .layer(axum::extract::DefaultBodyLimit::disable())
 }
@@ -118,7 +119,7 @@ pub(crate) fn bucket_not_found() -> ApiError {
     ApiError::not_found("bucket_not_found", "No such bucket.")
 }
 
-fn file_not_found() -> ApiError {
+pub(crate) fn file_not_found() -> ApiError {
     ApiError::not_found("file_not_found", "No such file.")
 }
 
@@ -642,7 +643,7 @@ pub async fn list_files(
 }
 
 /// Reads a file the subject may read (its bucket's permission included).
-async fn readable(
+pub(crate) async fn readable(
     db: &Database,
     access: &Access,
     subject: &Subject,
@@ -727,19 +728,35 @@ pub async fn content(
     let (Some(version), Some(key)) = (found.file.current.as_ref(), found.key.as_deref()) else {
         return Err(ApiError::conflict("file_not_ready", "The file has no content that passed its checks yet."));
     };
+    serve(&files, &bucket, &found.file.filename, version, key, wants_inline, &headers).await
+}
+
+/// A version's bytes as an answer: `Range`, `ETag`/`If-None-Match`, the safe headers.
+pub(crate) async fn serve(
+    files: &Files,
+    bucket: &Bucket,
+    filename: &str,
+    version: &Version,
+    key: &str,
+    wants_inline: bool,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
     if version.state == FileState::Unscanned && !bucket.unscanned_readable {
         return Err(ApiError::new(StatusCode::FORBIDDEN, "file_unscanned", "File not scanned").detail(format!(
             "The scanner could not judge this file ({}); the bucket does not let such files be read.",
             version.scan.as_deref().unwrap_or("unscanned")
         )));
     }
+    if !matches!(version.state, FileState::Ready | FileState::Unscanned) {
+        return Err(ApiError::conflict("file_not_ready", "This content is not servable."));
+    }
     let size = version.size.unwrap_or(0);
     let etag = format!("\"{}\"", version.sha256.as_deref().unwrap_or_default());
     let content_type = version.content_type.as_deref().unwrap_or("application/octet-stream");
     let inline = wants_inline && crate::sniff::inline_safe(content_type);
     let mut response = Response::new(Body::empty());
-    safe_headers(response.headers_mut(), content_type, &found.file.filename, inline, &etag);
-    if not_modified(&headers, &etag) {
+    safe_headers(response.headers_mut(), content_type, filename, inline, &etag);
+    if not_modified(headers, &etag) {
         *response.status_mut() = StatusCode::NOT_MODIFIED;
         response.headers_mut().remove(header::CONTENT_TYPE);
         return Ok(response);

@@ -10,6 +10,7 @@
 
 pub mod download;
 pub mod http;
+pub mod links;
 pub mod maintain;
 pub mod model;
 pub mod permissions;
@@ -33,6 +34,7 @@ pub const MIGRATIONS: ModuleMigrations = ModuleMigrations {
     migrations: &[
         Migration { version: 1, name: "files", sql: include_str!("../migrations/0001_files.sql") },
         Migration { version: 2, name: "tus", sql: include_str!("../migrations/0002_tus.sql") },
+        Migration { version: 3, name: "links", sql: include_str!("../migrations/0003_links.sql") },
     ],
 };
 
@@ -55,6 +57,10 @@ pub struct Inner {
     /// How long one upload request may take (`files.request_timeout_secs`): a `pending` version
     /// older than this (and a margin) belongs to an upload that will never finish.
     pub upload_deadline: std::time::Duration,
+    /// What signed links are signed with ([`links::link_key`]).
+    pub link_key: ring::hmac::Key,
+    /// The platform's public URL, for the links it hands out.
+    pub public_url: String,
 }
 
 impl Files {

@@ -211,7 +211,11 @@ pub fn storage(config: &Config) -> anyhow::Result<vextrus_storage::Storage> {
 }
 
 /// Files as configured: the object store, the staging directory and the scanner.
-pub fn files(config: &Config, storage: vextrus_storage::Storage) -> anyhow::Result<vextrus_files::Files> {
+pub async fn files(
+    config: &Config,
+    storage: vextrus_storage::Storage,
+    db: &vextrus_db::Database,
+) -> anyhow::Result<vextrus_files::Files> {
     let f = &config.files;
     let scanner = match f.clamd.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
         Some(address) => {
@@ -233,6 +237,8 @@ pub fn files(config: &Config, storage: vextrus_storage::Storage) -> anyhow::Resu
         max_file_bytes: f.max_file_mib.max(1).saturating_mul(1 << 20),
         tus_expiry: std::time::Duration::from_secs(f.tus_expiry_hours.clamp(1, 24 * 30) * 3600),
         upload_deadline: std::time::Duration::from_secs(f.request_timeout_secs),
+        link_key: vextrus_files::links::link_key(db).await.context("loading the signed-link key")?,
+        public_url: config.public_url(),
     })
     .with_context(|| format!("creating the staging directory {}", staging.display()))?;
     Ok(files)

@@ -32,6 +32,7 @@ const PUBLIC: &[&str] = &[
     "POST /v1/password-reset/confirm",                  // the code is the credential
     "POST /v1/notifications/unsubscribe",               // the signed link is the credential
     "POST /v1/notifications/providers/sendgrid/events", // SendGrid's signature is the credential
+    "GET /f/{token}",                                   // a signed link: the token is the credential
 ];
 
 /// Routes that answer a stream that stays open: B's own lists are not read to the end there
@@ -145,7 +146,7 @@ async fn victim(app: &TestApp) -> Victim {
         app.op(Method::PUT, "/v1/orgs/victim-co/plan").json(&json!({"plan": "victim-plan"})).send().await.unwrap();
     assert_eq!(given.status(), 200);
     // A bucket with a file in it, under a legal hold.
-    let bucket = json!({"name": "victim-docs", "max_size": 1 << 20, "unscanned_readable": true});
+    let bucket = json!({"name": "victim-docs", "max_size": 1 << 20, "unscanned_readable": true, "signed_links": true});
     app.ok_json(&owner, Method::POST, "/v1/files/buckets", bucket).await;
     let uploaded = app
         .as_user(&owner, Method::POST, "/v1/files/buckets/victim-docs/files?filename=victim-secret.txt")
@@ -157,6 +158,8 @@ async fn victim(app: &TestApp) -> Victim {
     let victim_file: Value = uploaded.json().await.unwrap();
     let victim_file = victim_file["id"].as_str().unwrap().to_owned();
     app.ok_json(&owner, Method::PUT, &format!("/v1/files/{victim_file}/legal-hold"), json!({"hold": true})).await;
+    let link = app.ok_json(&owner, Method::POST, &format!("/v1/files/{victim_file}/links"), json!({})).await;
+    let victim_link = link["id"].as_str().unwrap().to_owned();
     // A resumable upload in progress.
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
     let tus = app
@@ -192,6 +195,7 @@ async fn victim(app: &TestApp) -> Victim {
         ("bucket", "victim-docs".to_owned()),
         ("/v1/files/{id}", victim_file.clone()),
         ("/v1/files/tus/{id}", victim_upload.clone()),
+        ("link", victim_link.clone()),
     ]);
     let secrets = vec![
         org_id,
@@ -392,6 +396,9 @@ async fn every_route_needs_credentials_and_keeps_organizations_apart() {
         (200, "0"),
         "B wrote nothing to A's upload"
     );
+    let links: Value = app.ok_json_get(owner, &format!("/v1/files/{}/links", a.ids["/v1/files/{id}"])).await;
+    assert_eq!(links["items"].as_array().unwrap().len(), 1, "B made no link to A's file");
+    assert!(links["items"][0]["revoked_at"].is_null(), "B revoked nothing of A's");
     let bucket: Value = app.ok_json_get(owner, "/v1/files/buckets/victim-docs").await;
     assert_eq!(bucket["max_size"], 1 << 20, "B changed nothing of A's bucket");
     let member: Value = app.ok_json_get(owner, &format!("/v1/members/{}", a.ids["user"])).await;

@@ -263,7 +263,7 @@ async fn every_mutating_route_records_an_event() {
         "PUT /v1/files/buckets/{bucket}",
         "/v1/files/buckets/cover-docs",
         Some(&owner),
-        Body::Json(json!({"max_size": 2 << 20, "unscanned_readable": true})),
+        Body::Json(json!({"max_size": 2 << 20, "unscanned_readable": true, "signed_links": true})),
         expect("files.bucket.update", Some(&owner_id), Some(&bucket_id)),
     )
     .await;
@@ -283,6 +283,23 @@ async fn every_mutating_route_records_an_event() {
         Some(&owner),
         Body::Raw(b"cover notes, second".to_vec()),
         expect("files.file.upload", Some(&owner_id), Some(&file_id)),
+    )
+    .await;
+    let link = w
+        .call(
+            "POST /v1/files/{id}/links",
+            &format!("/v1/files/{file_id}/links"),
+            Some(&owner),
+            Body::Json(json!({"expires_in": 600})),
+            expect("files.link.issue", Some(&owner_id), Some(&file_id)),
+        )
+        .await;
+    w.call(
+        "DELETE /v1/files/{id}/links/{link}",
+        &format!("/v1/files/{file_id}/links/{}", link["id"].as_str().unwrap()),
+        Some(&owner),
+        Body::None,
+        expect("files.link.revoke", Some(&owner_id), Some(&file_id)),
     )
     .await;
     w.call(

@@ -22,7 +22,10 @@ async fn app_scanned_by(clamd: &Clamd) -> TestApp {
     let scanner = Scanner::new(ClamdAddress::Unix(clamd.socket.clone()), Duration::from_secs(20), 8 << 20);
     let objects = tempfile::tempdir().unwrap().keep();
     let settings = HttpSettings::new(64 * 1024, Duration::from_secs(30));
-    TestApp::start_configured(settings, move |m| m.files = common::files(&objects, Some(scanner))).await
+    TestApp::start_configured(settings, move |m| {
+        m.files = common::files(m.files.inner().link_key.clone(), &objects, Some(scanner))
+    })
+    .await
 }
 
 async fn upload(app: &TestApp, token: &str, bucket: &str, name: &str, bytes: &[u8]) -> reqwest::Response {
@@ -317,7 +320,10 @@ async fn upkeep_purges_the_trash_and_dead_uploads_and_reconciles_both_sides() {
     let objects = tempfile::tempdir().unwrap().keep();
     let dir = objects.clone();
     let settings = HttpSettings::new(64 * 1024, Duration::from_secs(30));
-    let app = TestApp::start_configured(settings, move |m| m.files = common::files(&dir, None)).await;
+    let app = TestApp::start_configured(settings, move |m| {
+        m.files = common::files(m.files.inner().link_key.clone(), &dir, None)
+    })
+    .await;
     let org = app.sign_up("bagan", "owner@bagan.example", "bagan-owner").await;
     let tenant = vextrus_db::TenantId::from_uuid(org["organization"]["id"].as_str().unwrap().parse().unwrap());
     let owner = app.access_token("bagan-owner", Some("bagan")).await;
@@ -459,4 +465,104 @@ fn b64(s: &str) -> String {
 
 async fn used(app: &TestApp, token: &str) -> Value {
     app.ok_json_get(token, "/v1/usage").await["used"].clone()
+}
+
+#[tokio::test]
+async fn signed_links_work_for_anyone_until_they_expire_or_are_revoked() {
+    let app = TestApp::start().await;
+    let org = app.sign_up("lipi", "owner@lipi.example", "lipi-owner").await;
+    let tenant = vextrus_db::TenantId::from_uuid(org["organization"]["id"].as_str().unwrap().parse().unwrap());
+    let owner = app.access_token("lipi-owner", Some("lipi")).await;
+    let closed = json!({"name": "closed", "max_size": 1 << 20, "unscanned_readable": true});
+    app.ok_json(&owner, Method::POST, "/v1/files/buckets", closed).await;
+    let open = json!({"name": "shared", "max_size": 1 << 20, "unscanned_readable": true, "signed_links": true});
+    app.ok_json(&owner, Method::POST, "/v1/files/buckets", open).await;
+    let private = created(upload(&app, &owner, "closed", "private.pdf", PDF).await).await;
+    let refused = app
+        .as_user(&owner, Method::POST, &format!("/v1/files/{}/links", private["id"].as_str().unwrap()))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    problem(refused, 403, "signed_links_disabled").await;
+
+    let file = created(upload(&app, &owner, "shared", "রসিদ.pdf", PDF).await).await;
+    let id = file["id"].as_str().unwrap().to_owned();
+    let issue = |body: Value| {
+        let (app, owner, id) = (&app, &owner, &id);
+        async move { app.ok_json(owner, Method::POST, &format!("/v1/files/{id}/links"), body).await }
+    };
+    let link = issue(json!({"expires_in": 600, "disposition": "inline"})).await;
+    let url = link["url"].as_str().unwrap();
+    assert!(url.starts_with(&format!("{}/f/", common::ISSUER)), "{url}");
+    let path = &url[url.find("/f/").unwrap()..];
+    let anyone = reqwest::Client::new();
+    let got = anyone.get(app.url(path)).send().await.unwrap();
+    assert_eq!(got.status(), 200);
+    assert_eq!(got.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(got.headers()["content-security-policy"], "default-src 'none'; sandbox");
+    assert!(got.headers()["content-disposition"].to_str().unwrap().starts_with("inline;"));
+    assert_eq!(got.bytes().await.unwrap().as_ref(), PDF);
+    let part = anyone.get(app.url(path)).header("range", "bytes=0-3").send().await.unwrap();
+    assert_eq!((part.status().as_u16(), part.bytes().await.unwrap().as_ref()), (206, &b"%PDF"[..]));
+
+    // An altered token, or one naming another organization: 404, the same as nothing.
+    let mut altered = path.to_owned();
+    let last = altered.pop().unwrap();
+    altered.push(if last == 'A' { 'B' } else { 'A' });
+    problem(anyone.get(app.url(&altered)).send().await.unwrap(), 404, "link_invalid").await;
+    let other = path.replacen(&tenant.as_uuid().simple().to_string(), &uuid::Uuid::now_v7().simple().to_string(), 1);
+    problem(anyone.get(app.url(&other)).send().await.unwrap(), 404, "link_invalid").await;
+    problem(anyone.get(app.url("/f/garbage")).send().await.unwrap(), 404, "link_invalid").await;
+
+    // Expired: a token correctly signed for an expiry that has passed is refused.
+    let late = issue(json!({"expires_in": 60})).await;
+    let past = chrono::Utc::now().timestamp() - 5;
+    sqlx::query("UPDATE files.links SET expires_at = to_timestamp($1) WHERE id = $2::uuid")
+        .bind(past as f64)
+        .bind(late["id"].as_str().unwrap())
+        .execute(&mut app.db.owner_conn().await)
+        .await
+        .unwrap();
+    let uuid = |v: &Value| v.as_str().unwrap().parse::<uuid::Uuid>().unwrap();
+    let key = &app.modules.files.inner().link_key;
+    let expired = vextrus_files::links::token(
+        key,
+        tenant,
+        uuid(&late["id"]),
+        uuid(&late["file_id"]),
+        uuid(&late["version_id"]),
+        past,
+        false,
+    );
+    problem(anyone.get(app.url(&format!("/f/{expired}"))).send().await.unwrap(), 404, "link_invalid").await;
+
+    // Revoked: at once.
+    let revoked = app
+        .as_user(&owner, Method::DELETE, &format!("/v1/files/{id}/links/{}", link["id"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 204);
+    problem(anyone.get(app.url(path)).send().await.unwrap(), 404, "link_invalid").await;
+    let listed = app.ok_json_get(&owner, &format!("/v1/files/{id}/links")).await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 2);
+    assert!(listed["items"].as_array().unwrap().iter().any(|l| l["id"] == link["id"] && !l["revoked_at"].is_null()));
+    assert!(!listed.to_string().contains(path), "tokens are never listed");
+
+    // A file in the trash serves no link; restored, it does again.
+    let fresh = issue(json!({})).await;
+    let fresh = fresh["url"].as_str().unwrap();
+    let fresh = &fresh[fresh.find("/f/").unwrap()..];
+    assert_eq!(app.as_user(&owner, Method::DELETE, &format!("/v1/files/{id}")).send().await.unwrap().status(), 204);
+    problem(anyone.get(app.url(fresh)).send().await.unwrap(), 404, "link_invalid").await;
+    app.ok_json(&owner, Method::POST, &format!("/v1/files/{id}/restore"), json!(null)).await;
+    let again = anyone.get(app.url(fresh)).send().await.unwrap();
+    assert!(again.headers()["content-disposition"].to_str().unwrap().starts_with("attachment;"));
+    assert_eq!(again.bytes().await.unwrap().as_ref(), PDF);
+    let issued: i64 = sqlx::query_scalar("SELECT count(*) FROM audit.events WHERE action = 'files.link.issue'")
+        .fetch_one(&mut app.db.owner_conn().await)
+        .await
+        .unwrap();
+    assert_eq!(issued, 3);
 }

@@ -73,7 +73,7 @@ pub async fn serve(config: Config, args: &ServeArgs) -> anyhow::Result<()> {
         notify: platform::notify(&config, &db, config.dev_mailbox.unwrap_or(embedded_mode), Some(vault))
             .await
             .context("configuring notify's providers")?,
-        files: platform::files(&config, platform::storage(&config).context("opening object storage")?)?,
+        files: platform::files(&config, platform::storage(&config).context("opening object storage")?, &db).await?,
     };
     let notify = modules.notify.inner();
     if notify.dev {

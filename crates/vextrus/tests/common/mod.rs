@@ -76,7 +76,7 @@ pub async fn modules(db: &vextrus_db::Database) -> vextrus::ModuleSettings {
         retention: Default::default(),
         registry,
         notify: vextrus::platform::notify(&config, db, true, Some(vault)).await.unwrap(),
-        files: files(&objects, None),
+        files: files(vextrus_files::links::link_key(db).await.unwrap(), &objects, None),
         // Tests sign up many organizations and mail many invitations from one address; the
         // limits' own tests set them low.
         limits: vextrus_server::Limits {
@@ -90,7 +90,11 @@ pub async fn modules(db: &vextrus_db::Database) -> vextrus::ModuleSettings {
 }
 
 /// Files on the test instance's object directory, staged beside it; `clamd` when given.
-pub fn files(objects: &std::path::Path, clamd: Option<vextrus_files::scan::Scanner>) -> vextrus_files::Files {
+pub fn files(
+    link_key: ring::hmac::Key,
+    objects: &std::path::Path,
+    clamd: Option<vextrus_files::scan::Scanner>,
+) -> vextrus_files::Files {
     vextrus_files::Files::new(vextrus_files::Inner {
         storage: vextrus_storage::Storage::local(objects).unwrap(),
         staging: objects.with_extension("staging"),
@@ -98,6 +102,8 @@ pub fn files(objects: &std::path::Path, clamd: Option<vextrus_files::scan::Scann
         max_file_bytes: 64 << 20,
         tus_expiry: Duration::from_secs(24 * 3600),
         upload_deadline: Duration::from_secs(3600),
+        link_key,
+        public_url: ISSUER.into(),
     })
     .unwrap()
 }

@@ -197,14 +197,15 @@ def small_uploads(base, token, small, count, concurrency):
     rate, codes, p99 = hey(["-n", str(count), "-c", str(concurrency), "-m", "POST", "-D", small,
                             "-T", "application/octet-stream", "-H", f"Authorization: Bearer {token}",
                             f"{base}/v1/files/buckets/bench/files?filename=small.bin"])
-    assert codes == {201: count}, codes
+    # (hey sends n rounded down to a multiple of the connections.)
+    assert list(codes) == [201] and codes[201] >= count - concurrency, codes
     return rate, p99
 
 
 def small_downloads(base, token, file_id, count, concurrency):
     rate, codes, p99 = hey(["-n", str(count), "-c", str(concurrency), "-H", f"Authorization: Bearer {token}",
                             f"{base}/v1/files/{file_id}/content"])
-    assert codes == {200: count}, codes
+    assert list(codes) == [200] and codes[200] >= count - concurrency, codes
     return rate, p99
 
 
@@ -304,6 +305,8 @@ def main():
     args = parser.parse_args()
     os.makedirs(os.path.join(ROOT, "target"), exist_ok=True)
     work = tempfile.mkdtemp(prefix="bench-files-", dir=os.path.join(ROOT, "target"))
+    # The embedded cluster runs as its own OS user when we are root: it must reach its data dir.
+    os.chmod(work, 0o711)
     large, quarter, small = (os.path.join(work, n) for n in ("large.bin", "quarter.bin", "small.bin"))
     for path, mib in ((large, args.large_mib), (quarter, args.large_mib // 4)):
         with open(path, "wb") as f:

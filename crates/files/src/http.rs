@@ -22,7 +22,7 @@ use vextrus_server::{ApiError, AppState, Json, Limits, Problem, Query};
 
 use crate::Files;
 use crate::download::{Ranged, not_modified, parse_range, safe_headers};
-use crate::model::{Bucket, File, State as FileState, Version};
+use crate::model::{Bucket, File, FileDetail, State as FileState, Version};
 use crate::permissions::{BucketsManage, FilesDelete, FilesHold, FilesRead, FilesWrite};
 use crate::store::{self, BucketSettings};
 use crate::upload::{Target, UploadError, UploadRequest};
@@ -39,6 +39,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(content))
         .merge(crate::tus::router())
         .merge(crate::links::router())
+        .merge(crate::direct::router())
         // Sizes are the bucket's and the plan's, counted by the pipeline as the bytes arrive.
         .layer(axum::extract::DefaultBodyLimit::disable())
 }
@@ -370,6 +371,9 @@ pub(crate) fn upload_error(e: UploadError) -> ApiError {
             ))
         }
         UploadError::NotFound => file_not_found(),
+        e @ UploadError::SizeMismatch { .. } => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "size_mismatch", "Size mismatch").detail(e.to_string())
+        }
         UploadError::TooManyUploads => ApiError::limit_reached(
             "resumable uploads in progress",
             crate::tus::MAX_UPLOADS as u64,
@@ -467,19 +471,8 @@ async fn incoming(request: Request, params: UploadParams) -> Result<Incoming, Ap
     }
 }
 
-/// A file with its versions, as its detail answers.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct FileDetail {
-    #[serde(flatten)]
-    pub file: File,
-    /// Every version, newest first.
-    pub versions: Vec<Version>,
-}
-
-async fn detail(tx: &mut TenantTx, tenant: TenantId, id: Uuid) -> Result<FileDetail, ApiError> {
-    let found = store::file(tx, tenant, id).await?.ok_or_else(file_not_found)?;
-    let versions = store::versions(tx, tenant, id).await?;
-    Ok(FileDetail { file: found.file, versions })
+pub(crate) async fn detail(tx: &mut TenantTx, tenant: TenantId, id: Uuid) -> Result<FileDetail, ApiError> {
+    store::detail(tx, tenant, id).await?.ok_or_else(file_not_found)
 }
 
 /// Upload a file: the raw body (with `filename` and `folder` as parameters) or a
@@ -524,10 +517,7 @@ pub async fn upload(
         declared: incoming.declared,
     };
     let done = files.upload(&db, limits.plan, req, incoming.body).await.map_err(upload_error)?;
-    let mut tx = db.tenant(tenant).await?;
-    let detail = detail(&mut tx, tenant, done.file).await?;
-    tx.commit().await?;
-    Ok((StatusCode::CREATED, axum::Json(detail)))
+    Ok((StatusCode::CREATED, axum::Json(done.detail)))
 }
 
 /// Upload new content for a file: a new version (earlier ones stay).
@@ -566,11 +556,8 @@ pub async fn upload_version(
         target: Target::Version(id),
         declared: incoming.declared,
     };
-    files.upload(&db, limits.plan, req, incoming.body).await.map_err(upload_error)?;
-    let mut tx = db.tenant(tenant).await?;
-    let detail = detail(&mut tx, tenant, id).await?;
-    tx.commit().await?;
-    Ok((StatusCode::CREATED, axum::Json(detail)))
+    let done = files.upload(&db, limits.plan, req, incoming.body).await.map_err(upload_error)?;
+    Ok((StatusCode::CREATED, axum::Json(done.detail)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -8,6 +8,7 @@
 //! allow-list → [`scan`] by ClamAV's `clamd` → the object stored → `ready`, `unscanned` or
 //! `quarantined` in one transaction with its audit event.
 
+pub mod direct;
 pub mod download;
 pub mod http;
 pub mod links;

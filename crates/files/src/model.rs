@@ -102,3 +102,12 @@ pub struct File {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
+
+/// A file with its versions, as its detail answers.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FileDetail {
+    #[serde(flatten)]
+    pub file: File,
+    /// Every version, newest first.
+    pub versions: Vec<Version>,
+}

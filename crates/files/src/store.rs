@@ -8,7 +8,7 @@ use sqlx::postgres::PgRow;
 use uuid::Uuid;
 use vextrus_db::{DbError, TenantId, Tx};
 
-use crate::model::{Bucket, File, State, Version};
+use crate::model::{Bucket, File, FileDetail, State, Version};
 
 const BUCKET: &str = "id, name, allowed_types, max_size, trash_days, signed_links, read_permission,
                       unscanned_readable, created_at, updated_at";
@@ -260,6 +260,13 @@ pub(crate) async fn files(
     Ok(rows.iter().map(|r| found(r).file).collect())
 }
 
+/// A file with every version.
+pub(crate) async fn detail(tx: &mut impl Tx, tenant: TenantId, id: Uuid) -> Result<Option<FileDetail>, DbError> {
+    let Some(found) = file(tx, tenant, id).await? else { return Ok(None) };
+    let versions = versions(tx, tenant, id).await?;
+    Ok(Some(FileDetail { file: found.file, versions }))
+}
+
 /// Every version of a file, newest first.
 pub(crate) async fn versions(tx: &mut impl Tx, tenant: TenantId, file: Uuid) -> Result<Vec<Version>, DbError> {
     let rows = sqlx::query(&format!(
@@ -281,10 +288,21 @@ pub(crate) struct NewFile<'a> {
     pub created_by: Option<Uuid>,
 }
 
-pub(crate) async fn insert_file(tx: &mut impl Tx, tenant: TenantId, f: &NewFile<'_>) -> Result<(), DbError> {
+/// A new file with its first, pending version, in one statement.
+pub(crate) async fn insert_file_with_version(
+    tx: &mut impl Tx,
+    tenant: TenantId,
+    f: &NewFile<'_>,
+    version: Uuid,
+    key: &str,
+    reserved: u64,
+) -> Result<(), DbError> {
     sqlx::query(
-        "INSERT INTO files.files (tenant_id, id, bucket_id, folder, filename, metadata, created_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "WITH f AS (
+             INSERT INTO files.files (tenant_id, id, bucket_id, folder, filename, metadata, created_by)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING tenant_id, id)
+         INSERT INTO files.versions (tenant_id, id, file_id, number, reserved, object_key, uploaded_by)
+         SELECT f.tenant_id, $8, f.id, 1, $9, $10, $7 FROM f",
     )
     .bind(tenant)
     .bind(f.id)
@@ -293,6 +311,9 @@ pub(crate) async fn insert_file(tx: &mut impl Tx, tenant: TenantId, f: &NewFile<
     .bind(f.filename)
     .bind(f.metadata)
     .bind(f.created_by)
+    .bind(version)
+    .bind(reserved as i64)
+    .bind(key)
     .execute(tx.conn())
     .await?;
     Ok(())
@@ -348,11 +369,17 @@ pub(crate) async fn finish_version(
     id: Uuid,
     c: &Checked<'_>,
 ) -> Result<Option<DateTime<Utc>>, DbError> {
+    // The version, its resumable upload's row and the file's current version, in one statement.
     let done: Option<(Uuid, DateTime<Utc>)> = sqlx::query_as(
-        "UPDATE files.versions SET state = $3, size = $4, sha256 = $5, content_type = $6, scan = $7,
-                scan_detail = $8, finished_at = now()
-          WHERE tenant_id = $1 AND id = $2 AND state = 'pending'
-          RETURNING file_id, finished_at",
+        "WITH v AS (
+             UPDATE files.versions SET state = $3, size = $4, sha256 = $5, content_type = $6, scan = $7,
+                    scan_detail = $8, finished_at = now()
+              WHERE tenant_id = $1 AND id = $2 AND state = 'pending'
+              RETURNING file_id, finished_at),
+         u AS (DELETE FROM files.uploads WHERE tenant_id = $1 AND id = $2 AND EXISTS (SELECT 1 FROM v)),
+         f AS (UPDATE files.files SET current = $2, updated_at = now()
+                WHERE tenant_id = $1 AND id = (SELECT file_id FROM v) AND $3 <> 'quarantined')
+         SELECT file_id, finished_at FROM v",
     )
     .bind(tenant)
     .bind(id)
@@ -364,21 +391,7 @@ pub(crate) async fn finish_version(
     .bind(c.scan_detail)
     .fetch_optional(tx.conn())
     .await?;
-    let Some((file, at)) = done else { return Ok(None) };
-    sqlx::query("DELETE FROM files.uploads WHERE tenant_id = $1 AND id = $2")
-        .bind(tenant)
-        .bind(id)
-        .execute(tx.conn())
-        .await?;
-    if c.state != State::Quarantined {
-        sqlx::query("UPDATE files.files SET current = $3, updated_at = now() WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant)
-            .bind(file)
-            .bind(id)
-            .execute(tx.conn())
-            .await?;
-    }
-    Ok(Some(at))
+    Ok(done.map(|(_, at)| at))
 }
 
 /// Removes a pending version (and its file, when it was the file's only one): an upload that

@@ -49,7 +49,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Default)]
 pub struct Busy(Mutex<HashSet<Uuid>>);
 
-struct Held(Arc<Busy>, Uuid);
+pub(crate) struct Held(Arc<Busy>, Uuid);
 
 impl Drop for Held {
     fn drop(&mut self) {
@@ -57,7 +57,7 @@ impl Drop for Held {
     }
 }
 
-fn hold(busy: &Arc<Busy>, id: Uuid) -> Result<Held, ApiError> {
+pub(crate) fn hold(busy: &Arc<Busy>, id: Uuid) -> Result<Held, ApiError> {
     if !busy.0.lock().unwrap_or_else(|e| e.into_inner()).insert(id) {
         return Err(ApiError::new(StatusCode::LOCKED, "upload_busy", "Upload busy")
             .detail("Another request is writing to this upload; retry shortly."));
@@ -242,7 +242,7 @@ async fn create_upload(
 }
 
 /// The upload, if it is this organization's and still in progress; an expired one is removed.
-async fn find(files: &Files, db: &Database, tenant: TenantId, id: &str) -> Result<TusUpload, ApiError> {
+pub(crate) async fn find(files: &Files, db: &Database, tenant: TenantId, id: &str) -> Result<TusUpload, ApiError> {
     let not_found = || ApiError::not_found("upload_not_found", "No such upload in progress.");
     let id = Uuid::parse_str(id).map_err(|_| not_found())?;
     let mut tx = db.tenant(tenant).await?;
@@ -469,7 +469,7 @@ async fn finish(
     };
     let checked = async {
         let sha256 = sha256_of(staged).await?;
-        files.finish_staged(db, &req, &reserved, staged, upload.length, sha256).await
+        files.finish_staged(db, &req, &reserved, staged, upload.length, sha256, false).await
     };
     match checked.await {
         Ok(_) => Ok(()),

@@ -51,6 +51,8 @@ pub struct Uploaded {
     pub file: Uuid,
     pub version: Uuid,
     pub state: State,
+    /// The file as it is after the upload.
+    pub detail: crate::model::FileDetail,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +69,8 @@ pub enum UploadError {
     NotFound,
     #[error("the organization has as many resumable uploads in progress as it may")]
     TooManyUploads,
+    #[error("{stored} bytes arrived where {announced} were announced")]
+    SizeMismatch { announced: u64, stored: u64 },
     #[error("the upload was cut off: {0}")]
     Body(String),
     #[error(transparent)]
@@ -109,7 +113,7 @@ impl Files {
         let staged = self.staged_path(reserved.version);
         let result = async {
             let (size, sha256) = stage(&staged, body, reserve, max).await?;
-            self.finish_staged(db, &req, &reserved, &staged, size, sha256).await
+            self.finish_staged(db, &req, &reserved, &staged, size, sha256, false).await
         };
         match result.await {
             Ok(done) => Ok(done),
@@ -157,18 +161,19 @@ impl Files {
             Target::New { folder, filename, metadata } => {
                 let id = Uuid::now_v7();
                 let new = NewFile { id, bucket: req.bucket.id, folder, filename, metadata, created_by: uploader };
-                store::insert_file(&mut tx, tenant, &new).await?;
+                store::insert_file_with_version(&mut tx, tenant, &new, version, &key, reserve).await?;
                 id
             }
             Target::Version(id) => {
                 let found = store::file(&mut tx, tenant, *id).await?;
                 match found {
-                    Some(f) if f.bucket_id == req.bucket.id && f.file.deleted_at.is_none() => *id,
+                    Some(f) if f.bucket_id == req.bucket.id && f.file.deleted_at.is_none() => {}
                     _ => return Err(UploadError::NotFound),
                 }
+                store::insert_version(&mut tx, tenant, *id, version, &key, reserve, uploader).await?;
+                *id
             }
         };
-        store::insert_version(&mut tx, tenant, file, version, &key, reserve, uploader).await?;
         if let Some(expires_at) = resumable {
             store::insert_upload(&mut tx, tenant, version, reserve, expires_at, uploader).await?;
             let event = NewEvent::new(tenant, req.actor.clone(), "files.upload.create")
@@ -194,13 +199,19 @@ impl Files {
     ) -> UploadError {
         metrics::counter!("vextrus_files_uploads_total", "outcome" => outcome_label(&e)).increment(1);
         let _ = tokio::fs::remove_file(staged).await;
+        // (A direct upload's bytes are in the store already.)
+        if let Err(err) = self.inner().storage.delete(&reserved.key).await {
+            tracing::warn!(error = %err, key = %reserved.key, "a failed upload's object stays for the reconcile job");
+        }
         if !matches!(e, UploadError::Quarantined { .. }) {
             abandon(db, tenant, reserved.version).await;
         }
         e
     }
 
-    /// Steps 3 to 5, for `size` bytes staged at `staged` whose SHA-256 is `sha256`.
+    /// Steps 3 to 5, for `size` bytes staged at `staged` whose SHA-256 is `sha256`;
+    /// `in_store`: the object is at its key already (a direct upload), only checked here.
+    #[allow(clippy::too_many_arguments)]
     pub async fn finish_staged(
         &self,
         db: &Database,
@@ -209,6 +220,7 @@ impl Files {
         staged: &Path,
         size: u64,
         sha256: Vec<u8>,
+        in_store: bool,
     ) -> Result<Uploaded, UploadError> {
         let (file, version, key, reserve) = (reserved.file, reserved.version, reserved.key.as_str(), reserved.reserved);
         metrics::counter!("vextrus_files_bytes_in_total").increment(size);
@@ -233,6 +245,11 @@ impl Files {
         metrics::counter!("vextrus_files_scans_total", "result" => scan).increment(1);
         if state == State::Quarantined {
             tokio::fs::remove_file(staged).await?;
+            if in_store {
+                self.inner().storage.delete(key).await?;
+            }
+        } else if in_store {
+            tokio::fs::remove_file(staged).await?;
         } else {
             self.inner().storage.put_file(key, staged).await?;
         }
@@ -243,7 +260,7 @@ impl Files {
         let finished = async {
             let mut tx = db.tenant(tenant).await?;
             if store::finish_version(&mut tx, tenant, version, &checked).await?.is_none() {
-                return Ok::<bool, DbError>(false);
+                return Ok::<_, DbError>(None);
             }
             let stored = if state == State::Quarantined { 0 } else { size };
             vextrus_tenancy::plans::settle_storage(&mut tx, tenant, reserve, stored).await?;
@@ -258,12 +275,13 @@ impl Files {
                 event = event.outcome(Outcome::Denied);
             }
             vextrus_audit::record(&mut tx, event).await?;
+            let detail = store::detail(&mut tx, tenant, file).await?;
             tx.commit().await?;
-            Ok(true)
+            Ok(detail)
         };
-        match finished.await {
-            Ok(true) => {}
-            Ok(false) => {
+        let detail = match finished.await {
+            Ok(Some(detail)) => detail,
+            Ok(None) => {
                 // The reconcile job gave up on this upload meanwhile: nothing may stay of it.
                 let _ = self.inner().storage.delete(key).await;
                 return Err(UploadError::NotFound);
@@ -272,12 +290,12 @@ impl Files {
                 let _ = self.inner().storage.delete(key).await;
                 return Err(e.into());
             }
-        }
+        };
         metrics::counter!("vextrus_files_uploads_total", "outcome" => state.as_str()).increment(1);
         if let Verdict::Infected(signature) = verdict {
             return Err(UploadError::Quarantined { file, version, signature });
         }
-        Ok(Uploaded { file, version, state })
+        Ok(Uploaded { file, version, state, detail })
     }
 }
 
@@ -289,6 +307,7 @@ fn outcome_label(e: &UploadError) -> &'static str {
         UploadError::Quarantined { .. } => "quarantined",
         UploadError::NotFound => "gone",
         UploadError::TooManyUploads => "too_many_uploads",
+        UploadError::SizeMismatch { .. } => "size_mismatch",
         UploadError::Body(_) => "cut_off",
         UploadError::Db(_) | UploadError::Storage(_) | UploadError::Io(_) => "error",
     }

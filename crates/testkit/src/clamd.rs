@@ -39,7 +39,7 @@ fn binary() -> PathBuf {
 impl Clamd {
     /// Starts clamd with `StreamMaxLength stream_max` (clamd's syntax: `1M`) and waits for PONG.
     pub async fn start(stream_max: &str) -> Clamd {
-        let dir = std::env::temp_dir().join(format!("vextrus-clamd-{}", uuid::Uuid::new_v4()));
+        let dir = std::env::temp_dir().join(format!("vextrus-clamd-{}", uuid::Uuid::now_v7()));
         let db = dir.join("db");
         std::fs::create_dir_all(&db).unwrap();
         std::fs::write(db.join("eicar.hdb"), format!("{EICAR_MD5}:{}:Eicar-Test\n", EICAR.len())).unwrap();

@@ -4,6 +4,7 @@
 //! mechanism `vextrus serve` uses, in a temporary directory, stopped when the process exits.
 
 pub mod clamd;
+pub mod moto;
 
 use std::collections::HashSet;
 use std::collections::hash_map::DefaultHasher;

@@ -81,6 +81,9 @@ fn body_for(method: &str, path: &str) -> Option<Value> {
         ("POST", "/v1/files/buckets") => json!({"name": "pwned-bucket", "max_size": 1000}),
         ("PUT", "/v1/files/buckets/{bucket}") => json!({"max_size": 1000}),
         ("PUT", "/v1/files/{id}/legal-hold") => json!({"hold": false}),
+        ("POST", "/v1/files/buckets/{bucket}/direct-uploads") => {
+            json!({"filename": "pwned.pdf", "size": 10, "content_type": "application/pdf"})
+        }
         _ if method == "POST" || method == "PUT" || method == "PATCH" => json!({}),
         _ => return None,
     };
@@ -195,6 +198,7 @@ async fn victim(app: &TestApp) -> Victim {
         ("bucket", "victim-docs".to_owned()),
         ("/v1/files/{id}", victim_file.clone()),
         ("/v1/files/tus/{id}", victim_upload.clone()),
+        ("/v1/files/direct-uploads/{id}", victim_upload.clone()),
         ("link", victim_link.clone()),
     ]);
     let secrets = vec![

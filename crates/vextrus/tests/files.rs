@@ -566,3 +566,109 @@ async fn signed_links_work_for_anyone_until_they_expire_or_are_revoked() {
         .unwrap();
     assert_eq!(issued, 3);
 }
+
+#[tokio::test]
+async fn on_s3_uploads_downloads_tus_and_presigned_direct_uploads_all_work() {
+    let moto = vextrus_testkit::moto::Moto::start().await;
+    moto.bucket("vextrus-files");
+    let settings = vextrus_storage::S3Settings {
+        bucket: "vextrus-files".into(),
+        region: "us-east-1".into(),
+        endpoint: Some(moto.endpoint()),
+        access_key_id: "test".into(),
+        secret_access_key: "test-secret".into(),
+        allow_http: true,
+    };
+    let storage = vextrus_storage::Storage::s3(&settings).unwrap();
+    let staging = tempfile::tempdir().unwrap().keep();
+    let http = HttpSettings::new(64 * 1024, Duration::from_secs(30));
+    let app = TestApp::start_configured(http, move |m| {
+        let local = common::files(m.files.inner().link_key.clone(), &staging, None);
+        let inner = local.inner();
+        m.files = vextrus_files::Files::new(vextrus_files::Inner {
+            storage,
+            staging: inner.staging.clone(),
+            scanner: None,
+            max_file_bytes: inner.max_file_bytes,
+            tus_expiry: inner.tus_expiry,
+            upload_deadline: inner.upload_deadline,
+            link_key: inner.link_key.clone(),
+            public_url: inner.public_url.clone(),
+        })
+        .unwrap();
+    })
+    .await;
+    app.sign_up("meghna", "owner@meghna.example", "meghna-owner").await;
+    let owner = app.access_token("meghna-owner", Some("meghna")).await;
+    let bucket =
+        json!({"name": "scans", "max_size": 8 << 20, "unscanned_readable": true, "allowed_types": ["application/pdf"]});
+    app.ok_json(&owner, Method::POST, "/v1/files/buckets", bucket).await;
+
+    // Through the platform: stored in the bucket, served back with ranges.
+    let file = created(upload(&app, &owner, "scans", "scan.pdf", PDF).await).await;
+    let content = format!("/v1/files/{}/content", file["id"].as_str().unwrap());
+    let got = app.as_user(&owner, Method::GET, &content).send().await.unwrap();
+    assert_eq!(got.bytes().await.unwrap().as_ref(), PDF);
+    let part = app.as_user(&owner, Method::GET, &content).header("range", "bytes=1-3").send().await.unwrap();
+    assert_eq!((part.status().as_u16(), part.bytes().await.unwrap().as_ref()), (206, &b"PDF"[..]));
+
+    // A presigned direct upload: the bytes go to S3 directly; `complete` checks them.
+    let direct = json!({"filename": "direct.pdf", "size": PDF.len(), "content_type": "application/pdf"});
+    let direct = app.ok_json(&owner, Method::POST, "/v1/files/buckets/scans/direct-uploads", direct).await;
+    let url = direct["url"].as_str().unwrap();
+    assert!(url.starts_with(&moto.endpoint()) && url.contains("X-Amz-SignedHeaders=content-type%3Bhost"), "{url}");
+    let complete = format!("/v1/files/direct-uploads/{}/complete", direct["id"].as_str().unwrap());
+    let early = app.as_user(&owner, Method::POST, &complete).send().await.unwrap();
+    problem(early, 409, "object_missing").await;
+    let put = reqwest::Client::new().put(url).header("content-type", "application/pdf").body(PDF).send().await.unwrap();
+    assert!(put.status().is_success(), "{}", put.status());
+    let done = app.as_user(&owner, Method::POST, &complete).send().await.unwrap();
+    let done = created(done).await;
+    assert_eq!(
+        (done["current"]["content_type"].as_str(), done["current"]["sha256"].as_str()),
+        (Some("application/pdf"), Some(sha256_hex(PDF).as_str()))
+    );
+    let got = app
+        .as_user(&owner, Method::GET, &format!("/v1/files/{}/content", done["id"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.bytes().await.unwrap().as_ref(), PDF);
+
+    // Bytes of another type sent directly are refused on completion, and removed from S3.
+    let sneaky = json!({"filename": "invoice.pdf", "size": 17, "content_type": "application/pdf"});
+    let sneaky = app.ok_json(&owner, Method::POST, "/v1/files/buckets/scans/direct-uploads", sneaky).await;
+    let put = reqwest::Client::new()
+        .put(sneaky["url"].as_str().unwrap())
+        .header("content-type", "application/pdf")
+        .body("<html>hi</html>\n!")
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success());
+    let refused = app
+        .as_user(&owner, Method::POST, &format!("/v1/files/direct-uploads/{}/complete", sneaky["id"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap();
+    problem(refused, 415, "content_type_not_allowed").await;
+    let used = used(&app, &owner).await;
+    assert_eq!(
+        (used["storage_bytes"].as_u64(), used["storage_reserved_bytes"].as_u64()),
+        (Some(2 * PDF.len() as u64), Some(0)),
+        "{used}"
+    );
+
+    let events: Vec<String> = sqlx::query_scalar(
+        "SELECT action FROM audit.events WHERE action IN ('files.upload.create', 'files.file.upload') ORDER BY seq",
+    )
+    .fetch_all(&mut app.db.owner_conn().await)
+    .await
+    .unwrap();
+    assert_eq!(events, ["files.file.upload", "files.upload.create", "files.file.upload", "files.upload.create"]);
+
+    // The orphan scan sees S3's side too: nothing is left over.
+    let report =
+        vextrus_files::maintain::reconcile(&app.modules.files, &app.db.db, chrono::Duration::zero()).await.unwrap();
+    assert_eq!((report.orphan_objects, report.lost_versions), (0, 0), "{report:?}");
+}

@@ -16,7 +16,6 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use serde_json::{Value, json};
-use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
 use vextrus_audit::{Actor, NewEvent, Outcome, Target as AuditTarget};
 use vextrus_db::{Database, DbError, TenantId};
@@ -313,26 +312,68 @@ fn outcome_label(e: &UploadError) -> &'static str {
     }
 }
 
-/// Writes the body to `path`, counting and hashing; at most `reserve` bytes (and `max`).
+/// Writes the body to `path`, counting and hashing; at most `reserve` bytes (and `max`). The
+/// bytes are gathered into 1 MiB pieces that a blocking thread hashes and writes while the
+/// next ones arrive (hashing a large file on the async threads would hold them for seconds).
 async fn stage<S, E>(path: &Path, mut body: S, reserve: u64, max: u64) -> Result<(u64, Vec<u8>), UploadError>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
-    let mut file = tokio::fs::OpenOptions::new().write(true).create_new(true).open(path).await?;
-    let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
-    let mut size = 0u64;
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| UploadError::Body(e.to_string()))?;
-        size += chunk.len() as u64;
-        if size > reserve {
-            return Err(UploadError::TooLarge { max: reserve.min(max) });
+    const PIECE: usize = 1 << 20;
+    let file = std::fs::OpenOptions::new().write(true).create_new(true).open(path)?;
+    let (pieces, received) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+    let writer = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
+        use std::io::Write;
+        let mut file = file;
+        let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
+        for piece in received {
+            hash.update(&piece);
+            file.write_all(&piece)?;
         }
-        hash.update(&chunk);
-        file.write_all(&chunk).await?;
+        file.sync_data()?;
+        Ok(hash.finish().as_ref().to_vec())
+    });
+    let mut size = 0u64;
+    let mut piece = Vec::with_capacity(PIECE);
+    let received = async {
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| UploadError::Body(e.to_string()))?;
+            size += chunk.len() as u64;
+            if size > reserve {
+                return Err(UploadError::TooLarge { max: reserve.min(max) });
+            }
+            piece.extend_from_slice(&chunk);
+            if piece.len() >= PIECE {
+                let full = std::mem::replace(&mut piece, Vec::with_capacity(PIECE));
+                // The writer is gone only after an error of its own, reported below.
+                if send(&pieces, full).await.is_err() {
+                    break;
+                }
+            }
+        }
+        if !piece.is_empty() {
+            let _ = send(&pieces, std::mem::take(&mut piece)).await;
+        }
+        Ok(())
+    };
+    let outcome = received.await;
+    drop(pieces);
+    let written = writer.await.map_err(std::io::Error::other)?;
+    outcome?;
+    Ok((size, written?))
+}
+
+/// Hands a piece to the writer thread, waiting (off the async threads) while it is behind.
+async fn send(pieces: &std::sync::mpsc::SyncSender<Vec<u8>>, piece: Vec<u8>) -> Result<(), ()> {
+    match pieces.try_send(piece) {
+        Ok(()) => Ok(()),
+        Err(std::sync::mpsc::TrySendError::Disconnected(_)) => Err(()),
+        Err(std::sync::mpsc::TrySendError::Full(piece)) => {
+            let pieces = pieces.clone();
+            tokio::task::spawn_blocking(move || pieces.send(piece).map_err(|_| ())).await.map_err(|_| ())?
+        }
     }
-    file.sync_data().await?;
-    Ok((size, hash.finish().as_ref().to_vec()))
 }
 
 /// Removes what a failed upload left in the database and gives its reservation back.

@@ -37,6 +37,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(restore_file))
         .routes(routes!(legal_hold))
         .routes(routes!(content))
+        .routes(routes!(thumbnail))
         .merge(crate::tus::router())
         .merge(crate::links::router())
         .merge(crate::direct::router())
@@ -716,6 +717,62 @@ pub async fn content(
         return Err(ApiError::conflict("file_not_ready", "The file has no content that passed its checks yet."));
     };
     serve(&files, &bucket, &found.file.filename, version, key, wants_inline, &headers).await
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ThumbnailParams {
+    /// 128 or 512 (the longer side, in pixels; default 128).
+    pub size: Option<u32>,
+}
+
+/// A raster image's thumbnail (JPEG), once the job made it.
+#[utoipa::path(get, path = "/v1/files/{id}/thumbnail", tag = "files", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The file's id"), ThumbnailParams),
+    responses(
+        (status = 200, description = "The thumbnail", content_type = "image/jpeg"),
+        (status = 304, description = "Not modified (If-None-Match)"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`permission_denied`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`file_not_found`, `thumbnail_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`invalid_field`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn thumbnail(
+    permitted: Permitted<FilesRead>,
+    State(db): State<Database>,
+    State(files): State<Files>,
+    State(access): State<Access>,
+    Path(id): Path<String>,
+    Query(params): Query<ThumbnailParams>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let tenant = permitted.tenant()?;
+    let size = params.size.unwrap_or(128);
+    if !crate::thumbs::SIZES.contains(&size) {
+        return Err(ApiError::invalid_field("size", "128 or 512"));
+    }
+    let (found, bucket) = readable(&db, &access, permitted.subject(), tenant, &id).await?;
+    let (Some(version), Some(key), None) = (found.file.current.as_ref(), found.key.as_deref(), found.file.deleted_at)
+    else {
+        return Err(file_not_found());
+    };
+    if version.thumbnails.as_deref() != Some("made") {
+        let why = version.thumbnails.clone().unwrap_or_else(|| "not made (yet, or not a raster image)".into());
+        return Err(ApiError::not_found("thumbnail_not_found", format!("No thumbnail: {why}.")));
+    }
+    let thumb = Version {
+        size: None,
+        sha256: version.sha256.as_ref().map(|h| format!("{h}-{size}")),
+        content_type: Some("image/jpeg".into()),
+        ..version.clone()
+    };
+    let object = crate::thumbs::key_of(key, size);
+    let stem = found.file.filename.rsplit_once('.').map_or(found.file.filename.as_str(), |(stem, _)| stem);
+    let name = format!("{stem}-{size}.jpg");
+    let size_of = files.inner().storage.size(&object).await.map_err(ApiError::internal)?;
+    let thumb = Version { size: size_of, ..thumb };
+    serve(&files, &bucket, &name, &thumb, &object, true, &headers).await
 }
 
 /// A version's bytes as an answer: `Range`, `ETag`/`If-None-Match`, the safe headers.

@@ -18,6 +18,7 @@ pub mod permissions;
 pub mod scan;
 pub mod sniff;
 pub mod store;
+pub mod thumbs;
 pub mod tus;
 pub mod upload;
 
@@ -36,6 +37,7 @@ pub const MIGRATIONS: ModuleMigrations = ModuleMigrations {
         Migration { version: 1, name: "files", sql: include_str!("../migrations/0001_files.sql") },
         Migration { version: 2, name: "tus", sql: include_str!("../migrations/0002_tus.sql") },
         Migration { version: 3, name: "links", sql: include_str!("../migrations/0003_links.sql") },
+        Migration { version: 4, name: "thumbnails", sql: include_str!("../migrations/0004_thumbnails.sql") },
     ],
 };
 

@@ -67,7 +67,7 @@ async fn give_up(
     key: &str,
 ) -> Result<bool, MaintainError> {
     let _ = tokio::fs::remove_file(files.staged_path(version)).await;
-    files.inner().storage.delete(key).await?;
+    delete_object(files, key).await?;
     let mut tx = db.tenant(tenant).await?;
     let dropped = match store::drop_pending(&mut tx, tenant, version).await? {
         Some(reserved) => {
@@ -78,6 +78,15 @@ async fn give_up(
     };
     tx.commit().await?;
     Ok(dropped)
+}
+
+/// A version's object and its thumbnails.
+async fn delete_object(files: &Files, key: &str) -> Result<(), StorageError> {
+    files.inner().storage.delete(key).await?;
+    for size in crate::thumbs::SIZES {
+        files.inner().storage.delete(&crate::thumbs::key_of(key, size)).await?;
+    }
+    Ok(())
 }
 
 /// Expired uploads, stale pending versions and the trash past its days.
@@ -147,7 +156,7 @@ async fn purge_file(files: &Files, db: &Database, tenant: TenantId, file: Uuid) 
             .fetch_all(tx.conn())
             .await?;
     for (key, _, _) in &versions {
-        files.inner().storage.delete(key).await?;
+        delete_object(files, key).await?;
     }
     let stored: i64 = versions
         .iter()
@@ -181,13 +190,15 @@ pub async fn reconcile(files: &Files, db: &Database, grace: chrono::Duration) ->
     let keys: HashSet<&str> = named.iter().map(|(_, _, k, _)| k.as_str()).collect();
     let cutoff = Utc::now() - grace;
     for (key, written) in &objects {
-        if keys.contains(key.as_str()) || *written > cutoff {
+        // A thumbnail belongs to its version's object.
+        let owner = key.split_once(".thumb-").map_or(key.as_str(), |(object, _)| object);
+        if keys.contains(owner) || *written > cutoff {
             continue;
         }
         // Named meanwhile (an upload that finished since the listing)?
         let mut tx = db.system().await?;
         let now_named: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM files.versions WHERE object_key = $1)")
-            .bind(key)
+            .bind(owner)
             .fetch_one(tx.conn())
             .await?;
         tx.commit().await?;

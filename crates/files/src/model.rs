@@ -83,6 +83,9 @@ pub struct Version {
     pub scan_detail: Option<String>,
     pub uploaded_by: Option<Uuid>,
     pub created_at: DateTime<Utc>,
+    /// Raster images: `made` (sizes 128 and 512 at `…/thumbnail?size=`), or `refused: <why>`;
+    /// absent while the job has not run, and for other types.
+    pub thumbnails: Option<String>,
 }
 
 /// A file: a name in a folder of a bucket, with its current content.

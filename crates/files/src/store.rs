@@ -152,7 +152,7 @@ pub(crate) async fn delete_empty_bucket(
 }
 
 const VERSION: &str = "v.id AS v_id, v.number, v.state, v.size, v.sha256, v.content_type, v.scan, v.scan_detail,
-                       v.uploaded_by, v.created_at AS v_created_at, v.object_key";
+                       v.uploaded_by, v.created_at AS v_created_at, v.object_key, v.thumbnails";
 
 fn version(r: &PgRow) -> Version {
     Version {
@@ -166,6 +166,7 @@ fn version(r: &PgRow) -> Version {
         scan_detail: r.get("scan_detail"),
         uploaded_by: r.get("uploaded_by"),
         created_at: r.get("v_created_at"),
+        thumbnails: r.get("thumbnails"),
     }
 }
 

@@ -274,6 +274,9 @@ impl Files {
                 event = event.outcome(Outcome::Denied);
             }
             vextrus_audit::record(&mut tx, event).await?;
+            if state != State::Quarantined && crate::thumbs::format_of(&content_type).is_some() {
+                vextrus_db::jobs::enqueue(&mut tx, &crate::thumbs::MakeThumbnails { version }).await?;
+            }
             let detail = store::detail(&mut tx, tenant, file).await?;
             tx.commit().await?;
             Ok(detail)

@@ -102,6 +102,7 @@ pub fn jobs(modules: &ModuleSettings) -> Registry {
     vextrus_registry::webhooks::register_jobs(&mut registry, modules.registry.clone());
     vextrus_registry::gc::register_jobs(&mut registry, modules.registry.storage.clone());
     vextrus_files::maintain::register_jobs(&mut registry, modules.files.clone());
+    vextrus_files::thumbs::register_jobs(&mut registry, modules.files.clone());
     registry
 }
 

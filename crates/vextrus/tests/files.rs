@@ -672,3 +672,88 @@ async fn on_s3_uploads_downloads_tus_and_presigned_direct_uploads_all_work() {
         vextrus_files::maintain::reconcile(&app.modules.files, &app.db.db, chrono::Duration::zero()).await.unwrap();
     assert_eq!((report.orphan_objects, report.lost_versions), (0, 0), "{report:?}");
 }
+
+/// A PNG of `width`×`height` (8-bit RGB) whose first `rows` rows are written, by Python's zlib.
+fn png(width: u32, height: u32, rows: u32) -> Vec<u8> {
+    let script = r#"
+import struct, sys, zlib
+w, h, rows = (int(a) for a in sys.argv[1:4])
+def chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xffffffff)
+raw = b"".join(b"\0" + bytes((x * 7 + y * 3) % 256 for x in range(w * 3)) for y in range(rows))
+sys.stdout.buffer.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+    + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script, &width.to_string(), &height.to_string(), &rows.to_string()])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    out.stdout
+}
+
+/// A JPEG's dimensions, from its SOF segment.
+fn jpeg_size(bytes: &[u8]) -> (u32, u32) {
+    assert_eq!(&bytes[..2], &[0xFF, 0xD8], "a JPEG");
+    let mut i = 2;
+    while i + 9 < bytes.len() {
+        let (marker, len) = (bytes[i + 1], u16::from_be_bytes([bytes[i + 2], bytes[i + 3]]) as usize);
+        if (0xC0..=0xC3).contains(&marker) {
+            let h = u16::from_be_bytes([bytes[i + 5], bytes[i + 6]]) as u32;
+            let w = u16::from_be_bytes([bytes[i + 7], bytes[i + 8]]) as u32;
+            return (w, h);
+        }
+        i += 2 + len;
+    }
+    panic!("no SOF segment");
+}
+
+fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status.lines().find_map(|l| l.strip_prefix("VmHWM:")).unwrap().trim().trim_end_matches(" kB").parse().unwrap()
+}
+
+#[tokio::test]
+async fn raster_images_get_thumbnails_and_an_image_bomb_takes_no_memory() {
+    let app = TestApp::start().await;
+    app.sign_up("chobi", "owner@chobi.example", "chobi-owner").await;
+    let owner = app.access_token("chobi-owner", Some("chobi")).await;
+    let bucket = json!({"name": "photos", "max_size": 8 << 20, "unscanned_readable": true});
+    app.ok_json(&owner, Method::POST, "/v1/files/buckets", bucket).await;
+
+    let photo = created(upload(&app, &owner, "photos", "site.png", &png(600, 400, 400)).await).await;
+    let svg = created(upload(&app, &owner, "photos", "logo.svg", SVG).await).await;
+    let before = peak_rss_kib();
+    // Claims 60,000 × 60,000 pixels (10.8 GB decoded) in a file of a few kilobytes.
+    let bomb = png(60_000, 60_000, 2);
+    assert!(bomb.len() < 64 * 1024, "{} bytes", bomb.len());
+    let bomb = created(upload(&app, &owner, "photos", "bomb.png", &bomb).await).await;
+    app.jobs_done("files.thumbnails").await;
+    assert!(peak_rss_kib() - before < 200 * 1024, "the bomb grew the process by {} KiB", peak_rss_kib() - before);
+
+    let path = |f: &Value, q: &str| format!("/v1/files/{}/thumbnail{q}", f["id"].as_str().unwrap());
+    for (size, expect) in [(128, (128, 85)), (512, (512, 341))] {
+        let got = app.as_user(&owner, Method::GET, &path(&photo, &format!("?size={size}"))).send().await.unwrap();
+        assert_eq!(got.status(), 200);
+        assert_eq!(got.headers()["content-type"], "image/jpeg");
+        assert_eq!(got.headers()["x-content-type-options"], "nosniff");
+        assert!(got.headers()["content-disposition"].to_str().unwrap().starts_with("inline; filename=\"site-"));
+        assert_eq!(jpeg_size(&got.bytes().await.unwrap()), expect);
+    }
+    let detail = app.ok_json_get(&owner, &format!("/v1/files/{}", photo["id"].as_str().unwrap())).await;
+    assert_eq!(detail["current"]["thumbnails"], "made");
+    problem(app.as_user(&owner, Method::GET, &path(&photo, "?size=77")).send().await.unwrap(), 422, "invalid_field")
+        .await;
+    // No SVG rasterising; the bomb refused before decoding, and the server still answers.
+    problem(app.as_user(&owner, Method::GET, &path(&svg, "")).send().await.unwrap(), 404, "thumbnail_not_found").await;
+    let refused =
+        problem(app.as_user(&owner, Method::GET, &path(&bomb, "")).send().await.unwrap(), 404, "thumbnail_not_found")
+            .await;
+    assert!(refused["detail"].as_str().unwrap().contains("60000×60000"), "{refused}");
+    assert_eq!(app.client.get(app.url("/healthz")).send().await.unwrap().status(), 200);
+
+    // Thumbnails go with their version's object when the file is purged, and are no orphans.
+    let report =
+        vextrus_files::maintain::reconcile(&app.modules.files, &app.db.db, chrono::Duration::zero()).await.unwrap();
+    assert_eq!((report.orphan_objects, report.lost_versions), (0, 0), "{report:?}");
+}

@@ -150,11 +150,6 @@ impl Files {
                 return Err(UploadError::TooManyUploads);
             }
         }
-        let plan = vextrus_tenancy::plans::of(&mut tx, tenant, defaults).await?;
-        if !vextrus_tenancy::plans::reserve_storage(&mut tx, tenant, reserve, plan.limits.storage_bytes).await? {
-            let usage = vextrus_tenancy::plans::storage(&mut tx, tenant).await?;
-            return Err(UploadError::Quota { used: usage.used + usage.reserved, limit: plan.limits.storage_bytes });
-        }
         let uploader = req.actor.id;
         let file = match &req.target {
             Target::New { folder, filename, metadata } => {
@@ -175,6 +170,15 @@ impl Files {
         };
         if let Some(expires_at) = resumable {
             store::insert_upload(&mut tx, tenant, version, reserve, expires_at, uploader).await?;
+        }
+        // The reservation locks the organization's storage row until the commit: it comes last
+        // (a refusal rolls the rows above back), so concurrent uploads wait on it the least.
+        let plan = vextrus_tenancy::plans::of(&mut tx, tenant, defaults).await?;
+        if !vextrus_tenancy::plans::reserve_storage(&mut tx, tenant, reserve, plan.limits.storage_bytes).await? {
+            let usage = vextrus_tenancy::plans::storage(&mut tx, tenant).await?;
+            return Err(UploadError::Quota { used: usage.used + usage.reserved, limit: plan.limits.storage_bytes });
+        }
+        if let Some(expires_at) = resumable {
             let event = NewEvent::new(tenant, req.actor.clone(), "files.upload.create")
                 .target(AuditTarget::new("file", file))
                 .metadata(
@@ -261,8 +265,6 @@ impl Files {
             if store::finish_version(&mut tx, tenant, version, &checked).await?.is_none() {
                 return Ok::<_, DbError>(None);
             }
-            let stored = if state == State::Quarantined { 0 } else { size };
-            vextrus_tenancy::plans::settle_storage(&mut tx, tenant, reserve, stored).await?;
             let action = if state == State::Quarantined { "files.file.quarantine" } else { "files.file.upload" };
             let mut event = NewEvent::new(tenant, req.actor.clone(), action)
                 .target(AuditTarget::new("file", file))
@@ -273,11 +275,16 @@ impl Files {
             if state == State::Quarantined {
                 event = event.outcome(Outcome::Denied);
             }
-            vextrus_audit::record(&mut tx, event).await?;
             if state != State::Quarantined && crate::thumbs::format_of(&content_type).is_some() {
                 vextrus_db::jobs::enqueue(&mut tx, &crate::thumbs::MakeThumbnails { version }).await?;
             }
             let detail = store::detail(&mut tx, tenant, file).await?;
+            // Last before the commit: settling locks the organization's storage row and the
+            // audit append its chain head until then, so every upload of the organization waits
+            // for them.
+            let stored = if state == State::Quarantined { 0 } else { size };
+            vextrus_tenancy::plans::settle_storage(&mut tx, tenant, reserve, stored).await?;
+            vextrus_audit::record(&mut tx, event).await?;
             tx.commit().await?;
             Ok(detail)
         };

@@ -729,7 +729,10 @@ async fn raster_images_get_thumbnails_and_an_image_bomb_takes_no_memory() {
     assert!(bomb.len() < 64 * 1024, "{} bytes", bomb.len());
     let bomb = created(upload(&app, &owner, "photos", "bomb.png", &bomb).await).await;
     app.jobs_done("files.thumbnails").await;
-    assert!(peak_rss_kib() - before < 200 * 1024, "the bomb grew the process by {} KiB", peak_rss_kib() - before);
+    // Decoded, it would take 10.8 GB; other tests share this process, so the bar is 1 GiB. (VmHWM
+    // is not strictly monotonic in Linux: it folds in the current RSS when read.)
+    let grew = peak_rss_kib().saturating_sub(before);
+    assert!(grew < 1 << 20, "the bomb grew the process by {grew} KiB");
 
     let path = |f: &Value, q: &str| format!("/v1/files/{}/thumbnail{q}", f["id"].as_str().unwrap());
     for (size, expect) in [(128, (128, 85)), (512, (512, 341))] {

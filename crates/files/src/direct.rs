@@ -64,15 +64,6 @@ pub struct DirectUpload {
     pub expires_at: DateTime<Utc>,
 }
 
-fn media_type_ok(t: &str) -> bool {
-    t.len() <= 100
-        && t.split_once('/').is_some_and(|(a, b)| {
-            let token =
-                |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&c));
-            token(a) && token(b)
-        })
-}
-
 /// Start a direct upload (S3 backend): a presigned `PUT` for the bytes.
 #[utoipa::path(post, path = "/v1/files/buckets/{bucket}/direct-uploads", tag = "files", security(("bearer" = [])),
     params(("bucket" = String, Path, description = "The bucket's name")),
@@ -107,7 +98,7 @@ pub async fn create(
     }
     let filename = check_filename(&body.filename)?;
     let folder = check_folder(body.folder.as_deref())?;
-    if !media_type_ok(&body.content_type) {
+    if !crate::sniff::well_formed(&body.content_type, false) {
         return Err(ApiError::invalid_field("content_type", "a media type (type/subtype)"));
     }
     let max = files.max_for(&bucket);

@@ -84,13 +84,7 @@ fn settings(files: &Files, access: &Access, body: BucketBody) -> Result<BucketSe
         return Err(ApiError::invalid_field("allowed_types", "at most 100 types"));
     }
     for t in &body.allowed_types {
-        let ok = t.len() <= 100
-            && t.split_once('/').is_some_and(|(a, b)| {
-                let token = |s: &str| {
-                    !s.is_empty() && s.bytes().all(|c| c.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&c))
-                };
-                token(a) && (b == "*" || token(b))
-            });
+        let ok = crate::sniff::well_formed(t, true);
         if !ok {
             return Err(ApiError::invalid_field(
                 "allowed_types",

@@ -32,6 +32,13 @@ impl Sniffed {
     }
 }
 
+/// Whether `t` is written as a media type (`type/subtype`, RFC 9110 tokens, at most 100 bytes);
+/// with `family`, `type/*` too.
+pub fn well_formed(t: &str, family: bool) -> bool {
+    let token = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&c));
+    t.len() <= 100 && t.split_once('/').is_some_and(|(a, b)| token(a) && ((family && b == "*") || token(b)))
+}
+
 /// Whether a stored (sniffed) media type may be served `inline`.
 pub fn inline_safe(media_type: &str) -> bool {
     INLINE.contains(&media_type)
